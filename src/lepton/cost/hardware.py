@@ -1,0 +1,126 @@
+"""Hardware detection: CPU model and instruction flags, cores, memory, GPU."""
+
+from __future__ import annotations
+
+import functools
+import os
+import platform
+import shutil
+import subprocess
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import psutil
+
+# Flags that decide whether a precision pass pays off on a CPU.
+INT8_FLAGS = ("avx512_vnni", "avx_vnni", "amx_int8")
+BF16_FLAGS = ("avx512_bf16", "amx_bf16")
+FP16_FLAGS = ("avx512_fp16", "amx_fp16")
+
+
+@dataclass(frozen=True)
+class Hardware:
+    cpu_model: str
+    vendor: str  # "intel", "amd", "arm", "unknown"
+    arch: str
+    logical_cores: int
+    physical_cores: int
+    memory_gb: float
+    flags: frozenset[str] = field(default_factory=frozenset)
+    gpus: tuple[str, ...] = ()
+
+    @property
+    def has_gpu(self) -> bool:
+        return bool(self.gpus)
+
+    @property
+    def int8_accel(self) -> str | None:
+        """The CPU feature that makes int8 matrix math fast here (VNNI/AMX), or None."""
+        return next((f for f in INT8_FLAGS if f in self.flags), None)
+
+    @property
+    def bf16_native(self) -> str | None:
+        return next((f for f in BF16_FLAGS if f in self.flags), None)
+
+    @property
+    def fp16_native(self) -> str | None:
+        return next((f for f in FP16_FLAGS if f in self.flags), None)
+
+    def capabilities(self) -> frozenset[str]:
+        """Tags passes and engines declare they need: ``cpu``, ``gpu``, ``int8``, ``bf16``, ``fp16``."""
+        caps = {"cpu"}
+        if self.has_gpu:
+            caps |= {"gpu", "fp16", "bf16", "int8"}
+        if self.int8_accel:
+            caps.add("int8")
+        if self.bf16_native:
+            caps.add("bf16")
+        if self.fp16_native:
+            caps.add("fp16")
+        return frozenset(caps)
+
+    def summary(self) -> str:
+        accel = [f for f in (self.int8_accel, self.bf16_native, self.fp16_native) if f]
+        gpu = f", GPU: {', '.join(self.gpus)}" if self.gpus else ", no GPU"
+        return (
+            f"{self.cpu_model} ({self.logical_cores} vCPU, {self.memory_gb:.0f} GiB"
+            f"{', ' + ' '.join(accel) if accel else ''}{gpu})"
+        )
+
+    def to_json(self) -> dict[str, Any]:
+        d = asdict(self)
+        d["flags"] = sorted(f for f in self.flags if f.startswith(("avx", "amx", "sse4", "fma", "f16c", "neon", "sve")))
+        d["int8_accel"] = self.int8_accel
+        d["bf16_native"] = self.bf16_native
+        d["fp16_native"] = self.fp16_native
+        return d
+
+
+def _cpuinfo() -> tuple[str, set[str]]:
+    text = Path("/proc/cpuinfo").read_text() if Path("/proc/cpuinfo").exists() else ""
+    model, flags = "", set()
+    for line in text.splitlines():
+        key, _, value = line.partition(":")
+        key = key.strip()
+        if key in ("model name", "Model", "cpu model") and not model:
+            model = value.strip()
+        elif key in ("flags", "Features") and not flags:
+            flags = set(value.split())
+    return model or platform.processor() or platform.machine(), flags
+
+
+def _gpus() -> tuple[str, ...]:
+    if not shutil.which("nvidia-smi"):
+        return ()
+    try:
+        out = subprocess.run(
+            ["nvidia-smi", "--query-gpu=name", "--format=csv,noheader"], capture_output=True, text=True, timeout=10
+        )
+    except (OSError, subprocess.TimeoutExpired):
+        return ()
+    return tuple(line.strip() for line in out.stdout.splitlines() if line.strip()) if out.returncode == 0 else ()
+
+
+@functools.cache
+def detect_hardware() -> Hardware:
+    model, flags = _cpuinfo()
+    low = model.lower()
+    arch = platform.machine()
+    vendor = "intel" if "intel" in low else "amd" if "amd" in low else "arm" if arch in ("aarch64", "arm64") else "unknown"
+    logical = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+    physical = psutil.cpu_count(logical=False) or logical
+    return Hardware(
+        cpu_model=model,
+        vendor=vendor,
+        arch=arch,
+        logical_cores=logical,
+        physical_cores=min(physical, logical),
+        memory_gb=round(psutil.virtual_memory().total / 2**30, 1),
+        flags=frozenset(flags),
+        gpus=_gpus(),
+    )
+
+
+def physical_cores() -> int:
+    return detect_hardware().physical_cores

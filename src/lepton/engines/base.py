@@ -1,0 +1,93 @@
+"""The Engine/Session contract and the runtime settings that are part of the search space."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import asdict, dataclass
+from typing import Any, ClassVar, Protocol
+
+import numpy as np
+
+from lepton.errors import EngineUnavailable, UserError
+from lepton.ir.artifact import Artifact
+from lepton.registry import Registry
+
+GRAPH_LEVELS = ("disable", "basic", "extended", "all")
+EXECUTION_MODES = ("sequential", "parallel")
+
+
+@dataclass(frozen=True)
+class RuntimeConfig:
+    """How a Session runs: threads, graph optimization level, execution mode, provider, batch size.
+
+    ``intra_op_threads=0`` lets the engine choose (ONNX Runtime: one per physical core).
+    """
+
+    intra_op_threads: int = 0
+    inter_op_threads: int = 0
+    graph_level: str = "all"
+    execution_mode: str = "sequential"
+    provider: str | None = None  # None: the best the machine has
+    batch_size: int = 1
+
+    def __post_init__(self) -> None:
+        if self.graph_level not in GRAPH_LEVELS:
+            raise UserError(f"graph level {self.graph_level!r} is not one of {', '.join(GRAPH_LEVELS)}")
+        if self.execution_mode not in EXECUTION_MODES:
+            raise UserError(f"execution mode {self.execution_mode!r} is not one of {', '.join(EXECUTION_MODES)}")
+        if self.intra_op_threads < 0 or self.inter_op_threads < 0:
+            raise UserError("thread counts must be >= 0 (0 lets the engine choose)")
+        if self.batch_size < 1:
+            raise UserError(f"batch size must be >= 1; got {self.batch_size}")
+
+    def to_json(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_json(cls, d: Mapping[str, Any]) -> RuntimeConfig:
+        fields = cls.__dataclass_fields__
+        return cls(**{k: v for k, v in d.items() if k in fields})
+
+
+class Session(Protocol):
+    """An opened model: ``run`` maps named numpy inputs to named numpy outputs."""
+
+    engine: str
+    input_names: list[str]
+    output_names: list[str]
+
+    def run(self, feeds: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]: ...
+
+    def close(self) -> None: ...
+
+
+class Engine:
+    """Base of engines; subclasses register with ``@ENGINES.register("name")``."""
+
+    name: ClassVar[str]
+    description: ClassVar[str] = ""
+
+    def unavailable(self, artifact: Artifact | None = None) -> str | None:
+        """Why this engine cannot run (here, or this artifact); None when it can."""
+        return None
+
+    def open(self, artifact: Artifact, config: RuntimeConfig) -> Session:
+        raise NotImplementedError  # abstract; every registered engine overrides it
+
+    def threads_used(self, config: RuntimeConfig) -> int:
+        """The intra-op thread count a session with ``config`` actually uses."""
+        from lepton.cost.hardware import physical_cores
+
+        return config.intra_op_threads or physical_cores()
+
+
+ENGINES: Registry[Engine] = Registry("engine", "lepton.engines")
+
+
+def open_session(engine: str, artifact: Artifact, config: RuntimeConfig | None = None) -> Session:
+    """Open ``artifact`` under the named engine, with a clear error when it cannot run here."""
+    eng = ENGINES.get(engine)()
+    why = eng.unavailable(artifact)
+    if why:
+        raise EngineUnavailable(f"engine {engine!r} cannot run here: {why}")
+    return eng.open(artifact, config or RuntimeConfig())

@@ -1,0 +1,122 @@
+"""The Artifact: an immutable ONNX model folder (``model.onnx`` + ``meta.json``) identified by content."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Mapping
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
+from lepton.errors import IntakeError
+from lepton.ir.signature import Signature
+
+MODEL_FILE = "model.onnx"
+META_FILE = "meta.json"
+TASKS = ("embedding", "classification", "regression", "forecast", "generic")
+
+
+@dataclass(frozen=True)
+class Lineage:
+    """Where a variant came from: its parent artifact and the pass (with params) that made it."""
+
+    parent: str | None = None
+    pass_name: str | None = None
+    pass_params: Mapping[str, Any] = field(default_factory=dict)
+
+    def to_json(self) -> dict[str, Any]:
+        return {"parent": self.parent, "pass": self.pass_name, "params": dict(self.pass_params)}
+
+    @classmethod
+    def from_json(cls, d: Mapping[str, Any]) -> Lineage:
+        return cls(d.get("parent"), d.get("pass"), d.get("params") or {})
+
+
+@dataclass(frozen=True)
+class Artifact:
+    """An ONNX model on disk plus what Lepton knows about it.
+
+    ``source`` says where it came from (``{"kind": "hf", "path": ...}``, ``{"kind": "torch"}``, ...);
+    ``files`` names extra files in the folder (``{"tokenizer": "tokenizer"}``). ``torch_module`` is the
+    in-memory PyTorch source when one was given from Python; it is never written to disk.
+    """
+
+    path: Path  # the folder
+    id: str
+    signature: Signature
+    task: str = "generic"
+    source: Mapping[str, Any] = field(default_factory=dict)
+    lineage: Lineage = field(default_factory=Lineage)
+    files: Mapping[str, str] = field(default_factory=dict)
+    name: str | None = None
+    torch_module: Any = field(default=None, compare=False, repr=False)
+
+    @property
+    def model_path(self) -> Path:
+        return self.path / MODEL_FILE
+
+    def file(self, key: str) -> Path | None:
+        rel = self.files.get(key)
+        return self.path / rel if rel else None
+
+    @property
+    def size_mb(self) -> float:
+        """Model size on disk: the ONNX file plus any external data files next to it."""
+        total = sum(
+            p.stat().st_size
+            for p in self.path.iterdir()
+            if p.is_file() and p.name not in (META_FILE,) and p.suffix in (".onnx", ".data", ".bin", "")
+        )
+        return total / 1e6
+
+    def with_(self, **changes: Any) -> Artifact:
+        return replace(self, **changes)
+
+    def meta(self) -> dict[str, Any]:
+        return {
+            "id": self.id,
+            "name": self.name,
+            "task": self.task,
+            "signature": self.signature.to_json(),
+            "source": dict(self.source),
+            "lineage": self.lineage.to_json(),
+            "files": dict(self.files),
+        }
+
+    def write_meta(self) -> None:
+        tmp = self.path / (META_FILE + ".tmp")
+        tmp.write_text(json.dumps(self.meta(), indent=2))
+        tmp.replace(self.path / META_FILE)
+
+    @classmethod
+    def load(cls, folder: Path) -> Artifact:
+        folder = Path(folder)
+        meta_path = folder / META_FILE
+        if not (folder / MODEL_FILE).exists() or not meta_path.exists():
+            raise IntakeError(f"{folder} is not a Lepton artifact folder (needs {MODEL_FILE} and {META_FILE})")
+        d = json.loads(meta_path.read_text())
+        return cls(
+            path=folder,
+            id=d["id"],
+            signature=Signature.from_json(d["signature"]),
+            task=d.get("task", "generic"),
+            source=d.get("source", {}),
+            lineage=Lineage.from_json(d.get("lineage", {})),
+            files=d.get("files", {}),
+            name=d.get("name"),
+        )
+
+
+def content_id(folder: Path, extra: Mapping[str, Any] | None = None) -> str:
+    """A content hash of the model files (and of ``extra`` facts such as pinned shapes): 16 hex chars."""
+    h = hashlib.sha256()
+    for p in sorted(folder.iterdir()):
+        if p.is_file() and p.name != META_FILE and not p.name.endswith(".tmp"):
+            h.update(p.name.encode())
+            with p.open("rb") as f:
+                for chunk in iter(lambda: f.read(1 << 20), b""):
+                    h.update(chunk)
+    if extra:
+        h.update(json.dumps(extra, sort_keys=True, default=str).encode())
+    return h.hexdigest()[:16]

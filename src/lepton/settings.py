@@ -1,0 +1,23 @@
+"""Paths and environment: the one place that reads ``LEPTON_*`` variables."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+
+def lepton_home() -> Path:
+    """The store root: ``$LEPTON_HOME`` or ``~/.lepton``."""
+    return Path(os.environ.get("LEPTON_HOME") or Path.home() / ".lepton").expanduser()
+
+
+def env_token() -> str | None:
+    """The admin bearer token for ``lepton serve`` (``LEPTON_TOKEN``), if set."""
+    return os.environ.get("LEPTON_TOKEN") or None
+
+
+def offline_hub() -> None:
+    """Lepton never reaches a model hub at run time: make Hugging Face libraries offline."""
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+    os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
