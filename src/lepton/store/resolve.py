@@ -41,11 +41,12 @@ def resolve_ref(ref: str, store: Store | None = None) -> ResolvedModel:
             f"no model or file {ref!r}: not a path, and not a stored model name (stored: {known}). "
             "Give a path to an .onnx file, or import/optimize a model first"
         )
-    if tag in ("", "base", "latest") and tag != "recommended":
-        if tag == "":
-            run = store.latest_run(name)
-            if run and run["summary"].get("recommended_artifact"):
-                return _from_run(name, run, store, base)
+    if tag == "base":
+        return ResolvedModel(name, base, reference=base)
+    if tag == "":  # the recommended variant when a run exists, else the model itself
+        run = store.latest_run(name)
+        if run and run["summary"].get("recommended_artifact"):
+            return _from_run(name, run, store, base)
         return ResolvedModel(name, base, reference=base)
     if tag == "recommended":
         run = store.latest_run(name)
@@ -61,8 +62,6 @@ def resolve_ref(ref: str, store: Store | None = None) -> ResolvedModel:
 def _from_run(name: str, run: dict[str, Any], store: Store, base: Artifact) -> ResolvedModel:
     s = run["summary"]
     art = store.artifact(s["recommended_artifact"])
-    if art.file("tokenizer") is None and base.file("tokenizer") is not None:
-        art = art.with_(files={**art.files})  # variants carry their parent's tokenizer by copy (see passes)
     return ResolvedModel(
         name,
         art,
