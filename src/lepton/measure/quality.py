@@ -1,0 +1,86 @@
+"""Quality: task metrics against labels, or fidelity to a reference model's outputs when there are none."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+
+def classification_metrics(y_true: np.ndarray, y_pred: np.ndarray) -> dict[str, float]:
+    """Accuracy and macro precision/recall/F1."""
+    y_true = np.asarray(y_true).reshape(-1)
+    y_pred = np.asarray(y_pred).reshape(-1)
+    classes = np.union1d(y_true, y_pred)
+    precisions, recalls, f1s = [], [], []
+    for c in classes:
+        tp = float(np.sum((y_pred == c) & (y_true == c)))
+        fp = float(np.sum((y_pred == c) & (y_true != c)))
+        fn = float(np.sum((y_pred != c) & (y_true == c)))
+        p = tp / (tp + fp) if tp + fp else 0.0
+        r = tp / (tp + fn) if tp + fn else 0.0
+        precisions.append(p)
+        recalls.append(r)
+        f1s.append(2 * p * r / (p + r) if p + r else 0.0)
+    return {
+        "accuracy": float(np.mean(y_true == y_pred)),
+        "precision": float(np.mean(precisions)),
+        "recall": float(np.mean(recalls)),
+        "f1": float(np.mean(f1s)),
+    }
+
+
+def regression_metrics(y_true: np.ndarray, y_pred: np.ndarray) -> dict[str, float]:
+    y_true = np.asarray(y_true, dtype=np.float64).reshape(-1)
+    y_pred = np.asarray(y_pred, dtype=np.float64).reshape(-1)
+    err = y_pred - y_true
+    return {"mae": float(np.mean(np.abs(err))), "rmse": float(np.sqrt(np.mean(err**2)))}
+
+
+def fidelity(reference: np.ndarray, candidate: np.ndarray) -> dict[str, float]:
+    """How close ``candidate`` is to ``reference`` row by row: mean/min cosine, max abs error, top-1 agreement."""
+    ref = np.asarray(reference, dtype=np.float64)
+    cand = np.asarray(candidate, dtype=np.float64)
+    if ref.shape != cand.shape:
+        raise ValueError(f"fidelity: output shapes differ, reference {ref.shape} vs candidate {cand.shape}")
+    n = ref.shape[0] if ref.ndim else 1
+    r = ref.reshape(n, -1)
+    c = cand.reshape(n, -1)
+    denom = np.linalg.norm(r, axis=1) * np.linalg.norm(c, axis=1)
+    same = np.all(np.isclose(r, c), axis=1)
+    cos = np.where(denom > 0, np.sum(r * c, axis=1) / np.where(denom > 0, denom, 1.0), np.where(same, 1.0, 0.0))
+    out = {
+        "cosine": float(np.mean(cos)),
+        "cosine_min": float(np.min(cos)),
+        "max_abs_error": float(np.max(np.abs(r - c))) if r.size else 0.0,
+    }
+    if r.shape[1] > 1:
+        out["top1_agreement"] = float(np.mean(np.argmax(r, axis=1) == np.argmax(c, axis=1)))
+    return out
+
+
+def task_metrics(task: str, labels: np.ndarray, outputs: dict[str, np.ndarray]) -> dict[str, Any]:
+    """Metrics for a task from a model's outputs: a label output, or the argmax of scores."""
+    values = list(outputs.values())
+    if task == "regression" or task == "forecast":
+        return regression_metrics(labels, values[0])
+    pred = None
+    for name, v in outputs.items():
+        if name == "label" or (v.ndim == 1 and np.issubdtype(v.dtype, np.integer)):
+            pred = v
+            break
+    if pred is None:
+        scores = values[0]
+        pred = np.argmax(scores, axis=-1) if scores.ndim > 1 else (scores > 0.5).astype(np.int64)
+    return classification_metrics(labels, pred)
+
+
+def primary_metric(task: str, metrics: dict[str, Any]) -> tuple[str, float, bool]:
+    """The one number a drop is judged on: (name, value, higher_is_better)."""
+    if "accuracy" in metrics:
+        return "accuracy", metrics["accuracy"], True
+    if "rmse" in metrics:
+        return "rmse", metrics["rmse"], False
+    if "cosine" in metrics:
+        return "cosine", metrics["cosine"], True
+    raise KeyError("no quality metric")

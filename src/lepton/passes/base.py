@@ -1,0 +1,216 @@
+"""The Pass contract: typed params stored by ``__init__``, ``check`` says why not, ``apply`` makes a child artifact."""
+
+from __future__ import annotations
+
+import hashlib
+import shutil
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, ClassVar
+
+import numpy as np
+import onnx
+
+from lepton.cost.hardware import Hardware
+from lepton.errors import LeptonError, NotApplicable, PassError
+from lepton.ir.artifact import META_FILE, MODEL_FILE, Artifact, Lineage
+from lepton.ir.signature import numpy_dtype
+from lepton.registry import Registry
+from lepton.store.store import Store
+
+Feeds = dict[str, np.ndarray]
+
+
+@dataclass
+class PassContext:
+    """What a pass may use besides the artifact: where to write, the machine, data.
+
+    ``calibration`` is a list of feed dicts (one batch each); None lets a pass synthesize inputs from the
+    signature. ``train_feeds``/``train_targets`` enable fine-tuning where a pass supports it (targets
+    absent: the pass distils from the unpruned model's outputs).
+    """
+
+    store: Store
+    hardware: Hardware
+    calibration: list[Feeds] | None = None
+    train_feeds: list[Feeds] | None = None
+    train_targets: list[np.ndarray] | None = None
+    seed: int = 0
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    def feeds(self, artifact: Artifact, batches: int = 4, batch: int = 8, sequence: int = 32) -> list[Feeds]:
+        """The calibration feeds, or ``batches`` synthesized ones when none were given."""
+        if self.calibration:
+            return list(self.calibration)
+        return synthesize_feeds(artifact, batches=batches, batch=batch, sequence=sequence, seed=self.seed)
+
+    def calibration_key(self) -> str:
+        """A short fingerprint of the calibration data, so cached variants do not mix data sets."""
+        if not self.calibration:
+            return f"synthetic-{self.seed}"
+        h = hashlib.sha256()
+        for feeds in self.calibration:
+            for name in sorted(feeds):
+                arr = np.ascontiguousarray(feeds[name])
+                h.update(name.encode() + str(arr.shape).encode() + arr.tobytes())
+        return h.hexdigest()[:12]
+
+
+def synthesize_feeds(
+    artifact: Artifact, *, batches: int = 4, batch: int = 8, sequence: int = 32, seed: int = 0
+) -> list[Feeds]:
+    """Random inputs that respect the signature: token ids in a small vocabulary, masks of ones, floats ~N(0,1)."""
+    rng = np.random.default_rng(seed)
+    out: list[Feeds] = []
+    for _ in range(batches):
+        feeds: Feeds = {}
+        for spec in artifact.signature.inputs:
+            pinned = artifact.signature.pinned.get(spec.name)
+            shape = pinned or tuple(
+                d if isinstance(d, int) else (batch if i == 0 else sequence) for i, d in enumerate(spec.shape)
+            )
+            dtype = numpy_dtype(spec.dtype)
+            low = spec.name.lower()
+            if dtype.kind in "iu":
+                if "mask" in low:
+                    arr = np.ones(shape, dtype)
+                elif "type" in low or "segment" in low:
+                    arr = np.zeros(shape, dtype)
+                else:
+                    arr = rng.integers(1, 1000, size=shape).astype(dtype)
+            elif dtype.kind == "b":
+                arr = np.ones(shape, dtype)
+            else:
+                arr = rng.standard_normal(shape).astype(dtype)
+            feeds[spec.name] = arr
+        out.append(feeds)
+    return out
+
+
+class Pass:
+    """Base of every pass. ``__init__`` only stores params; ``check`` validates; ``apply`` builds."""
+
+    name: ClassVar[str]
+    family: ClassVar[str] = "graph"
+    needs: ClassVar[frozenset[str]] = frozenset({"cpu"})
+
+    def params(self) -> dict[str, Any]:
+        """The JSON-able params: the cache key together with the parent id and the pass name."""
+        return {k: _jsonable(v) for k, v in sorted(vars(self).items()) if not k.startswith("_")}
+
+    def cache_params(self, artifact: Artifact, ctx: PassContext) -> dict[str, Any]:
+        """The params recorded in the lineage; passes that depend on context data add a fingerprint."""
+        return self.params()
+
+    def check(self, artifact: Artifact, hw: Hardware) -> str | None:
+        """Why this pass does not apply to ``artifact`` on ``hw``, or None when it does."""
+        missing = self.needs - hw.capabilities()
+        if missing:
+            return f"needs {', '.join(sorted(missing))}, which this machine lacks ({hw.summary()})"
+        return None
+
+    def apply(self, artifact: Artifact, ctx: PassContext) -> Artifact:
+        """Run the pass: raises NotApplicable when ``check`` says no, PassError when it fails."""
+        why = self.check(artifact, ctx.hardware)
+        if why:
+            raise NotApplicable(f"{self.name}: {why}")
+        with ctx.store.workdir() as work:
+            try:
+                self.build(artifact, ctx, work)
+                _validate(work / MODEL_FILE)
+            except LeptonError:
+                raise
+            except Exception as e:  # any crash inside third-party tooling is this candidate's failure
+                raise PassError(f"{self.name} failed on {artifact.id}: {type(e).__name__}: {e}") from e
+            return commit_child(artifact, work, ctx, self.name, self.cache_params(artifact, ctx))
+
+    def build(self, artifact: Artifact, ctx: PassContext, work: Path) -> None:
+        """Write the transformed ``model.onnx`` (and any external data) into ``work``."""
+        raise NotImplementedError  # every registered pass overrides it
+
+    def __repr__(self) -> str:
+        args = ", ".join(f"{k}={v!r}" for k, v in self.params().items())
+        return f"{self.name}({args})"
+
+
+PASSES: Registry[Pass] = Registry("pass", "lepton.passes")
+
+
+def _jsonable(v: Any) -> Any:
+    if isinstance(v, (list, tuple, set, frozenset)):
+        items = [_jsonable(x) for x in v]
+        return sorted(items) if isinstance(v, (set, frozenset)) else items
+    if isinstance(v, Mapping):
+        return {str(k): _jsonable(x) for k, x in v.items()}
+    return v
+
+
+def _validate(model_path: Path) -> None:
+    if not model_path.exists():
+        raise PassError(f"the pass wrote no {MODEL_FILE}")
+    onnx.checker.check_model(str(model_path))  # path form: works for models with external data
+
+
+def copy_extras(parent: Artifact, work: Path) -> None:
+    """Copy the parent's extra files and folders (tokenizer, ...) into the child folder."""
+    for rel in parent.files.values():
+        src = parent.path / rel
+        dst = work / rel
+        if dst.exists() or not src.exists():
+            continue
+        dst.parent.mkdir(parents=True, exist_ok=True)
+        if src.is_dir():
+            shutil.copytree(src, dst)
+        else:
+            shutil.copy2(src, dst)
+
+
+def commit_child(parent: Artifact, work: Path, ctx: PassContext, pass_name: str, params: dict[str, Any]) -> Artifact:
+    copy_extras(parent, work)
+    (work / META_FILE).unlink(missing_ok=True)
+    child = ctx.store.commit_artifact(
+        work,
+        signature=parent.signature,
+        task=parent.task,
+        source=parent.source,
+        lineage=Lineage(parent.id, pass_name, params),
+        files=parent.files,
+        name=None,
+    )
+    return child
+
+
+def load_model(artifact: Artifact) -> onnx.ModelProto:
+    return onnx.load(str(artifact.model_path))
+
+
+def save_model(model: onnx.ModelProto, work: Path) -> None:
+    """Save as ``model.onnx``; models over 1.8 GB keep weights in an external ``model.onnx.data``."""
+    large = model.ByteSize() > 1_800_000_000
+    onnx.save_model(model, str(work / MODEL_FILE), save_as_external_data=large,
+                    all_tensors_to_one_file=True, location=MODEL_FILE + ".data")
+
+
+def count_ops(model: onnx.ModelProto, ops: Sequence[str]) -> int:
+    return sum(1 for n in model.graph.node if n.op_type in ops)
+
+
+@contextmanager
+def guarded(pass_name: str, what: str) -> Iterator[None]:
+    """Map a crash in third-party tooling to PassError with its cause."""
+    try:
+        yield
+    except LeptonError:
+        raise
+    except Exception as e:
+        raise PassError(f"{pass_name}: {what} failed: {type(e).__name__}: {e}") from e
+
+
+def create(name: str, **params: Any) -> Pass:
+    """Build a registered pass by name: ``create("quantize-dynamic", per_channel=True)``."""
+    return PASSES.get(name)(**params)
+
+
+PassFactory = Callable[..., Pass]

@@ -1,0 +1,221 @@
+"""Int8 quantization with ONNX Runtime's tools: dynamic (weights ahead of time) and static QDQ (calibrated)."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any, ClassVar
+
+import onnx
+from onnx import helper, numpy_helper
+
+from lepton.cost.hardware import Hardware
+from lepton.ir.artifact import MODEL_FILE, Artifact
+from lepton.passes.base import PASSES, Feeds, Pass, PassContext, load_model, save_model
+
+WEIGHT_TYPES = ("qint8", "quint8")
+CALIBRATION_METHODS = ("minmax", "entropy", "percentile")
+DYNAMIC_OPS = ("MatMul", "Gemm", "Attention", "Conv")
+STATIC_OPS = ("MatMul", "Gemm", "Conv")
+
+
+def quant_type(name: str) -> Any:
+    from onnxruntime.quantization import QuantType
+
+    return {"qint8": QuantType.QInt8, "quint8": QuantType.QUInt8}[name]
+
+
+def quantizable_nodes(model: onnx.ModelProto, op_types: Sequence[str]) -> list[str]:
+    """Names of nodes the quantizer would touch: the ops asked for, with a constant weight for MatMul/Gemm."""
+    inits = {i.name for i in model.graph.initializer}
+    consts = {o for n in model.graph.node if n.op_type == "Constant" for o in n.output}
+    names = []
+    for n in model.graph.node:
+        if n.op_type not in op_types:
+            continue
+        if n.op_type in ("MatMul", "Gemm") and not (len(n.input) > 1 and n.input[1] in inits | consts):
+            continue
+        names.append(n.name)
+    return names
+
+
+def gemm_to_matmul(model: onnx.ModelProto) -> int:
+    """Rewrite plain Gemm nodes (constant B, alpha=beta=1, no transA) as MatMul + Add, which the dynamic
+    quantizer handles (it has no integer Gemm). Returns how many were rewritten; node names are kept."""
+    inits = {i.name: i for i in model.graph.initializer}
+    new_nodes: list[onnx.NodeProto] = []
+    rewritten = 0
+    for n in model.graph.node:
+        attrs = {a.name: helper.get_attribute_value(a) for a in n.attribute}
+        plain = attrs.get("alpha", 1.0) == 1.0 and attrs.get("beta", 1.0) == 1.0 and not attrs.get("transA", 0)
+        if n.op_type != "Gemm" or not plain or n.input[1] not in inits:
+            new_nodes.append(n)
+            continue
+        b = inits[n.input[1]]
+        if attrs.get("transB", 0):
+            arr = numpy_helper.to_array(b).T.copy()
+            b.CopyFrom(numpy_helper.from_array(arr, b.name))
+        has_bias = len(n.input) > 2 and n.input[2]
+        mm_out = n.output[0] + "_matmul" if has_bias else n.output[0]
+        new_nodes.append(helper.make_node("MatMul", [n.input[0], n.input[1]], [mm_out], name=n.name))
+        if has_bias:
+            new_nodes.append(helper.make_node("Add", [mm_out, n.input[2]], [n.output[0]], name=n.name + "_bias"))
+        rewritten += 1
+    if rewritten:
+        del model.graph.node[:]
+        model.graph.node.extend(new_nodes)
+    return rewritten
+
+
+def _check_quant(artifact: Artifact, op_types: Sequence[str], weight_type: str) -> str | None:
+    if weight_type not in WEIGHT_TYPES:
+        return f"weight_type {weight_type!r} is not one of {', '.join(WEIGHT_TYPES)}"
+    model = onnx.load(str(artifact.model_path), load_external_data=False)
+    if any(i.data_type == onnx.TensorProto.INT8 for i in model.graph.initializer) or any(
+        n.op_type in ("MatMulInteger", "DynamicQuantizeLinear", "QuantizeLinear", "QAttention") for n in model.graph.node
+    ):
+        return "the model is already quantized"
+    if not quantizable_nodes(model, op_types):
+        return f"no {'/'.join(op_types)} with constant weights to quantize"
+    return None
+
+
+@PASSES.register("quantize-dynamic")
+class DynamicInt8(Pass):
+    """Quantize weights to int8 ahead of time; activations are quantized at run time (per batch).
+
+    Signed per-channel weights are the default: per-tensor loses fidelity on transformers, and unsigned
+    weights miss the VNNI kernels on x86 (FACTS.md). ``nodes_to_exclude`` keeps sensitive nodes in float
+    (see ``lepton.passes.sensitivity``).
+    """
+
+    family: ClassVar[str] = "quantize"
+    needs: ClassVar[frozenset[str]] = frozenset({"cpu"})
+
+    def __init__(self, *, weight_type: str = "qint8", per_channel: bool = True,
+                 op_types: Sequence[str] = DYNAMIC_OPS, nodes_to_exclude: Sequence[str] = (),
+                 reduce_range: bool = False) -> None:
+        self.weight_type = weight_type
+        self.per_channel = per_channel
+        self.op_types = tuple(op_types)
+        self.nodes_to_exclude = tuple(nodes_to_exclude)
+        self.reduce_range = reduce_range
+
+    def check(self, artifact: Artifact, hw: Hardware) -> str | None:
+        return super().check(artifact, hw) or _check_quant(artifact, self.op_types, self.weight_type)
+
+    def build(self, artifact: Artifact, ctx: PassContext, work: Path) -> None:
+        from onnxruntime.quantization import quantize_dynamic
+
+        model = load_model(artifact)
+        if "Gemm" in self.op_types:
+            gemm_to_matmul(model)
+        with _quiet():
+            quantize_dynamic(
+                model, work / MODEL_FILE,
+                op_types_to_quantize=[t for t in self.op_types if t != "Gemm"],
+                per_channel=self.per_channel,
+                reduce_range=self.reduce_range,
+                weight_type=quant_type(self.weight_type),
+                nodes_to_exclude=list(self.nodes_to_exclude),
+                extra_options={"DefaultTensorType": onnx.TensorProto.FLOAT},  # needed on fused graphs (FACTS.md)
+            )
+
+
+class _Reader:
+    """A CalibrationDataReader over a list of feed dicts (only the model's inputs are passed)."""
+
+    def __init__(self, feeds: list[Feeds], names: Sequence[str]) -> None:
+        self._it: Iterator[Feeds] = iter([{n: f[n] for n in names} for f in feeds])
+
+    def get_next(self) -> Feeds | None:
+        return next(self._it, None)
+
+
+@PASSES.register("quantize-static")
+class StaticInt8(Pass):
+    """Static int8 in QDQ format: activation ranges calibrated ahead of time on real (or synthesized) feeds.
+
+    ``calibrate_method``: minmax, entropy or percentile. ``nodes_to_exclude`` keeps sensitive nodes in float.
+    """
+
+    family: ClassVar[str] = "quantize"
+    needs: ClassVar[frozenset[str]] = frozenset({"cpu"})
+
+    def __init__(self, *, calibrate_method: str = "minmax", per_channel: bool = True,
+                 activation_type: str = "quint8", weight_type: str = "qint8",
+                 op_types: Sequence[str] = STATIC_OPS, nodes_to_exclude: Sequence[str] = (),
+                 percentile: float = 99.999, symmetric_activations: bool = False,
+                 preprocess: bool = True, max_batches: int = 16) -> None:
+        self.calibrate_method = calibrate_method
+        self.per_channel = per_channel
+        self.activation_type = activation_type
+        self.weight_type = weight_type
+        self.op_types = tuple(op_types)
+        self.nodes_to_exclude = tuple(nodes_to_exclude)
+        self.percentile = percentile
+        self.symmetric_activations = symmetric_activations
+        self.preprocess = preprocess
+        self.max_batches = max_batches
+
+    def cache_params(self, artifact: Artifact, ctx: PassContext) -> dict[str, Any]:
+        return {**self.params(), "calibration": ctx.calibration_key()}
+
+    def check(self, artifact: Artifact, hw: Hardware) -> str | None:
+        if self.calibrate_method not in CALIBRATION_METHODS:
+            return f"calibrate_method {self.calibrate_method!r} is not one of {', '.join(CALIBRATION_METHODS)}"
+        if self.activation_type not in WEIGHT_TYPES:
+            return f"activation_type {self.activation_type!r} is not one of {', '.join(WEIGHT_TYPES)}"
+        if not 0 < self.percentile <= 100:
+            return f"percentile must be in (0, 100]; got {self.percentile}"
+        if self.max_batches < 1:
+            return f"max_batches must be >= 1; got {self.max_batches}"
+        return super().check(artifact, hw) or _check_quant(artifact, self.op_types, self.weight_type)
+
+    def build(self, artifact: Artifact, ctx: PassContext, work: Path) -> None:
+        from onnxruntime.quantization import CalibrationMethod, QuantFormat, quantize_static
+        from onnxruntime.quantization.shape_inference import quant_pre_process
+
+        src: Path = artifact.model_path
+        fused = any(n.domain == "com.microsoft" for n in load_model(artifact).graph.node)
+        if self.preprocess and not fused:
+            src = work / "pre.onnx"
+            # symbolic shape inference fails on exported encoders ("Incomplete symbolic shape inference")
+            quant_pre_process(str(artifact.model_path), str(src), skip_symbolic_shape=True)
+        feeds = ctx.feeds(artifact)[: self.max_batches]
+        method = {"minmax": CalibrationMethod.MinMax, "entropy": CalibrationMethod.Entropy,
+                  "percentile": CalibrationMethod.Percentile}[self.calibrate_method]
+        extra: dict[str, Any] = {"DefaultTensorType": onnx.TensorProto.FLOAT,
+                                 "ActivationSymmetric": self.symmetric_activations}
+        if self.calibrate_method == "percentile":
+            extra["CalibPercentile"] = self.percentile
+        with _quiet():
+            quantize_static(
+                str(src), str(work / MODEL_FILE), _Reader(feeds, artifact.signature.input_names),
+                quant_format=QuantFormat.QDQ,
+                op_types_to_quantize=list(self.op_types),
+                per_channel=self.per_channel,
+                activation_type=quant_type(self.activation_type),
+                weight_type=quant_type(self.weight_type),
+                nodes_to_exclude=list(self.nodes_to_exclude),
+                calibrate_method=method,
+                extra_options=extra,
+            )
+        if src != artifact.model_path:
+            src.unlink(missing_ok=True)
+        for leftover in work.glob("augmented_model*.onnx"):
+            leftover.unlink()
+
+
+@contextmanager
+def _quiet() -> Iterator[None]:
+    """The quantizer logs a pre-processing hint on the root logger at WARNING on every call: noise here."""
+    root = logging.getLogger()
+    old = root.level
+    root.setLevel(max(old, logging.ERROR))
+    try:
+        yield
+    finally:
+        root.setLevel(old)

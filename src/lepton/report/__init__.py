@@ -1,0 +1,1 @@
+"""Reports: terminal tables (Rich), JSON, and the self-contained HTML report."""

@@ -1,0 +1,92 @@
+"""The server's settings: one frozen object, validated when built (flags, then ``LEPTON_TOKEN``)."""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+from lepton.errors import UserError
+
+_SLO = re.compile(r"^\s*p(\d{1,2}(?:\.\d+)?)\s*<=?\s*(\d+(?:\.\d+)?)\s*(ms|s)?\s*$")
+
+
+@dataclass(frozen=True)
+class Slo:
+    """A latency target: the ``quantile`` (0.95) of request latency must stay at or under ``seconds``."""
+
+    quantile: float
+    seconds: float
+
+    def __str__(self) -> str:
+        return f"p{self.quantile * 100:g}<={self.seconds * 1000:g}ms"
+
+
+def parse_slo(text: str) -> Slo:
+    """``"p95<=20ms"`` -> Slo(0.95, 0.020)."""
+    m = _SLO.match(text)
+    if not m:
+        raise UserError(f"--slo: expected pNN<=Tms; got {text!r}. Example: --slo 'p95<=20ms'")
+    q, value, unit = float(m.group(1)), float(m.group(2)), m.group(3) or "ms"
+    if not 0 < q < 100 or value <= 0:
+        raise UserError(f"--slo: the percentile must be in (0, 100) and the time positive; got {text!r}")
+    return Slo(q / 100.0, value / 1000.0 if unit == "ms" else value)
+
+
+@dataclass(frozen=True)
+class ServeConfig:
+    """Everything ``lepton serve`` can be told. ``None`` means "what the navigator chose, else a default"."""
+
+    models: tuple[str, ...] = ()
+    host: str = "127.0.0.1"
+    port: int = 8000
+    workers: int = 1
+    engine: str = "onnxruntime"
+    max_batch_size: int | None = None  # None: the navigator's batch size, else 32
+    max_delay_ms: float | None = None  # None: no fixed window (dispatch when the session is free)
+    slo: Slo | None = None  # adaptive batching towards this latency target
+    max_queue: int = 256  # queued rows per model before answering 429
+    timeout_s: float = 30.0  # per request, queue wait included
+    max_body_bytes: int = 16 * 1024 * 1024
+    max_texts: int = 2048  # per /v1/embeddings request
+    shadow_rate: float = 0.0
+    token: str | None = None
+    price_per_hour: float | None = None
+    instance: str | None = None
+    graceful_timeout_s: float = 30.0
+    log_level: str = "warning"
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        if self.workers < 1:
+            raise UserError(f"--workers must be >= 1; got {self.workers}")
+        if not 0 < self.port < 65536 and self.port != 0:
+            raise UserError(f"--port must be in 1..65535; got {self.port}")
+        if self.max_batch_size is not None and not 1 <= self.max_batch_size <= 4096:
+            raise UserError(f"--max-batch-size must be in 1..4096; got {self.max_batch_size}")
+        if self.max_delay_ms is not None and not 0 <= self.max_delay_ms <= 10_000:
+            raise UserError(f"--max-delay-ms must be in 0..10000; got {self.max_delay_ms}")
+        if self.max_queue < 1:
+            raise UserError(f"--max-queue must be >= 1; got {self.max_queue}")
+        if self.timeout_s <= 0:
+            raise UserError(f"--timeout must be positive (seconds); got {self.timeout_s}")
+        if self.max_body_bytes < 1024:
+            raise UserError(f"--max-body-bytes must be at least 1024; got {self.max_body_bytes}")
+        if not 0.0 <= self.shadow_rate <= 1.0:
+            raise UserError(f"--shadow-rate is a fraction of requests in [0, 1]; got {self.shadow_rate}")
+
+    def to_json(self) -> dict[str, Any]:
+        d = asdict(self)
+        d["slo"] = str(self.slo) if self.slo else None
+        return d
+
+    @classmethod
+    def from_json(cls, d: dict[str, Any]) -> ServeConfig:
+        d = dict(d)
+        d["models"] = tuple(d.get("models", ()))
+        d["slo"] = parse_slo(d["slo"]) if d.get("slo") else None
+        return cls(**d)
+
+    def dumps(self) -> str:
+        return json.dumps(self.to_json())

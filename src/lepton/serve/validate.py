@@ -1,0 +1,124 @@
+"""Check request tensors against the model's signature: names, dtypes, shapes and sizes -> 400 that says why."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+import numpy as np
+
+from lepton.errors import ServeError
+from lepton.ir.signature import Signature, TensorSpec
+
+# Open Inference Protocol datatypes <-> numpy dtype names
+V2_TO_NUMPY = {
+    "BOOL": "bool", "UINT8": "uint8", "UINT16": "uint16", "UINT32": "uint32", "UINT64": "uint64",
+    "INT8": "int8", "INT16": "int16", "INT32": "int32", "INT64": "int64",
+    "FP16": "float16", "FP32": "float32", "FP64": "float64", "BYTES": "str",
+}
+NUMPY_TO_V2 = {v: k for k, v in V2_TO_NUMPY.items()}
+_KINDS = {"b": "b", "i": "iu", "u": "iu", "f": "iuf"}  # JSON values each dtype kind accepts
+
+MAX_ELEMENTS = 64 * 1024 * 1024  # per request and input, whatever the body limit says
+
+
+def v2_datatype(dtype: str) -> str:
+    return NUMPY_TO_V2.get(dtype, dtype.upper())
+
+
+def bad(message: str) -> ServeError:
+    return ServeError(message, 400)
+
+
+def _shape_text(spec: TensorSpec) -> str:
+    return "[" + ", ".join(str(d) for d in spec.shape) + "]"
+
+
+def from_json_data(data: Any, spec: TensorSpec, shape: list[int] | None) -> np.ndarray:
+    """A JSON ``data`` value (flat or nested lists) -> an array of the spec's dtype, strictly converted."""
+    if spec.dtype == "str":
+        raise bad(f"input {spec.name!r}: string inputs are not supported by this server")
+    try:
+        raw = np.asarray(data)
+    except (ValueError, TypeError):
+        raise bad(f"input {spec.name!r}: data is not a rectangular list of numbers") from None
+    if raw.dtype == object or raw.dtype.kind not in "biuf":
+        raise bad(f"input {spec.name!r}: data must be numbers ({spec.dtype}); got {raw.dtype.kind!r} values")
+    want = np.dtype(spec.dtype)
+    if raw.size and raw.dtype.kind not in _KINDS.get(want.kind, want.kind):
+        raise bad(
+            f"input {spec.name!r} takes {spec.dtype}; got {raw.dtype} values. "
+            f"Send {'integers' if want.kind in 'iu' else 'numbers'}"
+        )
+    arr = raw.astype(want, copy=False)
+    if shape is not None:
+        if arr.size != int(np.prod(shape)):
+            raise bad(f"input {spec.name!r}: shape {shape} needs {int(np.prod(shape))} values; got {arr.size}")
+        arr = arr.reshape(shape)
+    return arr
+
+
+def from_binary(buf: bytes | memoryview, spec: TensorSpec, datatype: str, shape: list[int]) -> np.ndarray:
+    dtype = V2_TO_NUMPY.get(datatype)
+    if dtype is None or dtype == "str":
+        raise bad(f"input {spec.name!r}: datatype {datatype!r} is not supported for binary data")
+    arr = np.frombuffer(buf, dtype=np.dtype(dtype).newbyteorder("<"))
+    expected = int(np.prod(shape)) if shape else 1
+    if arr.size != expected:
+        raise bad(f"input {spec.name!r}: shape {shape} needs {expected} {datatype} values; got {len(buf)} bytes")
+    return arr.reshape(shape).astype(np.dtype(dtype), copy=False)
+
+
+def check_datatype(spec: TensorSpec, datatype: str | None) -> None:
+    if datatype is None:
+        return
+    expected = v2_datatype(spec.dtype)
+    if datatype.upper() != expected:
+        raise bad(f"input {spec.name!r} is {expected}; got datatype {datatype!r}. Send {expected}")
+
+
+def check_shape(shape: Any, name: str) -> list[int]:
+    if not isinstance(shape, list) or not all(isinstance(d, int) and not isinstance(d, bool) for d in shape):
+        raise bad(f"input {name!r}: 'shape' must be a list of integers; got {shape!r}")
+    if any(d < 0 for d in shape):
+        raise bad(f"input {name!r}: dims must be >= 0; got {shape}")
+    if int(np.prod(shape, dtype=np.float64)) > MAX_ELEMENTS:
+        raise bad(f"input {name!r}: shape {shape} is larger than this server accepts ({MAX_ELEMENTS} values)")
+    return shape
+
+
+def validate_feeds(signature: Signature, feeds: Mapping[str, np.ndarray], max_rows: int) -> int:
+    """Check a complete set of inputs; returns the number of rows (the batch dim)."""
+    want = {t.name: t for t in signature.inputs}
+    unknown = sorted(set(feeds) - set(want))
+    if unknown:
+        raise bad(f"unknown input(s) {', '.join(map(repr, unknown))}; the model's inputs are {', '.join(want)}")
+    missing = [n for n in want if n not in feeds]
+    if missing:
+        raise bad(f"missing input(s) {', '.join(map(repr, missing))}; the model needs {', '.join(want)}")
+    sizes: dict[str, tuple[int, str]] = {}
+    rows = -1
+    for name, spec in want.items():
+        arr = feeds[name]
+        if arr.dtype != np.dtype(spec.dtype):
+            raise bad(f"input {name!r} takes {spec.dtype}; got {arr.dtype}")
+        if arr.ndim != len(spec.shape):
+            raise bad(f"input {name!r} has {len(spec.shape)} dims {_shape_text(spec)}; got shape {list(arr.shape)}")
+        for axis, (d, got) in enumerate(zip(spec.shape, arr.shape, strict=True)):
+            if isinstance(d, int):
+                if d != got:
+                    raise bad(f"input {name!r}: dim {axis} must be {d} (shape {_shape_text(spec)}); got {got}")
+            elif d in sizes and sizes[d][0] != got:
+                other = sizes[d][1]
+                raise bad(f"inputs {other!r} and {name!r} must agree on dim {d!r}; got {sizes[d][0]} and {got}")
+            else:
+                sizes[d] = (got, name)
+            if got == 0:
+                raise bad(f"input {name!r}: dim {axis} is 0; send at least one value")
+        if rows < 0:
+            rows = int(arr.shape[0]) if arr.ndim else 1
+        elif arr.ndim and arr.shape[0] != rows:
+            raise bad(f"all inputs must have the same batch size; {name!r} has {arr.shape[0]}, others {rows}")
+    if rows > max_rows:
+        raise bad(f"the request has {rows} rows; this model takes at most {max_rows} per request. Split it")
+    return max(rows, 1)

@@ -1,0 +1,74 @@
+"""Shared fixtures: an isolated LEPTON_HOME per test and a tiny real ONNX model built once per session."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import onnx
+import pytest
+from onnx import TensorProto, helper, numpy_helper
+
+from lepton.settings import offline_hub
+
+offline_hub()
+
+
+@pytest.fixture(autouse=True)
+def lepton_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    home = tmp_path / "lepton-home"
+    monkeypatch.setenv("LEPTON_HOME", str(home))
+    return home
+
+
+def build_mlp(path: Path, n_in: int = 8, hidden: int = 16, n_out: int = 4, seed: int = 0) -> Path:
+    """x[batch, n_in] -> MatMul/Add/Relu -> MatMul/Add -> y[batch, n_out], opset 17."""
+    rng = np.random.default_rng(seed)
+    inits = [
+        numpy_helper.from_array(rng.standard_normal((n_in, hidden)).astype(np.float32), "w1"),
+        numpy_helper.from_array(rng.standard_normal(hidden).astype(np.float32), "b1"),
+        numpy_helper.from_array(rng.standard_normal((hidden, n_out)).astype(np.float32), "w2"),
+        numpy_helper.from_array(rng.standard_normal(n_out).astype(np.float32), "b2"),
+    ]
+    nodes = [
+        helper.make_node("MatMul", ["x", "w1"], ["h0"]),
+        helper.make_node("Add", ["h0", "b1"], ["h1"]),
+        helper.make_node("Relu", ["h1"], ["h2"]),
+        helper.make_node("MatMul", ["h2", "w2"], ["y0"]),
+        helper.make_node("Add", ["y0", "b2"], ["y"]),
+    ]
+    graph = helper.make_graph(
+        nodes,
+        "mlp",
+        [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["batch", n_in])],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, ["batch", n_out])],
+        inits,
+    )
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+    model.ir_version = 8
+    onnx.checker.check_model(model)
+    onnx.save(model, str(path))
+    return path
+
+
+@pytest.fixture(scope="session")
+def tiny_onnx(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A small real MLP as an .onnx file (read-only: copy it before changing it)."""
+    return build_mlp(tmp_path_factory.mktemp("models") / "mlp.onnx")
+
+
+@pytest.fixture
+def tiny_artifact(tiny_onnx: Path, lepton_home: Path):  # type: ignore[no-untyped-def]
+    """The tiny MLP committed to this test's store as an Artifact (without going through intake)."""
+    import shutil
+
+    from lepton.ir.signature import Signature
+    from lepton.store import Store
+
+    store = Store()
+    with store.workdir() as wd:
+        shutil.copy(tiny_onnx, wd / "model.onnx")
+        sig = Signature.from_onnx(onnx.load(str(tiny_onnx)))
+        art = store.commit_artifact(wd, signature=sig, task="generic", source={"kind": "onnx"}, name="mlp")
+    store.name_model("mlp", art.id)
+    return art

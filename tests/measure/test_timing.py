@@ -1,0 +1,52 @@
+from __future__ import annotations
+
+import time
+
+import numpy as np
+import pytest
+
+from lepton.measure.timing import LatencyStats, TimingPlan, measure_concurrent, measure_latency
+
+BATCH = [{"x": np.zeros((4, 3), dtype=np.float32)}]
+
+
+def test_percentiles_are_positive_and_ordered_on_a_real_call() -> None:
+    a = np.random.default_rng(0).standard_normal((64, 64))
+    stats = measure_latency(lambda f: a @ a, BATCH, TimingPlan(warmup=1, min_runs=50, min_seconds=0.0))
+    j = stats.to_json()
+    assert stats.n >= 50
+    assert 0 < j["p50"] <= j["p95"] <= j["p99"]
+    assert stats.batch_size == 4
+    assert stats.throughput_per_s == pytest.approx(4 * 1000 / stats.mean_ms)
+
+
+def test_confidence_interval_brackets_the_percentile() -> None:
+    samples = tuple(float(x) for x in np.random.default_rng(1).gamma(4.0, 2.0, size=500))
+    stats = LatencyStats(samples, 1)
+    for q in (50, 95, 99):
+        lo, hi = stats.ci(q)
+        assert lo <= stats.percentile(q) <= hi
+    # a wider tail percentile has a wider interval than the median
+    assert np.subtract(*stats.ci(99)[::-1]) > np.subtract(*stats.ci(50)[::-1])
+
+
+def test_plan_limits_bound_the_run() -> None:
+    stats = measure_latency(lambda f: None, BATCH, TimingPlan(warmup=0, min_runs=1, min_seconds=0.0, max_runs=7))
+    assert stats.n == 1
+    stats = measure_latency(lambda f: None, BATCH, TimingPlan(warmup=0, min_runs=100, min_seconds=10, max_runs=7))
+    assert stats.n == 7
+
+
+def test_stop_early_abandons_a_slow_candidate() -> None:
+    stats = measure_latency(
+        lambda f: time.sleep(0.002), BATCH, TimingPlan(warmup=0, min_runs=100, min_seconds=5.0),
+        stop_early=lambda s: np.median(s) > 1.0,
+    )
+    assert stats.n == 3
+
+
+def test_concurrent_callers_share_one_callable_and_answer_every_request() -> None:
+    calls = []
+    stats = measure_concurrent(lambda f: calls.append(1) or time.sleep(0.001), BATCH, callers=4, requests=40, warmup=0)
+    assert len(calls) == 40 and stats.latency.n == 40
+    assert stats.throughput_per_s == pytest.approx(40 * 4 / stats.seconds)

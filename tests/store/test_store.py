@@ -1,0 +1,60 @@
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import pytest
+
+from lepton.errors import UserError
+from lepton.ir.artifact import Artifact, Lineage
+from lepton.store import Store
+from lepton.store.resolve import resolve_ref
+
+
+def test_commit_is_content_addressed_and_shared(tiny_artifact: Artifact, tiny_onnx: Path) -> None:
+    store = Store()
+    with store.workdir() as wd:
+        shutil.copy(tiny_onnx, wd / "model.onnx")
+        again = store.commit_artifact(wd, signature=tiny_artifact.signature, source={"kind": "onnx"})
+    assert again.id == tiny_artifact.id
+    assert Artifact.load(store.artifacts_dir / again.id).signature == tiny_artifact.signature
+    assert [p.name for p in store.artifacts_dir.iterdir()] == [again.id]
+    assert list(store.tmp_dir.iterdir()) == []
+
+
+def test_a_failed_build_leaves_nothing_behind(lepton_home: Path) -> None:
+    store = Store()
+    with pytest.raises(RuntimeError), store.workdir() as wd:
+        (wd / "model.onnx").write_bytes(b"half")
+        raise RuntimeError("crash mid-build")
+    assert list(store.artifacts_dir.iterdir()) == [] and list(store.tmp_dir.iterdir()) == []
+
+
+def test_pass_results_are_found_by_parent_pass_and_params(tiny_artifact: Artifact, tiny_onnx: Path) -> None:
+    store = Store()
+    lineage = Lineage(tiny_artifact.id, "quantize-dynamic", {"per_channel": True})
+    with store.workdir() as wd:
+        shutil.copy(tiny_onnx, wd / "model.onnx")
+        child = store.commit_artifact(wd, signature=tiny_artifact.signature, lineage=lineage)
+    assert child.id != tiny_artifact.id
+    found = store.find_cached(tiny_artifact.id, "quantize-dynamic", {"per_channel": True})
+    assert found is not None and found.id == child.id
+    assert store.find_cached(tiny_artifact.id, "quantize-dynamic", {"per_channel": False}) is None
+
+
+def test_runs_trials_and_recommended_resolution(tiny_artifact: Artifact) -> None:
+    store = Store()
+    with pytest.raises(UserError, match="no finished optimize run"):
+        resolve_ref("mlp:recommended", store)
+    run = store.start_run("optimize", "mlp", tiny_artifact.id)
+    store.add_trial(run, {"id": "t1", "artifact_id": tiny_artifact.id, "status": "ok"})
+    store.finish_run(run, "done", {"recommended": "t1", "recommended_artifact": tiny_artifact.id,
+                                   "recommended_runtime": {"intra_op_threads": 1, "batch_size": 8}})
+    r = resolve_ref("mlp:recommended", store)
+    assert r.artifact.id == tiny_artifact.id and r.runtime.batch_size == 8 and r.runtime.intra_op_threads == 1
+    assert store.run(run)["trials"][0]["id"] == "t1"
+    assert [x["id"] for x in store.runs("mlp")] == [run]
+    with pytest.raises(UserError, match="no model or file"):
+        resolve_ref("nothing-here", store)
+    with pytest.raises(UserError, match="unknown tag"):
+        resolve_ref("mlp:weird", store)
