@@ -1,7 +1,25 @@
-"""Lepton: take a trained model to production at the best trade-off of speed, cost and accuracy."""
+"""Lepton: take a trained model to production at the best trade-off of speed, cost and accuracy.
+
+``lepton.import_model``, ``lepton.bench`` and ``lepton.optimize`` mirror the CLI; ``lepton.Client`` talks to
+``lepton serve``. They are imported on first use so that ``import lepton`` stays light.
+"""
+
+from typing import Any
 
 from lepton.errors import LeptonError, UserError
 
 __version__ = "0.1.0"
 
-__all__ = ["LeptonError", "UserError", "__version__"]
+__all__ = ["Client", "LeptonError", "UserError", "__version__", "bench", "import_model", "optimize"]
+
+
+def __getattr__(name: str) -> Any:
+    if name in ("bench", "import_model", "optimize"):
+        from lepton import api
+
+        return getattr(api, name)
+    if name == "Client":
+        from lepton.client import Client
+
+        return Client
+    raise AttributeError(f"module 'lepton' has no attribute {name!r}")

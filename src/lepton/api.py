@@ -173,3 +173,29 @@ def bench(
     finally:
         store.finish_run(result.run_id, status, {"trials": len(result.trials)})
     return result
+
+
+def optimize(
+    model: Any = None,
+    *,
+    eval_data: str | Path | None = None,
+    targets: Any = None,
+    **options: Any,
+) -> Any:
+    """Optimize a model for this machine; returns an ``OptimizeResult`` (frontier, recommended, reason).
+
+    ``targets`` is a ``Targets`` or a dict such as ``{"slo": "p95<=20ms", "max_drop": 0.01, "qps": 500}``;
+    other options are those of ``lepton optimize`` (``example``, ``batch_sizes``, ``shapes``, ``trials`` ...).
+    """
+    from lepton.navigate.navigator import optimize as run_optimize
+    from lepton.navigate.targets import Targets, parse_slo
+
+    if isinstance(targets, Mapping):
+        t = dict(targets)
+        if isinstance(t.get("slo"), str):
+            t["slo"] = parse_slo(t["slo"])
+        unknown = set(t) - {"slo", "max_drop", "qps", "budget", "objective"}
+        if unknown:
+            raise UserError(f"targets: unknown keys {sorted(unknown)}; use slo, max_drop, qps, budget, objective")
+        targets = Targets(**t)
+    return run_optimize(model, data=eval_data, targets=targets, **options)

@@ -76,15 +76,18 @@ def measure_trial(
     plan: TimingPlan | None = None,
     qps: float | None = None,
     with_quality: bool = True,
+    quality: dict[str, Any] | None = None,
     stop_early: Callable[[list[float]], bool] | None = None,
 ) -> dict[str, Any]:
-    """Open the session, measure latency at ``spec.runtime.batch_size``, quality, memory and cost."""
+    """Open the session, measure latency at ``spec.runtime.batch_size``, quality, memory and cost.
+
+    ``quality`` already measured for this artifact (it does not depend on the runtime) skips re-running it.
+    """
     b = spec.runtime.batch_size
     with PeakRss() as mem:
         session = open_session(spec.engine, spec.artifact, spec.runtime)
         try:
-            quality: dict[str, Any] = {}
-            if with_quality:
+            if quality is None and with_quality:
                 quality = quality_of(spec.artifact.task, run_all(session, workload, max(b, 8)), reference)
             batches = workload.batches(b, max(1, min(8, workload.n_rows // b or 1)))
             stats: LatencyStats = measure_latency(session.run, batches, plan, stop_early=stop_early)
@@ -107,7 +110,7 @@ def measure_trial(
         "peak_rss_mb": round(mem.peak_mb, 1),
         "rss_delta_mb": round(mem.delta_mb, 1),
         "model_mb": round(spec.artifact.size_mb, 3),
-        "quality": quality,
+        "quality": quality or {},
         "cost": {k: (round(v, 6) if isinstance(v, float) else v) for k, v in cost.to_json().items()},
         **spec.extra,
     }

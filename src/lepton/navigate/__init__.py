@@ -1,0 +1,5 @@
+"""The navigator: candidates (pass chains x runtime settings) -> measured trials -> frontier -> recommendation."""
+
+from lepton.navigate.targets import Targets, parse_slo
+
+__all__ = ["Targets", "parse_slo"]

@@ -1,0 +1,50 @@
+"""Plain-language explanations: hardware notes before a pass runs, causes when a variant comes out slower."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from lepton.cost.hardware import Hardware
+
+
+def hardware_notes(hw: Hardware) -> list[str]:
+    """What this machine gains from each precision, said before any variant is tried."""
+    notes = []
+    if hw.has_gpu:
+        notes.append(f"GPU present ({', '.join(hw.gpus)}): fp16/bf16 and int8 kernels run there")
+    if hw.int8_accel:
+        notes.append(f"int8: {hw.int8_accel} present, int8 matrix multiplies use it (signed int8 weights hit the fast kernels)")
+    else:
+        notes.append("int8: no VNNI/AMX on this CPU; int8 still shrinks the model but may gain little speed")
+    if hw.bf16_native:
+        notes.append(f"bf16: {hw.bf16_native} present, but ONNX Runtime's CPU provider has few bf16 kernels")
+    if hw.fp16_native:
+        notes.append(f"fp16: {hw.fp16_native} present, but ONNX Runtime's CPU provider runs most fp16 ops through casts")
+    elif not hw.has_gpu:
+        notes.append("fp16: no native fp16 on this CPU and no GPU: fp16 would only add casts")
+    return notes
+
+
+_CAUSES = {
+    "quantize-dynamic": "activations are quantized at run time on every call; on short inputs that overhead can "
+    "outweigh the int8 matrix multiplies (and unsigned-int8 weights miss the VNNI kernels)",
+    "quantize-static": "QDQ pairs around ops without int8 kernels add Quantize/DequantizeLinear work",
+    "fp16": "the CPU provider lacks fp16 kernels for most ops, so Cast nodes convert back and forth",
+    "bf16": "the CPU provider lacks bf16 kernels for most ops, so Cast nodes convert back and forth",
+    "prune-magnitude": "zeroed weights stay dense: unstructured sparsity saves no work on dense kernels",
+    "fuse-transformer": "the fused kernels do not pay at this size, or they block ORT's own fusions",
+    "optimize-graph": "the offline-optimized graph fixed a layout that this session would have chosen better",
+}
+
+
+def slower_note(record: dict[str, Any], parent: dict[str, Any]) -> str | None:
+    """A note when ``record`` is slower than its parent chain under the same runtime and batch size."""
+    a, b = record["throughput_per_s"], parent["throughput_per_s"]
+    if a >= 0.95 * b:
+        return None
+    last = (record.get("chain") or [{}])[-1].get("pass", "")
+    cause = _CAUSES.get(last, "the pass changed the graph in a way this runtime does not reward")
+    return (
+        f"slower than its parent ({parent['variant']}): {a:.1f} vs {b:.1f} items/s at batch "
+        f"{record['batch_size']}, {a / b:.2f}x. Likely cause: {cause}"
+    )

@@ -1,0 +1,104 @@
+"""Targets and constraints: ``--slo "p95<=20ms"``, ``--max-drop``, ``--qps``, ``--budget``, ``--objective``."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import asdict, dataclass
+from typing import Any
+
+from lepton.errors import UserError
+
+OBJECTIVES = ("cost", "latency", "throughput")
+_SLO = re.compile(
+    r"^\s*(?P<metric>p50|p95|p99|mean)\s*<=?\s*(?P<value>\d+(?:\.\d+)?)\s*(?P<unit>ms|s)?"
+    r"\s*(?:@\s*(?:batch\s*=?\s*)?(?P<batch>\d+))?\s*$",
+    re.IGNORECASE,
+)
+
+
+@dataclass(frozen=True)
+class Slo:
+    metric: str  # p50 | p95 | p99 | mean
+    max_ms: float
+    batch_size: int | None = None  # None: the smallest batch size measured
+
+    @property
+    def text(self) -> str:
+        at = f"@{self.batch_size}" if self.batch_size else ""
+        return f"{self.metric}<={self.max_ms:g}ms{at}"
+
+    def to_json(self) -> dict[str, Any]:
+        return {**asdict(self), "text": self.text}
+
+
+def parse_slo(text: str) -> Slo:
+    """``p95<=20ms``, ``p99<=0.1s``, ``p95<=20ms@8`` (at batch size 8)."""
+    m = _SLO.match(text)
+    if not m:
+        raise UserError(
+            f"--slo: cannot read {text!r}; write METRIC<=VALUE with METRIC one of p50, p95, p99, mean, "
+            "e.g. --slo 'p95<=20ms' or --slo 'p95<=20ms@8' for batch size 8"
+        )
+    value = float(m["value"]) * (1000.0 if (m["unit"] or "ms").lower() == "s" else 1.0)
+    if value <= 0:
+        raise UserError(f"--slo: the latency bound must be positive; got {text!r}")
+    return Slo(m["metric"].lower(), value, int(m["batch"]) if m["batch"] else None)
+
+
+@dataclass(frozen=True)
+class Targets:
+    slo: Slo | None = None
+    max_drop: float = 0.01
+    qps: float | None = None
+    budget: float | None = None  # USD per month at ``qps``
+    objective: str = "cost"
+
+    def __post_init__(self) -> None:
+        if self.objective not in OBJECTIVES:
+            raise UserError(f"--objective must be one of {', '.join(OBJECTIVES)}; got {self.objective!r}")
+        if not 0 <= self.max_drop < 1:
+            raise UserError(f"--max-drop is a fraction in [0, 1), e.g. 0.01 for 1%; got {self.max_drop}")
+        if self.qps is not None and self.qps <= 0:
+            raise UserError(f"--qps must be positive; got {self.qps}")
+        if self.budget is not None:
+            if self.budget <= 0:
+                raise UserError(f"--budget must be positive (USD per month); got {self.budget}")
+            if self.qps is None:
+                raise UserError("--budget is a monthly cost at a load: give --qps too")
+
+    def describe(self) -> str:
+        parts = []
+        if self.slo:
+            parts.append(self.slo.text)
+        parts.append(f"quality drop <= {self.max_drop:g}")
+        if self.qps:
+            parts.append(f"{self.qps:g} req/s")
+        if self.budget:
+            parts.append(f"<= ${self.budget:g}/month")
+        return ", ".join(parts)
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "slo": self.slo.to_json() if self.slo else None,
+            "max_drop": self.max_drop,
+            "qps": self.qps,
+            "budget": self.budget,
+            "objective": self.objective,
+            "text": self.describe(),
+        }
+
+
+def violations(record: dict[str, Any], targets: Targets, slo_batch: int) -> list[str]:
+    """Why a measured trial breaks the targets (empty when it meets them all)."""
+    out = []
+    if targets.slo and record["batch_size"] == slo_batch:
+        v = record["latency_ms"][targets.slo.metric]
+        if v > targets.slo.max_ms:
+            out.append(f"{targets.slo.metric} {v:.1f} ms > {targets.slo.max_ms:g} ms at batch {slo_batch}")
+    drop = record.get("quality_drop")
+    if drop is not None and drop > targets.max_drop + 1e-12:
+        out.append(f"quality drop {drop:.4f} > {targets.max_drop:g}")
+    cost = record.get("cost") or {}
+    if targets.budget is not None and cost.get("usd_per_month") is not None and cost["usd_per_month"] > targets.budget:
+        out.append(f"${cost['usd_per_month']:.0f}/month > budget ${targets.budget:g} at {targets.qps:g} req/s")
+    return out
