@@ -1,6 +1,6 @@
 """``lepton optimize`` and ``lepton report``: registered on the main Typer app by ``lepton.cli``."""
 
-from __future__ import annotations
+
 
 import sys
 from pathlib import Path
@@ -91,7 +91,7 @@ def print_summary(console: Any, data: dict[str, Any]) -> None:
     from lepton.report.terminal import trials_table
 
     shown = [t for t in data["trials"] if "superseded_by" not in t]
-    console.print(trials_table(shown, title=f"{data['model'].get('name') or data['model']['artifact_id']}: candidates"))
+    console.print(trials_table(shown, show_variant=True, title=f"{data['model'].get('name') or data['model']['artifact_id']}: candidates"))
     for note in data.get("notes", []):
         console.print(f"[dim]note: {note}[/dim]")
     for t in shown:

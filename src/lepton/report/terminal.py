@@ -23,22 +23,30 @@ def quality_cell(q: dict[str, Any] | None) -> str:
     return "-"
 
 
-def trials_table(trials: Sequence[dict[str, Any]], title: str = "") -> Table:
-    t = Table(title=title or None, header_style="bold")
-    for col, justify in [
-        ("id", "left"), ("engine", "left"), ("variant", "left"), ("batch", "right"), ("threads", "right"),
-        ("p50 ms", "right"), ("p95 ms", "right"), ("p99 ms", "right"), ("items/s", "right"),
-        ("peak RSS MB", "right"), ("model MB", "right"), ("quality", "left"), ("$/1M", "right"),
-    ]:
-        t.add_column(col, justify=justify)  # type: ignore[arg-type]
+ENGINE_SHORT = {"onnxruntime": "ort", "torch": "torch"}
+STATUS_STYLE = {"ok": "green", "rejected": "yellow", "failed": "red"}
+
+
+def trials_table(trials: Sequence[dict[str, Any]], title: str = "", *, show_variant: bool = False) -> Table:
+    t = Table(title=title or None, header_style="bold", pad_edge=False)
+    cols = [("id", "left"), ("engine", "left")]
+    if show_variant:
+        cols += [("variant", "left"), ("status", "left")]
+    cols += [("batch", "right"), ("thr", "right"), ("p50 ms", "right"), ("p95 ms", "right"), ("p99 ms", "right"),
+             ("items/s", "right"), ("RSS MB", "right"), ("MB", "right"), ("quality", "left"), ("$/1M", "right")]
+    for col, justify in cols:
+        t.add_column(col, justify=justify, overflow="fold")  # type: ignore[arg-type]
     for r in trials:
+        head = [r["id"], ENGINE_SHORT.get(r["engine"], r["engine"])]
+        if show_variant:
+            status = r.get("status", "ok")
+            head += [r.get("variant", ""), f"[{STATUS_STYLE.get(status, 'white')}]{status}[/]"]
         if r.get("status") == "failed":
-            t.add_row(r["id"], r["engine"], r.get("variant", ""), str(r["batch_size"]), "-", "[red]failed[/red]",
-                      "", "", "", "", "", r.get("error", "")[:60], "")
+            t.add_row(*head, str(r["batch_size"]), "-", "-", "-", "-", "-", "-", "-", r.get("error", "")[:60], "-")
             continue
         lat = r["latency_ms"]
         t.add_row(
-            r["id"], r["engine"], r.get("variant", ""), str(r["batch_size"]), str(r.get("threads", "")),
+            *head, str(r["batch_size"]), str(r.get("threads", "")),
             f"{lat['p50']:.2f}", f"{lat['p95']:.2f}", f"{lat['p99']:.2f}", f"{r['throughput_per_s']:.1f}",
             f"{r['peak_rss_mb']:.0f}", f"{r['model_mb']:.1f}", quality_cell(r.get("quality")),
             f"{r['cost']['usd_per_1m']:.3f}",

@@ -1,0 +1,38 @@
+-- wrk script for the serving benchmark: POST one fixed body, stop after a fixed number of responses,
+-- print a JSON line with latency percentiles (microseconds) and status counts.
+-- env: LEPTON_BODY (file with the body), LEPTON_PATH (URL path), LEPTON_HEADER_LEN (binary v2 header
+-- length, optional), LEPTON_REQUESTS (responses to wait for, all connections together; one wrk thread).
+local f = assert(io.open(os.getenv("LEPTON_BODY"), "rb"))
+wrk.method = "POST"
+wrk.path = os.getenv("LEPTON_PATH")
+wrk.body = f:read("*a")
+f:close()
+local hlen = os.getenv("LEPTON_HEADER_LEN")
+if hlen and hlen ~= "" then
+  wrk.headers["Inference-Header-Content-Length"] = hlen
+  wrk.headers["Content-Type"] = "application/octet-stream"
+else
+  wrk.headers["Content-Type"] = "application/json"
+end
+local limit = tonumber(os.getenv("LEPTON_REQUESTS") or "1000")
+local seen = 0
+local codes = {}
+
+function response(status, headers, body)
+  seen = seen + 1
+  codes[status] = (codes[status] or 0) + 1
+  if seen >= limit then
+    wrk.thread:stop()
+  end
+end
+
+function done(summary, latency, requests)
+  local parts = {}
+  for _, p in ipairs({50, 90, 95, 99}) do
+    parts[#parts + 1] = string.format('"p%d_us": %d', p, latency:percentile(p))
+  end
+  io.write(string.format('WRK_JSON {"requests": %d, "duration_us": %d, "non2xx": %d, "socket_errors": %d, ' ..
+    '"timeouts": %d, "mean_us": %.1f, %s}\n', summary.requests, summary.duration, summary.errors.status,
+    summary.errors.connect + summary.errors.read + summary.errors.write, summary.errors.timeout,
+    latency.mean, table.concat(parts, ", ")))
+end
