@@ -98,7 +98,8 @@ def read_onnx(path: Path) -> tuple[onnx.ModelProto, list[str]]:
     if opset is not None and opset > limit:
         raise IntakeError(
             f"{path} uses ONNX opset {opset}; the installed onnxruntime supports opsets up to {limit}. "
-            f"Re-export with opset <= {limit} (e.g. torch.onnx.export(..., opset_version=17)) or upgrade onnxruntime"
+            f"Re-export with opset <= {limit} (e.g. torch.onnx.export(..., opset_version=17)) "
+            "or upgrade onnxruntime"
         )
     locations = external_locations(model)
     missing = [loc for loc in locations if not (path.parent / loc).is_file()]
@@ -112,9 +113,11 @@ def read_onnx(path: Path) -> tuple[onnx.ModelProto, list[str]]:
             onnx.checker.check_model(str(path))  # the path form reads external data and models > 2 GB
         else:
             onnx.checker.check_model(model)
-    except (onnx.checker.ValidationError, Exception) as e:
+    except Exception as e:  # ValidationError, or an error reading external data
         first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
-        raise IntakeError(f"{path} fails the ONNX checker: {first[:200]}; fix or re-export the model") from None
+        raise IntakeError(
+            f"{path} fails the ONNX checker: {first[:200]}; fix or re-export the model"
+        ) from None
     return model, locations
 
 
@@ -125,8 +128,13 @@ def copy_onnx(path: Path, dest_dir: Path, has_external: bool) -> Path:
         shutil.copyfile(path, dest)
         return dest
     model = onnx.load(str(path), load_external_data=True)
-    onnx.save_model(model, str(dest), save_as_external_data=True, all_tensors_to_one_file=True,
-                    location=EXTERNAL_DATA_FILE)
+    onnx.save_model(
+        model,
+        str(dest),
+        save_as_external_data=True,
+        all_tensors_to_one_file=True,
+        location=EXTERNAL_DATA_FILE,
+    )
     return dest
 
 
@@ -164,6 +172,28 @@ def name_batch_dim(model: onnx.ModelProto, name: str = "batch") -> None:
         dims = v.type.tensor_type.shape.dim
         if dims and not (dims[0].HasField("dim_value") and dims[0].dim_value > 0):
             dims[0].dim_param = name
+
+
+def fix_output_dims(
+    path: Path, observed: Mapping[str, tuple[int, ...]], dynamic: Mapping[str, Mapping[int, str]]
+) -> None:
+    """Give exported outputs their real sizes where the exporter left a made-up symbol (``Divoutput_dim_1``).
+
+    Only the dims declared dynamic stay symbolic; every other dim was fixed when the module was traced.
+    """
+    model = onnx.load(str(path), load_external_data=False)
+    changed = False
+    for v in model.graph.output:
+        shape = observed.get(v.name)
+        dims = v.type.tensor_type.shape.dim
+        if shape is None or len(shape) != len(dims):
+            continue
+        for i, d in enumerate(dims):
+            if i not in dynamic.get(v.name, {}) and not d.HasField("dim_value"):
+                d.dim_value = int(shape[i])
+                changed = True
+    if changed:
+        onnx.save_model(model, str(path))  # external data references, if any, are kept as they are
 
 
 def onnx_intake(path: Path, workdir: Path) -> Signature:

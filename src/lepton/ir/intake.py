@@ -1,0 +1,187 @@
+"""``import_model``: any supported model source in, a stored Artifact out.
+
+Sources: a path to an ``.onnx`` file, a Lepton artifact folder, a Hugging Face encoder folder, an in-memory
+``onnx.ModelProto``, a ``torch.nn.Module`` (with ``example_input``) or a fitted scikit-learn estimator.
+Every path builds the model in a store scratch folder and commits it in one step, so a failing intake leaves
+nothing behind.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import sys
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from lepton.errors import IntakeError, UserError
+from lepton.ir.artifact import META_FILE, MODEL_FILE, TASKS, Artifact, Lineage
+from lepton.ir.signature import Signature
+from lepton.store.store import Store
+
+
+@dataclass(frozen=True)
+class Built:
+    """What an intake path made in its scratch folder, before it is committed to the store."""
+
+    signature: Signature
+    task: str = "generic"
+    source: Mapping[str, Any] = field(default_factory=dict)
+    files: Mapping[str, str] = field(default_factory=dict)
+    lineage: Lineage = field(default_factory=Lineage)
+    torch_module: Any = None
+
+
+Builder = Callable[[Path], Built]
+
+
+def import_model(
+    source: Any,
+    *,
+    example_input: Any = None,
+    shapes: Mapping[str, tuple[int, ...]] | None = None,
+    name: str | None = None,
+    task: str | None = None,
+    store: Store | None = None,
+) -> Artifact:
+    """Convert ``source`` to an ONNX Artifact, store it, and name it (default: file stem, class, folder).
+
+    ``example_input`` is required for a torch module (a tensor, a tuple of tensors or a dict name -> tensor)
+    and optional for scikit-learn (rows to check parity on). ``shapes`` pins concrete input shapes.
+    """
+    if task is not None and task not in TASKS:
+        raise UserError(f"task {task!r} is not one of {', '.join(TASKS)}; pick one, or leave it out")
+    store = store or Store()
+    if isinstance(source, str | os.PathLike):
+        path = Path(source).expanduser()
+        if path.is_dir() and (path / META_FILE).exists() and (path / MODEL_FILE).exists():
+            stored = _stored_artifact(path, store)
+            if stored is not None and not shapes:
+                art = stored.with_(name=name or stored.name or path.name)
+                store.name_model(art.name or path.name, art.id)
+                return art
+        builder, default_name = _path_builder(path)
+    else:
+        builder, default_name = _object_builder(source, example_input)
+    name = name or default_name
+    with store.workdir() as workdir:
+        built = builder(workdir)
+        signature = built.signature.with_pins(shapes) if shapes else built.signature
+        art = store.commit_artifact(
+            workdir,
+            signature=signature,
+            task=task or built.task,
+            source=built.source,
+            lineage=built.lineage,
+            files=built.files,
+            name=name,
+            torch_module=built.torch_module,
+        )
+    store.name_model(name, art.id)
+    return art
+
+
+def _path_builder(path: Path) -> tuple[Builder, str]:
+    if not path.exists():
+        raise IntakeError(
+            f"{path}: no such file or folder; give an .onnx file, a Hugging Face model folder or a "
+            "Lepton artifact folder"
+        )
+    if path.is_file():
+        if path.suffix.lower() != ".onnx":
+            raise IntakeError(
+                f"{path} is a {path.suffix or 'suffix-less'} file, not .onnx; {_hint_for(path)}"
+            )
+        from lepton.ir.onnx_intake import onnx_intake
+
+        return (
+            lambda wd: Built(onnx_intake(path, wd), source={"kind": "onnx", "path": str(path.resolve())})
+        ), path.stem
+    if (path / META_FILE).exists() and (path / MODEL_FILE).exists():
+        return (lambda wd: _copy_artifact(path, wd)), path.name
+    if (path / "config.json").exists():
+        from lepton.ir.hf import hf_intake
+
+        return (lambda wd: hf_intake(path, wd)), path.name
+    found = sorted(p.name + ("/" if p.is_dir() else "") for p in path.iterdir())
+    shown = ", ".join(found[:8]) + (f" (and {len(found) - 8} more)" if len(found) > 8 else "") or "nothing"
+    onnx_files = [f for f in found if f.endswith(".onnx")]
+    what_to_do = (
+        f"give the path of the model file, e.g. {path / onnx_files[0]}"
+        if onnx_files
+        else "give an .onnx file, a Hugging Face model folder (with config.json) or a Lepton artifact folder"
+    )
+    raise IntakeError(
+        f"{path} is a folder but not a model (no config.json, no {MODEL_FILE} + {META_FILE}); "
+        f"found: {shown}. " + what_to_do[0].upper() + what_to_do[1:]
+    )
+
+
+def _hint_for(path: Path) -> str:
+    suffix = path.suffix.lower()
+    if suffix in (".pt", ".pth", ".bin", ".safetensors", ".ckpt"):
+        return "load it in Python and call import_model(module, example_input=...) with the torch.nn.Module"
+    if suffix in (".pkl", ".pickle", ".joblib"):
+        return "load the fitted estimator in Python (joblib.load) and call import_model(estimator)"
+    return "give an .onnx file, a Hugging Face model folder or a Lepton artifact folder"
+
+
+def _object_builder(source: Any, example_input: Any) -> tuple[Builder, str]:
+    torch = sys.modules.get("torch")
+    if torch is not None and isinstance(source, torch.nn.Module):
+        from lepton.ir.torch_intake import torch_intake
+
+        if example_input is None:
+            raise IntakeError(
+                f"a torch.nn.Module ({type(source).__name__}) needs example_input to be exported: a tensor, "
+                "a tuple of tensors or a dict name -> tensor, shaped like one real batch"
+            )
+        return (lambda wd: torch_intake(source, example_input, wd)), type(source).__name__.lower()
+    sklearn_base = sys.modules.get("sklearn.base")
+    if sklearn_base is not None and isinstance(source, sklearn_base.BaseEstimator):
+        from lepton.ir.sklearn_intake import sklearn_intake
+
+        return (lambda wd: sklearn_intake(source, wd, example_input)), type(source).__name__.lower()
+    onnx_mod = sys.modules.get("onnx")
+    if onnx_mod is not None and isinstance(source, onnx_mod.ModelProto):
+        return (lambda wd: _proto_intake(source, wd)), source.graph.name or "model"
+    raise IntakeError(
+        f"cannot import a {type(source).__module__}.{type(source).__qualname__}; give a path (.onnx file, "
+        "Hugging Face model folder, Lepton artifact folder), a torch.nn.Module with example_input, a fitted "
+        "scikit-learn estimator, or an onnx.ModelProto"
+    )
+
+
+def _proto_intake(model: Any, workdir: Path) -> Built:
+    import onnx
+
+    from lepton.ir.onnx_intake import onnx_intake
+
+    staging = workdir / ".proto"
+    staging.mkdir()
+    onnx.save_model(model, str(staging / MODEL_FILE))
+    signature = onnx_intake(staging / MODEL_FILE, workdir)
+    shutil.rmtree(staging)
+    return Built(signature, source={"kind": "onnx"})
+
+
+def _stored_artifact(path: Path, store: Store) -> Artifact | None:
+    """The artifact itself when ``path`` is a folder of this store (nothing to copy)."""
+    if path.resolve().parent != store.artifacts_dir.resolve():
+        return None
+    return store.artifact(path.name)
+
+
+def _copy_artifact(path: Path, workdir: Path) -> Built:
+    """Bring an artifact folder from elsewhere (another LEPTON_HOME, a colleague) into this store."""
+    art = Artifact.load(path)
+    for p in path.iterdir():
+        if p.name == META_FILE or p.name.endswith(".tmp"):
+            continue
+        if p.is_dir():
+            shutil.copytree(p, workdir / p.name)
+        else:
+            shutil.copy2(p, workdir / p.name)
+    return Built(art.signature, art.task, art.source, art.files, art.lineage)
