@@ -19,34 +19,69 @@ from lepton.settings import offline_hub  # noqa: E402
 
 def main() -> None:
     offline_hub()
-    result = bench(example="minilm", engines=["torch", "onnxruntime"], batch_sizes=[1, 32],
-                   plan=TimingPlan(min_runs=30, min_seconds=5.0, max_seconds=30.0))
+    result = bench(
+        example="minilm",
+        engines=["torch", "onnxruntime"],
+        batch_sizes=[1, 32],
+        plan=TimingPlan(min_runs=30, min_seconds=5.0, max_seconds=30.0),
+    )
     trials = result.trials
     rows, ratios = [], {}
     for t in trials:
         lat = t["latency_ms"]
-        rows.append([t["engine"], t["batch_size"], t["threads"], f"{lat['p50']:.1f}", f"{lat['p95']:.1f}",
-                     f"{lat['p99']:.1f}", f"{t['throughput_per_s']:.1f}", f"{t['peak_rss_mb']:.0f}",
-                     f"{t['quality'].get('cosine', float('nan')):.6f}", f"{t['cost']['usd_per_1m']:.3f}"])
+        rows.append(
+            [
+                t["engine"],
+                t["batch_size"],
+                t["threads"],
+                f"{lat['p50']:.1f}",
+                f"{lat['p95']:.1f}",
+                f"{lat['p99']:.1f}",
+                f"{t['throughput_per_s']:.1f}",
+                f"{t['peak_rss_mb']:.0f}",
+                f"{t['quality'].get('cosine', float('nan')):.6f}",
+                f"{t['cost']['usd_per_1m']:.3f}",
+            ]
+        )
     for b in (1, 32):
         o = next(t for t in trials if t["engine"] == "onnxruntime" and t["batch_size"] == b)
         p = next(t for t in trials if t["engine"] == "torch" and t["batch_size"] == b)
-        ratios[b] = {"throughput_x": round(o["throughput_per_s"] / p["throughput_per_s"], 3),
-                     "p50_x": round(p["latency_ms"]["p50"] / o["latency_ms"]["p50"], 3)}
-    md = "\n".join([
-        "## Engines: ONNX Runtime vs PyTorch eager (MiniLM, length 128)",
-        "",
-        "`python benchmarks/bench_engines.py` (= `lepton bench --example minilm --engine torch,onnxruntime "
-        "--batch 1,32`): fp32 both sides, the bundled real sentences padded to 128 tokens, cosine = fidelity "
-        "of each engine's embeddings to PyTorch's.",
-        "",
-        table(["engine", "batch", "threads", "p50 ms", "p95 ms", "p99 ms", "items/s", "peak RSS MB", "cosine", "$/1M"],
-              rows),
-        "",
-        *[f"- batch {b}: ONNX Runtime / PyTorch eager = **{r['throughput_x']:.2f}x** throughput, "
-          f"{r['p50_x']:.2f}x lower p50" for b, r in ratios.items()],
-        f"- price assumed: {result.price.instance} at ${result.price.usd_per_hour}/h ({result.price.matched})",
-    ])
+        ratios[b] = {
+            "throughput_x": round(o["throughput_per_s"] / p["throughput_per_s"], 3),
+            "p50_x": round(p["latency_ms"]["p50"] / o["latency_ms"]["p50"], 3),
+        }
+    md = "\n".join(
+        [
+            "## Engines: ONNX Runtime vs PyTorch eager (MiniLM, length 128)",
+            "",
+            "`python benchmarks/bench_engines.py` (= `lepton bench --example minilm --engine torch,onnxruntime "
+            "--batch 1,32`): fp32 both sides, the bundled real sentences padded to 128 tokens, cosine = fidelity "
+            "of each engine's embeddings to PyTorch's.",
+            "",
+            table(
+                [
+                    "engine",
+                    "batch",
+                    "threads",
+                    "p50 ms",
+                    "p95 ms",
+                    "p99 ms",
+                    "items/s",
+                    "peak RSS MB",
+                    "cosine",
+                    "$/1M",
+                ],
+                rows,
+            ),
+            "",
+            *[
+                f"- batch {b}: ONNX Runtime / PyTorch eager = **{r['throughput_x']:.2f}x** throughput, "
+                f"{r['p50_x']:.2f}x lower p50"
+                for b, r in ratios.items()
+            ],
+            f"- price assumed: {result.price.instance} at ${result.price.usd_per_hour}/h ({result.price.matched})",
+        ]
+    )
     write_result("engines", {"result": result.to_json(), "ratios": ratios}, md)
     print(md)
 

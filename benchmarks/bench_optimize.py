@@ -28,33 +28,46 @@ def main() -> None:
     for t in d["trials"]:
         if "superseded_by" in t or "latency_ms" not in t:
             continue
-        rows.append([t["id"], t["variant"][:70], t["threads"], t["batch_size"], f"{t['latency_ms']['p50']:.1f}",
-                     f"{t['throughput_per_s']:.1f}", f"{(t.get('quality') or {}).get('cosine', float('nan')):.4f}",
-                     t["status"] + (" (recommended)" if rec and t["id"] == rec["id"] else "")])
+        rows.append(
+            [
+                t["id"],
+                t["variant"][:70],
+                t["threads"],
+                t["batch_size"],
+                f"{t['latency_ms']['p50']:.1f}",
+                f"{t['throughput_per_s']:.1f}",
+                f"{(t.get('quality') or {}).get('cosine', float('nan')):.4f}",
+                t["status"] + (" (recommended)" if rec and t["id"] == rec["id"] else ""),
+            ]
+        )
     base = {b["batch_size"]: b for b in d["baseline"]}
     s = d["search"]
     g32, g1 = gains.get(32, {}), gains.get(1, {})
+    nan = float("nan")
     cosine = (rec or {}).get("quality", {}).get("cosine", float("nan"))
-    md = "\n".join([
-        "## Navigator: recommended MiniLM variant vs PyTorch eager fp32 (length 128)",
-        "",
-        "`python benchmarks/bench_optimize.py` (= `lepton optimize --example minilm --batch 1,32 --max-drop 0.01`).",
-        f"Search: {s['strategy']}, {s['candidates']} candidate configurations, {s['measured']} measurements "
-        f"({s['precise']} precise), **{s['seconds']:.0f} s** in all.",
-        "",
-        f"- recommended: {d.get('reason') or 'none'}",
-        f"- batch 32 throughput vs PyTorch eager: **{g32.get('single_stream_throughput_x', float('nan')):.2f}x** "
-        f"single-stream, {g32.get('throughput_x', float('nan')):.2f}x with concurrent callers (goal >= 2.5x, aim 3.5x)",
-        f"- batch 1 p50 latency vs PyTorch eager: **{g1.get('p50_x', float('nan')):.2f}x lower** (goal >= 2x)",
-        f"- mean cosine fidelity to fp32 PyTorch on the bundled sentences: **{cosine:.4f}** (goal >= 0.99)",
-        f"- baseline: PyTorch eager fp32 {base.get(1, {}).get('latency_ms', {}).get('p50', float('nan')):.1f} ms p50 at "
-        f"batch 1, {base.get(32, {}).get('throughput_per_s', float('nan')):.1f} sentences/s at batch 32",
-        f"- report: `benchmarks/results/{html.name}`",
-        "",
-        "Every screened configuration (quick measurement unless marked precise):",
-        "",
-        table(["id", "variant", "threads", "batch", "p50 ms", "items/s", "cosine", "status"], rows),
-    ])
+    md = "\n".join(
+        [
+            "## Navigator: recommended MiniLM variant vs PyTorch eager fp32 (length 128)",
+            "",
+            "`python benchmarks/bench_optimize.py`",
+            "(= `lepton optimize --example minilm --batch 1,32 --max-drop 0.01`).",
+            f"Search: {s['strategy']}, {s['candidates']} candidate configurations, {s['measured']} measurements "
+            f"({s['precise']} precise), **{s['seconds']:.0f} s** in all.",
+            "",
+            f"- recommended: {d.get('reason') or 'none'}",
+            f"- batch 32 throughput vs PyTorch eager: **{g32.get('single_stream_throughput_x', nan):.2f}x** "
+            f"single-stream, {g32.get('throughput_x', nan):.2f}x with concurrent callers (goal >= 2.5x, aim 3.5x)",
+            f"- batch 1 p50 latency vs PyTorch eager: **{g1.get('p50_x', float('nan')):.2f}x lower** (goal >= 2x)",
+            f"- mean cosine fidelity to fp32 PyTorch on the bundled sentences: **{cosine:.4f}** (goal >= 0.99)",
+            f"- baseline: PyTorch eager fp32 {base.get(1, {}).get('latency_ms', {}).get('p50', nan):.1f} ms p50 "
+            f"at batch 1, {base.get(32, {}).get('throughput_per_s', nan):.1f} sentences/s at batch 32",
+            f"- report: `benchmarks/results/{html.name}`",
+            "",
+            "Every screened configuration (quick measurement unless marked precise):",
+            "",
+            table(["id", "variant", "threads", "batch", "p50 ms", "items/s", "cosine", "status"], rows),
+        ]
+    )
     write_result("optimize", {"result": d, "gains": d.get("gains")}, md)
     print(md)
 

@@ -35,21 +35,51 @@ def main() -> None:
         out[name] = d
         s = d["search"]
         for g in d.get("gains", []):
-            rows.append([name, g["batch_size"], f"{g['single_stream_throughput_x']:.2f}x", f"{g['p50_x']:.2f}x",
-                         f"{g['cost_x']:.2f}x", (d.get("reason") or "none")[:90],
-                         f"{s['measured']} in {s['seconds']:.0f} s"])
+            rows.append(
+                [
+                    name,
+                    g["batch_size"],
+                    f"{g['single_stream_throughput_x']:.2f}x",
+                    f"{g['p50_x']:.2f}x",
+                    f"{g['cost_x']:.2f}x",
+                    (d.get("reason") or "none")[:90],
+                    f"{s['measured']} in {s['seconds']:.0f} s",
+                ]
+            )
         if not d.get("gains"):
-            rows.append([name, "-", "-", "-", "-", (d.get("closest_miss") or {}).get("text", "none")[:90],
-                         f"{s['measured']} in {s['seconds']:.0f} s"])
-    md = "\n".join([
-        "## Navigator on small models of our own (digits CNN, stocks LSTM)",
-        "",
-        "`python benchmarks/bench_optimize_small.py`: each model trained here on bundled data, imported from "
-        "PyTorch, optimized with its held-out labels (accuracy for the CNN, RMSE for the LSTM; max drop 1%). "
-        "Ratios are the recommended variant against PyTorch eager fp32 in the same run.",
-        "",
-        table(["model", "batch", "throughput", "p50 lower", "cheaper per 1M", "recommended", "measurements"], rows),
-    ])
+            rows.append(
+                [
+                    name,
+                    "-",
+                    "-",
+                    "-",
+                    "-",
+                    (d.get("closest_miss") or {}).get("text", "none")[:90],
+                    f"{s['measured']} in {s['seconds']:.0f} s",
+                ]
+            )
+    md = "\n".join(
+        [
+            "## Navigator on small models of our own (digits CNN, stocks LSTM)",
+            "",
+            "`python benchmarks/bench_optimize_small.py`: each model trained here on bundled data, imported from "
+            "PyTorch, optimized with its held-out labels (accuracy for the CNN, RMSE for the LSTM; max drop 1%). "
+            "Ratios are the recommended variant against PyTorch eager fp32 in the same run.",
+            "",
+            table(
+                [
+                    "model",
+                    "batch",
+                    "throughput",
+                    "p50 lower",
+                    "cheaper per 1M",
+                    "recommended",
+                    "measurements",
+                ],
+                rows,
+            ),
+        ]
+    )
     write_result("optimize_small", {"results": out}, md)
     print(md)
 

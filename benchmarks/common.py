@@ -19,14 +19,20 @@ def machine() -> dict[str, Any]:
     from lepton.cost.hardware import detect_hardware
 
     hw = detect_hardware()
-    return {"cpu": hw.cpu_model, "cores": hw.logical_cores, "memory_gb": hw.memory_gb,
-            "int8_accel": hw.int8_accel, "python": platform.python_version()}
+    return {
+        "cpu": hw.cpu_model,
+        "cores": hw.logical_cores,
+        "memory_gb": hw.memory_gb,
+        "int8_accel": hw.int8_accel,
+        "python": platform.python_version(),
+    }
 
 
 def commit() -> str:
     try:
-        return subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True,
-                              cwd=ROOT, check=False).stdout.strip()
+        return subprocess.run(
+            ["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True, cwd=ROOT, check=False
+        ).stdout.strip()
     except OSError:
         return "unknown"
 
@@ -34,8 +40,14 @@ def commit() -> str:
 def write_result(name: str, payload: dict[str, Any], markdown: str) -> None:
     """``results/<name>.json`` with the figures, ``results/<name>.md`` with the section; then BENCHMARKS.md."""
     RESULTS.mkdir(parents=True, exist_ok=True)
-    payload = {"benchmark": name, "date": time.strftime("%Y-%m-%d %H:%M"), "commit": commit(),
-               "machine": machine(), "command": " ".join([Path(sys.argv[0]).name, *sys.argv[1:]]), **payload}
+    payload = {
+        "benchmark": name,
+        "date": time.strftime("%Y-%m-%d %H:%M"),
+        "commit": commit(),
+        "machine": machine(),
+        "command": " ".join([Path(sys.argv[0]).name, *sys.argv[1:]]),
+        **payload,
+    }
     (RESULTS / f"{name}.json").write_text(json.dumps(payload, indent=2, default=str) + "\n")
     (RESULTS / f"{name}.md").write_text(markdown.strip() + "\n")
     assemble()

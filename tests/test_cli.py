@@ -12,8 +12,14 @@ import pytest
 
 
 def lepton(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "lepton", *args], capture_output=True, text=True, cwd=cwd,
-                          timeout=300, check=False)
+    return subprocess.run(
+        [sys.executable, "-m", "lepton", *args],
+        capture_output=True,
+        text=True,
+        cwd=cwd,
+        timeout=300,
+        check=False,
+    )
 
 
 def one_line_error(p: subprocess.CompletedProcess[str], *needles: str) -> None:
@@ -39,9 +45,12 @@ def test_inputs_that_cannot_be_synthesized_ask_for_a_shape(tmp_path: Path) -> No
     import onnx
     from onnx import TensorProto, helper
 
-    g = helper.make_graph([helper.make_node("Relu", ["image"], ["out"])], "g",
-                          [helper.make_tensor_value_info("image", TensorProto.FLOAT, ["batch", 3, "h", "w"])],
-                          [helper.make_tensor_value_info("out", TensorProto.FLOAT, ["batch", 3, "h", "w"])])
+    g = helper.make_graph(
+        [helper.make_node("Relu", ["image"], ["out"])],
+        "g",
+        [helper.make_tensor_value_info("image", TensorProto.FLOAT, ["batch", 3, "h", "w"])],
+        [helper.make_tensor_value_info("out", TensorProto.FLOAT, ["batch", 3, "h", "w"])],
+    )
     m = helper.make_model(g, opset_imports=[helper.make_opsetid("", 17)])
     m.ir_version = 8
     onnx.save(m, str(tmp_path / "relu.onnx"))
@@ -70,8 +79,20 @@ def test_bench_json_on_an_onnx_file_with_data(tiny_onnx: Path, tmp_path: Path, l
     x = np.random.default_rng(0).standard_normal((20, 8)).astype(np.float32)
     np.savez(tmp_path / "d.npz", x=x)
     out = tmp_path / "b.json"
-    p = lepton("bench", str(tiny_onnx), "--batch", "1,4", "--data", str(tmp_path / "d.npz"), "--qps", "1000",
-               "--seconds", "0.2", "--json", str(out))
+    p = lepton(
+        "bench",
+        str(tiny_onnx),
+        "--batch",
+        "1,4",
+        "--data",
+        str(tmp_path / "d.npz"),
+        "--qps",
+        "1000",
+        "--seconds",
+        "0.2",
+        "--json",
+        str(out),
+    )
     assert p.returncode == 0, p.stdout + p.stderr
     d = json.loads(out.read_text())
     assert set(d) >= {"model", "hardware", "trials"}

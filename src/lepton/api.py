@@ -48,7 +48,9 @@ def resolve_model(
     elif isinstance(model, (str, Path)) and not Path(model).exists() and store.model_artifact(str(model)):
         art = store.model_artifact(str(model))  # type: ignore[assignment]
     elif model is None:
-        raise UserError("no model given: pass a path to a model (.onnx file or Hugging Face folder) or --example minilm")
+        raise UserError(
+            "no model given: pass a path to a model (.onnx file or Hugging Face folder) or --example minilm"
+        )
     else:
         art = import_model(model, store=store, **intake)
     if shapes:
@@ -109,7 +111,9 @@ def reference_for(artifact: Artifact, workload: Workload, engines: Sequence[str]
         return Reference(labels=workload.labels, description="labels")
     from lepton.engines.base import open_session
 
-    ref_engine = "torch" if "torch" in engines or ENGINES.get("torch")().unavailable(artifact) is None else "onnxruntime"
+    ref_engine = (
+        "torch" if "torch" in engines or ENGINES.get("torch")().unavailable(artifact) is None else "onnxruntime"
+    )
     session = open_session(ref_engine, artifact, RuntimeConfig())
     try:
         outputs = run_all(session, workload)

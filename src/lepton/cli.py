@@ -25,7 +25,9 @@ _state = {"debug": False}
 
 
 @app.callback()
-def _root(debug: Annotated[bool, typer.Option("--debug", help="Show tracebacks for errors.")] = False) -> None:
+def _root(
+    debug: Annotated[bool, typer.Option("--debug", help="Show tracebacks for errors.")] = False,
+) -> None:
     _state["debug"] = debug
 
 
@@ -65,7 +67,9 @@ def import_cmd(
     from lepton.ir.signature import parse_shape_pins
 
     art = import_model(Path(model), name=name, shapes=parse_shape_pins(shape or []) or None)
-    console.print(f"[green]imported[/green] {art.name or model} as artifact {art.id} ({art.size_mb:.1f} MB, task {art.task})")
+    console.print(
+        f"[green]imported[/green] {art.name or model} as artifact {art.id} ({art.size_mb:.1f} MB, task {art.task})"
+    )
     for t in art.signature.inputs:
         console.print(f"  input  {t.name}: {t.dtype} {list(t.shape)}")
     for t in art.signature.outputs:
@@ -76,7 +80,10 @@ def import_cmd(
 def bench(
     model: ModelArg = None,
     example: ExampleOpt = None,
-    engine: Annotated[str | None, typer.Option(help="Engines, comma-separated: onnxruntime,torch (default: all that run it).")] = None,
+    engine: Annotated[
+        str | None,
+        typer.Option(help="Engines, comma-separated: onnxruntime,torch (default: all that run it)."),
+    ] = None,
     batch: Annotated[str, typer.Option(help="Batch sizes, comma-separated: 1,32.")] = "1",
     threads: Annotated[int, typer.Option(help="Intra-op threads (0: the engine's default).")] = 0,
     data: DataOpt = None,
@@ -98,15 +105,23 @@ def bench(
     plan = TimingPlan(min_seconds=seconds, max_seconds=max(10 * seconds, 20.0))
     with progress_bar(console, "measuring") as update:
         result = run_bench(
-            model, example=example, engines=engines, batch_sizes=batches, threads=threads, data=data,
-            shapes=parse_shape_pins(shape or []) or None, instance=instance, price_per_hour=price_per_hour,
-            qps=qps, plan=plan, progress=update,
+            model,
+            example=example,
+            engines=engines,
+            batch_sizes=batches,
+            threads=threads,
+            data=data,
+            shapes=parse_shape_pins(shape or []) or None,
+            instance=instance,
+            price_per_hour=price_per_hour,
+            qps=qps,
+            plan=plan,
+            progress=update,
         )
     name = result.model.get("name") or result.model["artifact_id"]
     console.print(trials_table(result.trials, title=f"{name} on {result.hardware.summary()}"))
-    console.print(
-        f"price: {result.price.instance} at ${result.price.usd_per_hour}/h ({result.price.matched}; {result.price.source})"
-    )
+    p = result.price
+    console.print(f"price: {p.instance} at ${p.usd_per_hour}/h ({p.matched}; {p.source})")
     console.print(f"workload: {result.workload}")
     for line in engine_ratios(result.trials):
         console.print(line)
@@ -141,8 +156,13 @@ def runs(model: Annotated[str | None, typer.Argument(help="Only this model's run
 
     t = Table("run", "kind", "model", "status", "started", header_style="bold")
     for r in Store().runs(model):
-        t.add_row(r["id"], r["kind"], r["model"] or "-", r["status"],
-                  time.strftime("%Y-%m-%d %H:%M", time.localtime(r["created"])))
+        t.add_row(
+            r["id"],
+            r["kind"],
+            r["model"] or "-",
+            r["status"],
+            time.strftime("%Y-%m-%d %H:%M", time.localtime(r["created"])),
+        )
     console.print(t)
 
 

@@ -13,8 +13,14 @@ from lepton.errors import UserError
 
 def hw(**kw: object) -> Hardware:
     base: dict[str, object] = dict(
-        cpu_model="Test CPU", vendor="intel", arch="x86_64", logical_cores=2, physical_cores=2, memory_gb=8.0,
-        flags=frozenset(), gpus=(),
+        cpu_model="Test CPU",
+        vendor="intel",
+        arch="x86_64",
+        logical_cores=2,
+        physical_cores=2,
+        memory_gb=8.0,
+        flags=frozenset(),
+        gpus=(),
     )
     base.update(kw)
     return Hardware(**base)  # type: ignore[arg-type]
@@ -77,8 +83,24 @@ def test_every_catalog_entry_says_where_its_price_came_from() -> None:
 
 def test_user_catalog_file(tmp_path: Path) -> None:
     f = tmp_path / "prices.json"
-    f.write_text(json.dumps({"instances": [{"name": "mine", "vcpus": 64, "vendor": "intel", "arch": "x86_64",
-                                            "gpu": None, "usd_per_hour": 1.0, "source": "me", "as_of": "now"}]}))
+    f.write_text(
+        json.dumps(
+            {
+                "instances": [
+                    {
+                        "name": "mine",
+                        "vcpus": 64,
+                        "vendor": "intel",
+                        "arch": "x86_64",
+                        "gpu": None,
+                        "usd_per_hour": 1.0,
+                        "source": "me",
+                        "as_of": "now",
+                    }
+                ]
+            }
+        )
+    )
     assert PriceCatalog.load(f).price(hw()).instance == "mine"
     f.write_text("not json")
     with pytest.raises(UserError, match="cannot read"):

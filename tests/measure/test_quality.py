@@ -4,7 +4,13 @@ import numpy as np
 import pytest
 from sklearn.metrics import accuracy_score, f1_score, mean_absolute_error, precision_score, recall_score
 
-from lepton.measure.quality import classification_metrics, fidelity, primary_metric, regression_metrics, task_metrics
+from lepton.measure.quality import (
+    classification_metrics,
+    fidelity,
+    primary_metric,
+    regression_metrics,
+    task_metrics,
+)
 
 
 def test_classification_metrics_match_scikit_learn() -> None:
@@ -39,5 +45,11 @@ def test_task_metrics_from_scores_or_label_output() -> None:
     y = np.array([0, 1, 1, 0])
     scores = np.array([[0.9, 0.1], [0.2, 0.8], [0.6, 0.4], [0.7, 0.3]])
     assert task_metrics("classification", y, {"probabilities": scores})["accuracy"] == 0.75
-    assert task_metrics("classification", y, {"label": np.array([0, 1, 1, 0]), "probabilities": scores})["accuracy"] == 1
-    assert primary_metric("regression", task_metrics("regression", y, {"y": y.astype(float)})) == ("rmse", 0.0, False)
+    assert (
+        task_metrics("classification", y, {"label": np.array([0, 1, 1, 0]), "probabilities": scores})["accuracy"] == 1
+    )
+    assert primary_metric("regression", task_metrics("regression", y, {"y": y.astype(float)})) == (
+        "rmse",
+        0.0,
+        False,
+    )

@@ -39,7 +39,9 @@ def test_plan_limits_bound_the_run() -> None:
 
 def test_stop_early_abandons_a_slow_candidate() -> None:
     stats = measure_latency(
-        lambda f: time.sleep(0.002), BATCH, TimingPlan(warmup=0, min_runs=100, min_seconds=5.0),
+        lambda f: time.sleep(0.002),
+        BATCH,
+        TimingPlan(warmup=0, min_runs=100, min_seconds=5.0),
         stop_early=lambda s: np.median(s) > 1.0,
     )
     assert stats.n == 3

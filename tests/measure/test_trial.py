@@ -19,8 +19,15 @@ def test_trial_record_on_a_real_onnxruntime_session(tiny_artifact: Artifact) -> 
     from lepton.engines import open_session
 
     ref = Reference(outputs=run_all(open_session("onnxruntime", tiny_artifact), w), description="ort")
-    rec = measure_trial("t1", TrialSpec("onnxruntime", tiny_artifact, RuntimeConfig(batch_size=4)), w, ref, PRICE,
-                        plan=QUICK, qps=1000)
+    rec = measure_trial(
+        "t1",
+        TrialSpec("onnxruntime", tiny_artifact, RuntimeConfig(batch_size=4)),
+        w,
+        ref,
+        PRICE,
+        plan=QUICK,
+        qps=1000,
+    )
     lat = rec["latency_ms"]
     assert 0 < lat["p50"] <= lat["p95"] <= lat["p99"]
     assert rec["batch_size"] == 4 and rec["threads"] >= 1

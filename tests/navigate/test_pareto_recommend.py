@@ -9,10 +9,20 @@ from lepton.navigate.targets import Targets, parse_slo
 
 
 def rec(i: int, p95: float, usd: float, drop: float, batch: int = 1, threads: int = 2) -> dict:
-    return {"id": f"t{i}", "status": "ok", "variant": f"v{i}", "engine": "onnxruntime", "artifact_id": f"a{i}",
-            "threads": threads, "batch_size": batch, "throughput_per_s": 100.0,
-            "latency_ms": {"p50": p95 * 0.8, "p95": p95, "p99": p95 * 1.1}, "quality": {"cosine": 1 - drop},
-            "quality_drop": drop, "cost": {"usd_per_1m": usd, "usd_per_month": None}}
+    return {
+        "id": f"t{i}",
+        "status": "ok",
+        "variant": f"v{i}",
+        "engine": "onnxruntime",
+        "artifact_id": f"a{i}",
+        "threads": threads,
+        "batch_size": batch,
+        "throughput_per_s": 100.0,
+        "latency_ms": {"p50": p95 * 0.8, "p95": p95, "p99": p95 * 1.1},
+        "quality": {"cosine": 1 - drop},
+        "quality_drop": drop,
+        "cost": {"usd_per_1m": usd, "usd_per_month": None},
+    }
 
 
 def test_frontier_is_exactly_the_non_dominated_set() -> None:

@@ -36,14 +36,22 @@ def test_target_validation() -> None:
 
 
 def record(p95: float, drop: float, month: float | None = None, batch: int = 1) -> dict:
-    return {"batch_size": batch, "latency_ms": {"p50": p95 / 2, "p95": p95, "p99": p95 * 1.2},
-            "quality_drop": drop, "cost": {"usd_per_1m": 1.0, "usd_per_month": month}}
+    return {
+        "batch_size": batch,
+        "latency_ms": {"p50": p95 / 2, "p95": p95, "p99": p95 * 1.2},
+        "quality_drop": drop,
+        "cost": {"usd_per_1m": 1.0, "usd_per_month": month},
+    }
 
 
 def test_violations_name_each_broken_target() -> None:
     t = Targets(parse_slo("p95<=20ms"), max_drop=0.01, qps=100, budget=50)
     assert violations(record(10, 0.0, 40), t, 1) == []
     v = violations(record(25, 0.02, 60), t, 1)
-    assert v == ["p95 25.0 ms > 20 ms at batch 1", "quality drop 0.0200 > 0.01", "$60/month > budget $50 at 100 req/s"]
+    assert v == [
+        "p95 25.0 ms > 20 ms at batch 1",
+        "quality drop 0.0200 > 0.01",
+        "$60/month > budget $50 at 100 req/s",
+    ]
     # the SLO is stated at a batch size: a batch-32 record is not judged on it
     assert violations(record(250, 0.0, 40, batch=32), t, 1) == []

@@ -48,8 +48,15 @@ def test_runs_trials_and_recommended_resolution(tiny_artifact: Artifact) -> None
         resolve_ref("mlp:recommended", store)
     run = store.start_run("optimize", "mlp", tiny_artifact.id)
     store.add_trial(run, {"id": "t1", "artifact_id": tiny_artifact.id, "status": "ok"})
-    store.finish_run(run, "done", {"recommended": "t1", "recommended_artifact": tiny_artifact.id,
-                                   "recommended_runtime": {"intra_op_threads": 1, "batch_size": 8}})
+    store.finish_run(
+        run,
+        "done",
+        {
+            "recommended": "t1",
+            "recommended_artifact": tiny_artifact.id,
+            "recommended_runtime": {"intra_op_threads": 1, "batch_size": 8},
+        },
+    )
     r = resolve_ref("mlp:recommended", store)
     assert r.artifact.id == tiny_artifact.id and r.runtime.batch_size == 8 and r.runtime.intra_op_threads == 1
     assert store.run(run)["trials"][0]["id"] == "t1"

@@ -34,11 +34,15 @@ class PriceCatalog:
     def load(cls, path: Path | None = None) -> PriceCatalog:
         """The bundled catalog, or a user's JSON file of the same shape."""
         try:
-            text = Path(path).read_text() if path else resources.files("lepton.cost").joinpath("prices.json").read_text()
+            text = (
+                Path(path).read_text() if path else resources.files("lepton.cost").joinpath("prices.json").read_text()
+            )
             data = json.loads(text)
             return cls(list(data["instances"]), float(data.get("hours_per_month", 730)))
         except (OSError, ValueError, KeyError) as e:
-            raise UserError(f"price catalog {path}: cannot read it ({e}); it must be JSON with an 'instances' list") from None
+            raise UserError(
+                f"price catalog {path}: cannot read it ({e}); it must be JSON with an 'instances' list"
+            ) from None
 
     def names(self) -> list[str]:
         return [e["name"] for e in self.entries]
@@ -55,6 +59,7 @@ class PriceCatalog:
         Same CPU vendor and arch, at least as many vCPUs, a GPU iff this machine has one; among those the
         same CPU generation (most shared VNNI/BF16/FP16/AMX flags), then the fewest vCPUs, then the cheapest.
         """
+
         def fits(e: dict[str, Any], same_vendor: bool) -> bool:
             return (
                 bool(e.get("gpu")) == hw.has_gpu
@@ -69,7 +74,11 @@ class PriceCatalog:
                 # the same CPU generation first (shared accelerator flags), then the smallest, then the cheapest
                 return min(
                     options,
-                    key=lambda e: (-len(set(e.get("features", ())) & hw.flags), e["vcpus"], e["usd_per_hour"]),
+                    key=lambda e: (
+                        -len(set(e.get("features", ())) & hw.flags),
+                        e["vcpus"],
+                        e["usd_per_hour"],
+                    ),
                 )
         return max(self.entries, key=lambda e: e["vcpus"])
 
@@ -78,10 +87,14 @@ class PriceCatalog:
         if price_per_hour is not None:
             if price_per_hour <= 0:
                 raise UserError(f"--price-per-hour must be positive; got {price_per_hour}")
-            return PricePoint(instance or "custom", float(price_per_hour), "given by --price-per-hour", "--price-per-hour")
+            return PricePoint(
+                instance or "custom", float(price_per_hour), "given by --price-per-hour", "--price-per-hour"
+            )
         if instance:
             e = self.get(instance)
-            return PricePoint(e["name"], e["usd_per_hour"], f"{e['source']} ({e.get('as_of', 'undated')})", "--instance")
+            return PricePoint(
+                e["name"], e["usd_per_hour"], f"{e['source']} ({e.get('as_of', 'undated')})", "--instance"
+            )
         e = self.match(hw)
         how = f"matched this machine: {hw.vendor}, {hw.logical_cores} vCPU{', GPU' if hw.has_gpu else ''}"
         return PricePoint(e["name"], e["usd_per_hour"], f"{e['source']} ({e.get('as_of', 'undated')})", how)

@@ -95,7 +95,10 @@ def _gpus() -> tuple[str, ...]:
         return ()
     try:
         out = subprocess.run(
-            ["nvidia-smi", "--query-gpu=name", "--format=csv,noheader"], capture_output=True, text=True, timeout=10
+            ["nvidia-smi", "--query-gpu=name", "--format=csv,noheader"],
+            capture_output=True,
+            text=True,
+            timeout=10,
         )
     except (OSError, subprocess.TimeoutExpired):
         return ()
@@ -107,7 +110,9 @@ def detect_hardware() -> Hardware:
     model, flags = _cpuinfo()
     low = model.lower()
     arch = platform.machine()
-    vendor = "intel" if "intel" in low else "amd" if "amd" in low else "arm" if arch in ("aarch64", "arm64") else "unknown"
+    vendor = (
+        "intel" if "intel" in low else "amd" if "amd" in low else "arm" if arch in ("aarch64", "arm64") else "unknown"
+    )
     logical = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
     physical = psutil.cpu_count(logical=False) or logical
     return Hardware(

@@ -11,8 +11,12 @@ from lepton.engines.base import ENGINES, Engine, RuntimeConfig
 from lepton.errors import EngineError, EngineUnavailable
 from lepton.ir.artifact import Artifact
 
-_PREFERENCE = ("TensorrtExecutionProvider", "CUDAExecutionProvider", "OpenVINOExecutionProvider",
-               "CPUExecutionProvider")
+_PREFERENCE = (
+    "TensorrtExecutionProvider",
+    "CUDAExecutionProvider",
+    "OpenVINOExecutionProvider",
+    "CPUExecutionProvider",
+)
 
 
 def available_providers() -> list[str]:

@@ -34,10 +34,18 @@ def digits_cnn(epochs: int = 8, seed: int = 0) -> Trained:
     idx = rng.permutation(len(x))
     train, test = idx[:1400], idx[1400:]
     model = nn.Sequential(
-        nn.Conv2d(1, 32, 3, padding=1), nn.ReLU(),
-        nn.Conv2d(32, 64, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2),
-        nn.Conv2d(64, 64, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2),
-        nn.Flatten(), nn.Linear(64 * 2 * 2, 128), nn.ReLU(), nn.Linear(128, 10),
+        nn.Conv2d(1, 32, 3, padding=1),
+        nn.ReLU(),
+        nn.Conv2d(32, 64, 3, padding=1),
+        nn.ReLU(),
+        nn.MaxPool2d(2),
+        nn.Conv2d(64, 64, 3, padding=1),
+        nn.ReLU(),
+        nn.MaxPool2d(2),
+        nn.Flatten(),
+        nn.Linear(64 * 2 * 2, 128),
+        nn.ReLU(),
+        nn.Linear(128, 10),
     )
     _fit(model, torch.from_numpy(x[train]), torch.from_numpy(y[train]), nn.CrossEntropyLoss(), epochs)
     return Trained(model.eval(), torch.from_numpy(x[:1]), x[test], y[test], "classification")

@@ -98,8 +98,7 @@ class Signature:
             for want, got in zip(spec.shape, values, strict=True):
                 if isinstance(want, int) and want != got:
                     raise UserError(
-                        f"--shape: input {name!r} has a fixed dim of {want}; got {got}. "
-                        f"Give {want} for that dim."
+                        f"--shape: input {name!r} has a fixed dim of {want}; got {got}. Give {want} for that dim."
                     )
                 if got <= 0:
                     raise UserError(f"--shape: input {name!r}: dims must be positive; got {got}")

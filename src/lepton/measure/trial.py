@@ -52,8 +52,12 @@ def quality_of(task: str, outputs: Outputs, reference: Reference) -> dict[str, A
     if reference.outputs is not None:
         name = compared_output(reference.outputs)
         if name in outputs:
-            return {"kind": "fidelity", "output": name, "against": reference.description,
-                    **fidelity(reference.outputs[name], outputs[name])}
+            return {
+                "kind": "fidelity",
+                "output": name,
+                "against": reference.description,
+                **fidelity(reference.outputs[name], outputs[name]),
+            }
     return {}
 
 
@@ -111,7 +115,7 @@ def measure_trial(
         "rss_delta_mb": round(mem.delta_mb, 1),
         "model_mb": round(spec.artifact.size_mb, 3),
         "quality": quality or {},
-        "cost": {k: (round(v, 6) if isinstance(v, float) else v) for k, v in cost.to_json().items()},
+        "cost": {k: (float(f"{v:.6g}") if isinstance(v, float) else v) for k, v in cost.to_json().items()},
         **spec.extra,
     }
 

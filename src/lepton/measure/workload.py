@@ -108,7 +108,9 @@ def synthesize_workload(artifact: Artifact, rows: int = DEFAULT_ROWS, seed: int 
 
 
 # -- user data --------------------------------------------------------------------------------------
-def _split_labels(arrays: dict[str, np.ndarray], input_names: list[str]) -> tuple[dict[str, np.ndarray], np.ndarray | None]:
+def _split_labels(
+    arrays: dict[str, np.ndarray], input_names: list[str]
+) -> tuple[dict[str, np.ndarray], np.ndarray | None]:
     labels = None
     for name in _LABEL_NAMES:
         if name in arrays and name not in input_names:
@@ -180,9 +182,13 @@ def _conform(artifact: Artifact, arrays: Mapping[str, np.ndarray], source: str) 
             raise UserError(f"{source}: input {spec.name!r} expects shape {expected}; the data has {arr.shape}")
         want = numpy_dtype(spec.dtype)
         if arr.dtype != want:
-            same_kind = np.issubdtype(arr.dtype, np.number) and np.issubdtype(want, np.number) and (
-                np.issubdtype(arr.dtype, np.floating) == np.issubdtype(want, np.floating)
-                or np.issubdtype(want, np.floating)
+            same_kind = (
+                np.issubdtype(arr.dtype, np.number)
+                and np.issubdtype(want, np.number)
+                and (
+                    np.issubdtype(arr.dtype, np.floating) == np.issubdtype(want, np.floating)
+                    or np.issubdtype(want, np.floating)
+                )
             )
             if not same_kind:
                 raise UserError(f"{source}: input {spec.name!r} expects dtype {spec.dtype}; the data has {arr.dtype}")
@@ -192,13 +198,19 @@ def _conform(artifact: Artifact, arrays: Mapping[str, np.ndarray], source: str) 
 
 
 def text_workload(
-    artifact: Artifact, sentences: list[str], *, max_length: int = DEFAULT_SEQUENCE, pad_to_max: bool = True,
+    artifact: Artifact,
+    sentences: list[str],
+    *,
+    max_length: int = DEFAULT_SEQUENCE,
+    pad_to_max: bool = True,
     source: str = "sentences",
 ) -> Workload:
     """Tokenize real sentences with the artifact's tokenizer (padded to ``max_length`` by default)."""
     tok_dir = artifact.file("tokenizer")
     if tok_dir is None:
-        raise UserError(f"{source}: text data needs a model with a tokenizer (a Hugging Face encoder); this one has none")
+        raise UserError(
+            f"{source}: text data needs a model with a tokenizer (a Hugging Face encoder); this one has none"
+        )
     if not sentences:
         raise UserError(f"{source}: no sentences found (one per line)")
     from lepton.examples import tokenize

@@ -1,7 +1,5 @@
 """``lepton optimize`` and ``lepton report``: registered on the main Typer app by ``lepton.cli``."""
 
-
-
 import sys
 from pathlib import Path
 from typing import Annotated, Any
@@ -40,9 +38,17 @@ def register(app: typer.Typer) -> None:
         targets = Targets(parse_slo(slo) if slo else None, max_drop, qps, budget, objective)
         with progress_bar(console, "optimizing") as update:
             result = run_optimize(
-                model, example=example, data=data, shapes=parse_shape_pins(shape or []) or None, targets=targets,
-                batch_sizes=parse_int_list(batch, "--batch") if batch else None, trials=trials,
-                time_budget=time_budget, instance=instance, price_per_hour=price_per_hour, progress=update,
+                model,
+                example=example,
+                data=data,
+                shapes=parse_shape_pins(shape or []) or None,
+                targets=targets,
+                batch_sizes=parse_int_list(batch, "--batch") if batch else None,
+                trials=trials,
+                time_budget=time_budget,
+                instance=instance,
+                price_per_hour=price_per_hour,
+                progress=update,
                 html=html,
             )
         print_summary(console, result.to_json())
@@ -87,16 +93,41 @@ def run_data(stored: dict[str, Any]) -> dict[str, Any]:
     return data
 
 
+def condensed(data: dict[str, Any]) -> list[dict[str, Any]]:
+    """The rows a person reads first: baselines, then each variant's cheapest record per batch size."""
+    rec_id = data.get("recommended")
+    current = [t for t in data["trials"] if "superseded_by" not in t]
+    best: dict[tuple[str, int], dict[str, Any]] = {}
+    for t in current:
+        key = (t.get("variant", ""), t["batch_size"])
+        if "latency_ms" not in t:
+            best.setdefault(key, t)
+            continue
+        old = best.get(key)
+        if (
+            t["id"] == rec_id
+            or old is None
+            or "latency_ms" not in old
+            or (old["id"] != rec_id and t["cost"]["usd_per_1m"] < old["cost"]["usd_per_1m"])
+        ):
+            best[key] = t
+    rows = sorted(best.values(), key=lambda t: (t["batch_size"], t.get("cost", {}).get("usd_per_1m", float("inf"))))
+    return [t for t in current if t.get("role") == "baseline"] + [t for t in rows if t.get("role") != "baseline"]
+
+
 def print_summary(console: Any, data: dict[str, Any]) -> None:
     from lepton.report.terminal import trials_table
 
-    shown = [t for t in data["trials"] if "superseded_by" not in t]
-    console.print(trials_table(shown, show_variant=True, title=f"{data['model'].get('name') or data['model']['artifact_id']}: candidates"))
+    shown = condensed(data)
+    hidden = sum(1 for t in data["trials"] if "superseded_by" not in t) - len(shown)
+    name = data["model"].get("name") or data["model"]["artifact_id"]
+    title = f"{name}: best setting of each variant per batch size" + (
+        f" ({hidden} more in --json/--html)" if hidden else ""
+    )
+    console.print(trials_table(shown, show_variant=True, title=title))
     for note in data.get("notes", []):
         console.print(f"[dim]note: {note}[/dim]")
     for t in shown:
-        for note in t.get("notes", []):
-            console.print(f"[dim]{t['id']}: {note}[/dim]")
         if t.get("status") == "rejected":
             console.print(f"[yellow]{t['id']} rejected:[/yellow] {'; '.join(t.get('reasons', []))}")
     s = data["search"]

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
+import numpy as np
+
 from lepton.cost.hardware import Hardware
 
 
@@ -13,13 +15,17 @@ def hardware_notes(hw: Hardware) -> list[str]:
     if hw.has_gpu:
         notes.append(f"GPU present ({', '.join(hw.gpus)}): fp16/bf16 and int8 kernels run there")
     if hw.int8_accel:
-        notes.append(f"int8: {hw.int8_accel} present, int8 matrix multiplies use it (signed int8 weights hit the fast kernels)")
+        notes.append(
+            f"int8: {hw.int8_accel} present, int8 matrix multiplies use it (signed int8 weights hit the fast kernels)"
+        )
     else:
         notes.append("int8: no VNNI/AMX on this CPU; int8 still shrinks the model but may gain little speed")
     if hw.bf16_native:
         notes.append(f"bf16: {hw.bf16_native} present, but ONNX Runtime's CPU provider has few bf16 kernels")
     if hw.fp16_native:
-        notes.append(f"fp16: {hw.fp16_native} present, but ONNX Runtime's CPU provider runs most fp16 ops through casts")
+        notes.append(
+            f"fp16: {hw.fp16_native} present, but ONNX Runtime's CPU provider runs most fp16 ops through casts"
+        )
     elif not hw.has_gpu:
         notes.append("fp16: no native fp16 on this CPU and no GPU: fp16 would only add casts")
     return notes
@@ -37,14 +43,31 @@ _CAUSES = {
 }
 
 
-def slower_note(record: dict[str, Any], parent: dict[str, Any]) -> str | None:
-    """A note when ``record`` is slower than its parent chain under the same runtime and batch size."""
-    a, b = record["throughput_per_s"], parent["throughput_per_s"]
-    if a >= 0.95 * b:
-        return None
-    last = (record.get("chain") or [{}])[-1].get("pass", "")
-    cause = _CAUSES.get(last, "the pass changed the graph in a way this runtime does not reward")
-    return (
-        f"slower than its parent ({parent['variant']}): {a:.1f} vs {b:.1f} items/s at batch "
-        f"{record['batch_size']}, {a / b:.2f}x. Likely cause: {cause}"
-    )
+def slower_notes(records: list[dict[str, Any]]) -> dict[str, str]:
+    """One note per variant that came out slower than its parent chain under the same runtime and batch.
+
+    Records are matched on (variant, threads, batch size); a variant is called slower when its median
+    throughput ratio to the parent is below 0.95.
+    """
+    by_key = {(r["variant"], r["threads"], r["batch_size"]): r for r in records if "latency_ms" in r}
+    ratios: dict[str, list[float]] = {}
+    parents: dict[str, str] = {}
+    for (variant, threads, batch), r in by_key.items():
+        parent = by_key.get((r.get("parent_variant"), threads, batch))
+        if parent is not None:
+            ratios.setdefault(variant, []).append(r["throughput_per_s"] / parent["throughput_per_s"])
+            parents[variant] = parent["variant"]
+    notes = {}
+    for variant, rs in ratios.items():
+        median = float(np.median(rs))
+        if median >= 0.95:
+            continue
+        rec = next(r for r in records if r.get("variant") == variant)
+        last = (rec.get("chain") or [{}])[-1].get("pass", "")
+        cause = _CAUSES.get(last, "the pass changed the graph in a way this runtime does not reward")
+        slower = sum(1 for x in rs if x < 0.95)
+        notes[variant] = (
+            f"slower than its parent ({parents[variant]}) in {slower} of {len(rs)} settings, median "
+            f"{median:.2f}x the throughput. Likely cause: {cause}"
+        )
+    return notes

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+import io
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -19,7 +21,7 @@ from lepton.measure.quality import primary_metric
 from lepton.measure.timing import TimingPlan, measure_concurrent
 from lepton.measure.trial import Reference, TrialSpec, failed_trial, measure_trial, quality_of, run_all
 from lepton.measure.workload import Workload
-from lepton.navigate.explain import hardware_notes, slower_note
+from lepton.navigate.explain import hardware_notes, slower_notes
 from lepton.navigate.pareto import default_objectives, pareto_front
 from lepton.navigate.recommend import choose, closest_miss, config_key, feasible_records
 from lepton.navigate.space import Candidate, candidates, runtime_options
@@ -109,15 +111,31 @@ def _stop_early(run: _Run, batch: int) -> Any:
     return lambda samples: len(samples) >= 5 and float(np.median(samples)) > 1.5 * slo.max_ms
 
 
-def _measure(run: _Run, cand: Candidate, art: Artifact, rc: RuntimeConfig, engine: str = "onnxruntime",
-             plan: TimingPlan | None = None, with_concurrency: bool = False) -> dict[str, Any]:
+def _measure(
+    run: _Run,
+    cand: Candidate,
+    art: Artifact,
+    rc: RuntimeConfig,
+    engine: str = "onnxruntime",
+    plan: TimingPlan | None = None,
+    with_concurrency: bool = False,
+) -> dict[str, Any]:
     rid = run.next_id()
     extra = {"chain": cand.chain, "parent_variant": cand.parent}
     spec = TrialSpec(engine, art, rc, variant=cand.label, extra=extra)
     try:
         quality = _quality(run, art) if engine == "onnxruntime" else None
-        rec = measure_trial(rid, spec, run.workload, run.reference, run.price, plan=plan or run.quick,
-                            qps=run.targets.qps, quality=quality, stop_early=_stop_early(run, rc.batch_size))
+        rec = measure_trial(
+            rid,
+            spec,
+            run.workload,
+            run.reference,
+            run.price,
+            plan=plan or run.quick,
+            qps=run.targets.qps,
+            quality=quality,
+            stop_early=_stop_early(run, rc.batch_size),
+        )
     except CandidateError as e:
         rec = failed_trial(rid, spec, e)
     except LeptonError:
@@ -141,15 +159,16 @@ def _add_concurrency(run: _Run, rec: dict[str, Any], art: Artifact, rc: RuntimeC
     requests = int(min(400, max(callers * 4, 2000 / max(mean_ms, 0.01))))
     session = open_session(engine, art, rc)
     try:
-        stats = measure_concurrent(session.run, run.workload.batches(rc.batch_size, 4), callers=callers,
-                                   requests=requests)
+        stats = measure_concurrent(
+            session.run, run.workload.batches(rc.batch_size, 4), callers=callers, requests=requests
+        )
     finally:
         session.close()
     rec["concurrent"] = stats.to_json()
     capacity = max(rec["throughput_per_s"], stats.throughput_per_s)
     rec["capacity_per_s"] = round(capacity, 3)
     cost = estimate_cost(capacity, run.price, qps=run.targets.qps).to_json()
-    rec["cost"] = {k: (round(v, 6) if isinstance(v, float) else v) for k, v in cost.items()}
+    rec["cost"] = {k: (float(f"{v:.6g}") if isinstance(v, float) else v) for k, v in cost.items()}
 
 
 def optimize(
@@ -188,9 +207,17 @@ def optimize(
     reference = reference_for(art, workload, ["torch"] if has_torch else ["onnxruntime"])
     base_quality_rec = quality_of(art.task, reference.outputs, reference) if reference.outputs else None
     run = _Run(
-        store, store.start_run("optimize", art.name, art.id), workload, reference, targets, price,
-        quick or TimingPlan.quick(), precise or TimingPlan(min_runs=40, min_seconds=3.0, max_seconds=15.0),
-        slo_batch, None, True,
+        store,
+        store.start_run("optimize", art.name, art.id),
+        workload,
+        reference,
+        targets,
+        price,
+        quick or TimingPlan.quick(),
+        precise or TimingPlan(min_runs=40, min_seconds=3.0, max_seconds=15.0),
+        slo_batch,
+        None,
+        True,
     )
     if base_quality_rec:
         _, run.base_quality, run.higher_better = primary_metric(art.task, base_quality_rec)
@@ -217,8 +244,15 @@ def optimize(
         baseline = []
         for b in batches:
             tick(f"baseline batch {b}")
-            rec = _measure(run, base_cand, art, RuntimeConfig(batch_size=b), engine=baseline_engine,
-                           plan=run.precise, with_concurrency=True)
+            rec = _measure(
+                run,
+                base_cand,
+                art,
+                RuntimeConfig(batch_size=b),
+                engine=baseline_engine,
+                plan=run.precise,
+                with_concurrency=True,
+            )
             rec["role"] = "baseline"
             if rec["status"] == "ok" and workload.labels is not None and run.base_quality is None:
                 _, run.base_quality, run.higher_better = primary_metric(art.task, rec["quality"])
@@ -238,10 +272,14 @@ def optimize(
                 from lepton.passes import PassContext, apply_chain
 
                 ctx = PassContext(store=store, hardware=hw, calibration=workload.batches(8, 8)[:8])
-                variants.append((cand, apply_chain(art, cand.passes, ctx)))
+                with contextlib.redirect_stdout(io.StringIO()):  # the ORT calibrator prints progress
+                    variants.append((cand, apply_chain(art, cand.passes, ctx)))
             except CandidateError as e:
-                rec = failed_trial(run.next_id(), TrialSpec("onnxruntime", art, RuntimeConfig(), cand.label,
-                                                            {"chain": cand.chain}), e)
+                rec = failed_trial(
+                    run.next_id(),
+                    TrialSpec("onnxruntime", art, RuntimeConfig(), cand.label, {"chain": cand.chain}),
+                    e,
+                )
                 run.records.append(rec)
                 run.save(rec)
         space_size = len(variants) * len(configs)
@@ -252,8 +290,9 @@ def optimize(
         for rec in _near_frontier(run, screened):
             cand, a = by_label[rec["variant"]]
             tick(f"precise {rec['variant'][:40]}")
-            precise_rec = _measure(run, cand, a, RuntimeConfig.from_json(rec["runtime"]), plan=run.precise,
-                                   with_concurrency=True)
+            precise_rec = _measure(
+                run, cand, a, RuntimeConfig.from_json(rec["runtime"]), plan=run.precise, with_concurrency=True
+            )
             precise_rec["screened_as"] = rec["id"]
             rec["superseded_by"] = precise_rec["id"]
             run.save(rec)
@@ -271,8 +310,11 @@ def optimize(
             summary.update(
                 recommended_artifact=rec["artifact_id"],
                 recommended_runtime=rec["runtime"],
-                prediction={"throughput_per_s": rec.get("capacity_per_s", rec["throughput_per_s"]),
-                            "latency_ms": rec["latency_ms"], "usd_per_1m": rec["cost"]["usd_per_1m"]},
+                prediction={
+                    "throughput_per_s": rec.get("capacity_per_s", rec["throughput_per_s"]),
+                    "latency_ms": rec["latency_ms"],
+                    "usd_per_1m": rec["cost"]["usd_per_1m"],
+                },
             )
         store.finish_run(run.run_id, status, summary)
     result = OptimizeResult(data, 0 if data.get("recommended") else 3)
@@ -283,8 +325,15 @@ def optimize(
     return result
 
 
-def _screen(run: _Run, variants: list[tuple[Candidate, Artifact]], configs: list[RuntimeConfig], strategy: str,
-            budget: int, deadline: float | None, tick: Any) -> list[dict[str, Any]]:
+def _screen(
+    run: _Run,
+    variants: list[tuple[Candidate, Artifact]],
+    configs: list[RuntimeConfig],
+    strategy: str,
+    budget: int,
+    deadline: float | None,
+    tick: Any,
+) -> list[dict[str, Any]]:
     """Quick measurements: every (variant, runtime) when the space is small, else an Optuna search."""
     out: list[dict[str, Any]] = []
     if strategy == "exhaustive":
@@ -312,8 +361,11 @@ def _screen(run: _Run, variants: list[tuple[Candidate, Artifact]], configs: list
         rec = _measure(run, cand, a, configs[ci])
         out.append(rec)
         inf = float("inf")
-        value = (inf, inf, inf) if rec["status"] != "ok" else (
-            rec["latency_ms"][metric], rec["cost"]["usd_per_1m"], rec.get("quality_drop") or 0.0)
+        value = (
+            (inf, inf, inf)
+            if rec["status"] != "ok"
+            else (rec["latency_ms"][metric], rec["cost"]["usd_per_1m"], rec.get("quality_drop") or 0.0)
+        )
         seen[(vi, ci)] = value
         return value
 
@@ -334,41 +386,53 @@ def _near_frontier(run: _Run, screened: list[dict[str, Any]]) -> list[dict[str, 
         for f in front:
             if f["batch_size"] != r["batch_size"]:
                 continue
-            if (r["latency_ms"][metric] <= f["latency_ms"][metric] * (1 + NEAR_FRONTIER)
-                    or r["cost"]["usd_per_1m"] <= f["cost"]["usd_per_1m"] * (1 + NEAR_FRONTIER)):
+            if r["latency_ms"][metric] <= f["latency_ms"][metric] * (1 + NEAR_FRONTIER) or r["cost"]["usd_per_1m"] <= f[
+                "cost"
+            ]["usd_per_1m"] * (1 + NEAR_FRONTIER):
                 near.append(r)
                 break
     near.sort(key=lambda r: r["cost"]["usd_per_1m"])
     return near[:12]
 
 
-def _conclude(run: _Run, art: Artifact, hw: Any, price: Any, targets: Targets, baseline: list[dict[str, Any]],
-              notes: list[str], skipped: list[dict[str, Any]], strategy: str, space_size: int,
-              t_start: float) -> dict[str, Any]:
+def _conclude(
+    run: _Run,
+    art: Artifact,
+    hw: Any,
+    price: Any,
+    targets: Targets,
+    baseline: list[dict[str, Any]],
+    notes: list[str],
+    skipped: list[dict[str, Any]],
+    strategy: str,
+    space_size: int,
+    t_start: float,
+) -> dict[str, Any]:
     records = run.records
     # the latest measurement of each configuration speaks for it (precise supersedes quick)
     current = [r for r in records if "superseded_by" not in r and r.get("role") != "baseline"]
     feasible = feasible_records([r for r in current if r["status"] == "ok"], targets, run.slo_batch)
     feasible_ids = {r["id"] for r in feasible}
-    bad_configs = {config_key(r): r for r in current if r.get("status") == "ok" and r["batch_size"] == run.slo_batch
-                   and violations(r, targets, run.slo_batch)}
+    bad_configs = {
+        config_key(r): r
+        for r in current
+        if r.get("status") == "ok" and r["batch_size"] == run.slo_batch and violations(r, targets, run.slo_batch)
+    }
     for r in current:
         if r["status"] != "ok":
             continue
         reasons = violations(r, targets, run.slo_batch)
         if not reasons and config_key(r) in bad_configs:
-            reasons = [f"this configuration misses {targets.slo.text if targets.slo else 'the SLO'} at batch {run.slo_batch}"]
+            reasons = [
+                f"this configuration misses {targets.slo.text if targets.slo else 'the SLO'} at batch {run.slo_batch}"
+            ]
         if r["id"] not in feasible_ids:
             r["status"] = "rejected"
             r["reasons"] = reasons or ["not measured precisely"]
-    # slower-than-parent notes, same runtime and batch size
-    by_variant = {(r["variant"], r["threads"], r["batch_size"]): r for r in current if "latency_ms" in r}
+    variant_notes = slower_notes(current)
     for r in current:
-        if "latency_ms" in r and r.get("parent_variant"):
-            parent = by_variant.get((r["parent_variant"], r["threads"], r["batch_size"]))
-            note = slower_note(r, parent) if parent else None
-            if note:
-                r.setdefault("notes", []).append(note)
+        if r.get("variant") in variant_notes:
+            r["notes"] = [variant_notes[r["variant"]]]
     metric = targets.slo.metric if targets.slo else "p95"
     precise_feasible = [r for r in feasible if r.get("precise")] or feasible
     front = pareto_front(precise_feasible, default_objectives(metric))
@@ -388,7 +452,9 @@ def _conclude(run: _Run, art: Artifact, hw: Any, price: Any, targets: Targets, b
         "recommended": rec["id"] if rec else None,
         "reason": reason,
         "closest_miss": None if rec else closest_miss(current, targets, run.slo_batch),
-        "notes": notes + [f"skipped {s['variant']}: {s['reason']}" for s in skipped],
+        "notes": notes
+        + [f"skipped {s['variant']}: {s['reason']}" for s in skipped]
+        + [f"{v}: {n}" for v, n in variant_notes.items()],
         "skipped": skipped,
         "search": {
             "strategy": strategy,
@@ -411,17 +477,30 @@ def gains(rec: dict[str, Any], records: list[dict[str, Any]], baseline: list[dic
     for base in baseline:
         if base.get("status") != "ok":
             continue
-        mine = [r for r in records if r.get("artifact_id") == rec["artifact_id"] and r.get("threads") == rec["threads"]
-                and r["batch_size"] == base["batch_size"] and "latency_ms" in r and "superseded_by" not in r]
+        mine = [
+            r
+            for r in records
+            if r.get("artifact_id") == rec["artifact_id"]
+            and r.get("threads") == rec["threads"]
+            and r["batch_size"] == base["batch_size"]
+            and "latency_ms" in r
+            and "superseded_by" not in r
+        ]
         if not mine:
             continue
         m = mine[-1]
-        out.append({
-            "batch_size": base["batch_size"],
-            "trial": m["id"],
-            "throughput_x": round(m.get("capacity_per_s", m["throughput_per_s"]) / base.get("capacity_per_s", base["throughput_per_s"]), 3),
-            "single_stream_throughput_x": round(m["throughput_per_s"] / base["throughput_per_s"], 3),
-            "p50_x": round(base["latency_ms"]["p50"] / m["latency_ms"]["p50"], 3),
-            "cost_x": round(base["cost"]["usd_per_1m"] / m["cost"]["usd_per_1m"], 3),
-        })
+        out.append(
+            {
+                "batch_size": base["batch_size"],
+                "trial": m["id"],
+                "throughput_x": round(
+                    m.get("capacity_per_s", m["throughput_per_s"])
+                    / base.get("capacity_per_s", base["throughput_per_s"]),
+                    3,
+                ),
+                "single_stream_throughput_x": round(m["throughput_per_s"] / base["throughput_per_s"], 3),
+                "p50_x": round(base["latency_ms"]["p50"] / m["latency_ms"]["p50"], 3),
+                "cost_x": round(base["cost"]["usd_per_1m"] / m["cost"]["usd_per_1m"], 3),
+            }
+        )
     return out

@@ -15,7 +15,11 @@ def dominates(a: Sequence[float], b: Sequence[float]) -> bool:
 def pareto_front(records: Sequence[dict[str, Any]], objectives: Sequence[Objective]) -> list[dict[str, Any]]:
     """The non-dominated records, in input order (O(n^2): n is a few hundred at most)."""
     points = [tuple(f(r) for f in objectives) for r in records]
-    return [r for i, r in enumerate(records) if not any(dominates(points[j], points[i]) for j in range(len(records)) if j != i)]
+    return [
+        r
+        for i, r in enumerate(records)
+        if not any(dominates(points[j], points[i]) for j in range(len(records)) if j != i)
+    ]
 
 
 def default_objectives(slo_metric: str = "p95") -> list[Objective]:

@@ -8,6 +8,7 @@ from dataclasses import replace
 from typing import Any
 
 from lepton.navigate.targets import Slo, Targets, violations
+from lepton.report.format import ms, usd
 
 
 def quality_text(r: dict[str, Any]) -> str:
@@ -25,7 +26,7 @@ def describe(r: dict[str, Any]) -> str:
     lat = r["latency_ms"]
     return (
         f"{r['variant']}, {r['threads']} thread{'s' if r['threads'] != 1 else ''}, batch {r['batch_size']}: "
-        f"p95 {lat['p95']:.1f} ms, ${r['cost']['usd_per_1m']:.3f} per 1M, {quality_text(r)}"
+        f"p95 {ms(lat['p95'])} ms, {usd(r['cost']['usd_per_1m'])} per 1M, {quality_text(r)}"
     )
 
 
@@ -53,8 +54,11 @@ def choose(feasible: Sequence[dict[str, Any]], targets: Targets) -> tuple[dict[s
 def feasible_records(records: Sequence[dict[str, Any]], targets: Targets, slo_batch: int) -> list[dict[str, Any]]:
     """Measured records with no violation whose configuration also meets the SLO at the SLO batch size."""
     ok = [r for r in records if r.get("status") in ("ok", "rejected") and "latency_ms" in r]
-    bad_configs = {config_key(r) for r in ok if violations(r, targets, slo_batch)
-                   and r["batch_size"] == slo_batch and targets.slo is not None}
+    bad_configs = {
+        config_key(r)
+        for r in ok
+        if violations(r, targets, slo_batch) and r["batch_size"] == slo_batch and targets.slo is not None
+    }
     return [r for r in ok if not violations(r, targets, slo_batch) and config_key(r) not in bad_configs]
 
 
@@ -69,14 +73,11 @@ def closest_miss(records: Sequence[dict[str, Any]], targets: Targets, slo_batch:
     parts: list[str] = []
     relaxed: Targets | None = None
     if targets.slo:
-        at_batch = [r for r in ok if r["batch_size"] == slo_batch
-                    and (r.get("quality_drop") or 0) <= targets.max_drop]
+        at_batch = [r for r in ok if r["batch_size"] == slo_batch and (r.get("quality_drop") or 0) <= targets.max_drop]
         if at_batch and not any(r["latency_ms"][targets.slo.metric] <= targets.slo.max_ms for r in at_batch):
             fastest = min(r["latency_ms"][targets.slo.metric] for r in at_batch)
             bound = _round_up(fastest)
-            parts.append(
-                f"{targets.slo.text} is met by nothing; the fastest is {fastest:.1f} ms"
-            )
+            parts.append(f"{targets.slo.text} is met by nothing; the fastest is {ms(fastest)} ms")
             relaxed = replace(targets, slo=Slo(targets.slo.metric, bound, targets.slo.batch_size))
     drops = [r.get("quality_drop") for r in ok if r.get("quality_drop") is not None]
     if drops and min(drops) > targets.max_drop:
@@ -89,7 +90,10 @@ def closest_miss(records: Sequence[dict[str, Any]], targets: Targets, slo_batch:
             cheapest = min(months)
             parts.append(f"${targets.budget:g}/month is met by nothing; the cheapest is ${cheapest:.0f}/month")
             relaxed = replace(relaxed or targets, budget=math.ceil(cheapest))
-    out: dict[str, Any] = {"text": "; ".join(parts) or "no candidate meets the targets together", "relaxed": None}
+    out: dict[str, Any] = {
+        "text": "; ".join(parts) or "no candidate meets the targets together",
+        "relaxed": None,
+    }
     if relaxed is not None:
         rec, reason = choose(feasible_records(ok, relaxed, slo_batch), relaxed)
         if rec is not None:

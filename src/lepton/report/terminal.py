@@ -10,6 +10,8 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
+from lepton.report.format import ms, usd
+
 
 def quality_cell(q: dict[str, Any] | None) -> str:
     if not q:
@@ -28,29 +30,48 @@ STATUS_STYLE = {"ok": "green", "rejected": "yellow", "failed": "red"}
 
 
 def trials_table(trials: Sequence[dict[str, Any]], title: str = "", *, show_variant: bool = False) -> Table:
+    """Bench view: engine per row. Optimize view (``show_variant``): variant and status instead."""
     t = Table(title=title or None, header_style="bold", pad_edge=False)
-    cols = [("id", "left"), ("engine", "left")]
+    head = ["id", "variant", "status"] if show_variant else ["id", "engine"]
+    tail = ["batch", "thr", "p50 ms", "p95 ms", "p99 ms", "items/s", "RSS MB", "MB", "quality", "$/1M"]
     if show_variant:
-        cols += [("variant", "left"), ("status", "left")]
-    cols += [("batch", "right"), ("thr", "right"), ("p50 ms", "right"), ("p95 ms", "right"), ("p99 ms", "right"),
-             ("items/s", "right"), ("RSS MB", "right"), ("MB", "right"), ("quality", "left"), ("$/1M", "right")]
-    for col, justify in cols:
-        t.add_column(col, justify=justify, overflow="fold")  # type: ignore[arg-type]
-    for r in trials:
-        head = [r["id"], ENGINE_SHORT.get(r["engine"], r["engine"])]
-        if show_variant:
-            status = r.get("status", "ok")
-            head += [r.get("variant", ""), f"[{STATUS_STYLE.get(status, 'white')}]{status}[/]"]
-        if r.get("status") == "failed":
-            t.add_row(*head, str(r["batch_size"]), "-", "-", "-", "-", "-", "-", "-", r.get("error", "")[:60], "-")
-            continue
-        lat = r["latency_ms"]
-        t.add_row(
-            *head, str(r["batch_size"]), str(r.get("threads", "")),
-            f"{lat['p50']:.2f}", f"{lat['p95']:.2f}", f"{lat['p99']:.2f}", f"{r['throughput_per_s']:.1f}",
-            f"{r['peak_rss_mb']:.0f}", f"{r['model_mb']:.1f}", quality_cell(r.get("quality")),
-            f"{r['cost']['usd_per_1m']:.3f}",
+        tail.remove("MB")
+    for col in head + tail:
+        left = col in ("id", "engine", "variant", "status", "quality")
+        t.add_column(
+            col,
+            justify="left" if left else "right",
+            overflow="fold",
+            no_wrap=col != "variant",
+            min_width=30 if col == "variant" else None,
         )
+    for r in trials:
+        cells = {
+            "id": r["id"],
+            "engine": ENGINE_SHORT.get(r["engine"], r["engine"]),
+            "variant": r.get("variant", ""),
+            "batch": str(r["batch_size"]),
+        }
+        status = r.get("status", "ok")
+        cells["status"] = f"[{STATUS_STYLE.get(status, 'white')}]{status}[/]"
+        if status == "failed" or "latency_ms" not in r:
+            cells["quality"] = f"[red]{r.get('error', '')[:36]}[/red]"
+        else:
+            lat = r["latency_ms"]
+            cells.update(
+                {
+                    "thr": str(r.get("threads", "")),
+                    "p50 ms": ms(lat["p50"]),
+                    "p95 ms": ms(lat["p95"]),
+                    "p99 ms": ms(lat["p99"]),
+                    "items/s": f"{r['throughput_per_s']:.1f}",
+                    "RSS MB": f"{r['peak_rss_mb']:.0f}",
+                    "MB": f"{r['model_mb']:.1f}",
+                    "quality": quality_cell(r.get("quality")),
+                    "$/1M": usd(r["cost"]["usd_per_1m"]).lstrip("$"),
+                }
+            )
+        t.add_row(*(cells.get(c, "-") for c in head + tail))
     return t
 
 
@@ -73,8 +94,13 @@ def engine_ratios(trials: Sequence[dict[str, Any]], engine: str = "onnxruntime",
 def progress_bar(console: Console, description: str) -> Iterator[Any]:
     """Yields ``update(what, done, total)`` that drives one Rich progress bar."""
     with Progress(
-        TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
-        TextColumn("{task.fields[what]}"), console=console, transient=True,
+        TextColumn("[bold]{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        TextColumn("{task.fields[what]}"),
+        console=console,
+        transient=True,
     ) as bar:
         task = bar.add_task(description, total=None, what="")
 

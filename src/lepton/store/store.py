@@ -46,7 +46,9 @@ class Store:
             self.artifacts_dir.mkdir(parents=True, exist_ok=True)
             self.tmp_dir.mkdir(parents=True, exist_ok=True)
         except OSError as e:
-            raise UserError(f"LEPTON_HOME {self.home} is not writable ({e.strerror}); set LEPTON_HOME to a writable folder") from None
+            raise UserError(
+                f"LEPTON_HOME {self.home} is not writable ({e.strerror}); set LEPTON_HOME to a writable folder"
+            ) from None
         self.db_path = self.home / "lepton.db"
         with self._db() as db:
             db.executescript(_SCHEMA)
@@ -100,7 +102,15 @@ class Store:
         with self._db() as db:
             db.execute(
                 "INSERT OR IGNORE INTO artifacts VALUES (?,?,?,?,?,?,?)",
-                (aid, name, lineage.parent, lineage.pass_name, json.dumps(dict(lineage.pass_params)), task, time.time()),
+                (
+                    aid,
+                    name,
+                    lineage.parent,
+                    lineage.pass_name,
+                    json.dumps(dict(lineage.pass_params)),
+                    task,
+                    time.time(),
+                ),
             )
         return art.with_(torch_module=torch_module)
 
@@ -150,8 +160,13 @@ class Store:
         with self._db() as db:
             db.execute(
                 "INSERT OR REPLACE INTO trials VALUES (?,?,?,?,?)",
-                (record["id"], run_id, record.get("artifact_id"), record.get("status", "ok"),
-                 json.dumps(record, default=str)),
+                (
+                    record["id"],
+                    run_id,
+                    record.get("artifact_id"),
+                    record.get("status", "ok"),
+                    json.dumps(record, default=str),
+                ),
             )
 
     def finish_run(self, run_id: str, status: str, summary: Mapping[str, Any]) -> None:
@@ -174,7 +189,10 @@ class Store:
 
     def run(self, run_id: str) -> dict[str, Any]:
         with self._db() as db:
-            row = db.execute("SELECT id, kind, model, artifact_id, status, created, finished, summary FROM runs WHERE id=?", (run_id,)).fetchone()
+            row = db.execute(
+                "SELECT id, kind, model, artifact_id, status, created, finished, summary FROM runs WHERE id=?",
+                (run_id,),
+            ).fetchone()
             if row is None:
                 raise UserError(f"no run {run_id!r} in {self.home}; `lepton runs` lists them")
             trials = db.execute("SELECT record FROM trials WHERE run_id=?", (run_id,)).fetchall()

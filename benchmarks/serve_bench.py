@@ -1,0 +1,309 @@
+"""Serving benchmark (issue #5): Lepton's server vs the in-process ceiling and the naive deployments.
+
+Same inputs on both sides (pre-tokenized length-128 rows of real sentences over Open Inference Protocol
+JSON), int8 MiniLM, a bounded number of requests per point, Debian's ``wrk`` (one thread, a Lua script that
+stops after N responses) as the client, and the client's CPU recorded.
+
+    .venv/bin/python benchmarks/serve_bench.py            # writes benchmarks/results/serve.json
+                                                          # and BENCHMARKS-serve.md
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import resource
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parents[1]
+PY = sys.executable
+LUA = ROOT / "benchmarks" / "serve_wrk.lua"
+CONCURRENCY = (1, 4, 16, 32, 64)
+REQUESTS = {1: 150, 4: 300, 16: 500, 32: 600, 64: 700}
+SLO = "p95<=50ms"
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def wait_ready(url: str, proc: subprocess.Popen[bytes], timeout: float = 180) -> None:
+    import httpx
+
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise RuntimeError(f"server exited with {proc.returncode}")
+        try:
+            httpx.get(url, timeout=2)
+            return
+        except httpx.HTTPError:
+            time.sleep(0.2)
+    raise RuntimeError(f"{url} did not come up")
+
+
+def wrk(url: str, path: str, body_file: Path, concurrency: int, requests: int) -> dict[str, Any]:
+    """Run wrk until ``requests`` responses arrived; throughput from wall time, client CPU from rusage."""
+    flag = Path(tempfile.mktemp(prefix="wrk-flag-"))
+    env = {
+        **os.environ,
+        "LEPTON_BODY": str(body_file),
+        "LEPTON_PATH": path,
+        "LEPTON_REQUESTS": str(requests),
+        "LEPTON_FLAG": str(flag),
+    }
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    t0 = time.perf_counter()
+    proc = subprocess.Popen(
+        ["wrk", "-t1", f"-c{concurrency}", "-d120s", "--timeout", "30s", "-s", str(LUA), url],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+    )
+    while not flag.exists() and proc.poll() is None and time.perf_counter() - t0 < 120:
+        time.sleep(0.002)
+    wall = time.perf_counter() - t0
+    if proc.poll() is None:
+        proc.send_signal(signal.SIGINT)
+    out = proc.communicate(timeout=60)[0].decode()
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    flag.unlink(missing_ok=True)
+    line = next((x for x in out.splitlines() if x.startswith("WRK_JSON")), None)
+    if line is None:
+        raise RuntimeError(f"wrk gave no summary:\n{out}")
+    d = json.loads(line.split(" ", 1)[1])
+    return {
+        "concurrency": concurrency,
+        "requests": requests,
+        "wall_s": round(wall, 3),
+        "throughput": round(requests / wall, 2),
+        "p50_ms": d["p50_us"] / 1000,
+        "p95_ms": d["p95_us"] / 1000,
+        "p99_ms": d["p99_us"] / 1000,
+        "non2xx": d["non2xx"],
+        "socket_errors": d["socket_errors"],
+        "client_cpu_s": round((after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime), 3),
+    }
+
+
+def in_process(model_path: Path, feeds: dict[str, np.ndarray]) -> dict[str, Any]:
+    from lepton.engines import open_session
+    from lepton.ir.artifact import Artifact
+
+    session = open_session("onnxruntime", Artifact.load(model_path.parent))
+    out: dict[str, Any] = {}
+    for bs in (1, 8, 16, 32):
+        batch = {k: np.repeat(v, bs, axis=0) for k, v in feeds.items()}
+        for _ in range(3):
+            session.run(batch)
+        rows, times, start = 0, [], time.perf_counter()
+        while rows < 160:
+            t = time.perf_counter()
+            session.run(batch)
+            times.append(time.perf_counter() - t)
+            rows += bs
+        out[str(bs)] = {
+            "throughput": round(rows / (time.perf_counter() - start), 2),
+            "p50_ms": round(float(np.median(times)) * 1000, 3),
+        }
+    return out
+
+
+def main() -> None:
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    home = Path(os.environ.get("LEPTON_BENCH_HOME", "/tmp/lepton-serve-bench"))
+    os.environ["LEPTON_HOME"] = str(home)
+    from lepton.cost.hardware import detect_hardware
+    from lepton.examples import example_sentences, import_example
+    from lepton.passes import PassContext, create
+    from lepton.store.store import Store
+
+    store = Store(home)
+    base = import_example("minilm", store)
+    int8 = create("quantize-dynamic").apply(base, PassContext(store=store, hardware=detect_hardware()))
+    store.name_model("minilm-int8", int8.id)
+    tok_dir = base.file("tokenizer")
+    assert tok_dir is not None
+    from tokenizers import Tokenizer
+
+    tok = Tokenizer.from_file(str(tok_dir / "tokenizer.json"))
+    tok.enable_truncation(128)
+    tok.enable_padding(length=128)
+    sentences = example_sentences()
+    work = Path(tempfile.mkdtemp(prefix="serve-bench-"))
+    # (a)-(c): pre-tokenized length-128 rows of real sentences, 16 different bodies in rotation
+    bodies, first = [], None
+    for s in sentences[:16]:
+        e = tok.encode(s)
+        feeds = {
+            "input_ids": np.array([e.ids], np.int64),
+            "attention_mask": np.array([e.attention_mask], np.int64),
+            "token_type_ids": np.zeros((1, 128), np.int64),
+        }
+        first = first or feeds
+        bodies.append(
+            json.dumps(
+                {
+                    "inputs": [
+                        {"name": k, "shape": [1, 128], "datatype": "INT64", "data": v.ravel().tolist()}
+                        for k, v in feeds.items()
+                    ]
+                }
+            )
+        )
+    rows_file = work / "rows.jsonl"
+    rows_file.write_text("\n".join(bodies) + "\n")
+    # (d): real variable-length text, one sentence per request
+    text_bodies = [json.dumps({"model": "minilm-int8", "input": s, "encoding_format": "float"}) for s in sentences]
+    texts_file = work / "texts.jsonl"
+    texts_file.write_text("\n".join(text_bodies) + "\n")
+    st_texts = work / "st.jsonl"
+    st_texts.write_text("\n".join(json.dumps({"input": s}) for s in sentences) + "\n")
+
+    assert first is not None
+    print("in-process ceiling ...", flush=True)
+    ceiling = in_process(int8.model_path, first)
+    print(json.dumps(ceiling), flush=True)
+
+    lp, np_, sp = free_port(), free_port(), free_port()
+    env = {**os.environ}
+    procs = {
+        "lepton": subprocess.Popen(
+            [
+                PY,
+                "-m",
+                "lepton.serve",
+                "serve",
+                "minilm-int8",
+                "--port",
+                str(lp),
+                "--slo",
+                SLO,
+                "--max-queue",
+                "1024",
+                "--log-level",
+                "warning",
+            ],
+            env=env,
+        ),
+        "naive": subprocess.Popen(
+            [PY, str(ROOT / "benchmarks" / "serve_naive.py"), "v2", str(int8.model_path), str(np_)], env=env
+        ),
+    }
+    urls = {"lepton": f"http://127.0.0.1:{lp}", "naive": f"http://127.0.0.1:{np_}"}
+    results: dict[str, Any] = {"ceiling": ceiling, "slo": SLO, "lepton": [], "naive": []}
+    try:
+        for name in procs:
+            wait_ready(urls[name], procs[name])
+        for name in procs:  # warm-up
+            wrk(urls[name], "/v2/models/minilm-int8/infer", rows_file, 16, 100)
+        for c in CONCURRENCY:  # alternate the two servers at each point, so drift hits both alike
+            for name in procs:
+                r = wrk(urls[name], "/v2/models/minilm-int8/infer", rows_file, c, REQUESTS[c])
+                results[name].append(r)
+                print(name, json.dumps(r), flush=True)
+        procs["naive"].terminate()
+        procs["naive"].wait(30)
+        procs["st"] = subprocess.Popen(
+            [PY, str(ROOT / "benchmarks" / "serve_naive.py"), "st", str(base.source.get("path")), str(sp)],
+            env=env,
+        )
+        urls["st"] = f"http://127.0.0.1:{sp}"
+        wait_ready(urls["st"], procs["st"])
+        wrk(urls["st"], "/v1/embeddings", st_texts, 8, 50)
+        wrk(urls["lepton"], "/v1/embeddings", texts_file, 8, 50)
+        results["texts_lepton"] = wrk(urls["lepton"], "/v1/embeddings", texts_file, 32, 800)
+        results["texts_st"] = wrk(urls["st"], "/v1/embeddings", st_texts, 32, 400)
+        print("texts", results["texts_lepton"], results["texts_st"], flush=True)
+        import httpx
+
+        results["lepton_metrics_batch"] = [
+            x
+            for x in httpx.get(urls["lepton"] + "/metrics").text.splitlines()
+            if x.startswith("lepton_batch_max_size_current")
+        ]
+    finally:
+        for p in procs.values():
+            if p.poll() is None:
+                p.terminate()
+                try:
+                    p.wait(30)
+                except subprocess.TimeoutExpired:
+                    p.kill()
+    write(results)
+
+
+def write(results: dict[str, Any]) -> None:
+    best = max(v["throughput"] for v in results["ceiling"].values())
+    lep = {r["concurrency"]: r for r in results["lepton"]}
+    nai = {r["concurrency"]: r for r in results["naive"]}
+    checks = {
+        "a_32": lep[32]["throughput"] / best,
+        "a_64": lep[64]["throughput"] / best,
+        "b_min_vs_naive": min(lep[c]["throughput"] / nai[c]["throughput"] for c in lep),
+        "b_p99_32_ratio": lep[32]["p99_ms"] / nai[32]["p99_ms"],
+        "c_overhead_ms": lep[1]["p50_ms"] - results["ceiling"]["1"]["p50_ms"],
+        "d_texts_ratio": results["texts_lepton"]["throughput"] / results["texts_st"]["throughput"],
+    }
+    results["ceiling_best"] = best
+    results["checks"] = {k: round(v, 3) for k, v in checks.items()}
+    out = ROOT / "benchmarks" / "results" / "serve.json"
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(results, indent=2))
+    lines = [
+        "## Serving (issue #5)",
+        "",
+        "int8 MiniLM (dynamic, signed per-channel), length-128 pre-tokenized rows of real sentences over "
+        "Open "
+        "Inference Protocol JSON; `wrk` (1 thread, Lua script, bounded request count) as the client; one "
+        f"server process, adaptive batching `--slo '{results['slo']}'`. Command: "
+        "`.venv/bin/python benchmarks/serve_bench.py` (results in `benchmarks/results/serve.json`).",
+        "",
+        "In-process ceiling (same session, batch sizes 1/8/16/32, rows/s): "
+        + ", ".join(f"{k}: {v['throughput']}" for k, v in results["ceiling"].items())
+        + f"; best {best}; batch-1 p50 {results['ceiling']['1']['p50_ms']} ms.",
+        "",
+        "| clients | Lepton /s | naive FastAPI /s | Lepton / ceiling | Lepton / naive | Lepton p50 / p99 ms "
+        "| naive p50 / p99 ms | wrk CPU s (L / n) |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
+    for c in sorted(lep):
+        a, b = lep[c], nai[c]
+        lines.append(
+            f"| {c} | {a['throughput']} | {b['throughput']} | {a['throughput'] / best:.2f} | "
+            f"{a['throughput'] / b['throughput']:.2f} | {a['p50_ms']:.1f} / {a['p99_ms']:.1f} | "
+            f"{b['p50_ms']:.1f} / {b['p99_ms']:.1f} | {a['client_cpu_s']} / {b['client_cpu_s']} |"
+        )
+    t, s = results["texts_lepton"], results["texts_st"]
+    k = results["checks"]
+    lines += [
+        "",
+        f"Real variable-length text, one sentence per request, 32 clients: Lepton `/v1/embeddings` "
+        f"{t['throughput']}/s (p99 {t['p99_ms']:.0f} ms) vs a FastAPI route calling sentence-transformers "
+        f"`encode` per request {s['throughput']}/s (p99 {s['p99_ms']:.0f} ms): {k['d_texts_ratio']:.2f}x.",
+        "",
+        "Goals: (a) served/ceiling at 32 and 64 clients >= 0.95: "
+        f"{k['a_32']:.2f}, {k['a_64']:.2f}; (b) never below naive (min ratio {k['b_min_vs_naive']:.2f}), "
+        "p99 at "
+        f"32 clients vs naive {k['b_p99_32_ratio']:.2f}x; (c) 1-client p50 overhead over in-process batch 1: "
+        f"{k['c_overhead_ms']:.2f} ms (goal <= 1 ms); (d) texts vs sentence-transformers: "
+        f"{k['d_texts_ratio']:.2f}x (goal >= 3x).",
+        "",
+    ]
+    (ROOT / "BENCHMARKS-serve.md").write_text("\n".join(lines))
+    print("\n".join(lines))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,13 @@
+"""Number formatting shared by the terminal, the reasons the navigator writes, and reports."""
+
+from __future__ import annotations
+
+
+def ms(x: float) -> str:
+    """Latency with about three significant digits: 0.0123, 1.23, 12.3, 123."""
+    return f"{x:.3g}" if x < 100 else f"{x:.0f}"
+
+
+def usd(x: float) -> str:
+    """Dollars: cents precision from one cent up, two significant digits below."""
+    return f"${x:.3f}" if x >= 0.01 else f"${x:.2g}"
