@@ -72,3 +72,9 @@ def tiny_artifact(tiny_onnx: Path, lepton_home: Path):  # type: ignore[no-untype
         art = store.commit_artifact(wd, signature=sig, task="generic", source={"kind": "onnx"}, name="mlp")
     store.name_model("mlp", art.id)
     return art
+
+
+@pytest.fixture(scope="session")
+def mlp_builder():  # type: ignore[no-untyped-def]
+    """``build_mlp(path, n_in, hidden, n_out)`` for tests that need a model of another size."""
+    return build_mlp

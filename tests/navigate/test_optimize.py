@@ -145,3 +145,16 @@ def test_a_model_no_pass_applies_to_still_gets_a_runtime_frontier(tmp_path: Path
     rec = next(t for t in d["trials"] if t["id"] == d["recommended"])
     assert rec["threads"] >= 1
     assert any("skipped" in n or "does not apply" in n or "no " in n for n in d["notes"])
+
+
+def test_sensitivity_keeps_the_worst_nodes_in_float_when_asked(
+    tmp_path: Path, fast: dict[str, Any], mlp_builder: Any
+) -> None:
+    model = mlp_builder(tmp_path / "wide.onnx", n_in=64, hidden=128, n_out=32)
+    d = lepton.optimize(model, batch_sizes=[1], sensitivity="on", targets={"max_drop": 1e-7}, **fast).to_json()
+    sens = d["sensitivity"]
+    assert sens["why"].startswith("asked for") and sens["seconds"] >= 0
+    assert [r["node"] for r in sens["ranking"]]  # every quantizable node ranked
+    kept = [t for t in d["trials"] if "kept fp32" in t.get("variant", "")]
+    assert kept, "variants keeping the most sensitive nodes in float were built and measured"
+    assert all(t["chain"][-1]["params"]["nodes_to_exclude"] for t in kept)

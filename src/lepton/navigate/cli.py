@@ -28,6 +28,9 @@ def register(app: typer.Typer) -> None:
         price_per_hour: Annotated[float | None, typer.Option(help="Price one replica at this USD/hour.")] = None,
         json_path: Annotated[Path | None, typer.Option("--json", help="Write the result as JSON here.")] = None,
         html: Annotated[Path | None, typer.Option(help="Write the HTML report here.")] = None,
+        sensitivity: Annotated[
+            str, typer.Option(help="Keep the most sensitive int8 nodes in float: auto | on | off.")
+        ] = "auto",
     ) -> None:
         """Build optimized variants, measure and price them, and recommend one (exit 3 when none fits)."""
         from lepton.ir.signature import parse_shape_pins
@@ -50,6 +53,7 @@ def register(app: typer.Typer) -> None:
                 price_per_hour=price_per_hour,
                 progress=update,
                 html=html,
+                sensitivity=sensitivity,
             )
         print_summary(console, result.to_json())
         if json_path:
@@ -130,6 +134,17 @@ def print_summary(console: Any, data: dict[str, Any]) -> None:
     for t in shown:
         if t.get("status") == "rejected":
             console.print(f"[yellow]{t['id']} rejected:[/yellow] {'; '.join(t.get('reasons', []))}")
+    sens = data.get("sensitivity") or {}
+    if sens.get("seconds") is not None:
+        kept = len(sens.get("kept_float") or [])
+        console.print(
+            f"sensitivity: {sens['why']}; ranked the int8 nodes in {sens['seconds']:.0f} s; "
+            + (
+                f"keeping {kept} in float reaches fidelity {sens['target']:g}"
+                if sens["reached"]
+                else f"fidelity {sens['target']:g} not reached by the k tried"
+            )
+        )
     s = data["search"]
     console.print(
         f"search: {s['strategy']}, {s['candidates']} candidates, {s['measured']} measurements "

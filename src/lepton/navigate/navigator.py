@@ -15,7 +15,7 @@ from lepton.cost.catalog import PriceCatalog
 from lepton.cost.hardware import detect_hardware
 from lepton.cost.model import estimate_cost
 from lepton.engines.base import ENGINES, RuntimeConfig, open_session
-from lepton.errors import CandidateError, LeptonError
+from lepton.errors import CandidateError, LeptonError, UserError
 from lepton.ir.artifact import Artifact
 from lepton.measure.quality import primary_metric
 from lepton.measure.timing import TimingPlan, measure_concurrent
@@ -24,8 +24,9 @@ from lepton.measure.workload import Workload
 from lepton.navigate.explain import hardware_notes, slower_notes
 from lepton.navigate.pareto import default_objectives, pareto_front
 from lepton.navigate.recommend import choose, closest_miss, config_key, feasible_records
-from lepton.navigate.space import Candidate, candidates, runtime_options
+from lepton.navigate.space import Candidate, candidates, chain_label, runtime_options
 from lepton.navigate.targets import Targets, violations
+from lepton.passes import PassContext, apply_chain
 from lepton.store.store import Store
 
 NEAR_FRONTIER = 0.15  # candidates within 15% of the quick frontier get a precise measurement
@@ -188,8 +189,16 @@ def optimize(
     store: Store | None = None,
     progress: Progress | None = None,
     html: str | Path | None = None,
+    sensitivity: str = "auto",
 ) -> OptimizeResult:
-    """Find every worthwhile variant of a model, measure it for real, price it, and recommend one."""
+    """Find every worthwhile variant of a model, measure it for real, price it, and recommend one.
+
+    ``sensitivity``: "auto" ranks int8 nodes by sensitivity and keeps the worst in float only when a faster
+    int8 variant misses the quality target; "on" always does when int8 applies; "off" never.
+    """
+    if sensitivity not in ("auto", "on", "off"):
+        raise UserError(f"--sensitivity must be auto, on or off; got {sensitivity!r}")
+    sensitivity_info: dict[str, Any] = {}
     t_start = time.perf_counter()
     store = store or Store()
     targets = targets or Targets()
@@ -269,8 +278,6 @@ def optimize(
                 skipped.append({"variant": cand.label, "chain": cand.chain, "reason": cand.skip_reason})
                 continue
             try:
-                from lepton.passes import PassContext, apply_chain
-
                 ctx = PassContext(store=store, hardware=hw, calibration=workload.batches(8, 8)[:8])
                 with contextlib.redirect_stdout(io.StringIO()):  # the ORT calibrator prints progress
                     variants.append((cand, apply_chain(art, cand.passes, ctx)))
@@ -285,6 +292,14 @@ def optimize(
         space_size = len(variants) * len(configs)
         strategy = "exhaustive" if space_size <= trials else "optuna"
         screened = _screen(run, variants, configs, strategy, trials, deadline, tick)
+        # 2b. keep the most sensitive nodes in float when a faster int8 variant only just misses quality
+        if sensitivity != "off" and run.reference.outputs is not None:
+            extra = _sensitivity_stage(run, art, hw, variants, screened, sensitivity == "on", sensitivity_info)
+            for cand, a in extra:
+                variants.append((cand, a))
+                for rc in configs:
+                    tick(f"{cand.label[:40]} t{rc.intra_op_threads} b{rc.batch_size}")
+                    screened.append(_measure(run, cand, a, rc))
         # 3. precise measurement for candidates on or near the quick frontier
         by_label = {c.label: (c, a) for c, a in variants}
         for rec in _near_frontier(run, screened):
@@ -298,6 +313,7 @@ def optimize(
             run.save(rec)
         # 4. verdicts, frontier, recommendation
         data = _conclude(run, art, hw, price, targets, baseline, notes, skipped, strategy, space_size, t_start)
+        data["sensitivity"] = sensitivity_info or None
         status = "done" if data.get("recommended") else "no-fit"
     except KeyboardInterrupt:
         status = "interrupted"
@@ -371,6 +387,89 @@ def _screen(
 
     timeout = max(1.0, deadline - time.perf_counter()) if deadline else None
     study.optimize(objective, n_trials=budget, timeout=timeout, catch=())
+    return out
+
+
+def _sensitivity_stage(
+    run: _Run,
+    art: Artifact,
+    hw: Any,
+    variants: list[tuple[Candidate, Artifact]],
+    screened: list[dict[str, Any]],
+    always: bool,
+    info: dict[str, Any],
+) -> list[tuple[Candidate, Artifact]]:
+    """Per-node sensitivity for the fastest dynamic-int8 variant the quality target rejected.
+
+    Worth its cost (one quantization per node) only when that variant beats the best one that passed by
+    more than 5% at some batch size, or when asked with ``always``.
+    """
+    from lepton.passes.defaults import sensitivity_candidates
+    from lepton.passes.quantize import DynamicInt8
+
+    ok = [r for r in screened if r.get("status") == "ok"]
+    passing = [r for r in ok if (r.get("quality_drop") or 0) <= run.targets.max_drop]
+    failing = [
+        r
+        for r in ok
+        if (r.get("quality_drop") or 0) > run.targets.max_drop
+        and r["chain"]
+        and r["chain"][-1]["pass"] == "quantize-dynamic"
+        and not r["chain"][-1]["params"].get("nodes_to_exclude")
+    ]
+    best_pass = {
+        b: max((r["throughput_per_s"] for r in passing if r["batch_size"] == b), default=0.0)
+        for b in {r["batch_size"] for r in ok}
+    }
+    gainers = [r for r in failing if r["throughput_per_s"] > 1.05 * best_pass.get(r["batch_size"], 0.0)]
+    if gainers:
+        pick = max(gainers, key=lambda r: r["throughput_per_s"] / max(best_pass[r["batch_size"]], 1e-9))
+        quant = DynamicInt8(**pick["chain"][-1]["params"])
+        gain = pick["throughput_per_s"] / max(best_pass[pick["batch_size"]], 1e-9)
+        info["why"] = (
+            f"{pick['variant']} is {gain:.2f}x "
+            f"the best passing variant at batch {pick['batch_size']} but drops quality by "
+            f"{pick['quality_drop']:.4f}"
+        )
+    elif always and any(c.passes and c.passes[-1].name == "quantize-dynamic" for c, _ in variants):
+        quant = DynamicInt8()
+        info["why"] = "asked for (--sensitivity on)"
+    else:
+        return []
+    target = 1.0 - run.targets.max_drop
+    ctx = PassContext(store=run.store, hardware=hw, calibration=run.workload.batches(8, 4))
+    t0 = time.perf_counter()
+    try:
+        with contextlib.redirect_stdout(io.StringIO()):
+            report, chains = sensitivity_candidates(
+                art, ctx, feeds=run.workload.batches(8, 4), target=target, quant=quant, extra_ks=()
+            )
+    except CandidateError as e:
+        info["error"] = str(e)
+        return []
+    info.update(
+        quant=quant.params(),
+        target=target,
+        seconds=round(time.perf_counter() - t0, 1),
+        reached=report.reached,
+        kept_float=report.exclude,
+        tried=report.tried,
+        ranking=[{"node": n.node, "loss": round(n.loss, 6)} for n in report.ranking[:8]],
+    )
+    known = {c.label for c, _ in variants}
+    out = []
+    for passes in chains:
+        if not passes[-1].params().get("nodes_to_exclude"):
+            continue  # k = 0 is the variant already screened
+        label = chain_label(passes)
+        if label in known:
+            continue
+        try:
+            with contextlib.redirect_stdout(io.StringIO()):
+                a = apply_chain(art, passes, ctx)
+        except CandidateError:
+            continue
+        out.append((Candidate(label, passes, chain_label(passes[:-1])), a))
     return out
 
 

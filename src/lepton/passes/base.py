@@ -1,12 +1,12 @@
-"""The Pass contract: typed params stored by ``__init__``, ``check`` says why not, ``apply`` makes a child artifact."""
+"""The Pass contract: ``__init__`` stores typed params, ``check`` says why not, ``apply`` makes a child."""
 
 from __future__ import annotations
 
 import hashlib
 import shutil
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -38,7 +38,6 @@ class PassContext:
     train_feeds: list[Feeds] | None = None
     train_targets: list[np.ndarray] | None = None
     seed: int = 0
-    extra: dict[str, Any] = field(default_factory=dict)
 
     def feeds(self, artifact: Artifact, batches: int = 4, batch: int = 8, sequence: int = 32) -> list[Feeds]:
         """The calibration feeds, or ``batches`` synthesized ones when none were given."""
@@ -61,7 +60,7 @@ class PassContext:
 def synthesize_feeds(
     artifact: Artifact, *, batches: int = 4, batch: int = 8, sequence: int = 32, seed: int = 0
 ) -> list[Feeds]:
-    """Random inputs that respect the signature: token ids in a small vocabulary, masks of ones, floats ~N(0,1)."""
+    """Random inputs that respect the signature: token ids in a small range, masks of ones, floats ~N(0,1)."""
     rng = np.random.default_rng(seed)
     out: list[Feeds] = []
     for _ in range(batches):
@@ -188,9 +187,17 @@ def load_model(artifact: Artifact) -> onnx.ModelProto:
 
 def save_model(model: onnx.ModelProto, work: Path) -> None:
     """Save as ``model.onnx``; models over 1.8 GB keep weights in an external ``model.onnx.data``."""
+    have = {o.domain for o in model.opset_import}
+    for domain in sorted({n.domain for n in model.graph.node} - have - {"", "ai.onnx"}):
+        model.opset_import.append(onnx.helper.make_opsetid(domain, 1))  # e.g. com.microsoft after fusion
     large = model.ByteSize() > 1_800_000_000
-    onnx.save_model(model, str(work / MODEL_FILE), save_as_external_data=large,
-                    all_tensors_to_one_file=True, location=MODEL_FILE + ".data")
+    onnx.save_model(
+        model,
+        str(work / MODEL_FILE),
+        save_as_external_data=large,
+        all_tensors_to_one_file=True,
+        location=MODEL_FILE + ".data",
+    )
 
 
 def count_ops(model: onnx.ModelProto, ops: Sequence[str]) -> int:
@@ -211,6 +218,3 @@ def guarded(pass_name: str, what: str) -> Iterator[None]:
 def create(name: str, **params: Any) -> Pass:
     """Build a registered pass by name: ``create("quantize-dynamic", per_channel=True)``."""
     return PASSES.get(name)(**params)
-
-
-PassFactory = Callable[..., Pass]

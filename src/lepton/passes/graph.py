@@ -10,12 +10,20 @@ import onnx
 
 from lepton.cost.hardware import Hardware
 from lepton.errors import NotApplicable
-from lepton.ir.artifact import MODEL_FILE, Artifact
-from lepton.passes.base import PASSES, Pass, PassContext, count_ops, load_model, save_model
+from lepton.ir.artifact import Artifact
+from lepton.passes.base import PASSES, Pass, PassContext, count_ops, save_model
 
 PORTABLE_LEVELS = ("basic", "extended")
-ENCODER_TYPES = {"bert": "bert", "roberta": "bert", "xlm-roberta": "bert", "mpnet": "bert", "distilbert": "bert",
-                 "electra": "bert", "deberta": "bert", "albert": "bert"}
+ENCODER_TYPES = {
+    "bert": "bert",
+    "roberta": "bert",
+    "xlm-roberta": "bert",
+    "mpnet": "bert",
+    "distilbert": "bert",
+    "electra": "bert",
+    "deberta": "bert",
+    "albert": "bert",
+}
 
 
 def hf_config(artifact: Artifact) -> dict[str, Any]:
@@ -79,8 +87,14 @@ class FuseTransformer(Pass):
         from onnxruntime.transformers.optimizer import optimize_model
 
         model_type, heads, hidden = self._settings(artifact)
-        opt = optimize_model(str(artifact.model_path), model_type=model_type, num_heads=heads,
-                             hidden_size=hidden, opt_level=0, use_gpu=False)
+        opt = optimize_model(
+            str(artifact.model_path),
+            model_type=model_type,
+            num_heads=heads,
+            hidden_size=hidden,
+            opt_level=0,
+            use_gpu=False,
+        )
         stats = {k: v for k, v in opt.get_fused_operator_statistics().items() if v}
         if not stats:
             raise NotApplicable(f"{self.name}: the optimizer found nothing to fuse in this graph")
@@ -106,8 +120,10 @@ class OptimizeGraph(Pass):
         if why:
             return why
         if self.level not in PORTABLE_LEVELS:
-            return (f"level {self.level!r} is not portable; use one of {', '.join(PORTABLE_LEVELS)} "
-                    "(the runtime applies the rest when it opens the model)")
+            return (
+                f"level {self.level!r} is not portable; use one of {', '.join(PORTABLE_LEVELS)} "
+                "(the runtime applies the rest when it opens the model)"
+            )
         return None
 
     def build(self, artifact: Artifact, ctx: PassContext, work: Path) -> None:
@@ -124,4 +140,3 @@ class OptimizeGraph(Pass):
         model = onnx.load(str(work / "ort.onnx"))
         (work / "ort.onnx").unlink()
         save_model(model, work)
-        assert (work / MODEL_FILE).exists()

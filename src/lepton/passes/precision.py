@@ -23,9 +23,12 @@ def _float_weights(artifact: Artifact) -> bool:
 def to_float16(model: onnx.ModelProto, op_block_list: Sequence[str] = ()) -> onnx.ModelProto:
     """ONNX Runtime's float16 converter (the onnxconverter-common one), with float32 inputs and outputs."""
     from onnxruntime.transformers.float16 import DEFAULT_OP_BLOCK_LIST, convert_float_to_float16
+    from onnxruntime.transformers.onnx_model import OnnxModel
 
     blocked = list(DEFAULT_OP_BLOCK_LIST) + list(op_block_list)
-    return convert_float_to_float16(model, keep_io_types=True, op_block_list=blocked, disable_shape_infer=False)
+    out = convert_float_to_float16(model, keep_io_types=True, op_block_list=blocked, disable_shape_infer=False)
+    OnnxModel(out).topological_sort()  # the converter appends the input casts at the end
+    return out
 
 
 @PASSES.register("fp16")
@@ -77,8 +80,9 @@ def fp16_to_bf16(fp16: onnx.ModelProto, original: onnx.ModelProto) -> onnx.Model
                 a.i = bf16
             if a.type == onnx.AttributeProto.TENSOR and a.t.data_type == f16:
                 arr = numpy_helper.to_array(a.t).astype(np.float32)
-                a.t.CopyFrom(onnx.helper.make_tensor(a.t.name, bf16, list(a.t.dims), _bf16_bits(arr).tobytes(),
-                                                     raw=True))
+                a.t.CopyFrom(
+                    onnx.helper.make_tensor(a.t.name, bf16, list(a.t.dims), _bf16_bits(arr).tobytes(), raw=True)
+                )
     for vi in list(fp16.graph.value_info) + list(fp16.graph.input) + list(fp16.graph.output):
         if vi.type.tensor_type.elem_type == f16:
             vi.type.tensor_type.elem_type = bf16
@@ -102,8 +106,10 @@ class BFloat16(Pass):
     def check(self, artifact: Artifact, hw: Hardware) -> str | None:
         if not hw.has_gpu:
             native = f" (this CPU has {hw.bf16_native}, but" if hw.bf16_native else " ("
-            return (f"ONNX Runtime has bf16 kernels only on GPU (CUDA){native} its CPU provider has no bf16 "
-                    "MatMul/Gemm on x86) and this machine has no GPU")
+            return (
+                f"ONNX Runtime has bf16 kernels only on GPU (CUDA){native} its CPU provider has no bf16 "
+                "MatMul/Gemm on x86) and this machine has no GPU"
+            )
         if not _float_weights(artifact):
             return "the model has no float32 weights to convert"
         return None

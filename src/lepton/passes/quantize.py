@@ -1,10 +1,11 @@
-"""Int8 quantization with ONNX Runtime's tools: dynamic (weights ahead of time) and static QDQ (calibrated)."""
+"""Int8 quantization with ONNX Runtime's tools: dynamic (weights ahead of time) and static QDQ."""
 
 from __future__ import annotations
 
+import io
 import logging
 from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import contextmanager, redirect_stdout
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -13,7 +14,7 @@ from onnx import helper, numpy_helper
 
 from lepton.cost.hardware import Hardware
 from lepton.ir.artifact import MODEL_FILE, Artifact
-from lepton.passes.base import PASSES, Feeds, Pass, PassContext, load_model, save_model
+from lepton.passes.base import PASSES, Feeds, Pass, PassContext, load_model
 
 WEIGHT_TYPES = ("qint8", "quint8")
 CALIBRATION_METHODS = ("minmax", "entropy", "percentile")
@@ -74,7 +75,8 @@ def _check_quant(artifact: Artifact, op_types: Sequence[str], weight_type: str) 
         return f"weight_type {weight_type!r} is not one of {', '.join(WEIGHT_TYPES)}"
     model = onnx.load(str(artifact.model_path), load_external_data=False)
     if any(i.data_type == onnx.TensorProto.INT8 for i in model.graph.initializer) or any(
-        n.op_type in ("MatMulInteger", "DynamicQuantizeLinear", "QuantizeLinear", "QAttention") for n in model.graph.node
+        n.op_type in ("MatMulInteger", "DynamicQuantizeLinear", "QuantizeLinear", "QAttention")
+        for n in model.graph.node
     ):
         return "the model is already quantized"
     if not quantizable_nodes(model, op_types):
@@ -94,9 +96,15 @@ class DynamicInt8(Pass):
     family: ClassVar[str] = "quantize"
     needs: ClassVar[frozenset[str]] = frozenset({"cpu"})
 
-    def __init__(self, *, weight_type: str = "qint8", per_channel: bool = True,
-                 op_types: Sequence[str] = DYNAMIC_OPS, nodes_to_exclude: Sequence[str] = (),
-                 reduce_range: bool = False) -> None:
+    def __init__(
+        self,
+        *,
+        weight_type: str = "qint8",
+        per_channel: bool = True,
+        op_types: Sequence[str] = DYNAMIC_OPS,
+        nodes_to_exclude: Sequence[str] = (),
+        reduce_range: bool = False,
+    ) -> None:
         self.weight_type = weight_type
         self.per_channel = per_channel
         self.op_types = tuple(op_types)
@@ -114,7 +122,8 @@ class DynamicInt8(Pass):
             gemm_to_matmul(model)
         with _quiet():
             quantize_dynamic(
-                model, work / MODEL_FILE,
+                model,
+                work / MODEL_FILE,
                 op_types_to_quantize=[t for t in self.op_types if t != "Gemm"],
                 per_channel=self.per_channel,
                 reduce_range=self.reduce_range,
@@ -144,11 +153,20 @@ class StaticInt8(Pass):
     family: ClassVar[str] = "quantize"
     needs: ClassVar[frozenset[str]] = frozenset({"cpu"})
 
-    def __init__(self, *, calibrate_method: str = "minmax", per_channel: bool = True,
-                 activation_type: str = "quint8", weight_type: str = "qint8",
-                 op_types: Sequence[str] = STATIC_OPS, nodes_to_exclude: Sequence[str] = (),
-                 percentile: float = 99.999, symmetric_activations: bool = False,
-                 preprocess: bool = True, max_batches: int = 16) -> None:
+    def __init__(
+        self,
+        *,
+        calibrate_method: str = "minmax",
+        per_channel: bool = True,
+        activation_type: str = "quint8",
+        weight_type: str = "qint8",
+        op_types: Sequence[str] = STATIC_OPS,
+        nodes_to_exclude: Sequence[str] = (),
+        percentile: float = 99.999,
+        symmetric_activations: bool = False,
+        preprocess: bool = True,
+        max_batches: int = 16,
+    ) -> None:
         self.calibrate_method = calibrate_method
         self.per_channel = per_channel
         self.activation_type = activation_type
@@ -185,15 +203,22 @@ class StaticInt8(Pass):
             # symbolic shape inference fails on exported encoders ("Incomplete symbolic shape inference")
             quant_pre_process(str(artifact.model_path), str(src), skip_symbolic_shape=True)
         feeds = ctx.feeds(artifact)[: self.max_batches]
-        method = {"minmax": CalibrationMethod.MinMax, "entropy": CalibrationMethod.Entropy,
-                  "percentile": CalibrationMethod.Percentile}[self.calibrate_method]
-        extra: dict[str, Any] = {"DefaultTensorType": onnx.TensorProto.FLOAT,
-                                 "ActivationSymmetric": self.symmetric_activations}
+        method = {
+            "minmax": CalibrationMethod.MinMax,
+            "entropy": CalibrationMethod.Entropy,
+            "percentile": CalibrationMethod.Percentile,
+        }[self.calibrate_method]
+        extra: dict[str, Any] = {
+            "DefaultTensorType": onnx.TensorProto.FLOAT,
+            "ActivationSymmetric": self.symmetric_activations,
+        }
         if self.calibrate_method == "percentile":
             extra["CalibPercentile"] = self.percentile
         with _quiet():
             quantize_static(
-                str(src), str(work / MODEL_FILE), _Reader(feeds, artifact.signature.input_names),
+                str(src),
+                str(work / MODEL_FILE),
+                _Reader(feeds, artifact.signature.input_names),
                 quant_format=QuantFormat.QDQ,
                 op_types_to_quantize=list(self.op_types),
                 per_channel=self.per_channel,
@@ -211,11 +236,13 @@ class StaticInt8(Pass):
 
 @contextmanager
 def _quiet() -> Iterator[None]:
-    """The quantizer logs a pre-processing hint on the root logger at WARNING on every call: noise here."""
+    """The quantizer logs a pre-processing hint on the root logger at WARNING on every call, and the
+    calibrators print progress to stdout: noise for Lepton's callers."""
     root = logging.getLogger()
     old = root.level
     root.setLevel(max(old, logging.ERROR))
     try:
-        yield
+        with redirect_stdout(io.StringIO()):
+            yield
     finally:
         root.setLevel(old)

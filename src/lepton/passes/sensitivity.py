@@ -1,0 +1,176 @@
+"""Per-node quantization sensitivity: which MatMul/Gemm nodes to keep in float to reach a fidelity target.
+
+Each quantizable node is quantized alone (``one-at-a-time``) or all but it (``leave-one-out``); the outputs
+are compared with the float model by cosine on the given feeds. Nodes are ranked by the fidelity they cost,
+then the smallest top-k whose exclusion reaches the target is found by quantizing all but the top k.
+
+The navigator builds candidates from the ranking::
+
+    report = measure_sensitivity(artifact, ctx, DynamicInt8(), feeds=real_feeds, target=0.99)
+    for k in report.candidate_ks():
+        chain = [DynamicInt8(nodes_to_exclude=report.top(k))]
+"""
+
+from __future__ import annotations
+
+import tempfile
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import onnx
+
+from lepton.errors import NotApplicable, PassError
+from lepton.ir.artifact import MODEL_FILE, Artifact
+from lepton.passes.base import Feeds, Pass, PassContext
+from lepton.passes.quantize import DynamicInt8, StaticInt8, quantizable_nodes
+
+METHODS = ("one-at-a-time", "leave-one-out")
+
+
+def mean_cosine(reference: Sequence[np.ndarray], candidate: Sequence[np.ndarray]) -> float:
+    """Mean cosine similarity between matching rows (first axis = batch) of two lists of arrays."""
+    sims = []
+    for a, b in zip(reference, candidate, strict=True):
+        a2 = a.reshape(a.shape[0], -1).astype(np.float64)
+        b2 = b.reshape(b.shape[0], -1).astype(np.float64)
+        num = (a2 * b2).sum(1)
+        den = np.linalg.norm(a2, axis=1) * np.linalg.norm(b2, axis=1)
+        sims.append(np.where(den > 0, num / np.maximum(den, 1e-30), 1.0))
+    return float(np.concatenate(sims).mean())
+
+
+def run_model(path: Path, feeds: Sequence[Feeds], output: str | None = None) -> list[np.ndarray]:
+    """Run an ONNX file on each feed dict with ONNX Runtime (CPU); returns the first (or named) output."""
+    import onnxruntime as ort
+
+    so = ort.SessionOptions()
+    so.log_severity_level = 3
+    sess = ort.InferenceSession(str(path), so, providers=["CPUExecutionProvider"])
+    names = [i.name for i in sess.get_inputs()]
+    out_name = output or sess.get_outputs()[0].name
+    return [sess.run([out_name], {n: f[n] for n in names})[0] for f in feeds]
+
+
+@dataclass
+class NodeScore:
+    node: str
+    op_type: str
+    loss: float  # fidelity this node costs (1 - fidelity alone, or gain when left out)
+
+
+@dataclass
+class SensitivityReport:
+    """Nodes ranked most sensitive first, and the fewest to keep in float for ``target``."""
+
+    target: float
+    method: str
+    all_quantized: float  # fidelity with every node quantized
+    ranking: list[NodeScore]
+    tried: dict[int, float] = field(default_factory=dict)  # k excluded -> fidelity
+    exclude: list[str] = field(default_factory=list)  # the top-k that reaches the target ([] if none did)
+    reached: bool = False
+
+    def top(self, k: int) -> list[str]:
+        return [s.node for s in self.ranking[:k]]
+
+    def candidate_ks(self, extra: Sequence[int] = (0,)) -> list[int]:
+        """k values worth building as candidates: the chosen k, its neighbours, and ``extra``."""
+        k = len(self.exclude) if self.reached else max(self.tried, default=0)
+        ks = {*extra, k, max(0, k - 1), min(len(self.ranking), k + 2)}
+        return sorted(ks)
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "target": self.target,
+            "method": self.method,
+            "all_quantized": self.all_quantized,
+            "ranking": [vars(s) for s in self.ranking],
+            "tried": {str(k): v for k, v in self.tried.items()},
+            "exclude": self.exclude,
+            "reached": self.reached,
+        }
+
+
+def _variant(quant: Pass, exclude: Sequence[str]) -> Pass:
+    params = {**quant.params(), "nodes_to_exclude": tuple(exclude)}
+    return type(quant)(**params)
+
+
+def _fidelity(
+    quant: Pass,
+    exclude: Sequence[str],
+    artifact: Artifact,
+    ctx: PassContext,
+    feeds: Sequence[Feeds],
+    reference: Sequence[np.ndarray],
+    output: str,
+) -> float:
+    with tempfile.TemporaryDirectory(dir=ctx.store.tmp_dir) as tmp:
+        work = Path(tmp)
+        try:
+            _variant(quant, exclude).build(artifact, ctx, work)
+        except Exception as e:
+            raise PassError(f"sensitivity: quantizing with {len(exclude)} nodes excluded failed: {e}") from e
+        return mean_cosine(reference, run_model(work / MODEL_FILE, feeds, output))
+
+
+def measure_sensitivity(
+    artifact: Artifact,
+    ctx: PassContext,
+    quant: Pass | None = None,
+    *,
+    feeds: Sequence[Feeds] | None = None,
+    target: float = 0.99,
+    method: str = "one-at-a-time",
+    ks: Sequence[int] = (1, 2, 3, 4, 6, 8, 12, 16, 24),
+) -> SensitivityReport:
+    """Rank the quantizable nodes of ``artifact`` under ``quant`` (default: dynamic int8, signed per-channel)
+    by the fidelity each costs, then find the fewest top nodes to keep in float to reach ``target``.
+
+    ``feeds``: real inputs (default: the context's calibration feeds, else synthesized ones). Costs one
+    quantization and one run per node, plus one per k tried.
+    """
+    quant = quant or DynamicInt8()
+    if not isinstance(quant, (DynamicInt8, StaticInt8)):
+        raise NotApplicable(f"sensitivity analysis supports quantize-dynamic and quantize-static; got {quant.name}")
+    if method not in METHODS:
+        raise NotApplicable(f"sensitivity method {method!r} is not one of {', '.join(METHODS)}")
+    why = quant.check(artifact, ctx.hardware)
+    if why:
+        raise NotApplicable(f"{quant.name}: {why}")
+    feeds = list(feeds) if feeds is not None else ctx.feeds(artifact)
+    output = artifact.signature.output_names[0]
+    reference = run_model(artifact.model_path, feeds, output)
+    model = onnx.load(str(artifact.model_path), load_external_data=False)
+    ops = {n.name: n.op_type for n in model.graph.node}
+    fixed = set(getattr(quant, "nodes_to_exclude", ()))
+    nodes = [n for n in quantizable_nodes(model, quant.op_types) if n and n not in fixed]  # type: ignore[attr-defined]
+    if not nodes:
+        raise NotApplicable("sensitivity: no named quantizable nodes in the graph")
+
+    def fid(exclude: Sequence[str]) -> float:
+        return _fidelity(quant, [*fixed, *exclude], artifact, ctx, feeds, reference, output)
+
+    everything = fid([])
+    scores = []
+    for node in nodes:
+        if method == "one-at-a-time":
+            loss = 1.0 - fid([n for n in nodes if n != node])
+        else:
+            loss = fid([node]) - everything
+        scores.append(NodeScore(node, ops.get(node, "?"), loss))
+    scores.sort(key=lambda s: s.loss, reverse=True)
+    report = SensitivityReport(target, method, everything, scores, tried={0: everything})
+    if everything >= target:
+        report.reached = True
+        return report
+    for k in sorted({k for k in ks if 0 < k <= len(scores)}):
+        f = fid(report.top(k))
+        report.tried[k] = f
+        if f >= target:
+            report.exclude, report.reached = report.top(k), True
+            break
+    return report

@@ -1,0 +1,61 @@
+"""Helpers shared by the pass tests (plain functions; the fixtures live in conftest.py)."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import numpy as np
+import onnx
+
+from lepton.cost.hardware import Hardware
+from lepton.ir.artifact import Artifact
+from lepton.ir.signature import Signature
+from lepton.store import Store
+
+
+def commit(
+    store: Store,
+    onnx_path: Path,
+    *,
+    files: dict[str, str] | None = None,
+    torch_module: object = None,
+    name: str | None = None,
+) -> Artifact:
+    """Commit an .onnx file (plus a small extra file, like a tokenizer folder) as a root artifact."""
+    with store.workdir() as wd:
+        shutil.copy(onnx_path, wd / "model.onnx")
+        for rel in (files or {}).values():
+            (wd / rel).mkdir(parents=True, exist_ok=True)
+            (wd / rel / "vocab.txt").write_text("[PAD]\n[UNK]\nhello\n")
+        sig = Signature.from_onnx(onnx.load(str(onnx_path)))
+        art = store.commit_artifact(
+            wd,
+            signature=sig,
+            task="classification",
+            source={"kind": "onnx"},
+            files=files,
+            name=name,
+            torch_module=torch_module,
+        )
+    return art
+
+
+def fake_hardware(*, flags: tuple[str, ...] = (), gpus: tuple[str, ...] = ()) -> Hardware:
+    return Hardware(
+        cpu_model="Test CPU",
+        vendor="intel",
+        arch="x86_64",
+        logical_cores=2,
+        physical_cores=2,
+        memory_gb=8.0,
+        flags=frozenset(flags),
+        gpus=gpus,
+    )
+
+
+def run(artifact: Artifact, feeds: dict[str, np.ndarray]) -> np.ndarray:
+    import onnxruntime as ort
+
+    sess = ort.InferenceSession(str(artifact.model_path), providers=["CPUExecutionProvider"])
+    return sess.run(None, feeds)[0]

@@ -1,0 +1,119 @@
+"""One suite run over every registered pass (the scikit-learn way), on the MLP and the CNN."""
+
+from __future__ import annotations
+
+import hashlib
+import inspect
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+import onnx
+import pytest
+from pass_helpers import run
+
+from lepton.cost.hardware import Hardware
+from lepton.errors import NotApplicable
+from lepton.ir.artifact import Artifact
+from lepton.passes import PASSES, Pass, PassContext
+
+CAPABILITIES = {"cpu", "gpu", "int8", "bf16", "fp16"}
+FAMILIES = {"graph", "quantize", "precision", "prune"}
+NAMES = PASSES.names()
+
+
+def folder_hash(folder: Path) -> str:
+    h = hashlib.sha256()
+    for p in sorted(folder.rglob("*")):
+        if p.is_file():
+            h.update(str(p.relative_to(folder)).encode() + p.read_bytes())
+    return h.hexdigest()
+
+
+def test_the_library_has_every_family() -> None:
+    assert {PASSES.get(n).family for n in NAMES} == FAMILIES
+    assert {
+        "fuse-transformer",
+        "optimize-graph",
+        "quantize-dynamic",
+        "quantize-static",
+        "fp16",
+        "bf16",
+        "prune-magnitude",
+        "prune-structured",
+    } <= set(NAMES)
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_declarations_are_on_the_class(name: str) -> None:
+    cls = PASSES.get(name)
+    assert cls.name == name
+    assert isinstance(cls.needs, frozenset) and cls.needs <= CAPABILITIES and cls.needs
+    assert cls.family in FAMILIES
+    assert cls.__doc__
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_init_only_stores_keyword_params(name: str) -> None:
+    cls = PASSES.get(name)
+    sig = inspect.signature(cls.__init__)
+    params = [p for p in sig.parameters.values() if p.name != "self"]
+    assert all(p.kind is p.KEYWORD_ONLY and p.default is not p.empty for p in params)
+    p = cls()
+    stored = p.params()
+    assert set(stored) == {q.name for q in params}  # every param stored under its own name, nothing else
+    for q in params:
+        default = q.default
+        assert stored[q.name] == (list(default) if isinstance(default, tuple) else default)
+    assert type(p)(**stored).params() == stored  # params round-trip: the cache key rebuilds the pass
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_bad_params_are_refused_by_check_not_init(name: str, mlp: Artifact, hw: Hardware) -> None:
+    p = PASSES.get(name)(
+        **{
+            k: "nonsense"
+            for k in ("weight_type", "level", "calibrate_method")
+            if k in inspect.signature(PASSES.get(name).__init__).parameters
+        }
+    )
+    why = p.check(mlp, hw)
+    assert why is None or isinstance(why, str)
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_declared_needs_hold(name: str, mlp: Artifact) -> None:
+    cls = PASSES.get(name)
+    bare = Hardware("Bare CPU", "unknown", "x86_64", 2, 2, 4.0, frozenset(), ())
+    why = cls().check(mlp, bare)
+    if cls.needs - bare.capabilities():
+        assert isinstance(why, str) and why  # a pass that needs what the machine lacks says so
+
+
+@pytest.mark.parametrize("model", ["mlp", "cnn"])
+@pytest.mark.parametrize("name", NAMES)
+def test_pass_conforms(
+    name: str, model: str, request: pytest.FixtureRequest, hw: Hardware, ctx_for: Callable[..., PassContext]
+) -> None:
+    art: Artifact = request.getfixturevalue(model)
+    p: Pass = PASSES.get(name)()
+    why = p.check(art, hw)
+    assert why is None or (isinstance(why, str) and why)
+    before = folder_hash(art.path)
+    x = np.random.default_rng(0).random((3, 64) if model == "mlp" else (3, 1, 8, 8)).astype(np.float32)
+    if why is not None:
+        with pytest.raises(NotApplicable, match=name):
+            p.apply(art, ctx_for())
+        return
+    try:
+        child = p.apply(art, ctx_for())
+    except NotApplicable as e:  # found only while building (e.g. nothing to fuse): must say why
+        assert name in str(e)
+        return
+    assert folder_hash(art.path) == before  # the input artifact is unchanged on disk
+    onnx.checker.check_model(str(child.model_path))
+    assert child.signature == art.signature
+    assert child.lineage.parent == art.id and child.lineage.pass_name == name
+    assert child.files == art.files and all((child.path / rel).exists() for rel in child.files.values())
+    out = run(child, {"x": x})
+    assert out.shape == run(art, {"x": x}).shape and np.isfinite(out).all()
