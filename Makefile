@@ -19,7 +19,8 @@ system-deps:
 	@bash scripts/system-deps
 
 demo: $(STAMP)
-	HF_HUB_OFFLINE=1 $(VENV)/bin/lepton bench --example minilm --batch 1,32
+	HF_HUB_OFFLINE=1 $(VENV)/bin/lepton optimize --example minilm --batch 1,32 --slo "p95<=50ms@1" \
+		--max-drop 0.01 --html lepton-report.html
 
 test: $(STAMP) system-deps
 	HF_HUB_OFFLINE=1 $(PY) -m pytest -q

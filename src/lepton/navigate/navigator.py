@@ -303,14 +303,9 @@ def optimize(
         # 3. precise measurement for candidates on or near the quick frontier
         by_label = {c.label: (c, a) for c, a in variants}
         for rec in _near_frontier(run, screened):
-            cand, a = by_label[rec["variant"]]
             tick(f"precise {rec['variant'][:40]}")
-            precise_rec = _measure(
-                run, cand, a, RuntimeConfig.from_json(rec["runtime"]), plan=run.precise, with_concurrency=True
-            )
-            precise_rec["screened_as"] = rec["id"]
-            rec["superseded_by"] = precise_rec["id"]
-            run.save(rec)
+            _remeasure(run, rec, by_label)
+        _verify_recommendation(run, by_label, tick)
         # 4. verdicts, frontier, recommendation
         data = _conclude(run, art, hw, price, targets, baseline, notes, skipped, strategy, space_size, t_start)
         data["sensitivity"] = sensitivity_info or None
@@ -388,6 +383,36 @@ def _screen(
     timeout = max(1.0, deadline - time.perf_counter()) if deadline else None
     study.optimize(objective, n_trials=budget, timeout=timeout, catch=())
     return out
+
+
+def _remeasure(run: _Run, rec: dict[str, Any], by_label: dict[str, tuple[Candidate, Artifact]]) -> dict[str, Any]:
+    """A precise measurement (full timing plan and concurrent callers) that supersedes a quick one."""
+    cand, art = by_label[rec["variant"]]
+    precise = _measure(run, cand, art, RuntimeConfig.from_json(rec["runtime"]), plan=run.precise, with_concurrency=True)
+    precise["screened_as"] = rec["id"]
+    rec["superseded_by"] = precise["id"]
+    run.save(rec)
+    return precise
+
+
+def _current(run: _Run) -> list[dict[str, Any]]:
+    """The latest measurement of every configuration (a precise one supersedes its quick screen)."""
+    return [r for r in run.records if "superseded_by" not in r and r.get("role") != "baseline"]
+
+
+def _verify_recommendation(run: _Run, by_label: dict[str, tuple[Candidate, Artifact]], tick: Any) -> None:
+    """What is recommended is measured precisely, at every batch size: re-measure until the choice holds."""
+    for _ in range(4):
+        ok = [r for r in _current(run) if r["status"] == "ok"]
+        rec, _ = choose(feasible_records(ok, run.targets, run.slo_batch), run.targets)
+        if rec is None:
+            return
+        todo = [r for r in ok if config_key(r) == config_key(rec) and not r.get("precise")]
+        if not todo:
+            return
+        for r in todo:
+            tick(f"verifying {r['variant'][:40]}")
+            _remeasure(run, r, by_label)
 
 
 def _sensitivity_stage(
@@ -508,8 +533,7 @@ def _conclude(
     t_start: float,
 ) -> dict[str, Any]:
     records = run.records
-    # the latest measurement of each configuration speaks for it (precise supersedes quick)
-    current = [r for r in records if "superseded_by" not in r and r.get("role") != "baseline"]
+    current = _current(run)
     feasible = feasible_records([r for r in current if r["status"] == "ok"], targets, run.slo_batch)
     feasible_ids = {r["id"] for r in feasible}
     bad_configs = {
@@ -533,9 +557,8 @@ def _conclude(
         if r.get("variant") in variant_notes:
             r["notes"] = [variant_notes[r["variant"]]]
     metric = targets.slo.metric if targets.slo else "p95"
-    precise_feasible = [r for r in feasible if r.get("precise")] or feasible
-    front = pareto_front(precise_feasible, default_objectives(metric))
-    rec, reason = choose(precise_feasible, targets)
+    front = pareto_front(feasible, default_objectives(metric))
+    rec, reason = choose(feasible, targets)
     data: dict[str, Any] = {
         "run_id": run.run_id,
         "created": time.time(),
