@@ -158,13 +158,17 @@ def bench(
     status = "failed"
     try:
         for engine in engines:
+            quality = None  # outputs do not depend on the batch size: evaluate each engine once
             for b in batch_sizes:
                 n = len(result.trials)
                 if progress:
                     progress(f"{engine} batch {b}", n, total)
                 spec = TrialSpec(engine, art, RuntimeConfig(intra_op_threads=threads, batch_size=b))
                 try:
-                    record = measure_trial(f"t{n + 1}", spec, workload, reference, price, plan=plan, qps=qps)
+                    record = measure_trial(
+                        f"t{n + 1}", spec, workload, reference, price, plan=plan, qps=qps, quality=quality
+                    )
+                    quality = record["quality"]
                 except EngineUnavailable:
                     raise
                 except Exception as e:  # noqa: BLE001  one failing configuration is recorded, not fatal
