@@ -57,7 +57,7 @@ class _Item:
 
 
 class Batcher:
-    """Queue, merge, run and split for one model. ``run`` is called on a dedicated thread."""
+    """Queue, merge, run and split for one model. ``run`` is called on dedicated threads (``instances``)."""
 
     def __init__(
         self,
@@ -69,6 +69,7 @@ class Batcher:
         observer: BatchObserver | None = None,
         clock: Clock = time.perf_counter,
         name: str = "model",
+        instances: int = 1,
     ) -> None:
         self.run_fn = run
         self.policy = policy
@@ -82,7 +83,8 @@ class Batcher:
         self.in_flight_rows = 0
         self._wake: asyncio.Event | None = None
         self._task: asyncio.Task[None] | None = None
-        self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix=f"lepton-{name}")
+        self.instances = instances  # batches that may run at once (Triton's instance count)
+        self._executor = ThreadPoolExecutor(max_workers=instances, thread_name_prefix=f"lepton-{name}")
         self._closing = False
 
     # -- lifecycle ------------------------------------------------------------------------------
@@ -139,7 +141,8 @@ class Batcher:
             return await asyncio.wait_for(fut, timeout_s)
         except TimeoutError:
             raise ServeError(
-                f"model {self.name!r} did not answer within {timeout_s:g} s (queue: {self.queued_rows} rows); "
+                f"model {self.name!r} did not answer within {timeout_s:g} s "
+                f"(queue: {self.queued_rows} rows); "
                 "retry later or raise --timeout",
                 504,
             ) from None
@@ -172,13 +175,16 @@ class Batcher:
         return taken
 
     async def _loop(self) -> None:
-        loop = asyncio.get_running_loop()
         assert self._wake is not None
+        loop = asyncio.get_running_loop()
+        slots = asyncio.Semaphore(self.instances)
+        running: set[asyncio.Task[None]] = set()
         while True:
             if not self._queue:
                 self._wake.clear()
                 await self._wake.wait()
                 continue
+            await slots.acquire()  # a free session slot: with one instance, the previous batch is done
             cap = self.policy.cap()
             now = self.clock()
             delay = self.policy.delay_s(self.queued_rows, now)
@@ -194,26 +200,42 @@ class Batcher:
                 self.policy.observe_wait(max(0.0, self.clock() - now), self.queued_rows - before)
             items = self._take(cap)
             if not items:
+                slots.release()
                 continue
             rows = [it.rows for it in items]
-            self.in_flight_rows = sum(rows)
-            try:
-                outs, seconds = await loop.run_in_executor(self._executor, self._run_batch, [it.feeds for it in items], rows)
-            except Exception as e:  # noqa: BLE001 - every waiter gets the failure, the loop keeps serving
-                err = e if isinstance(e, ServeError) else ServeError(f"model {self.name!r} failed: {e}", 500)
-                for it in items:
-                    if not it.future.done():
-                        it.future.set_exception(err)
-                self.in_flight_rows = 0
-                continue
-            self.in_flight_rows = 0
-            total = sum(rows)
-            self.policy.observe_batch(total, seconds, self.clock())
-            if self.observer is not None:
-                self.observer.on_batch(total, seconds, self.queued_rows, self.policy.state())
-            for it, out in zip(items, outs, strict=True):
+            self.in_flight_rows += sum(rows)
+            # hand the batch to the session thread now, before the answers of the previous batch are
+            # written (those callbacks are queued ahead of any new task), so the session never idles
+            pending = loop.run_in_executor(self._executor, self._run_batch, [it.feeds for it in items], rows)
+            task = loop.create_task(self._finish(items, rows, pending, slots))
+            running.add(task)
+            task.add_done_callback(running.discard)
+
+    async def _finish(
+        self,
+        items: list[_Item],
+        rows: list[int],
+        pending: asyncio.Future[tuple[list[Outputs], float]],
+        slots: asyncio.Semaphore,
+    ) -> None:
+        total = sum(rows)
+        try:
+            outs, seconds = await pending
+        except Exception as e:  # noqa: BLE001 - every waiter gets the failure, the loop keeps serving
+            err = e if isinstance(e, ServeError) else ServeError(f"model {self.name!r} failed: {e}", 500)
+            for it in items:
                 if not it.future.done():
-                    it.future.set_result(out)
+                    it.future.set_exception(err)
+            return
+        finally:
+            self.in_flight_rows -= total
+            slots.release()
+        self.policy.observe_batch(total, seconds, self.clock())
+        if self.observer is not None:
+            self.observer.on_batch(total, seconds, self.queued_rows, self.policy.state())
+        for it, out in zip(items, outs, strict=True):
+            if not it.future.done():
+                it.future.set_result(out)
 
     def _run_batch(self, feeds: list[Feeds], rows: list[int]) -> tuple[list[Outputs], float]:
         merged, lengths = merge(feeds, self.pad)
@@ -230,4 +252,6 @@ class Batcher:
             "delay_ms": round(st.delay_s * 1000, 3),
             "queued_rows": self.queued_rows,
             "in_flight_rows": self.in_flight_rows,
+            "instances": self.instances,
+            "ms_per_row": getattr(self.policy, "costs", dict)(),
         }

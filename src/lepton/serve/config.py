@@ -46,6 +46,7 @@ class ServeConfig:
     max_batch_size: int | None = None  # None: the navigator's batch size, else 32
     max_delay_ms: float | None = None  # None: no fixed window (dispatch when the session is free)
     slo: Slo | None = None  # adaptive batching towards this latency target
+    instances: int = 1  # batches of one model that may run at once
     max_queue: int = 256  # queued rows per model before answering 429
     timeout_s: float = 30.0  # per request, queue wait included
     max_body_bytes: int = 16 * 1024 * 1024
@@ -67,6 +68,8 @@ class ServeConfig:
             raise UserError(f"--max-batch-size must be in 1..4096; got {self.max_batch_size}")
         if self.max_delay_ms is not None and not 0 <= self.max_delay_ms <= 10_000:
             raise UserError(f"--max-delay-ms must be in 0..10000; got {self.max_delay_ms}")
+        if not 1 <= self.instances <= 64:
+            raise UserError(f"--instances must be in 1..64; got {self.instances}")
         if self.max_queue < 1:
             raise UserError(f"--max-queue must be >= 1; got {self.max_queue}")
         if self.timeout_s <= 0:
@@ -90,3 +93,23 @@ class ServeConfig:
 
     def dumps(self) -> str:
         return json.dumps(self.to_json())
+
+
+# ``--workers N`` runs N processes that each build the app: the parent hands them the settings here.
+# (Process plumbing, not user configuration: settings.py still owns the user-facing variables.)
+_CONFIG_ENV = "LEPTON_SERVE_CONFIG"
+
+
+def export_config(cfg: ServeConfig) -> None:
+    import os
+
+    os.environ[_CONFIG_ENV] = cfg.dumps()
+
+
+def config_from_env() -> ServeConfig:
+    import os
+
+    text = os.environ.get(_CONFIG_ENV)
+    if not text:
+        raise UserError(f"{_CONFIG_ENV} is not set; start worker processes through `lepton serve --workers N`")
+    return ServeConfig.from_json(json.loads(text))

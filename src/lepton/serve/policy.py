@@ -4,7 +4,8 @@
 learns the session's cost per row at each batch size and the rows that waiting actually brings, and:
 
 - caps batches at the size with the lowest measured cost per row whose run time fits the latency target
-  (trying the neighbouring sizes now and then, since timings drift);
+  (any size when a backlog builds up: queueing then dominates latency, and the cheapest size drains it
+  fastest), trying the neighbouring sizes now and then, since timings drift;
 - waits for more rows only when the session is busy most of the time, a bigger batch has measurably
   lower cost per row (>= 10%), past waits did bring rows, and the wait fits the latency target. Otherwise
   it dispatches at once: with an idle session and an empty queue, a request runs immediately.
@@ -13,6 +14,8 @@ learns the session's cost per row at each batch size and the rows that waiting a
 from __future__ import annotations
 
 import math
+import statistics
+from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -62,21 +65,23 @@ class AdaptivePolicy:
     """Online tuning of batch cap and delay towards ``slo`` at the lowest measured cost per row."""
 
     mode = "adaptive"
-    alpha = 0.2  # EWMA weight of a new observation
+    samples = 9  # per batch size, the median of the last few per-row costs (timings are noisy)
+    size_bias = 0.02  # per doubling: among near-equal costs, prefer the larger batch (less overhead)
     min_gain = 0.10  # a bigger batch must cut cost per row by this much before waiting is worth it
     busy_threshold = 0.7  # the session must be busy this fraction of the time
-    explore_every = 16  # every Nth full batch tries a neighbouring cap
+    explore_every = 16  # every Nth full batch tries a neighbouring cap (x2, x1/2, x4, x1/4 in turn)
     window_s = 1.0
 
     def __init__(self, max_batch_size: int, slo: Slo | None, clock: Clock) -> None:
         self.max_batch_size = max_batch_size
         self.slo = slo
         self.clock = clock
-        self._row_s: dict[int, float] = {}  # batch-size bucket -> EWMA seconds per row
+        self._row_s: dict[int, float] = {}  # batch-size bucket -> median seconds per row
+        self._seen: dict[int, deque[float]] = {}
         self._n: dict[int, int] = {}
         self._cap = max_batch_size
         self._full_batches = 0
-        self._explore_up = True
+        self._explore_turn = 0
         self._exploring: int | None = None
         self._busy = 0.0  # EWMA busy fraction
         self._win_start = clock()
@@ -84,13 +89,14 @@ class AdaptivePolicy:
         self._gain_per_s: float | None = None  # rows that waiting brought, per second waited
         self._skipped = 0
         self._delay = 0.0
+        self._backlog = 0.0  # EWMA of rows queued when a batch is formed
 
     # -- observations ---------------------------------------------------------------------------
     def observe_batch(self, rows: int, seconds: float, now: float) -> None:
         b = _bucket(rows)
-        per_row = seconds / max(rows, 1)
-        old = self._row_s.get(b)
-        self._row_s[b] = per_row if old is None else (1 - self.alpha) * old + self.alpha * per_row
+        seen = self._seen.setdefault(b, deque(maxlen=self.samples))
+        seen.append(seconds / max(rows, 1))
+        self._row_s[b] = statistics.median(seen)
         self._n[b] = self._n.get(b, 0) + 1
         self._win_busy += seconds
         elapsed = now - self._win_start
@@ -114,30 +120,29 @@ class AdaptivePolicy:
 
     # -- decisions ------------------------------------------------------------------------------
     def _fits(self, b: int) -> bool:
-        if self.slo is None:
+        if self.slo is None or self._backlog >= self._cap:
+            # saturated: queueing dominates latency, and the cheapest batch size drains the queue fastest
             return True
         return self._row_s[b] * b <= 0.5 * self.slo.seconds
 
     def _retune(self) -> None:
         known = [b for b in self._row_s if self._n[b] >= 3 and b <= self.max_batch_size]
-        fitting = [b for b in known if self._fits(b)] or [min(known, default=1)]
-        if known:
-            self._cap = min(fitting, key=lambda b: self._row_s[b])
-            if self._cap == max(fitting) and self._cap < self.max_batch_size and len(fitting) == len(known):
-                # the best size so far is the largest tried: larger ones may be better still
-                self._cap = min(self.max_batch_size, self._cap * 2) if self._n[self._cap] >= 8 else self._cap
+        if not known:
+            return
+        fitting = [b for b in known if self._fits(b)] or [min(known)]
+        self._cap = min(fitting, key=lambda b: self._row_s[b] * (1 - self.size_bias * math.log2(b)))
 
     def cap(self) -> int:
         if self._full_batches and self._full_batches % self.explore_every == 0 and self._exploring is None:
             self._full_batches += 1
-            up = min(self.max_batch_size, self._cap * 2)
-            down = max(1, self._cap // 2)
-            self._exploring = up if self._explore_up else down
-            self._explore_up = not self._explore_up
+            factor = (2.0, 0.5, 4.0, 0.25)[self._explore_turn % 4]
+            self._explore_turn += 1
+            self._exploring = max(1, min(self.max_batch_size, int(self._cap * factor)))
             return self._exploring
         return self._exploring or self._cap
 
     def delay_s(self, queued_rows: int, now: float) -> float:
+        self._backlog = 0.8 * self._backlog + 0.2 * queued_rows
         self._delay = self._decide_delay(queued_rows)
         return self._delay
 
@@ -164,5 +169,6 @@ class AdaptivePolicy:
     def state(self) -> PolicyState:
         return PolicyState(self._exploring or self._cap, self._delay)
 
-    def costs(self) -> dict[int, float]:
-        return {b: round(s * 1000, 4) for b, s in sorted(self._row_s.items()) if math.isfinite(s)}
+    def costs(self) -> dict[str, float]:
+        """Median milliseconds per row at each batch size seen (for the dashboard and debugging)."""
+        return {str(b): round(s * 1000, 4) for b, s in sorted(self._row_s.items())}

@@ -1,4 +1,4 @@
-"""Check request tensors against the model's signature: names, dtypes, shapes and sizes -> 400 that says why."""
+"""Check request tensors against the model's signature (names, dtypes, shapes, sizes): 400 saying why."""
 
 from __future__ import annotations
 
@@ -12,9 +12,19 @@ from lepton.ir.signature import Signature, TensorSpec
 
 # Open Inference Protocol datatypes <-> numpy dtype names
 V2_TO_NUMPY = {
-    "BOOL": "bool", "UINT8": "uint8", "UINT16": "uint16", "UINT32": "uint32", "UINT64": "uint64",
-    "INT8": "int8", "INT16": "int16", "INT32": "int32", "INT64": "int64",
-    "FP16": "float16", "FP32": "float32", "FP64": "float64", "BYTES": "str",
+    "BOOL": "bool",
+    "UINT8": "uint8",
+    "UINT16": "uint16",
+    "UINT32": "uint32",
+    "UINT64": "uint64",
+    "INT8": "int8",
+    "INT16": "int16",
+    "INT32": "int32",
+    "INT64": "int64",
+    "FP16": "float16",
+    "FP32": "float32",
+    "FP64": "float64",
+    "BYTES": "str",
 }
 NUMPY_TO_V2 = {v: k for k, v in V2_TO_NUMPY.items()}
 _KINDS = {"b": "b", "i": "iu", "u": "iu", "f": "iuf"}  # JSON values each dtype kind accepts

@@ -1,0 +1,191 @@
+"""The ASGI app: protocol routers, /metrics, /dashboard, admin routes, and the lifespan that loads models.
+
+``build_app(cfg, models)`` is what tests and ``lepton serve`` run under uvicorn; ``serve(cfg, models)``
+runs it (SIGTERM: stop accepting, finish in-flight requests, drain the queues, exit 0).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import AsyncIterator, Sequence
+from typing import Any
+
+from fastapi import FastAPI, Request
+from starlette.responses import Response
+
+from lepton import __version__
+from lepton.errors import ServeError
+from lepton.serve import dashboard
+from lepton.serve.auth import require_admin
+from lepton.serve.config import ServeConfig
+from lepton.serve.limits import BodyLimit, error_response, json_response, serve_error_handler
+from lepton.serve.metrics import CONTENT_TYPE_LATEST, Metrics
+from lepton.serve.models import ModelRegistry
+from lepton.serve.protocols import openai, simple, v2
+from lepton.store.resolve import ResolvedModel
+
+log = logging.getLogger("lepton.serve")
+ModelSpec = ResolvedModel | str | tuple[str, ResolvedModel]  # resolved, a ref to resolve, or (ref, resolved)
+
+
+def hourly_price(cfg: ServeConfig) -> float | None:
+    """The price of an hour of this machine (catalog match, ``--instance`` or ``--price-per-hour``)."""
+    try:
+        from lepton.cost.catalog import PriceCatalog
+        from lepton.cost.hardware import detect_hardware
+
+        return (
+            PriceCatalog.load()
+            .price(detect_hardware(), instance=cfg.instance, price_per_hour=cfg.price_per_hour)
+            .usd_per_hour
+        )
+    except Exception as e:  # noqa: BLE001 - cost is informative; serving goes on without it
+        log.warning("no price for this machine (%s); live cost is off", e)
+        return None
+
+
+class Server:
+    """What the routes share: settings, models, metrics, and whether the server takes traffic."""
+
+    def __init__(self, cfg: ServeConfig, models: Sequence[ModelSpec], store: Any = None) -> None:
+        self.cfg = cfg
+        self.metrics = Metrics()
+        self.registry = ModelRegistry(cfg, self.metrics, hourly_price(cfg), store)
+        self.initial = list(models)
+        self.ready = False
+
+    def admin(self, request: Request) -> None:
+        require_admin(request, self.cfg.token)
+
+    async def start(self) -> None:
+        for m in self.initial:
+            if isinstance(m, str):
+                name, sep, ref = m.partition("=")
+                await self.registry.load(ref, name) if sep and "/" not in name else await self.registry.load(m)
+            elif isinstance(m, tuple):
+                await self.registry.add(*m)
+            else:
+                await self.registry.add(m.name, m)
+        self.ready = True
+
+    async def tick(self) -> None:
+        while True:
+            await asyncio.sleep(1.0)
+            for m in self.registry.models.values():
+                self.metrics.observe_queue(m.name, m.batcher.queued_rows)
+            self.metrics.roll()
+
+
+async def _internal_error(request: Request, exc: Exception) -> Response:
+    log.exception("unhandled error on %s", request.url.path, exc_info=exc)
+    return error_response(f"internal error: {type(exc).__name__}; see the server log", 500)
+
+
+def build_app(cfg: ServeConfig, models: Sequence[ModelSpec] = (), store: Any = None) -> FastAPI:
+    server = Server(cfg, models, store)
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        await server.start()
+        ticker = asyncio.get_running_loop().create_task(server.tick())
+        try:
+            yield
+        finally:
+            server.ready = False
+            ticker.cancel()
+            await server.registry.close()
+
+    app = FastAPI(
+        title="Lepton inference server",
+        version=__version__,
+        description="Open Inference Protocol v2 (with binary tensor data), a simple JSON route, "
+        "OpenAI-compatible embeddings, Prometheus metrics and a live dashboard.",
+        lifespan=lifespan,
+        redoc_url=None,
+    )
+    app.state.server = server
+    app.add_exception_handler(ServeError, serve_error_handler)
+    app.add_exception_handler(Exception, _internal_error)
+    app.add_middleware(BodyLimit, max_bytes=cfg.max_body_bytes)
+    app.include_router(v2.router)
+    app.include_router(simple.router)
+    app.include_router(openai.router)
+    app.include_router(dashboard.router)
+
+    @app.get("/metrics", tags=["Observability"], summary="Prometheus metrics")
+    async def metrics() -> Response:
+        return Response(server.metrics.expose(), media_type=CONTENT_TYPE_LATEST)
+
+    @app.get("/", tags=["Observability"], summary="What this server serves")
+    async def index() -> Response:
+        return json_response(
+            {
+                "server": "lepton",
+                "version": __version__,
+                "models": {
+                    m.name: {"version": m.version, **m.batcher.snapshot()} for m in server.registry.models.values()
+                },
+                "routes": [
+                    "/v2/health/ready",
+                    "/v2/models/{name}/infer",
+                    "/v1/models/{name}/predict",
+                    "/v1/embeddings",
+                    "/metrics",
+                    "/dashboard",
+                    "/openapi.json",
+                    "/docs",
+                ],
+            }
+        )
+
+    return app
+
+
+def app_from_env() -> FastAPI:
+    """The app factory uvicorn's worker processes call (``--workers`` > 1)."""
+    from lepton.serve.config import config_from_env
+
+    cfg = config_from_env()
+    return build_app(cfg, list(cfg.models))
+
+
+class _GracefulServer:
+    """uvicorn re-raises SIGTERM after its graceful shutdown (exit status -15); a drained stop exits 0."""
+
+    def __new__(cls, config: Any) -> Any:
+        import signal
+
+        import uvicorn
+
+        class Server(uvicorn.Server):
+            def handle_exit(self, sig: int, frame: Any) -> None:
+                super().handle_exit(sig, frame)
+                if sig == signal.SIGTERM:
+                    self._captured_signals.clear()
+
+        return Server(config)
+
+
+def serve(cfg: ServeConfig, models: Sequence[ModelSpec]) -> None:
+    """Run the server in the foreground until SIGINT/SIGTERM; returns after a graceful drain."""
+    import uvicorn
+
+    common: dict[str, Any] = {
+        "host": cfg.host,
+        "port": cfg.port,
+        "log_level": cfg.log_level,
+        "access_log": False,
+        "timeout_graceful_shutdown": int(cfg.graceful_timeout_s),
+        "loop": "auto",
+        "http": "auto",
+        "server_header": False,
+    }
+    if cfg.workers == 1:
+        _GracefulServer(uvicorn.Config(build_app(cfg, models), **common)).run()
+        return
+    from lepton.serve.config import export_config
+
+    export_config(cfg)  # each worker process builds its own app (and loads its own models)
+    uvicorn.run("lepton.serve.app:app_from_env", factory=True, workers=cfg.workers, **common)

@@ -1,0 +1,166 @@
+"""``lepton serve`` and ``lepton loadtest``: added to the main Typer app by ``register(app)``."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Annotated
+
+import typer
+
+from lepton.errors import UserError
+
+if TYPE_CHECKING:
+    from lepton.store.resolve import ResolvedModel
+
+
+def _parse_models(refs: list[str], example: str | None) -> list[tuple[str, ResolvedModel]]:
+    """Resolve every MODEL (``REF`` or ``NAME=REF``) before the server starts, so mistakes exit 2 at once."""
+    from dataclasses import replace
+
+    from lepton.store.resolve import resolve_ref
+    from lepton.store.store import Store
+
+    store = Store()
+    out: list[tuple[str, ResolvedModel]] = []
+    if example:
+        try:
+            from lepton.examples import import_example
+        except ImportError:
+            raise UserError("--example: the bundled examples are not installed in this build") from None
+        import_example(example, store)
+        refs = [example, *refs]
+    seen: set[str] = set()
+    for item in refs:
+        name, sep, ref = item.partition("=")
+        if not sep or "/" in name or name.endswith(".onnx"):
+            name, ref = "", item
+        resolved = resolve_ref(ref, store)
+        if name:
+            resolved = replace(resolved, name=name)
+        if resolved.name in seen:
+            raise UserError(
+                f"two models would be served as {resolved.name!r}; name one with NAME=REF, e.g. other={ref}"
+            )
+        seen.add(resolved.name)
+        out.append((ref, resolved))
+    return out
+
+
+def register(app: typer.Typer) -> None:
+    @app.command("serve")
+    def serve_cmd(
+        models: Annotated[
+            list[str] | None,
+            typer.Argument(
+                help="Models to serve: a path to an .onnx file, a stored NAME, NAME:recommended, NAME:base, "
+                "or NAME=REF to choose the served name."
+            ),
+        ] = None,
+        example: Annotated[
+            str | None,
+            typer.Option(
+                help="Serve a bundled example (minilm): its recommended variant when a run exists, else the base"
+            ),
+        ] = None,
+        host: Annotated[str, typer.Option(help="Address to listen on")] = "127.0.0.1",
+        port: Annotated[int, typer.Option(help="Port to listen on")] = 8000,
+        workers: Annotated[int, typer.Option(help="Server processes (each loads every model)")] = 1,
+        max_batch_size: Annotated[
+            int | None, typer.Option(help="Rows per batch (default: the navigator's choice, else 32)")
+        ] = None,
+        max_delay_ms: Annotated[
+            float | None,
+            typer.Option(help="Fixed batching window: wait up to this long for a batch to fill (default: never wait)"),
+        ] = None,
+        slo: Annotated[
+            str | None, typer.Option(help="Adaptive batching towards a latency target, e.g. 'p95<=20ms'")
+        ] = None,
+        instances: Annotated[
+            int,
+            typer.Option(help="Batches of one model that may run at once (1 suits a CPU whose cores one batch fills)"),
+        ] = 1,
+        max_queue: Annotated[int, typer.Option(help="Queued rows per model before answering 429")] = 256,
+        timeout: Annotated[float, typer.Option(help="Per-request timeout in seconds (queue wait included)")] = 30.0,
+        max_body_bytes: Annotated[int, typer.Option(help="Request body limit (413 above it)")] = 16 * 1024 * 1024,
+        shadow_rate: Annotated[
+            float,
+            typer.Option(help="Fraction of requests also run through the reference model (live fidelity)"),
+        ] = 0.0,
+        token: Annotated[
+            str | None,
+            typer.Option(help="Bearer token for the admin routes (default: LEPTON_TOKEN; without one they are off)"),
+        ] = None,
+        price_per_hour: Annotated[float | None, typer.Option(help="USD per hour of this machine (live cost)")] = None,
+        instance: Annotated[str | None, typer.Option(help="Price catalog instance type of this machine")] = None,
+        engine: Annotated[str, typer.Option(help="Engine that runs the models")] = "onnxruntime",
+        log_level: Annotated[str, typer.Option(help="uvicorn log level")] = "info",
+    ) -> None:
+        """Serve models over HTTP: Open Inference Protocol v2, simple JSON, OpenAI embeddings, /dashboard."""
+        from dataclasses import replace
+
+        from lepton.serve.app import serve
+        from lepton.serve.config import ServeConfig, parse_slo
+        from lepton.settings import env_token, offline_hub
+
+        offline_hub()
+        refs = list(models or [])
+        if not refs and not example:
+            raise UserError(
+                "lepton serve: name at least one MODEL (a path to an .onnx file or a stored name), or --example minilm"
+            )
+        cfg = ServeConfig(
+            models=tuple(refs),
+            host=host,
+            port=port,
+            workers=workers,
+            engine=engine,
+            max_batch_size=max_batch_size,
+            max_delay_ms=max_delay_ms,
+            slo=parse_slo(slo) if slo else None,
+            max_queue=max_queue,
+            timeout_s=timeout,
+            max_body_bytes=max_body_bytes,
+            shadow_rate=shadow_rate,
+            token=token or env_token(),
+            price_per_hour=price_per_hour,
+            instance=instance,
+            log_level=log_level,
+        )
+        resolved = _parse_models(refs, example)
+        if workers > 1:  # worker processes resolve again from the refs (the example is stored by now)
+            cfg = replace(cfg, models=tuple(([example] if example else []) + refs))
+        names = ", ".join(r.name for _, r in resolved)
+        typer.echo(f"lepton serve: http://{host}:{port}  models: {names}  dashboard: http://{host}:{port}/dashboard")
+        serve(cfg, resolved)
+
+    @app.command("loadtest")
+    def loadtest_cmd(
+        url: Annotated[str, typer.Argument(help="Server URL, e.g. http://127.0.0.1:8000")],
+        model: Annotated[str | None, typer.Option(help="Model name (default: the only one loaded)")] = None,
+        requests: Annotated[int, typer.Option(help="Number of requests to send")] = 500,
+        concurrency: Annotated[int, typer.Option(help="Requests in flight at once")] = 8,
+        protocol: Annotated[str, typer.Option(help="v2 | v2-binary | simple | embeddings")] = "v2",
+        seq_len: Annotated[int, typer.Option(help="Length of symbolic dims in synthesized inputs")] = 128,
+        rows: Annotated[int, typer.Option(help="Rows per request")] = 1,
+        timeout: Annotated[float, typer.Option(help="Per-request timeout, seconds")] = 60.0,
+        json_out: Annotated[bool, typer.Option("--json", help="Print the result as JSON")] = False,
+    ) -> None:
+        """Send a fixed number of requests at a chosen concurrency; report throughput and latency."""
+        import json
+
+        from lepton.serve.loadtest import LoadSpec, run_loadtest
+
+        spec = LoadSpec(
+            url=url,
+            model=model,
+            requests=requests,
+            concurrency=concurrency,
+            protocol=protocol,
+            seq_len=seq_len,
+            rows=rows,
+            timeout_s=timeout,
+        )
+        result = run_loadtest(spec)
+        if json_out:
+            typer.echo(json.dumps(result.to_json(), indent=2))
+        else:
+            typer.echo(result.summary())

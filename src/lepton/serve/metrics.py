@@ -1,0 +1,285 @@
+"""Prometheus metrics (``/metrics``) and the per-second history the dashboard draws."""
+
+from __future__ import annotations
+
+import time
+from collections import deque
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, Info
+from prometheus_client.exposition import CONTENT_TYPE_LATEST, generate_latest
+
+from lepton.serve.policy import PolicyState
+
+__all__ = ["CONTENT_TYPE_LATEST", "Metrics"]
+
+_LATENCY_BUCKETS = (
+    0.001,
+    0.002,
+    0.005,
+    0.01,
+    0.02,
+    0.03,
+    0.05,
+    0.075,
+    0.1,
+    0.15,
+    0.2,
+    0.3,
+    0.5,
+    0.75,
+    1,
+    2,
+    5,
+    10,
+)
+_BATCH_BUCKETS = (1, 2, 4, 8, 16, 32, 64, 128, 256, 512)
+HISTORY = 600  # seconds of dashboard history
+
+
+@dataclass
+class _Second:
+    """What happened during one second, for one model."""
+
+    requests: int = 0
+    rows: int = 0
+    errors: int = 0
+    rejected: int = 0
+    batches: int = 0
+    batch_rows: int = 0
+    latencies: list[float] = field(default_factory=list)
+
+
+class ModelStats:
+    """Live figures of one model: the current second, and a history of finished seconds."""
+
+    def __init__(self, usd_per_hour: float | None, predicted: dict[str, Any]) -> None:
+        self.usd_per_hour = usd_per_hour
+        self.predicted = predicted
+        self.current = _Second()
+        self.history: deque[dict[str, Any]] = deque(maxlen=HISTORY)
+        self.queue = 0
+        self.state: PolicyState | None = None
+        self.fidelity: float | None = None
+        self.shadow_samples = 0
+        self.totals = {"requests": 0, "errors": 0, "rejected": 0}
+
+    def roll(self, now: float, elapsed: float) -> dict[str, Any]:
+        s, self.current = self.current, _Second()
+        lat = np.asarray(s.latencies) * 1000.0 if s.latencies else None
+        rate = s.rows / elapsed if elapsed > 0 else 0.0
+        cost = self.usd_per_hour / (rate * 3600.0) * 1e6 if self.usd_per_hour and rate > 0 else None
+        point = {
+            "t": round(now, 3),
+            "throughput": round(rate, 2),
+            "rps": round(s.requests / elapsed, 2) if elapsed > 0 else 0.0,
+            "p50": None if lat is None else round(float(np.percentile(lat, 50)), 3),
+            "p95": None if lat is None else round(float(np.percentile(lat, 95)), 3),
+            "p99": None if lat is None else round(float(np.percentile(lat, 99)), 3),
+            "batch": round(s.batch_rows / s.batches, 2) if s.batches else None,
+            "queue": self.queue,
+            "errors": s.errors,
+            "rejected": s.rejected,
+            "cost_per_1m": None if cost is None else round(cost, 6),
+            "max_batch_size": self.state.max_batch_size if self.state else None,
+            "delay_ms": round(self.state.delay_s * 1000, 3) if self.state else None,
+            "fidelity": self.fidelity,
+        }
+        self.history.append(point)
+        return point
+
+
+class Metrics:
+    """One registry per server (not the process-global one), so tests and reloads stay independent."""
+
+    def __init__(self) -> None:
+        self.registry = CollectorRegistry()
+        r = self.registry
+        self.requests = Counter(
+            "lepton_requests",
+            "Requests answered, by model, route and HTTP status",
+            ["model", "route", "status"],
+            registry=r,
+        )
+        self.latency = Histogram(
+            "lepton_request_latency_seconds",
+            "Request latency inside the server",
+            ["model", "route"],
+            buckets=_LATENCY_BUCKETS,
+            registry=r,
+        )
+        self.queue_depth = Gauge("lepton_queue_depth", "Rows waiting in the model's queue", ["model"], registry=r)
+        self.batch_size = Histogram(
+            "lepton_batch_size",
+            "Rows per batch run by the model",
+            ["model"],
+            buckets=_BATCH_BUCKETS,
+            registry=r,
+        )
+        self.inference = Histogram(
+            "lepton_inference_seconds",
+            "Time of one batch in the session",
+            ["model"],
+            buckets=_LATENCY_BUCKETS,
+            registry=r,
+        )
+        self.rejected = Counter(
+            "lepton_rejected", "Requests refused before inference, by reason", ["model", "reason"], registry=r
+        )
+        self.cost = Gauge(
+            "lepton_cost_per_1m_usd",
+            "USD per 1M inferences at the live rate (last second)",
+            ["model"],
+            registry=r,
+        )
+        self.predicted_cost = Gauge(
+            "lepton_predicted_cost_per_1m_usd",
+            "USD per 1M inferences the navigator predicted",
+            ["model"],
+            registry=r,
+        )
+        self.throughput = Gauge("lepton_throughput", "Rows per second served (last second)", ["model"], registry=r)
+        self.cap = Gauge("lepton_batch_max_size_current", "Batch cap the batcher uses now", ["model"], registry=r)
+        self.delay = Gauge(
+            "lepton_batch_delay_seconds_current",
+            "Wait for more rows the batcher uses now",
+            ["model"],
+            registry=r,
+        )
+        self.fidelity = Gauge(
+            "lepton_shadow_fidelity",
+            "Mean cosine of served vs reference outputs (shadow)",
+            ["model"],
+            registry=r,
+        )
+        self.max_abs = Gauge(
+            "lepton_shadow_max_abs_error",
+            "Max abs error of served vs reference (shadow)",
+            ["model"],
+            registry=r,
+        )
+        self.shadow = Counter(
+            "lepton_shadow_samples", "Requests also run through the reference model", ["model"], registry=r
+        )
+        self.info = Info("lepton_model", "The model served under a name", ["model"], registry=r)
+        self.stats: dict[str, ModelStats] = {}
+        self._last_roll = time.monotonic()
+        self._children: dict[tuple[str, str], Any] = {}
+
+    # -- registration ---------------------------------------------------------------------------
+    def add_model(self, name: str, info: dict[str, str], usd_per_hour: float | None, predicted: dict[str, Any]) -> None:
+        self.info.labels(name).info(info)
+        if name in self.stats:  # a reload keeps the history
+            self.stats[name].predicted = predicted
+        else:
+            self.stats[name] = ModelStats(usd_per_hour, predicted)
+        if predicted.get("usd_per_1m") is not None:
+            self.predicted_cost.labels(name).set(float(predicted["usd_per_1m"]))
+
+    # -- hot path -------------------------------------------------------------------------------
+    def _latency(self, model: str, route: str) -> Any:
+        key = (model, route)
+        child = self._children.get(key)
+        if child is None:
+            child = self._children[key] = self.latency.labels(model, route)
+        return child
+
+    def observe_request(self, model: str, route: str, status: int, seconds: float, rows: int) -> None:
+        if model not in self.stats:
+            model = "_unknown"  # names come from URLs: keep label values bounded
+        self.requests.labels(model, route, str(status)).inc()
+        st = self.stats.get(model)
+        if status < 400:
+            self._latency(model, route).observe(seconds)
+        if st is None:
+            return
+        cur = st.current
+        cur.requests += 1
+        st.totals["requests"] += 1
+        if status < 400:
+            cur.rows += rows
+            if len(cur.latencies) < 20000:
+                cur.latencies.append(seconds)
+        elif status in (429, 503, 504):
+            cur.rejected += 1
+            st.totals["rejected"] += 1
+        else:
+            cur.errors += 1
+            st.totals["errors"] += 1
+
+    def observe_rejected(self, model: str, reason: str) -> None:
+        if model not in self.stats:
+            model = "_unknown"
+        self.rejected.labels(model, reason).inc()
+
+    def observe_queue(self, model: str, rows: int) -> None:
+        st = self.stats.get(model)
+        if st is not None:
+            st.queue = rows
+
+    def observer(self, model: str) -> _BatchObserver:
+        return _BatchObserver(self, model)
+
+    def observe_shadow(self, model: str, cosine: float, max_abs: float) -> None:
+        self.shadow.labels(model).inc()
+        st = self.stats.get(model)
+        if st is None:
+            return
+        st.shadow_samples += 1
+        st.fidelity = cosine if st.fidelity is None else round(0.9 * st.fidelity + 0.1 * cosine, 6)
+        self.fidelity.labels(model).set(st.fidelity)
+        self.max_abs.labels(model).set(max_abs)
+
+    # -- the clock tick -------------------------------------------------------------------------
+    def roll(self) -> None:
+        """Close the current second of every model (called once a second by the server)."""
+        now = time.monotonic()
+        elapsed, self._last_roll = now - self._last_roll, now
+        wall = time.time()
+        for name, st in self.stats.items():
+            point = st.roll(wall, elapsed)
+            self.throughput.labels(name).set(point["throughput"])
+            self.queue_depth.labels(name).set(st.queue)
+            if point["cost_per_1m"] is not None:
+                self.cost.labels(name).set(point["cost_per_1m"])
+
+    def expose(self) -> bytes:
+        return generate_latest(self.registry)
+
+    def history(self, since: float = 0.0) -> dict[str, Any]:
+        return {
+            name: {
+                "points": [p for p in st.history if p["t"] > since],
+                "predicted": st.predicted,
+                "usd_per_hour": st.usd_per_hour,
+                "totals": dict(st.totals),
+                "shadow_samples": st.shadow_samples,
+            }
+            for name, st in self.stats.items()
+        }
+
+
+class _BatchObserver:
+    def __init__(self, metrics: Metrics, model: str) -> None:
+        self.m = metrics
+        self.model = model
+        self.batch = metrics.batch_size.labels(model)
+        self.inference = metrics.inference.labels(model)
+        self.cap = metrics.cap.labels(model)
+        self.delay = metrics.delay.labels(model)
+        self.queue = metrics.queue_depth.labels(model)
+
+    def on_batch(self, rows: int, seconds: float, queue_rows: int, state: PolicyState) -> None:
+        self.batch.observe(rows)
+        self.inference.observe(seconds)
+        self.cap.set(state.max_batch_size)
+        self.delay.set(state.delay_s)
+        self.queue.set(queue_rows)
+        st = self.m.stats.get(self.model)
+        if st is not None:
+            st.current.batches += 1
+            st.current.batch_rows += rows
+            st.queue = queue_rows
+            st.state = state

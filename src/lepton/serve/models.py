@@ -1,0 +1,257 @@
+"""The models a server holds: each a session, its Batcher, its signature checks and (optionally) a shadow.
+
+Only ONNX files are opened (by ONNX Runtime) and tokenizers are read from ``tokenizer.json``: nothing is
+unpickled and no code is imported from a model folder or a request.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from lepton.engines import open_session
+from lepton.engines.base import RuntimeConfig, Session
+from lepton.errors import ServeError, UserError
+from lepton.ir.signature import TensorSpec
+from lepton.serve.batcher import Batcher, Policy
+from lepton.serve.config import ServeConfig
+from lepton.serve.merge import pad_rule
+from lepton.serve.metrics import Metrics
+from lepton.serve.policy import AdaptivePolicy, FixedPolicy
+from lepton.serve.shadow import Shadow
+from lepton.store.resolve import ResolvedModel
+
+log = logging.getLogger("lepton.serve")
+DEFAULT_MAX_BATCH = 32
+
+
+def batchable(inputs: tuple[TensorSpec, ...]) -> bool:
+    """A model batches when every input's first dim is symbolic."""
+    return bool(inputs) and all(len(t.shape) >= 1 and not isinstance(t.shape[0], int) for t in inputs)
+
+
+def synthetic_feeds(inputs: tuple[TensorSpec, ...], rows: int = 1, length: int = 8) -> dict[str, np.ndarray]:
+    """Small valid inputs for a warm-up run (token ids 1, masks 1, floats 0.5)."""
+    feeds = {}
+    for t in inputs:
+        shape = [
+            rows if i == 0 and not isinstance(d, int) else (d if isinstance(d, int) else length)
+            for i, d in enumerate(t.shape)
+        ]
+        feeds[t.name] = np.full(shape, 0.5 if np.dtype(t.dtype).kind == "f" else 1, dtype=t.dtype)
+    return feeds
+
+
+@dataclass
+class ServedModel:
+    ref: str
+    resolved: ResolvedModel
+    session: Session
+    batcher: Batcher
+    max_batch_size: int  # 0: the model has a fixed batch dim (Triton's convention)
+    shadow: Shadow | None = None
+    tokenizer: Any = None
+    loaded_at: float = field(default_factory=time.time)
+
+    @property
+    def name(self) -> str:
+        return self.resolved.name
+
+    @property
+    def version(self) -> str:
+        return self.resolved.version
+
+    @property
+    def signature(self):  # noqa: ANN201 - lepton.ir.signature.Signature
+        return self.resolved.artifact.signature
+
+    @property
+    def max_rows(self) -> int:
+        return self.max_batch_size or int(self.signature.inputs[0].shape[0])
+
+    async def infer(self, feeds: Mapping[str, np.ndarray], rows: int, timeout_s: float) -> dict[str, np.ndarray]:
+        out = await self.batcher.submit(feeds, rows, timeout_s)
+        if self.shadow is not None:
+            self.shadow.maybe(feeds, out)
+        return out
+
+    def embedding_output(self) -> str:
+        outs = self.signature.outputs
+        for t in outs:
+            if "embedding" in t.name and len(t.shape) == 2:
+                return t.name
+        for t in outs:
+            if len(t.shape) in (2, 3):
+                return t.name
+        raise ServeError(f"model {self.name!r} has no [batch, dim] output to use as an embedding", 400)
+
+    def metadata(self) -> dict[str, Any]:
+        def spec(t: TensorSpec) -> dict[str, Any]:
+            from lepton.serve.validate import v2_datatype
+
+            return {
+                "name": t.name,
+                "datatype": v2_datatype(t.dtype),
+                "shape": [d if isinstance(d, int) else -1 for d in t.shape],
+            }
+
+        return {
+            "name": self.name,
+            "versions": [self.version],
+            "platform": "onnxruntime_onnx",
+            "inputs": [spec(t) for t in self.signature.inputs],
+            "outputs": [spec(t) for t in self.signature.outputs],
+        }
+
+
+def _tokenizer(resolved: ResolvedModel) -> Any:
+    art = resolved.artifact
+    folder = art.file("tokenizer") or (resolved.reference.file("tokenizer") if resolved.reference else None)
+    if folder is None:
+        return None
+    path = Path(folder)
+    file = path / "tokenizer.json" if path.is_dir() else path
+    if not file.exists():
+        return None
+    from tokenizers import Tokenizer
+
+    tok = Tokenizer.from_file(str(file))
+    max_len = 512
+    cfg = file.with_name("tokenizer_config.json")
+    if cfg.exists():
+        try:
+            max_len = min(max_len, int(json.loads(cfg.read_text()).get("model_max_length", max_len)))
+        except (ValueError, TypeError):
+            pass
+    max_len = int(art.source.get("max_seq_length", 0) or 0) or max_len
+    tok.enable_truncation(max_len)
+    tok.no_padding()
+    return tok
+
+
+def _policy(cfg: ServeConfig, max_batch: int) -> Policy:
+    if max_batch <= 1:
+        return FixedPolicy(1, 0.0)
+    if cfg.slo is not None:
+        return AdaptivePolicy(max_batch, cfg.slo, time.perf_counter)
+    return FixedPolicy(max_batch, (cfg.max_delay_ms or 0.0) / 1000.0)
+
+
+def open_model(
+    ref: str, resolved: ResolvedModel, cfg: ServeConfig, metrics: Metrics, usd_per_hour: float | None
+) -> ServedModel:
+    """Open the session (with the navigator's runtime config), warm it up, and build its Batcher."""
+    sig = resolved.artifact.signature
+    runtime = resolved.runtime
+    session = open_session(cfg.engine, resolved.artifact, runtime)
+    if batchable(sig.inputs):
+        chosen = runtime.batch_size if resolved.prediction else DEFAULT_MAX_BATCH
+        max_batch = cfg.max_batch_size or chosen
+    else:
+        max_batch = 0
+    try:
+        session.run(synthetic_feeds(sig.inputs))
+    except Exception as e:  # noqa: BLE001 - a model that cannot run one row should not be served
+        raise UserError(f"model {resolved.name!r} failed its warm-up run on synthetic inputs: {e}") from None
+    name = resolved.name
+    batcher = Batcher(
+        session.run,
+        _policy(cfg, max_batch),
+        max_queue_rows=max(cfg.max_queue, max_batch),
+        pad=pad_rule(sig) if max_batch else None,
+        observer=metrics.observer(name),
+        instances=cfg.instances,
+        name=name,
+    )
+    shadow = None
+    ref_art = resolved.reference
+    if cfg.shadow_rate > 0:
+        if ref_art is None or ref_art.id == resolved.artifact.id:
+            log.warning("--shadow-rate: %s is its own reference (not an optimized variant); no shadow", name)
+        else:
+            ref_session = open_session(cfg.engine, ref_art, RuntimeConfig(intra_op_threads=1))
+            shadow = Shadow(ref_session.run, cfg.shadow_rate, lambda c, m: metrics.observe_shadow(name, c, m))
+    tokenizer = _tokenizer(resolved) if resolved.artifact.task == "embedding" else None
+    info = {
+        "version": resolved.version,
+        "artifact": resolved.artifact.id,
+        "engine": cfg.engine,
+        "task": resolved.artifact.task,
+        "max_batch_size": str(max_batch),
+        "batching": batcher.policy.mode,
+        "runtime": json.dumps(runtime.to_json(), sort_keys=True),
+        "ref": ref,
+    }
+    metrics.add_model(name, info, usd_per_hour, dict(resolved.prediction))
+    return ServedModel(ref, resolved, session, batcher, max_batch, shadow, tokenizer)
+
+
+class ModelRegistry:
+    """Models by name. Load/unload/reload swap entries whole: in-flight requests finish on the old one."""
+
+    def __init__(self, cfg: ServeConfig, metrics: Metrics, usd_per_hour: float | None, store: Any = None) -> None:
+        self.cfg = cfg
+        self.metrics = metrics
+        self.usd_per_hour = usd_per_hour
+        self.store = store
+        self.models: dict[str, ServedModel] = {}
+        self._lock = asyncio.Lock()
+
+    def get(self, name: str, version: str | None = None) -> ServedModel:
+        m = self.models.get(name)
+        if m is None:
+            known = ", ".join(sorted(self.models)) or "none"
+            raise ServeError(f"no model {name!r} is loaded; loaded: {known}", 404)
+        if version is not None and version != m.version:
+            raise ServeError(f"model {name!r} has version {m.version!r}, not {version!r}", 404)
+        return m
+
+    async def add(self, ref: str, resolved: ResolvedModel) -> ServedModel:
+        async with self._lock:
+            model = await asyncio.to_thread(open_model, ref, resolved, self.cfg, self.metrics, self.usd_per_hour)
+            model.batcher.start()
+            old = self.models.get(model.name)
+            self.models[model.name] = model
+        if old is not None:
+            await self._retire(old)
+        return model
+
+    async def load(self, ref: str, name: str | None = None) -> ServedModel:
+        from lepton.store.resolve import resolve_ref
+
+        try:
+            resolved = await asyncio.to_thread(resolve_ref, ref, self.store)
+        except UserError as e:
+            raise ServeError(str(e), 400) from None
+        if name:
+            from dataclasses import replace
+
+            resolved = replace(resolved, name=name)
+        return await self.add(ref, resolved)
+
+    async def reload(self, name: str) -> ServedModel:
+        current = self.get(name)
+        return await self.load(current.ref, name)
+
+    async def unload(self, name: str) -> None:
+        async with self._lock:
+            model = self.get(name)
+            del self.models[name]
+        await self._retire(model)
+
+    async def _retire(self, model: ServedModel) -> None:
+        await model.batcher.drain(self.cfg.graceful_timeout_s)
+        if model.shadow is not None:
+            model.shadow.close()
+
+    async def close(self) -> None:
+        for name in list(self.models):
+            await self.unload(name)

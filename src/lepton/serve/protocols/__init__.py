@@ -1,0 +1,1 @@
+"""Protocol routers: Open Inference Protocol v2, simple JSON, OpenAI embeddings."""

@@ -1,0 +1,47 @@
+"""What every protocol router shares: the server handle and per-request accounting."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from starlette.requests import Request
+
+from lepton.errors import ServeError
+
+if TYPE_CHECKING:
+    from lepton.serve.app import Server
+
+_REASONS = {413: "too_large", 429: "queue_full", 503: "unavailable", 504: "timeout"}
+
+
+def server_of(request: Request) -> Server:
+    return request.app.state.server  # type: ignore[no-any-return]
+
+
+@dataclass
+class Timing:
+    rows: int = 0
+    status: int = 200
+
+
+@asynccontextmanager
+async def timed(server: Server, model: str, route: str) -> AsyncIterator[Timing]:
+    """Count the request (by status), its latency and rows; refusals also count by reason."""
+    t = Timing()
+    t0 = time.perf_counter()
+    try:
+        yield t
+    except ServeError as e:
+        t.status = e.status
+        reason = _REASONS.get(e.status, "invalid" if e.status < 500 else "error")
+        server.metrics.observe_rejected(model, reason)
+        raise
+    except Exception:
+        t.status = 500
+        raise
+    finally:
+        server.metrics.observe_request(model, route, t.status, time.perf_counter() - t0, t.rows)

@@ -1,0 +1,178 @@
+"""OpenAI-compatible embeddings: ``POST /v1/embeddings`` takes text and tokenizes it on the server.
+
+Texts are sorted by length and cut into chunks of at most the batch cap, so a long list pads little; the
+Batcher then merges chunks of concurrent requests (padding where the model masks it).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+from typing import Any
+
+import numpy as np
+from fastapi import APIRouter, Request
+from starlette.responses import Response
+
+from lepton.errors import ServeError
+from lepton.serve.limits import json_response, parse_json
+from lepton.serve.models import ServedModel
+from lepton.serve.protocols.common import server_of, timed
+from lepton.serve.validate import bad
+
+router = APIRouter(tags=["OpenAI-compatible"])
+
+_BODY = {
+    "requestBody": {
+        "required": True,
+        "content": {
+            "application/json": {
+                "schema": {
+                    "type": "object",
+                    "required": ["input", "model"],
+                    "properties": {
+                        "input": {
+                            "oneOf": [
+                                {"type": "string"},
+                                {"type": "array", "items": {"type": "string"}},
+                                {"type": "array", "items": {"type": "integer"}},
+                                {"type": "array", "items": {"type": "array", "items": {"type": "integer"}}},
+                            ]
+                        },
+                        "model": {"type": "string"},
+                        "encoding_format": {"type": "string", "enum": ["float", "base64"]},
+                        "dimensions": {"type": "integer"},
+                    },
+                    "example": {"model": "minilm", "input": ["A man is eating food."]},
+                }
+            }
+        },
+    },
+}
+
+
+def _openai_error(e: ServeError) -> Response:
+    kind = "invalid_request_error" if e.status < 500 else "server_error"
+    headers = {"Retry-After": str(e.retry_after_s)} if hasattr(e, "retry_after_s") else None
+    return json_response(
+        {"error": {"message": str(e), "type": kind, "param": None, "code": e.status}}, e.status, headers
+    )
+
+
+def _token_lists(m: ServedModel, raw: Any, max_texts: int) -> list[list[int]]:
+    if isinstance(raw, str):
+        raw = [raw]
+    if not isinstance(raw, list) or not raw:
+        raise bad("'input' must be a string, a list of strings, or a list of token-id lists; got none")
+    if len(raw) > max_texts:
+        raise bad(f"'input' has {len(raw)} items; the limit is {max_texts} per request (--max-texts)")
+    if all(isinstance(x, int) and not isinstance(x, bool) for x in raw):
+        raw = [raw]
+    if all(isinstance(x, list) and x and all(isinstance(i, int) for i in x) for x in raw):
+        return raw  # type: ignore[no-any-return]
+    if not all(isinstance(x, str) for x in raw):
+        raise bad("'input' must be all strings or all token-id lists")
+    if any(not x for x in raw):
+        raise bad("'input' has an empty string; embeddings need at least one character")
+    if m.tokenizer is None:
+        raise bad(f"model {m.name!r} has no tokenizer; send token ids, or use /v2/models/{m.name}/infer")
+    encodings = m.tokenizer.encode_batch(raw)
+    return [e.ids for e in encodings]
+
+
+def _chunk_feeds(m: ServedModel, ids: list[list[int]], chunk: int) -> list[tuple[list[int], dict[str, np.ndarray]]]:
+    """Sorted-by-length chunks of at most ``chunk`` texts, each padded to its longest text."""
+    names = set(m.signature.input_names)
+    order = sorted(range(len(ids)), key=lambda i: len(ids[i]))
+    out = []
+    for s in range(0, len(order), chunk):
+        idx = order[s : s + chunk]
+        longest = max(len(ids[i]) for i in idx)
+        input_ids = np.zeros((len(idx), longest), dtype=np.int64)
+        mask = np.zeros((len(idx), longest), dtype=np.int64)
+        for r, i in enumerate(idx):
+            input_ids[r, : len(ids[i])] = ids[i]
+            mask[r, : len(ids[i])] = 1
+        feeds = {"input_ids": input_ids, "attention_mask": mask}
+        if "token_type_ids" in names:
+            feeds["token_type_ids"] = np.zeros_like(input_ids)
+        out.append((idx, {k: v for k, v in feeds.items() if k in names}))
+    return out
+
+
+def _pool(arr: np.ndarray, mask: np.ndarray) -> np.ndarray:
+    if arr.ndim == 2:
+        return arr
+    m = mask[:, : arr.shape[1], None].astype(arr.dtype)
+    pooled = (arr * m).sum(axis=1) / np.maximum(m.sum(axis=1), 1e-9)
+    return pooled / np.maximum(np.linalg.norm(pooled, axis=1, keepdims=True), 1e-12)
+
+
+@router.post("/v1/embeddings", summary="Embeddings of text (OpenAI-compatible)", openapi_extra=_BODY)
+async def embeddings(request: Request) -> Response:
+    server = server_of(request)
+    model_name = "_unknown"
+    try:
+        body = await parse_json(request)
+        if not isinstance(body, dict):
+            raise bad('the body must be {"model": NAME, "input": TEXT or [TEXTS]}')
+        model_name = str(body.get("model") or "")
+        async with timed(server, model_name, "openai") as t:
+            m = server.registry.get(model_name)
+            if m.signature.input_names and "input_ids" not in m.signature.input_names:
+                raise bad(f"model {m.name!r} does not take token ids (input_ids); it is not a text embedding model")
+            fmt = body.get("encoding_format") or "float"
+            if fmt not in ("float", "base64"):
+                raise bad(f"encoding_format must be 'float' or 'base64'; got {fmt!r}")
+            raw = body.get("input")
+            if isinstance(raw, list) and len(raw) > 16:
+                ids = await asyncio.to_thread(_token_lists, m, raw, server.cfg.max_texts)
+            else:
+                ids = _token_lists(m, raw, server.cfg.max_texts)
+            out_name = m.embedding_output()
+            chunks = _chunk_feeds(m, ids, max(1, m.max_rows))
+            t.rows = len(ids)
+            results = await asyncio.gather(*(m.infer(f, len(idx), server.cfg.timeout_s) for idx, f in chunks))
+            vectors: list[np.ndarray] = [np.empty(0)] * len(ids)
+            for (idx, feeds), outs in zip(chunks, results, strict=True):
+                pooled = _pool(outs[out_name], feeds["attention_mask"])
+                for r, i in enumerate(idx):
+                    vectors[i] = pooled[r]
+            dims = body.get("dimensions")
+            if dims is not None:
+                if not isinstance(dims, int) or not 0 < dims <= vectors[0].shape[0]:
+                    raise bad(f"dimensions must be in 1..{vectors[0].shape[0]}; got {dims!r}")
+                vectors = [v[:dims] / max(float(np.linalg.norm(v[:dims])), 1e-12) for v in vectors]
+            data = []
+            for i, v in enumerate(vectors):
+                v32 = np.ascontiguousarray(v, dtype="<f4")
+                emb: Any = base64.b64encode(v32.tobytes()).decode() if fmt == "base64" else v32
+                data.append({"object": "embedding", "index": i, "embedding": emb})
+            tokens = sum(len(x) for x in ids)
+            return json_response(
+                {
+                    "object": "list",
+                    "data": data,
+                    "model": m.name,
+                    "usage": {"prompt_tokens": tokens, "total_tokens": tokens},
+                }
+            )
+    except ServeError as e:
+        return _openai_error(e)
+
+
+@router.get("/v1/models", summary="Loaded models (OpenAI-compatible list)")
+async def list_models(request: Request) -> Response:
+    server = server_of(request)
+    data = [
+        {
+            "id": m.name,
+            "object": "model",
+            "created": int(m.loaded_at),
+            "owned_by": "lepton",
+            "version": m.version,
+            "task": m.resolved.artifact.task,
+        }
+        for m in server.registry.models.values()
+    ]
+    return json_response({"object": "list", "data": data})

@@ -1,0 +1,71 @@
+"""Shadow fidelity: run a sample of live requests through the reference (unoptimized) model too.
+
+The comparison runs on its own single thread with at most a couple of samples pending, so it never
+delays an answer; a sample that arrives while the shadow is busy is skipped.
+"""
+
+from __future__ import annotations
+
+import random
+import threading
+from collections.abc import Callable, Mapping
+from concurrent.futures import ThreadPoolExecutor
+
+import numpy as np
+
+Run = Callable[[Mapping[str, np.ndarray]], dict[str, np.ndarray]]
+Report = Callable[[float, float], None]
+
+
+def compare(served: Mapping[str, np.ndarray], reference: Mapping[str, np.ndarray]) -> tuple[float, float]:
+    """Mean cosine (per row, over every float output) and the max abs error."""
+    cosines: list[float] = []
+    max_abs = 0.0
+    for name, ref in reference.items():
+        got = served.get(name)
+        if got is None or got.shape != ref.shape or ref.dtype.kind != "f":
+            continue
+        a = got.reshape(len(got), -1).astype(np.float64) if got.ndim else got.reshape(1, 1).astype(np.float64)
+        b = ref.reshape(len(ref), -1).astype(np.float64) if ref.ndim else ref.reshape(1, 1).astype(np.float64)
+        num = (a * b).sum(axis=1)
+        den = np.linalg.norm(a, axis=1) * np.linalg.norm(b, axis=1)
+        cos = np.where(den > 0, num / np.maximum(den, 1e-30), 1.0)
+        cosines.extend(cos.tolist())
+        if a.size:
+            max_abs = max(max_abs, float(np.abs(a - b).max()))
+    return (float(np.mean(cosines)) if cosines else 1.0), max_abs
+
+
+class Shadow:
+    def __init__(self, run_reference: Run, rate: float, report: Report, *, seed: int | None = None) -> None:
+        self.run_reference = run_reference
+        self.rate = rate
+        self.report = report
+        self._rng = random.Random(seed)
+        self._pending = 0
+        self._lock = threading.Lock()
+        self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="lepton-shadow")
+        self.max_pending = 2
+
+    def maybe(self, feeds: Mapping[str, np.ndarray], outputs: Mapping[str, np.ndarray]) -> bool:
+        """Sample this request with probability ``rate``; True when it was queued for comparison."""
+        if self._rng.random() >= self.rate:
+            return False
+        with self._lock:
+            if self._pending >= self.max_pending:
+                return False
+            self._pending += 1
+        self._executor.submit(self._compare, dict(feeds), dict(outputs))
+        return True
+
+    def _compare(self, feeds: dict[str, np.ndarray], outputs: dict[str, np.ndarray]) -> None:
+        try:
+            ref = self.run_reference(feeds)
+            cos, max_abs = compare(outputs, ref)
+            self.report(cos, max_abs)
+        finally:
+            with self._lock:
+                self._pending -= 1
+
+    def close(self) -> None:
+        self._executor.shutdown(wait=True, cancel_futures=True)
