@@ -154,7 +154,8 @@ def print_summary(console: Any, data: dict[str, Any]) -> None:
         console.print(f"[bold green]recommended {data['recommended']}:[/bold green] {data['reason']}")
         for g in data.get("gains", []):
             console.print(
-                f"  vs baseline at batch {g['batch_size']}: {g['throughput_x']:.2f}x throughput, "
+                f"  vs baseline at batch {g['batch_size']} ({g.get('threads', '?')} threads): "
+                f"{g['single_stream_throughput_x']:.2f}x throughput single-stream, {g['throughput_x']:.2f}x loaded, "
                 f"{g['p50_x']:.2f}x lower p50, {g['cost_x']:.2f}x cheaper per 1M"
             )
         console.print(f"frontier: {', '.join(data['frontier'])}")

@@ -401,13 +401,23 @@ def _current(run: _Run) -> list[dict[str, Any]]:
 
 
 def _verify_recommendation(run: _Run, by_label: dict[str, tuple[Candidate, Artifact]], tick: Any) -> None:
-    """What is recommended is measured precisely, at every batch size: re-measure until the choice holds."""
+    """What is recommended is measured precisely, at every batch size, together with the variant's fastest
+    thread setting at each batch size (its gains are quoted from those): re-measure until the choice holds."""
     for _ in range(4):
         ok = [r for r in _current(run) if r["status"] == "ok"]
         rec, _ = choose(feasible_records(ok, run.targets, run.slo_batch), run.targets)
         if rec is None:
             return
-        todo = [r for r in ok if config_key(r) == config_key(rec) and not r.get("precise")]
+        same_variant = [r for r in ok if r["artifact_id"] == rec["artifact_id"] and r["engine"] == rec["engine"]]
+        best_per_batch = [
+            max((r for r in same_variant if r["batch_size"] == b), key=lambda r: r["throughput_per_s"])
+            for b in {r["batch_size"] for r in same_variant}
+        ]
+        todo = [
+            r
+            for r in same_variant
+            if (config_key(r) == config_key(rec) or r in best_per_batch) and not r.get("precise")
+        ]
         if not todo:
             return
         for r in todo:
@@ -594,7 +604,8 @@ def _conclude(
 
 
 def gains(rec: dict[str, Any], records: list[dict[str, Any]], baseline: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """The recommended variant (same artifact and threads) against the baseline at each batch size."""
+    """The recommended variant against the baseline at each batch size, in its fastest precisely measured
+    thread setting there (the runtime a server would pick for that batch size)."""
     out = []
     for base in baseline:
         if base.get("status") != "ok":
@@ -603,18 +614,19 @@ def gains(rec: dict[str, Any], records: list[dict[str, Any]], baseline: list[dic
             r
             for r in records
             if r.get("artifact_id") == rec["artifact_id"]
-            and r.get("threads") == rec["threads"]
             and r["batch_size"] == base["batch_size"]
             and "latency_ms" in r
             and "superseded_by" not in r
+            and r.get("role") != "baseline"
         ]
         if not mine:
             continue
-        m = mine[-1]
+        m = max(mine, key=lambda r: (bool(r.get("precise")), r["throughput_per_s"]))
         out.append(
             {
                 "batch_size": base["batch_size"],
                 "trial": m["id"],
+                "threads": m["threads"],
                 "throughput_x": round(
                     m.get("capacity_per_s", m["throughput_per_s"])
                     / base.get("capacity_per_s", base["throughput_per_s"]),
