@@ -7,7 +7,7 @@ stops after N responses) as the client, and the client's CPU recorded. Each poin
 machine hits every side alike; the load average is recorded with the results.
 
     .venv/bin/python benchmarks/serve_bench.py            # writes benchmarks/results/serve.json
-                                                          # and BENCHMARKS-serve.md
+                                                          # and its section of BENCHMARKS.md
 """
 
 from __future__ import annotations
@@ -355,7 +355,10 @@ def write(results: dict[str, Any]) -> None:
         if prev.get("checks"):
             lines.append(f"Earlier run ({prev['when']}): " + ", ".join(f"{k} {v}" for k, v in prev["checks"].items()))
     lines.append("")
-    (ROOT / "BENCHMARKS-serve.md").write_text("\n".join(lines))
+    (ROOT / "benchmarks" / "results" / "serve.md").write_text("\n".join(lines) + "\n")
+    from common import assemble
+
+    assemble()
     print("\n".join(lines))
 
 
