@@ -16,7 +16,6 @@ from common import RESULTS, table, write_result  # noqa: E402
 from lepton.api import optimize  # noqa: E402
 from lepton.settings import offline_hub  # noqa: E402
 
-
 GAP_NOTE = (
     "Where the goal is missed, the measurements say why: on this machine PyTorch eager fp32 is a strong "
     "baseline (its fused scaled-dot-product attention and oneDNN matrix multiplies give ~70 sentences/s at "

@@ -59,14 +59,16 @@ def main() -> None:
             ms, shares = profile(art.model_path, feeds, f"{tmp}/{label[:4]}")
             out[label] = {"kernel_ms_per_batch": round(ms, 1), "share": shares}
             rows.append([label, f"{ms:.0f}", ", ".join(f"{k} {v:.0%}" for k, v in shares.items())])
-    md = "\n".join([
-        "## Where the time goes: ONNX Runtime op profile of MiniLM (batch 32, length 128)",
-        "",
-        "`python benchmarks/bench_profile.py`: ONNX Runtime's own profiler, kernel time summed by op type over "
-        f"{RUNS} runs of one batch of 32 real sentences padded to 128 tokens, 2 threads.",
-        "",
-        table(["model", "kernel ms per batch", "largest shares"], rows),
-    ])
+    md = "\n".join(
+        [
+            "## Where the time goes: ONNX Runtime op profile of MiniLM (batch 32, length 128)",
+            "",
+            "`python benchmarks/bench_profile.py`: ONNX Runtime's own profiler, kernel time summed by op type over "
+            f"{RUNS} runs of one batch of 32 real sentences padded to 128 tokens, 2 threads.",
+            "",
+            table(["model", "kernel ms per batch", "largest shares"], rows),
+        ]
+    )
     write_result("profile", out, md)
     print(md)
 
