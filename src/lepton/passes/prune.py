@@ -59,8 +59,23 @@ def _check_sparsity(sparsity: float) -> str | None:
     return None
 
 
+class _Prune(Pass):
+    """What both pruning passes check: a valid sparsity, and weights to prune."""
+
+    sparsity: float
+
+    def check(self, artifact: Artifact, hw: Hardware) -> str | None:
+        why = super().check(artifact, hw) or _check_sparsity(self.sparsity)
+        if why:
+            return why
+        model = onnx.load(str(artifact.model_path), load_external_data=False)
+        if not any(n.op_type in WEIGHT_OPS for n in model.graph.node):
+            return "no MatMul/Gemm/Conv weights to prune"
+        return None
+
+
 @PASSES.register("prune-magnitude")
-class MagnitudePrune(Pass):
+class MagnitudePrune(_Prune):
     """Zero the smallest-magnitude ``sparsity`` fraction of each MatMul/Gemm/Conv weight tensor."""
 
     family: ClassVar[str] = "prune"
@@ -88,15 +103,6 @@ class MagnitudePrune(Pass):
         if tuned:
             out["train_data"] = PassContext(ctx.store, ctx.hardware, calibration=ctx.train_feeds).calibration_key()
         return out
-
-    def check(self, artifact: Artifact, hw: Hardware) -> str | None:
-        why = super().check(artifact, hw) or _check_sparsity(self.sparsity)
-        if why:
-            return why
-        model = onnx.load(str(artifact.model_path), load_external_data=False)
-        if not any(n.op_type in WEIGHT_OPS for n in model.graph.node):
-            return "no MatMul/Gemm/Conv weights to prune"
-        return None
 
     def build(self, artifact: Artifact, ctx: PassContext, work: Path) -> None:
         if self.will_finetune(artifact, ctx):
@@ -374,7 +380,7 @@ def shrink(model: onnx.ModelProto, groups: Iterable[ChannelGroup], sparsity: flo
 
 
 @PASSES.register("prune-structured")
-class StructuredPrune(Pass):
+class StructuredPrune(_Prune):
     """Remove whole output channels (MatMul columns, Conv filters) and the matching input rows downstream.
 
     Only chains the graph allows are shrunk: producer -> elementwise ops -> consumer weight. Attention heads
@@ -390,15 +396,6 @@ class StructuredPrune(Pass):
 
     def cache_params(self, artifact: Artifact, ctx: PassContext) -> dict[str, Any]:
         return {**self.params(), "finetuned": False}
-
-    def check(self, artifact: Artifact, hw: Hardware) -> str | None:
-        why = super().check(artifact, hw) or _check_sparsity(self.sparsity)
-        if why:
-            return why
-        model = onnx.load(str(artifact.model_path), load_external_data=False)
-        if not any(n.op_type in WEIGHT_OPS for n in model.graph.node):
-            return "no MatMul/Gemm/Conv weights to prune"
-        return None
 
     def build(self, artifact: Artifact, ctx: PassContext, work: Path) -> None:
         model = load_model(artifact)

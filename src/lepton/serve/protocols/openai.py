@@ -17,38 +17,31 @@ from starlette.responses import Response
 from lepton.errors import ServeError
 from lepton.serve.limits import json_response, parse_json
 from lepton.serve.models import ServedModel
-from lepton.serve.protocols.common import server_of, timed
+from lepton.serve.protocols.common import json_body, server_of, timed
 from lepton.serve.validate import bad
 
 router = APIRouter(tags=["OpenAI-compatible"])
 
-_BODY = {
-    "requestBody": {
-        "required": True,
-        "content": {
-            "application/json": {
-                "schema": {
-                    "type": "object",
-                    "required": ["input", "model"],
-                    "properties": {
-                        "input": {
-                            "oneOf": [
-                                {"type": "string"},
-                                {"type": "array", "items": {"type": "string"}},
-                                {"type": "array", "items": {"type": "integer"}},
-                                {"type": "array", "items": {"type": "array", "items": {"type": "integer"}}},
-                            ]
-                        },
-                        "model": {"type": "string"},
-                        "encoding_format": {"type": "string", "enum": ["float", "base64"]},
-                        "dimensions": {"type": "integer"},
-                    },
-                    "example": {"model": "minilm", "input": ["A man is eating food."]},
-                }
-            }
+_BODY = json_body(
+    {
+        "type": "object",
+        "required": ["input", "model"],
+        "properties": {
+            "input": {
+                "oneOf": [
+                    {"type": "string"},
+                    {"type": "array", "items": {"type": "string"}},
+                    {"type": "array", "items": {"type": "integer"}},
+                    {"type": "array", "items": {"type": "array", "items": {"type": "integer"}}},
+                ]
+            },
+            "model": {"type": "string"},
+            "encoding_format": {"type": "string", "enum": ["float", "base64"]},
+            "dimensions": {"type": "integer"},
         },
-    },
-}
+        "example": {"model": "minilm", "input": ["A man is eating food."]},
+    }
+)
 
 
 def _openai_error(e: ServeError) -> Response:

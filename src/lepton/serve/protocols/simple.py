@@ -14,32 +14,25 @@ from fastapi import APIRouter, Request
 from starlette.responses import Response
 
 from lepton.serve.limits import json_response, parse_json
-from lepton.serve.protocols.common import server_of, timed
+from lepton.serve.protocols.common import json_body, server_of, timed
 from lepton.serve.validate import bad, from_json_data, validate_feeds
 
 router = APIRouter(tags=["Simple JSON"])
 
-_BODY = {
-    "requestBody": {
-        "required": True,
-        "content": {
-            "application/json": {
-                "schema": {
-                    "type": "object",
-                    "required": ["inputs"],
-                    "properties": {
-                        "inputs": {
-                            "type": "object",
-                            "additionalProperties": {"type": "array"},
-                            "description": "input name -> nested list (batch first)",
-                        }
-                    },
-                    "example": {"inputs": {"x": [[0.1, 0.2, 0.3, 0.4]]}},
-                }
+_BODY = json_body(
+    {
+        "type": "object",
+        "required": ["inputs"],
+        "properties": {
+            "inputs": {
+                "type": "object",
+                "additionalProperties": {"type": "array"},
+                "description": "input name -> nested list (batch first)",
             }
         },
-    },
-}
+        "example": {"inputs": {"x": [[0.1, 0.2, 0.3, 0.4]]}},
+    }
+)
 
 
 @router.post("/v1/models/{name}/predict", summary="Predict with named nested-list inputs", openapi_extra=_BODY)

@@ -16,7 +16,7 @@ from starlette.responses import Response
 from lepton import __version__
 from lepton.serve.limits import dumps, json_response, loads
 from lepton.serve.models import ServedModel
-from lepton.serve.protocols.common import server_of, timed
+from lepton.serve.protocols.common import json_body, server_of, timed
 from lepton.serve.validate import (
     V2_TO_NUMPY,
     bad,
@@ -31,45 +31,31 @@ from lepton.serve.validate import (
 HEADER_LENGTH = "inference-header-content-length"
 router = APIRouter(tags=["Open Inference Protocol v2"])
 
-_INFER_BODY = {
-    "requestBody": {
-        "required": True,
-        "content": {
-            "application/json": {
-                "schema": {
+_INFER_BODY = json_body(
+    {
+        "type": "object",
+        "required": ["inputs"],
+        "properties": {
+            "id": {"type": "string"},
+            "parameters": {"type": "object"},
+            "inputs": {
+                "type": "array",
+                "items": {
                     "type": "object",
-                    "required": ["inputs"],
+                    "required": ["name", "shape", "datatype"],
                     "properties": {
-                        "id": {"type": "string"},
+                        "name": {"type": "string"},
+                        "shape": {"type": "array", "items": {"type": "integer"}},
+                        "datatype": {"type": "string"},
                         "parameters": {"type": "object"},
-                        "inputs": {
-                            "type": "array",
-                            "items": {
-                                "type": "object",
-                                "required": ["name", "shape", "datatype"],
-                                "properties": {
-                                    "name": {"type": "string"},
-                                    "shape": {"type": "array", "items": {"type": "integer"}},
-                                    "datatype": {"type": "string"},
-                                    "parameters": {"type": "object"},
-                                    "data": {},
-                                },
-                            },
-                        },
-                        "outputs": {"type": "array", "items": {"type": "object"}},
+                        "data": {},
                     },
-                }
+                },
             },
-            "application/octet-stream": {
-                "schema": {
-                    "type": "string",
-                    "format": "binary",
-                    "description": "JSON header then raw tensors (Inference-Header-Content-Length)",
-                }
-            },
+            "outputs": {"type": "array", "items": {"type": "object"}},
         },
     }
-}
+)
 
 
 # -- health and metadata ------------------------------------------------------------------------
