@@ -158,6 +158,27 @@ def test_adaptive_cap_moves_to_the_cheapest_batch_size() -> None:
     assert sum(1 for _ in range(32) if policy.cap() == 16) >= 28
 
 
+def test_a_backlog_after_light_load_grows_batches_to_the_cheapest_size_quickly() -> None:
+    clock = Clock()
+    policy = AdaptivePolicy(32, Slo(0.95, 0.05), clock)
+    per_row = {1: 0.0115, 2: 0.0105, 4: 0.0095, 8: 0.0092, 16: 0.0094, 32: 0.0097}  # measured shape, MiniLM int8
+    for _ in range(20):  # light load: one request at a time
+        policy.delay_s(1, clock.t)
+        clock.t += per_row[1]
+        policy.observe_batch(1, per_row[1], clock.t)
+    sizes = []
+    for _ in range(40):  # then 30 requests always waiting
+        policy.delay_s(30, clock.t)
+        rows = min(policy.cap(), 30)
+        sizes.append(rows)
+        b = 1 << (rows.bit_length() - 1)
+        clock.t += per_row[b] * rows
+        policy.observe_batch(rows, per_row[b] * rows, clock.t)
+
+    assert max(sizes[:20]) >= 16  # the larger sizes were measured early on
+    assert policy.state().max_batch_size == 8  # and the cheapest per row was kept
+
+
 def test_adaptive_waits_only_when_waiting_brings_rows() -> None:
     clock = Clock()
     policy = AdaptivePolicy(16, Slo(0.95, 0.2), clock)

@@ -5,7 +5,8 @@ learns the session's cost per row at each batch size and the rows that waiting a
 
 - caps batches at the size with the lowest measured cost per row whose run time fits the latency target
   (any size when a backlog builds up: queueing then dominates latency, and the cheapest size drains it
-  fastest), trying the neighbouring sizes now and then, since timings drift;
+  fastest; under a backlog it measures each larger size in turn before settling), trying the neighbouring
+  sizes now and then, since timings drift;
 - waits for more rows only when the session is busy most of the time, a bigger batch has measurably
   lower cost per row (>= 10%), past waits did bring rows, and the wait fits the latency target. Otherwise
   it dispatches at once: with an idle session and an empty queue, a request runs immediately.
@@ -133,6 +134,13 @@ class AdaptivePolicy:
         self._cap = min(fitting, key=lambda b: self._row_s[b] * (1 - self.size_bias * math.log2(b)))
 
     def cap(self) -> int:
+        if self._backlog >= self._cap and self._exploring is None:
+            # saturated: a backlog is waiting, so try the next larger size until it has been measured
+            # (learning only from the sizes light load produced would keep batches small under load)
+            up = min(self.max_batch_size, self._cap * 2)
+            if up > self._cap and self._n.get(_bucket(up), 0) < 3:
+                self._exploring = up
+                return up
         if self._full_batches and self._full_batches % self.explore_every == 0 and self._exploring is None:
             self._full_batches += 1
             factor = (2.0, 0.5, 4.0, 0.25)[self._explore_turn % 4]
