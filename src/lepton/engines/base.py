@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from abc import ABC, abstractmethod
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass
 from typing import Any, ClassVar, Protocol
@@ -61,7 +62,7 @@ class Session(Protocol):
     def close(self) -> None: ...
 
 
-class Engine:
+class Engine(ABC):
     """Base of engines; subclasses register with ``@ENGINES.register("name")``."""
 
     name: ClassVar[str]
@@ -71,8 +72,9 @@ class Engine:
         """Why this engine cannot run (here, or this artifact); None when it can."""
         return None
 
+    @abstractmethod
     def open(self, artifact: Artifact, config: RuntimeConfig) -> Session:
-        raise NotImplementedError  # abstract; every registered engine overrides it
+        """Load ``artifact`` for running with ``config``."""
 
     def threads_used(self, config: RuntimeConfig) -> int:
         """The intra-op thread count a session with ``config`` actually uses."""

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import shutil
+from abc import ABC, abstractmethod
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -88,7 +89,7 @@ def synthesize_feeds(
     return out
 
 
-class Pass:
+class Pass(ABC):
     """Base of every pass. ``__init__`` only stores params; ``check`` validates; ``apply`` builds."""
 
     name: ClassVar[str]
@@ -125,9 +126,9 @@ class Pass:
                 raise PassError(f"{self.name} failed on {artifact.id}: {type(e).__name__}: {e}") from e
             return commit_child(artifact, work, ctx, self.name, self.cache_params(artifact, ctx))
 
+    @abstractmethod
     def build(self, artifact: Artifact, ctx: PassContext, work: Path) -> None:
         """Write the transformed ``model.onnx`` (and any external data) into ``work``."""
-        raise NotImplementedError  # every registered pass overrides it
 
     def __repr__(self) -> str:
         args = ", ".join(f"{k}={v!r}" for k, v in self.params().items())
