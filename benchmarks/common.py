@@ -62,12 +62,60 @@ def assemble() -> None:
         "absolute numbers drift between runs on these shared 2-core machines, ratios much less.",
         "",
     ]
+    parts += goals_summary()
     names = SECTIONS + sorted(p.stem for p in RESULTS.glob("*.md") if p.stem not in SECTIONS)
     for name in names:
         md = RESULTS / f"{name}.md"
         if md.exists():
             parts += [md.read_text().strip(), ""]
     (ROOT / "BENCHMARKS.md").write_text("\n".join(parts))
+
+
+def _load(name: str) -> dict[str, Any] | None:
+    path = RESULTS / f"{name}.json"
+    return json.loads(path.read_text()) if path.exists() else None
+
+
+def goals_summary() -> list[str]:
+    """The issues' performance goals against the latest figures in results/*.json."""
+    rows: list[list[Any]] = []
+
+    def row(goal: str, value: float | None, target: str, met: bool | None, fmt: str = "{:.2f}x") -> None:
+        shown = "-" if value is None else fmt.format(value)
+        rows.append([goal, target, shown, "-" if met is None else ("met" if met else "**missed**")])
+
+    opt = _load("optimize")
+    if opt:
+        g = {x["batch_size"]: x for x in opt.get("gains") or []}
+        rec = next((t for t in opt["result"]["trials"] if t["id"] == opt["result"].get("recommended")), {})
+        cos = (rec.get("quality") or {}).get("cosine")
+        b32 = g.get(32, {}).get("single_stream_throughput_x")
+        b1 = g.get(1, {}).get("p50_x")
+        row("#4 MiniLM throughput at batch 32 vs PyTorch eager", b32, ">= 2.5x", b32 is not None and b32 >= 2.5)
+        row("#4 MiniLM p50 at batch 1, times lower", b1, ">= 2x", b1 is not None and b1 >= 2)
+        row("#4 fidelity (mean cosine)", cos, ">= 0.99", cos is not None and cos >= 0.99, "{:.4f}")
+    srv = _load("serve")
+    if srv and "checks" in srv:
+        c = srv["checks"]
+        row("#5 (a) served / in-process ceiling, 32 clients", c["a_32"], ">= 0.95", c["a_32"] >= 0.95)
+        row("#5 (a) served / in-process ceiling, 64 clients", c["a_64"], ">= 0.95", c["a_64"] >= 0.95)
+        row(
+            "#5 (b) lowest throughput vs naive FastAPI, 1-64 clients",
+            c["b_min_vs_naive"],
+            ">= 1.0x",
+            c["b_min_vs_naive"] >= 0.995,
+        )
+        row("#5 (b) p99 at 32 clients vs naive", c["b_p99_32_ratio"], "<= 1.0x", c["b_p99_32_ratio"] <= 1.0)
+        row("#5 (c) p50 overhead at 1 client", c["c_overhead_ms"], "<= 1 ms", c["c_overhead_ms"] <= 1.0, "{:.2f} ms")
+        row(
+            "#5 (d) /v1/embeddings vs sentence-transformers, 32 clients",
+            c["d_texts_ratio"],
+            ">= 3x",
+            c["d_texts_ratio"] >= 3,
+        )
+    if not rows:
+        return []
+    return ["## Goals at a glance", "", table(["goal", "target", "measured", ""], rows), ""]
 
 
 def table(headers: list[str], rows: list[list[Any]]) -> str:
