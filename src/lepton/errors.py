@@ -41,3 +41,12 @@ class ServeError(LeptonError):
     def __init__(self, message: str, status: int = 400) -> None:
         super().__init__(message)
         self.status = status
+
+
+def first_line(error: BaseException, limit: int = 300) -> str:
+    """The first line of an exception's message (or its type name), cut to ``limit`` characters.
+
+    Third-party tools raise messages of many lines; a user-facing error quotes only the first.
+    """
+    text = str(error).strip()
+    return text.splitlines()[0][:limit] if text else type(error).__name__

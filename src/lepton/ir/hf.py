@@ -18,7 +18,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from lepton.errors import IntakeError
+from lepton.errors import IntakeError, first_line
 from lepton.ir.artifact import MODEL_FILE
 from lepton.ir.signature import Signature
 from lepton.settings import offline_hub
@@ -103,15 +103,14 @@ def load_torch_encoder(path: str | Path, attn_implementation: str | None = None)
         config = AutoConfig.from_pretrained(path)
     except Exception as e:
         raise IntakeError(
-            f"{path}/config.json is not a Hugging Face model config ({str(e).splitlines()[0][:200]}); "
+            f"{path}/config.json is not a Hugging Face model config ({first_line(e, 200)}); "
             "give a folder saved with save_pretrained()"
         ) from None
     if (
         getattr(config, "is_decoder", False)
         or getattr(config, "is_encoder_decoder", False)
         or any(
-            a.endswith(("ForCausalLM", "LMHeadModel", "ForConditionalGeneration"))
-            for a in (config.architectures or [])
+            a.endswith(("ForCausalLM", "LMHeadModel", "ForConditionalGeneration")) for a in (config.architectures or [])
         )
     ):
         raise IntakeError(
@@ -124,8 +123,7 @@ def load_torch_encoder(path: str | Path, attn_implementation: str | None = None)
             model = AutoModel.from_pretrained(path, **kwargs)
     except Exception as e:
         raise IntakeError(
-            f"transformers cannot load the model in {path} ({str(e).splitlines()[0][:200]}); "
-            "check the weights file is complete"
+            f"transformers cannot load the model in {path} ({first_line(e, 200)}); check the weights file is complete"
         ) from None
     return SentenceEncoder(model, pooling_mode(path)).eval()
 
@@ -137,7 +135,7 @@ def _load_tokenizer(path: Path) -> Any:
         return AutoTokenizer.from_pretrained(path)
     except Exception as e:
         raise IntakeError(
-            f"{path} has no usable tokenizer ({str(e).splitlines()[0][:160]}); "
+            f"{path} has no usable tokenizer ({first_line(e, 160)}); "
             "save the tokenizer next to the model (tokenizer.save_pretrained(folder))"
         ) from None
 
@@ -195,9 +193,7 @@ def export_hf_encoder(path: str | Path, out_dir: Path) -> Built:
     with torch.no_grad():
         want = encoder(*(batch[n] for n in names)).numpy()
     got = run_onnx(model_path, {n: batch[n].numpy().astype(np.int64) for n in names})[OUTPUT_NAME]
-    cosine = float(
-        np.min(np.sum(got * want, axis=1) / (np.linalg.norm(got, axis=1) * np.linalg.norm(want, axis=1)))
-    )
+    cosine = float(np.min(np.sum(got * want, axis=1) / (np.linalg.norm(got, axis=1) * np.linalg.norm(want, axis=1))))
     if not cosine >= MIN_COSINE:
         raise IntakeError(
             f"the ONNX export of {path.name} does not match PyTorch (min cosine {cosine:.6f} < "

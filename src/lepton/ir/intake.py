@@ -91,9 +91,7 @@ def _path_builder(path: Path) -> tuple[Builder, str]:
         )
     if path.is_file():
         if path.suffix.lower() != ".onnx":
-            raise IntakeError(
-                f"{path} is a {path.suffix or 'suffix-less'} file, not .onnx; {_hint_for(path)}"
-            )
+            raise IntakeError(f"{path} is a {path.suffix or 'suffix-less'} file, not .onnx; {_hint_for(path)}")
         from lepton.ir.onnx_intake import onnx_intake
 
         return (

@@ -15,7 +15,7 @@ from typing import Any
 import numpy as np
 import onnx
 
-from lepton.errors import IntakeError
+from lepton.errors import IntakeError, first_line
 from lepton.ir.artifact import MODEL_FILE
 from lepton.ir.signature import Signature
 
@@ -114,10 +114,8 @@ def read_onnx(path: Path) -> tuple[onnx.ModelProto, list[str]]:
         else:
             onnx.checker.check_model(model)
     except Exception as e:  # ValidationError, or an error reading external data
-        first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
-        raise IntakeError(
-            f"{path} fails the ONNX checker: {first[:200]}; fix or re-export the model"
-        ) from None
+        first = first_line(e, 10_000)
+        raise IntakeError(f"{path} fails the ONNX checker: {first[:200]}; fix or re-export the model") from None
     return model, locations
 
 
@@ -143,7 +141,7 @@ def check_loads(model_path: Path) -> None:
     try:
         ort_session(model_path)
     except Exception as e:
-        first = str(e).strip().splitlines()[0][:300]
+        first = first_line(e)
         raise IntakeError(
             f"{model_path.name}: onnxruntime cannot load this model ({first}); "
             "check its operators are standard ONNX or re-export it"

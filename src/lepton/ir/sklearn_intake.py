@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from lepton.errors import IntakeError
+from lepton.errors import IntakeError, first_line
 from lepton.ir.artifact import MODEL_FILE
 from lepton.ir.signature import Signature
 
@@ -32,9 +32,7 @@ def _n_features(est: Any) -> int:
     try:
         check_is_fitted(est)
     except NotFittedError:
-        raise IntakeError(
-            f"the {type(est).__name__} is not fitted; call .fit(X, y) before importing it"
-        ) from None
+        raise IntakeError(f"the {type(est).__name__} is not fitted; call .fit(X, y) before importing it") from None
     n = getattr(est, "n_features_in_", None)
     if n is None:
         raise IntakeError(
@@ -52,11 +50,9 @@ def _convert(est: Any, n_features: int) -> Any:
     final = _final_step(est)
     options = {id(final): {"zipmap": False}} if is_classifier(final) else None
     try:
-        return convert_sklearn(
-            est, initial_types=[(INPUT_NAME, FloatTensorType([None, n_features]))], options=options
-        )
+        return convert_sklearn(est, initial_types=[(INPUT_NAME, FloatTensorType([None, n_features]))], options=options)
     except Exception as e:
-        first = str(e).strip().splitlines()[0][:250] if str(e).strip() else type(e).__name__
+        first = first_line(e, 250)
         raise IntakeError(
             f"skl2onnx cannot convert {type(est).__name__}: {first}; use estimators skl2onnx supports "
             "(https://onnx.ai/sklearn-onnx/supported.html) or register a converter for it"

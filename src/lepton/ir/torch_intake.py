@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from lepton.errors import IntakeError
+from lepton.errors import IntakeError, first_line
 from lepton.ir.artifact import MODEL_FILE
 from lepton.ir.signature import Signature
 
@@ -54,7 +54,7 @@ def export_onnx(
                 **({"dynamo": False} if legacy else {}),  # type: ignore[arg-type]
             )
         except Exception as e:
-            first = str(e).strip().splitlines()[0][:300] if str(e).strip() else type(e).__name__
+            first = first_line(e)
             raise IntakeError(
                 f"torch.onnx.export failed for {type(module).__name__}: {first}; check the module runs on "
                 "example_input and uses only exportable operations"
@@ -161,9 +161,7 @@ def torch_intake(module: torch.nn.Module, example_input: Any, workdir: Path) -> 
     path = workdir / MODEL_FILE
     args: tuple[Any, ...] = () if as_dict else tuple(tensors)
     kwargs = dict(zip(names, tensors, strict=True)) if as_dict else None
-    export_onnx(
-        module, args, path, input_names=names, output_names=out_names, dynamic_axes=axes, kwargs=kwargs
-    )
+    export_onnx(module, args, path, input_names=names, output_names=out_names, dynamic_axes=axes, kwargs=kwargs)
     fix_output_dims(path, {n: w.shape for n, w in zip(out_names, want, strict=True)}, axes)
     model, _ = read_onnx(path)
 
@@ -208,7 +206,7 @@ def _check_batch_axis(
     try:
         got = list(run_onnx(path, feeds).values())
     except Exception as e:
-        first = str(e).strip().splitlines()[0][:200]
+        first = first_line(e, 200)
         raise IntakeError(
             f"the exported graph of {type(module).__name__} fails at batch size {len(bigger[0])} ({first}); "
             "the batch size is baked in: use x.flatten(1) or x.view(x.size(0), -1) instead of fixed sizes"
