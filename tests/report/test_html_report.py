@@ -250,3 +250,11 @@ def test_table_rows_are_coloured_by_status(result: dict[str, Any], tmp_path: Pat
     assert statuses["t12"] == "failed"
     assert statuses["b1"] == "baseline"
     assert statuses["t1"] == "ok"
+
+
+def test_baseline_listed_among_the_trials_gets_one_row(result: dict[str, Any], tmp_path: Path) -> None:
+    # the navigator lists its baseline records among the trials too (role "baseline")
+    base = [{**b, "role": "baseline"} for b in result["baseline"]]
+    page = write_html({**result, "trials": base + result["trials"]}, tmp_path / "r.html").read_text()
+    for b in base:
+        assert page.count(f"<code>{b['id']}</code>") == 1

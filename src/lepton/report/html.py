@@ -139,7 +139,13 @@ def _when(created: Any) -> str:
 
 
 def _trials(result: dict[str, Any]) -> list[Record]:
-    return [t for t in _list(result.get("trials")) if isinstance(t, dict)]
+    """The candidates' records; the baseline's, which the run also lists among its trials, are shown apart."""
+    base_ids = {b.get("id") for b in _baselines(result)}
+    return [
+        t
+        for t in _list(result.get("trials"))
+        if isinstance(t, dict) and t.get("role") != "baseline" and not (t.get("id") in base_ids and t.get("id"))
+    ]
 
 
 def _baselines(result: dict[str, Any]) -> list[Record]:
@@ -260,9 +266,7 @@ def _gains(rec: Record, trials: Sequence[Record], baselines: Sequence[Record]) -
     phrases: list[str] = []
     rows = []
     base_by_batch = {b.get("batch_size"): b for b in baselines if b.get("status") != "failed"}
-    batches = sorted(
-        (b for b in base_by_batch if b in sibs), key=lambda b: (_float(b) is None, _float(b) or 0)
-    )
+    batches = sorted((b for b in base_by_batch if b in sibs), key=lambda b: (_float(b) is None, _float(b) or 0))
     for b in batches:
         base, cand = base_by_batch[b], sibs[b]
         tp = _ratio(_float(cand.get("throughput_per_s")), _float(base.get("throughput_per_s")))
@@ -273,9 +277,7 @@ def _gains(rec: Record, trials: Sequence[Record], baselines: Sequence[Record]) -
             phrases.append(f"{tp:.1f}x throughput at batch {b}")
         if p50 is not None:
             phrases.append(
-                f"{p50:.1f}x lower p50 at batch {b}"
-                if p50 >= 1
-                else f"{1 / p50:.1f}x higher p50 at batch {b}"
+                f"{p50:.1f}x lower p50 at batch {b}" if p50 >= 1 else f"{1 / p50:.1f}x higher p50 at batch {b}"
             )
 
         def cell(x: float | None, was: Any, now: Any, spec: str, unit: str = "") -> str:
@@ -305,9 +307,7 @@ def _gains(rec: Record, trials: Sequence[Record], baselines: Sequence[Record]) -
         )
     table = (
         "<table class='gains'><thead><tr><th>vs baseline</th><th>throughput</th><th>p50 (lower)</th>"
-        "<th>p95 (lower)</th><th>$ per 1M (cheaper)</th></tr></thead><tbody>"
-        + "".join(rows)
-        + "</tbody></table>"
+        "<th>p95 (lower)</th><th>$ per 1M (cheaper)</th></tr></thead><tbody>" + "".join(rows) + "</tbody></table>"
     )
     return phrases, table
 
@@ -334,16 +334,12 @@ def _recommendation(result: dict[str, Any]) -> str:
         cost = _dict(rec.get("cost"))
         conc = _dict(rec.get("concurrent"))
         qps = _float(cost.get("qps"))
-        month_sub = (
-            escape(f"at {qps:g} QPS, {cost.get('replicas', '?')} replica(s)") if qps is not None else ""
-        )
+        month_sub = escape(f"at {qps:g} QPS, {cost.get('replicas', '?')} replica(s)") if qps is not None else ""
         label, qv = _quality(rec)
         drop = _float(rec.get("quality_drop"))
         stats = "".join(
             [
-                _stat(
-                    f"p95 at batch {rec.get('batch_size', '?')}", _fmt(lat.get("p95"), ".2f", " ms"), ci_txt
-                ),
+                _stat(f"p95 at batch {rec.get('batch_size', '?')}", _fmt(lat.get("p95"), ".2f", " ms"), ci_txt),
                 _stat(
                     "throughput",
                     _fmt(rec.get("throughput_per_s"), ",.0f", "/s"),
@@ -517,9 +513,7 @@ def pareto_figure(result: dict[str, Any]) -> go.Figure | None:
     ]
     if not points:
         return None
-    batches = sorted(
-        {r.get("batch_size") for r, _ in points}, key=lambda b: (_float(b) is None, _float(b) or 0)
-    )
+    batches = sorted({r.get("batch_size") for r, _ in points}, key=lambda b: (_float(b) is None, _float(b) or 0))
     qlabels = {_quality(r)[0] for r, _ in points if _quality(r)[1] is not None} - {"rmse"}
     qlabel = "accuracy" if "accuracy" in qlabels else ("cosine" if "cosine" in qlabels else "")
     qvals = [v for r, _ in points for lab, v in [_quality(r)] if v is not None and lab == qlabel and qlabel]
@@ -528,6 +522,7 @@ def pareto_figure(result: dict[str, Any]) -> go.Figure | None:
         qrange = (qrange[0] - 0.001, qrange[1] + 0.001)
     slo = _dict(_dict(result.get("targets")).get("slo"))
     slo_ms = _float(slo.get("max_ms")) if str(slo.get("metric", "p95")) == "p95" else None
+    slo_batch = slo.get("batch_size") or (min(batches) if batches else None)
 
     fig = go.Figure()
     groups: list[tuple[Any, list[int]]] = []
@@ -615,9 +610,7 @@ def pareto_figure(result: dict[str, Any]) -> go.Figure | None:
         legend={"orientation": "h", "y": -0.15},
         hoverlabel={"align": "left"},
         title={
-            "text": f"Latency vs cost at batch {escape(str(shown))}"
-            if len(batches) > 1
-            else "Latency vs cost",
+            "text": f"Latency vs cost at batch {escape(str(shown))}" if len(batches) > 1 else "Latency vs cost",
             "x": 0.01,
             "y": 0.96,
         },
@@ -626,7 +619,8 @@ def pareto_figure(result: dict[str, Any]) -> go.Figure | None:
         fig.add_vline(
             x=slo_ms,
             line={"color": "#b3261e", "dash": "dot", "width": 1},
-            annotation_text=f"p95 target {slo_ms:g} ms",
+            annotation_text=f"p95 target {slo_ms:g} ms"
+            + (f" (at batch {slo_batch})" if len(batches) > 1 and slo_batch is not None else ""),
             annotation_position="top right",
         )
     if len(groups) > 1:
@@ -774,9 +768,7 @@ def _table_section(result: dict[str, Any]) -> str:
         f"<th data-type='{kind}' scope='col'>{escape(label)}<span class='arrow'></span></th>"
         for label, kind in _COLUMNS
     )
-    body = (
-        "".join(rows) or f"<tr><td colspan='{len(_COLUMNS)}' class='muted'>No trials were recorded.</td></tr>"
-    )
+    body = "".join(rows) or f"<tr><td colspan='{len(_COLUMNS)}' class='muted'>No trials were recorded.</td></tr>"
     return f"""
 <section>
   <h2>All candidates <span class="muted small">{escape(_counts(trials))} · click a header to sort</span></h2>
