@@ -48,9 +48,7 @@ def _example(name: str) -> Example:
     try:
         return EXAMPLES[name]
     except KeyError:
-        raise UserError(
-            f"no example {name!r}; the bundled examples are: {', '.join(sorted(EXAMPLES))}"
-        ) from None
+        raise UserError(f"no example {name!r}; the bundled examples are: {', '.join(sorted(EXAMPLES))}") from None
 
 
 def example_source(name: str) -> Path:

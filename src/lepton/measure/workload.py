@@ -57,7 +57,15 @@ def _vocab_size(model: onnx.ModelProto, input_name: str) -> int | None:
     return None
 
 
-def _dim_value(spec: TensorSpec, i: int, batch_size: int, pinned: tuple[int, ...] | None, text: bool) -> int:
+def _dim_value(
+    spec: TensorSpec,
+    i: int,
+    batch_size: int,
+    pinned: tuple[int, ...] | None,
+    text: bool,
+    sequence: int,
+    fill_unknown: int | None,
+) -> int:
     d = spec.shape[i]
     if i == 0 and not isinstance(d, int):
         return batch_size
@@ -66,7 +74,9 @@ def _dim_value(spec: TensorSpec, i: int, batch_size: int, pinned: tuple[int, ...
     if isinstance(d, int):
         return d
     if text or str(d).lower() in _SEQ_NAMES:
-        return DEFAULT_SEQUENCE
+        return sequence
+    if fill_unknown is not None:
+        return fill_unknown
     example = ",".join(str(x) if isinstance(x, int) else ("1" if j == 0 else "N") for j, x in enumerate(spec.shape))
     raise UserError(
         f"cannot synthesize input {spec.name!r}: dim {i} ({d!r}) has no known size. "
@@ -74,15 +84,26 @@ def _dim_value(spec: TensorSpec, i: int, batch_size: int, pinned: tuple[int, ...
     )
 
 
-def synthesize_workload(artifact: Artifact, rows: int = DEFAULT_ROWS, seed: int = 0) -> Workload:
-    """Inputs made from the signature: valid token ids for text models, realistic ranges for the rest."""
+def synthesize_workload(
+    artifact: Artifact,
+    rows: int = DEFAULT_ROWS,
+    seed: int = 0,
+    *,
+    sequence: int = DEFAULT_SEQUENCE,
+    fill_unknown: int | None = None,
+) -> Workload:
+    """Inputs made from the signature: valid token ids for text models, realistic ranges for the rest.
+
+    Sequence dims get ``sequence``; other open dims are an error asking for ``--shape`` unless
+    ``fill_unknown`` gives them a size (passes calibrating without user data do that).
+    """
     rng = np.random.default_rng(seed)
     model = onnx.load(str(artifact.model_path), load_external_data=False)
     text = artifact.task == "embedding" or any("ids" in s.name for s in artifact.signature.inputs)
     out: dict[str, np.ndarray] = {}
     for spec in artifact.signature.inputs:
         pinned = artifact.signature.pinned.get(spec.name)
-        shape = tuple(_dim_value(spec, i, rows, pinned, text) for i in range(len(spec.shape)))
+        shape = tuple(_dim_value(spec, i, rows, pinned, text, sequence, fill_unknown) for i in range(len(spec.shape)))
         if shape and pinned is not None and isinstance(spec.shape[0], str):
             shape = (rows, *shape[1:])
         dtype = numpy_dtype(spec.dtype)

@@ -71,7 +71,6 @@ class _Run:
     precise: TimingPlan
     slo_batch: int
     base_quality: float | None
-    higher_better: bool
     records: list[dict[str, Any]] = field(default_factory=list)
     quality_cache: dict[str, dict[str, Any]] = field(default_factory=dict)
 
@@ -226,12 +225,9 @@ def optimize(
         precise or TimingPlan(min_runs=40, min_seconds=3.0, max_seconds=15.0),
         slo_batch,
         None,
-        True,
     )
     if base_quality_rec:
-        _, run.base_quality, run.higher_better = primary_metric(art.task, base_quality_rec)
-    elif workload.labels is not None:
-        pass  # set from the baseline trial below
+        _, run.base_quality, _ = primary_metric(art.task, base_quality_rec)
     notes = hardware_notes(hw)
     space = candidates(art, hw)
     configs = runtime_options(hw, batches)
@@ -264,7 +260,7 @@ def optimize(
             )
             rec["role"] = "baseline"
             if rec["status"] == "ok" and workload.labels is not None and run.base_quality is None:
-                _, run.base_quality, run.higher_better = primary_metric(art.task, rec["quality"])
+                _, run.base_quality, _ = primary_metric(art.task, rec["quality"])
                 rec["quality_drop"] = 0.0
             baseline.append(rec)
             run.save(rec)

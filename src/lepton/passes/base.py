@@ -17,7 +17,6 @@ import onnx
 from lepton.cost.hardware import Hardware
 from lepton.errors import LeptonError, NotApplicable, PassError
 from lepton.ir.artifact import META_FILE, MODEL_FILE, Artifact, Lineage
-from lepton.ir.signature import numpy_dtype
 from lepton.registry import Registry
 from lepton.store.store import Store
 
@@ -61,32 +60,12 @@ class PassContext:
 def synthesize_feeds(
     artifact: Artifact, *, batches: int = 4, batch: int = 8, sequence: int = 32, seed: int = 0
 ) -> list[Feeds]:
-    """Random inputs that respect the signature: token ids in a small range, masks of ones, floats ~N(0,1)."""
-    rng = np.random.default_rng(seed)
-    out: list[Feeds] = []
-    for _ in range(batches):
-        feeds: Feeds = {}
-        for spec in artifact.signature.inputs:
-            pinned = artifact.signature.pinned.get(spec.name)
-            shape = pinned or tuple(
-                d if isinstance(d, int) else (batch if i == 0 else sequence) for i, d in enumerate(spec.shape)
-            )
-            dtype = numpy_dtype(spec.dtype)
-            low = spec.name.lower()
-            if dtype.kind in "iu":
-                if "mask" in low:
-                    arr = np.ones(shape, dtype)
-                elif "type" in low or "segment" in low:
-                    arr = np.zeros(shape, dtype)
-                else:
-                    arr = rng.integers(1, 1000, size=shape).astype(dtype)
-            elif dtype.kind == "b":
-                arr = np.ones(shape, dtype)
-            else:
-                arr = rng.standard_normal(shape).astype(dtype)
-            feeds[spec.name] = arr
-        out.append(feeds)
-    return out
+    """``batches`` batches of inputs synthesized from the signature (see ``measure.workload``): valid token
+    ids, masks of ones, floats ~N(0,1); open dims other than the batch get ``sequence``."""
+    from lepton.measure.workload import synthesize_workload
+
+    w = synthesize_workload(artifact, rows=batches * batch, seed=seed, sequence=sequence, fill_unknown=sequence)
+    return w.batches(batch, batches)
 
 
 class Pass(ABC):
