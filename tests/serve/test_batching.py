@@ -10,8 +10,8 @@ import pytest
 
 from lepton.errors import ServeError
 from lepton.ir.signature import Signature, TensorSpec
-from lepton.serve.batcher import Batcher, QueueFull
-from lepton.serve.config import Slo
+from lepton.serve.batcher import Batcher, Lanes, QueueFull
+from lepton.serve.config import ServeConfig, Slo
 from lepton.serve.merge import merge, pad_rule, split
 from lepton.serve.policy import AdaptivePolicy, FixedPolicy
 
@@ -215,7 +215,7 @@ def test_two_instances_run_two_batches_at_once() -> None:
         return {"y": feeds["x"]}
 
     async def go() -> None:
-        b = Batcher(session, FixedPolicy(1, 0.0), max_queue_rows=8, instances=2)
+        b = Batcher(Lanes((session, session)), FixedPolicy(1, 0.0), max_queue_rows=8)
         b.start()
         await asyncio.gather(*(b.submit(_x(i), 1, 5) for i in range(2)))
         await b.drain()
@@ -237,3 +237,71 @@ def test_adaptive_snapshot_is_json_ready() -> None:
 
     assert snap["mode"] == "adaptive" and snap["ms_per_row"] == {"4": 2.5}
     assert dumps(snap)
+
+
+class LaneLog:
+    """Sessions for each lane that record which lane ran, and whether lanes overlapped."""
+
+    def __init__(self, seconds: float) -> None:
+        import threading
+
+        self.seconds = seconds
+        self.lock = threading.Lock()
+        self.active: set[str] = set()
+        self.ran: list[str] = []
+        self.overlaps: list[frozenset[str]] = []
+
+    def lane(self, name: str):  # noqa: ANN201 - a session function
+        import time
+
+        def run(feeds: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
+            with self.lock:
+                self.active.add(name)
+                self.ran.append(name)
+                self.overlaps.append(frozenset(self.active))
+            time.sleep(self.seconds)
+            with self.lock:
+                self.active.discard(name)
+            return {"y": feeds["x"] * 2}
+
+        return run
+
+
+def test_a_lone_request_runs_on_the_solo_lane_and_a_crowd_on_the_parallel_lanes() -> None:
+    log = LaneLog(0.02)
+    lanes = Lanes((log.lane("p0"), log.lane("p1")), solo=log.lane("solo"))
+
+    async def go() -> tuple[list[str], list[np.ndarray]]:
+        b = Batcher(lanes, FixedPolicy(1, 0.0), max_queue_rows=64)
+        b.start()
+        for i in range(3):  # one at a time: each finds the model idle
+            await b.submit(_x(i), 1, 5)
+        alone = list(log.ran)
+        outs = await asyncio.gather(*(b.submit(_x(i), 1, 5) for i in range(16)))
+        await b.drain()
+        return alone, [o["y"] for o in outs]
+
+    alone, outs = asyncio.run(go())
+
+    assert alone == ["solo", "solo", "solo"]
+    crowd = log.ran[3:]
+    assert {"p0", "p1"} <= set(crowd) and crowd.count("solo") <= 1  # the first of the crowd found it idle
+    assert frozenset({"p0", "p1"}) in log.overlaps  # the parallel lanes ran side by side
+    assert not any("solo" in o and len(o) > 1 for o in log.overlaps)  # never the solo lane beside another
+    assert [float(o[0, 0]) for o in outs] == [2.0 * i for i in range(16)]
+
+
+def test_lane_count_follows_instances_engine_threads_and_memory() -> None:
+    import psutil
+
+    from lepton.serve.models import lane_count
+
+    small = 50_000_000
+    huge = int(psutil.virtual_memory().available)
+
+    assert lane_count(ServeConfig(instances=3), small, 2) == 3
+    assert lane_count(ServeConfig(), small, 2) == 2
+    assert lane_count(ServeConfig(), small, 16) == 4
+    assert lane_count(ServeConfig(), small, 1) == 1
+    assert lane_count(ServeConfig(engine="torch"), small, 8) == 1
+    assert lane_count(ServeConfig(), huge, 8) == 1  # no room for copies of the model

@@ -43,6 +43,8 @@ def test_sigterm_finishes_in_flight_requests_and_exits_0(tiny: Store, tmp_path: 
             "1500",
             "--max-batch-size",
             "16",
+            "--instances",
+            "3",
             "--log-level",
             "warning",
         ],
@@ -60,6 +62,8 @@ def test_sigterm_finishes_in_flight_requests_and_exits_0(tiny: Store, tmp_path: 
                 pass
             assert proc.poll() is None and time.monotonic() < deadline, (tmp_path / "server.log").read_text()
             time.sleep(0.1)
+        served = httpx.get(url, timeout=5).json()["models"]["dense"]
+        assert served["instances"] == 3 and served["solo_lane"]  # --instances reaches the server
         with ThreadPoolExecutor(4) as pool:
             futures = [pool.submit(httpx.post, f"{url}/v2/models/dense/infer", json=X, timeout=30) for _ in range(4)]
             while httpx.get(url, timeout=5).json()["models"]["dense"]["queued_rows"] < 4:  # all 4 in flight

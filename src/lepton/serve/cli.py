@@ -75,9 +75,13 @@ def register(app: typer.Typer) -> None:
             str | None, typer.Option(help="Adaptive batching towards a latency target, e.g. 'p95<=20ms'")
         ] = None,
         instances: Annotated[
-            int,
-            typer.Option(help="Batches of one model that may run at once (1 suits a CPU whose cores one batch fills)"),
-        ] = 1,
+            int | None,
+            typer.Option(
+                help="Sessions per model that run batches side by side, each with its share of the threads; with "
+                "more than one, a session with all the threads still answers requests that arrive alone "
+                "(default: one per core up to 4, ONNX Runtime, when memory allows)"
+            ),
+        ] = None,
         max_queue: Annotated[int, typer.Option(help="Queued rows per model before answering 429")] = 256,
         timeout: Annotated[float, typer.Option(help="Per-request timeout in seconds (queue wait included)")] = 30.0,
         max_body_bytes: Annotated[int, typer.Option(help="Request body limit (413 above it)")] = 16 * 1024 * 1024,
@@ -116,6 +120,7 @@ def register(app: typer.Typer) -> None:
             max_batch_size=max_batch_size,
             max_delay_ms=max_delay_ms,
             slo=parse_slo(slo) if slo else None,
+            instances=instances,
             max_queue=max_queue,
             timeout_s=timeout,
             max_body_bytes=max_body_bytes,

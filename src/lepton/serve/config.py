@@ -46,7 +46,7 @@ class ServeConfig:
     max_batch_size: int | None = None  # None: the navigator's batch size, else 32
     max_delay_ms: float | None = None  # None: no fixed window (dispatch when the session is free)
     slo: Slo | None = None  # adaptive batching towards this latency target
-    instances: int = 1  # batches of one model that may run at once
+    instances: int | None = None  # sessions per model run side by side (None: auto, see models.lane_count)
     max_queue: int = 256  # queued rows per model before answering 429
     timeout_s: float = 30.0  # per request, queue wait included
     max_body_bytes: int = 16 * 1024 * 1024
@@ -68,7 +68,7 @@ class ServeConfig:
             raise UserError(f"--max-batch-size must be in 1..4096; got {self.max_batch_size}")
         if self.max_delay_ms is not None and not 0 <= self.max_delay_ms <= 10_000:
             raise UserError(f"--max-delay-ms must be in 0..10000; got {self.max_delay_ms}")
-        if not 1 <= self.instances <= 64:
+        if self.instances is not None and not 1 <= self.instances <= 64:
             raise UserError(f"--instances must be in 1..64; got {self.instances}")
         if self.max_queue < 1:
             raise UserError(f"--max-queue must be >= 1; got {self.max_queue}")

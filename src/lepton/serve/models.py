@@ -21,7 +21,7 @@ from lepton.engines import open_session
 from lepton.engines.base import RuntimeConfig, Session
 from lepton.errors import ServeError, UserError
 from lepton.ir.signature import TensorSpec
-from lepton.serve.batcher import Batcher, Policy
+from lepton.serve.batcher import Batcher, Lanes, Policy
 from lepton.serve.config import ServeConfig
 from lepton.serve.merge import pad_rule
 from lepton.serve.metrics import Metrics
@@ -54,7 +54,7 @@ def synthetic_feeds(inputs: tuple[TensorSpec, ...], rows: int = 1, length: int =
 class ServedModel:
     ref: str
     resolved: ResolvedModel
-    session: Session
+    sessions: list[Session]
     batcher: Batcher
     max_batch_size: int  # 0: the model has a fixed batch dim (Triton's convention)
     shadow: Shadow | None = None
@@ -145,10 +145,50 @@ def _policy(cfg: ServeConfig, max_batch: int) -> Policy:
     return FixedPolicy(max_batch, (cfg.max_delay_ms or 0.0) / 1000.0)
 
 
+def lane_count(cfg: ServeConfig, artifact_bytes: int, threads: int) -> int:
+    """How many sessions run a model's batches side by side: ``--instances``, or auto.
+
+    Auto: one lane per core the session would use (at most 4) for ONNX Runtime, when the extra sessions
+    fit in a quarter of the memory available; else one. Each parallel session gets its share of threads.
+    """
+    if cfg.instances is not None:
+        return cfg.instances
+    if cfg.engine != "onnxruntime" or threads < 2:
+        return 1
+    import psutil
+
+    lanes = min(threads, 4)
+    while lanes > 1 and artifact_bytes * (lanes + 1) > 0.25 * psutil.virtual_memory().available:
+        lanes -= 1
+    return lanes
+
+
+def open_lanes(cfg: ServeConfig, resolved: ResolvedModel, session: Session) -> tuple[Lanes, list[Session]]:
+    """The model's lanes: ``session`` alone, or N sessions with a share of its threads each plus ``session``
+    itself as the solo lane (all the threads, for requests that arrive alone)."""
+    from dataclasses import replace
+
+    from lepton.engines import ENGINES
+
+    runtime = resolved.runtime
+    threads = ENGINES.get(cfg.engine)().threads_used(runtime)
+    n = lane_count(cfg, int(resolved.artifact.size_mb * 1e6), threads)
+    if n <= 1:
+        return Lanes((session.run,)), [session]
+    per_lane = max(1, threads // n)
+    narrow = [
+        open_session(cfg.engine, resolved.artifact, replace(runtime, intra_op_threads=per_lane)) for _ in range(n)
+    ]
+    for s in narrow:
+        s.run(synthetic_feeds(resolved.artifact.signature.inputs))
+    solo = session.run if threads > per_lane else None
+    return Lanes(tuple(s.run for s in narrow), solo), [*narrow, session]
+
+
 def open_model(
     ref: str, resolved: ResolvedModel, cfg: ServeConfig, metrics: Metrics, usd_per_hour: float | None
 ) -> ServedModel:
-    """Open the session (with the navigator's runtime config), warm it up, and build its Batcher."""
+    """Open the sessions (with the navigator's runtime config), warm them up, and build the Batcher."""
     sig = resolved.artifact.signature
     runtime = resolved.runtime
     session = open_session(cfg.engine, resolved.artifact, runtime)
@@ -162,13 +202,13 @@ def open_model(
     except Exception as e:  # noqa: BLE001 - a model that cannot run one row should not be served
         raise UserError(f"model {resolved.name!r} failed its warm-up run on synthetic inputs: {e}") from None
     name = resolved.name
+    lanes, sessions = open_lanes(cfg, resolved, session)
     batcher = Batcher(
-        session.run,
+        lanes,
         _policy(cfg, max_batch),
         max_queue_rows=max(cfg.max_queue, max_batch),
         pad=pad_rule(sig) if max_batch else None,
         observer=metrics.observer(name),
-        instances=cfg.instances,
         name=name,
     )
     shadow = None
@@ -187,11 +227,12 @@ def open_model(
         "task": resolved.artifact.task,
         "max_batch_size": str(max_batch),
         "batching": batcher.policy.mode,
+        "lanes": str(len(lanes.parallel)) + ("+solo" if lanes.solo is not None else ""),
         "runtime": json.dumps(runtime.to_json(), sort_keys=True),
         "ref": ref,
     }
     metrics.add_model(name, info, usd_per_hour, dict(resolved.prediction))
-    return ServedModel(ref, resolved, session, batcher, max_batch, shadow, tokenizer)
+    return ServedModel(ref, resolved, sessions, batcher, max_batch, shadow, tokenizer)
 
 
 class ModelRegistry:
