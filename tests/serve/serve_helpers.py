@@ -123,6 +123,7 @@ class ServerThread:
         import uvicorn
 
         self.port = free_port()
+        self.app = app
         self.url = f"http://127.0.0.1:{self.port}"
         config = uvicorn.Config(
             app,

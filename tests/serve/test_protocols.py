@@ -109,3 +109,30 @@ def test_metrics_count_requests_batches_and_model_info(server: ServerThread) -> 
         "lepton_batch_max_size_current",
     ):
         assert name in text, name
+
+
+def test_every_inference_route_takes_the_direct_path_and_nothing_else_does(server: ServerThread) -> None:
+    from fastapi.routing import APIRoute
+
+    from lepton.serve import hot
+
+    inference = {
+        "/v2/models/{name}/infer",
+        "/v2/models/{name}/versions/{version}/infer",
+        "/v1/models/{name}/predict",
+        "/v1/embeddings",
+    }
+    from lepton.serve import dashboard
+    from lepton.serve.protocols import openai, simple, v2
+
+    routes = [*server.app.routes, *(r for m in (v2, simple, openai, dashboard) for r in m.router.routes)]
+    declared = {r.path: r.endpoint for r in routes if isinstance(r, APIRoute) and "POST" in r.methods}
+
+    for path, endpoint in declared.items():
+        hit = hot.match(path.replace("{name}", "dense").replace("{version}", "1"))
+        if path in inference:
+            assert hit is not None and hit[0] is endpoint, path  # the same function FastAPI would call
+            assert hit[1].get("name", "dense") == "dense"
+        else:
+            assert hit is None, path  # admin and the rest keep FastAPI's routing
+    assert inference <= set(declared)

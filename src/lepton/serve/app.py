@@ -20,7 +20,8 @@ from lepton.errors import ServeError
 from lepton.serve import dashboard
 from lepton.serve.auth import require_admin
 from lepton.serve.config import ServeConfig
-from lepton.serve.limits import BodyLimit, error_response, json_response, serve_error_handler
+from lepton.serve.hot import LeptonApp
+from lepton.serve.limits import error_response, json_response, serve_error_handler
 from lepton.serve.metrics import CONTENT_TYPE_LATEST, Metrics
 from lepton.serve.models import ModelRegistry
 from lepton.serve.protocols import openai, simple, v2
@@ -97,7 +98,7 @@ def build_app(cfg: ServeConfig, models: Sequence[ModelSpec] = (), store: Any = N
             ticker.cancel()
             await server.registry.close()
 
-    app = FastAPI(
+    app = LeptonApp(
         title="Lepton inference server",
         version=__version__,
         description="Open Inference Protocol v2 (with binary tensor data), a simple JSON route, "
@@ -108,7 +109,7 @@ def build_app(cfg: ServeConfig, models: Sequence[ModelSpec] = (), store: Any = N
     app.state.server = server
     app.add_exception_handler(ServeError, serve_error_handler)
     app.add_exception_handler(Exception, _internal_error)
-    app.add_middleware(BodyLimit, max_bytes=cfg.max_body_bytes)
+    app.limit_body(cfg.max_body_bytes)
     app.include_router(v2.router)
     app.include_router(simple.router)
     app.include_router(openai.router)

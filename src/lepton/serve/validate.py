@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping
 from typing import Any
 
@@ -92,7 +93,7 @@ def check_shape(shape: Any, name: str) -> list[int]:
         raise bad(f"input {name!r}: 'shape' must be a list of integers; got {shape!r}")
     if any(d < 0 for d in shape):
         raise bad(f"input {name!r}: dims must be >= 0; got {shape}")
-    if int(np.prod(shape, dtype=np.float64)) > MAX_ELEMENTS:
+    if math.prod(shape) > MAX_ELEMENTS:
         raise bad(f"input {name!r}: shape {shape} is larger than this server accepts ({MAX_ELEMENTS} values)")
     return shape
 
