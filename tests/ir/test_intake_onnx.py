@@ -83,17 +83,13 @@ def test_shape_pins_are_recorded_in_the_signature_and_meta(tiny_onnx: Path, stor
     assert meta["signature"]["pinned"] == {"x": [4, 8]}
 
 
-def test_a_pin_that_contradicts_a_fixed_dim_is_rejected_and_nothing_is_stored(
-    tiny_onnx: Path, store: Store
-) -> None:
+def test_a_pin_that_contradicts_a_fixed_dim_is_rejected_and_nothing_is_stored(tiny_onnx: Path, store: Store) -> None:
     with pytest.raises(UserError, match="fixed dim of 8"):
         import_model(tiny_onnx, shapes={"x": (4, 9)}, store=store)
     assert_store_empty(store)
 
 
-def test_corrupt_file_is_rejected_and_the_store_stays_clean(
-    tiny_onnx: Path, tmp_path: Path, store: Store
-) -> None:
+def test_corrupt_file_is_rejected_and_the_store_stays_clean(tiny_onnx: Path, tmp_path: Path, store: Store) -> None:
     bad = tmp_path / "broken.onnx"
     bad.write_bytes(tiny_onnx.read_bytes()[:150])
 
@@ -186,9 +182,7 @@ def test_stored_artifact_folder_is_reused_as_is(tiny_onnx: Path, store: Store) -
     assert store_rows(store) == {"artifacts": 1, "models": 2}
 
 
-def test_artifact_folder_from_another_store_is_copied_in(
-    tiny_onnx: Path, tmp_path: Path, store: Store
-) -> None:
+def test_artifact_folder_from_another_store_is_copied_in(tiny_onnx: Path, tmp_path: Path, store: Store) -> None:
     other = import_model(tiny_onnx, shapes={"x": (1, 8)}, store=Store(tmp_path / "other-home"))
 
     art = import_model(other.path, store=store)

@@ -41,9 +41,7 @@ def test_classifier_pipeline_matches_predict_and_predict_proba(
     assert art.source == {"kind": "sklearn", "class": "sklearn.pipeline.Pipeline"}
 
 
-def test_tree_classifier_is_checked_on_generated_rows(
-    digits: tuple[np.ndarray, np.ndarray], store: Store
-) -> None:
+def test_tree_classifier_is_checked_on_generated_rows(digits: tuple[np.ndarray, np.ndarray], store: Store) -> None:
     x, y = digits
     forest = RandomForestClassifier(n_estimators=10, random_state=0).fit(x, y)
     art = import_model(forest, store=store)
@@ -70,9 +68,7 @@ def test_unfitted_estimator_is_rejected(store: Store) -> None:
     assert_store_empty(store)
 
 
-def test_example_rows_of_the_wrong_width_are_rejected(
-    digits: tuple[np.ndarray, np.ndarray], store: Store
-) -> None:
+def test_example_rows_of_the_wrong_width_are_rejected(digits: tuple[np.ndarray, np.ndarray], store: Store) -> None:
     x, y = digits
     reg = Ridge().fit(x, y)
 

@@ -153,7 +153,10 @@ def test_sensitivity_keeps_the_worst_nodes_in_float_when_asked(
     model = mlp_builder(tmp_path / "wide.onnx", n_in=64, hidden=128, n_out=32)
     d = lepton.optimize(model, batch_sizes=[1], sensitivity="on", targets={"max_drop": 1e-7}, **fast).to_json()
     sens = d["sensitivity"]
-    assert sens["why"].startswith("asked for") and sens["seconds"] >= 0
+    # the stage runs either way; its reason names a faster int8 variant that failed quality when one did
+    # (timing-dependent on this tiny model), else that it was asked for
+    assert sens["why"].startswith("asked for") or "drops quality" in sens["why"]
+    assert sens["seconds"] >= 0
     assert [r["node"] for r in sens["ranking"]]  # every quantizable node ranked
     kept = [t for t in d["trials"] if "kept fp32" in t.get("variant", "")]
     assert kept, "variants keeping the most sensitive nodes in float were built and measured"

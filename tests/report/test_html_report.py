@@ -98,9 +98,7 @@ def test_a_single_reason_string_is_shown(result: dict[str, Any], tmp_path: Path)
     assert "(as one string)" in page
 
 
-def test_figure_has_frontier_recommended_rejected_and_baseline_traces(
-    result: dict[str, Any], tmp_path: Path
-) -> None:
+def test_figure_has_frontier_recommended_rejected_and_baseline_traces(result: dict[str, Any], tmp_path: Path) -> None:
     data, layout = embedded_figure(render(result, tmp_path))
 
     kinds = {trace.get("meta") for trace in data}
@@ -241,9 +239,7 @@ def test_without_prices_there_is_no_chart_but_a_note(result: dict[str, Any], tmp
 def test_table_rows_are_coloured_by_status(result: dict[str, Any], tmp_path: Path) -> None:
     page = render(result, tmp_path)
 
-    statuses = {
-        tid: status for status, tid in re.findall(r"<tr class='(\w+)'><td[^>]*><code>(\w+)</code>", page)
-    }
+    statuses = {tid: status for status, tid in re.findall(r"<tr class='(\w+)'><td[^>]*><code>(\w+)</code>", page)}
     assert statuses["t9"] == "recommended"
     assert statuses["t10"] == "frontier"
     assert statuses["t6"] == "rejected"

@@ -87,7 +87,7 @@ class _Item:
 class Batcher:
     """Queue, merge, run and split for one model; ``submit`` is called on the event loop."""
 
-    contention_weight = 0.1  # EWMA weight of "this arrival found work ahead of it"
+    contention_weight = 0.25  # EWMA weight of "this arrival found work ahead of it" (3 lone arrivals flip it)
     solo_below = 0.5  # the solo lane serves while fewer than this share of arrivals found work ahead
 
     def __init__(
