@@ -158,10 +158,6 @@ class Batcher:
     def instances(self) -> int:
         return len(self.lanes.parallel)
 
-    @property
-    def busy(self) -> bool:
-        return self.in_flight_rows > 0
-
     def retry_after_s(self) -> int:
         per_row = self.policy.row_seconds() or 0.05
         return max(1, math.ceil((self.queued_rows + self.in_flight_rows) * per_row / self.instances))

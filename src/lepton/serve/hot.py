@@ -45,14 +45,11 @@ def match(path: str) -> tuple[Endpoint, dict[str, Any]] | None:
 class LeptonApp(FastAPI):
     """FastAPI, with POSTs to the inference routes dispatched before its middleware and router."""
 
-    max_body_bytes = 16 * 1024 * 1024
-
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self._hot_limited: BodyLimit | None = None
 
     def limit_body(self, max_bytes: int) -> None:
-        self.max_body_bytes = max_bytes
         self._hot_limited = BodyLimit(self._hot, max_bytes)
         self.add_middleware(BodyLimit, max_bytes=max_bytes)
 
