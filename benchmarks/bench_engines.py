@@ -21,11 +21,11 @@ def main() -> None:
     offline_hub()
     result = bench(
         example="minilm",
-        engines=["torch", "onnxruntime"],
-        batch_sizes=[1, 32],
+        engine=["torch", "onnxruntime"],
+        batch=[1, 32],
         plan=TimingPlan(min_runs=30, min_seconds=5.0, max_seconds=30.0),
     )
-    trials = result.trials
+    trials = result.to_json()["trials"]
     rows, ratios = [], {}
     for t in trials:
         lat = t["latency_ms"]

@@ -32,9 +32,9 @@ GAP_NOTE = (
 def main() -> None:
     offline_hub()
     html = RESULTS / "optimize-minilm.html"
-    result = optimize(example="minilm", batch_sizes=[1, 32], targets={"max_drop": 0.01}, html=html)
+    result = optimize(example="minilm", batch=[1, 32], max_drop=0.01, html=html)
     d = result.to_json()
-    rec = result.recommended
+    rec = result.recommended_trial.to_json() if result.recommended_trial else None
     gains = {g["batch_size"]: g for g in d.get("gains", [])}
     rows = []
     for t in d["trials"]:

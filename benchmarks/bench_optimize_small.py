@@ -24,7 +24,7 @@ def run(name: str, trained, batch_sizes: list[int]) -> dict:  # type: ignore[no-
     with tempfile.TemporaryDirectory() as tmp:
         data = Path(tmp) / "eval.npz"
         np.savez(data, **{art.signature.input_names[0]: trained.x_eval, "label": trained.y_eval})
-        result = optimize(art, eval_data=data, batch_sizes=batch_sizes, targets={"max_drop": 0.01})
+        result = optimize(art, data=data, batch=batch_sizes, max_drop=0.01)
     return result.to_json()
 
 

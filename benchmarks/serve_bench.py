@@ -257,7 +257,7 @@ def main() -> None:
 
     def lepton(port: int, *extra: str) -> subprocess.Popen[bytes]:
         args = ["serve", "minilm-int8", "--port", str(port), "--slo", SLO, "--max-queue", "1024", *extra]
-        return subprocess.Popen([PY, "-m", "lepton.serve", *args, "--log-level", "warning"], env=env)
+        return subprocess.Popen([PY, "-m", "lepton", *args, "--log-level", "warning"], env=env)
 
     naive = [PY, str(ROOT / "benchmarks" / "serve_naive.py"), "v2", str(int8.model_path), str(np_)]
     procs = {"lepton": lepton(lp), "lepton1": lepton(l2, "--instances", "1"), "naive": subprocess.Popen(naive, env=env)}

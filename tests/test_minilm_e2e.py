@@ -27,9 +27,7 @@ def sentences(tmp_path: Path) -> Path:
 
 
 def test_bench_minilm_onnxruntime_against_pytorch_eager(sentences: Path) -> None:
-    result = lepton.bench(
-        example="minilm", engines=["torch", "onnxruntime"], batch_sizes=[1, 4], plan=QUICK, data=sentences
-    )
+    result = lepton.bench(example="minilm", engine=["torch", "onnxruntime"], batch=[1, 4], plan=QUICK, data=sentences)
     d = result.to_json()
     assert [(t["engine"], t["batch_size"]) for t in d["trials"]] == [
         ("torch", 1),
@@ -44,14 +42,12 @@ def test_bench_minilm_onnxruntime_against_pytorch_eager(sentences: Path) -> None
 
 
 def test_optimize_minilm_recommends_a_faithful_variant() -> None:
-    result = lepton.optimize(
-        example="minilm", batch_sizes=[1], targets={"max_drop": 0.01}, sensitivity="off", quick=QUICK, precise=QUICK
-    )
-    rec = result.recommended
-    assert rec is not None, result.to_json()["closest_miss"]
-    assert rec["quality"]["cosine"] >= 0.99
-    d = result.to_json()
-    assert d["baseline"][0]["engine"] == "torch"
-    per_tensor = [t for t in d["trials"] if t.get("variant") == "fusion + int8 dynamic per-tensor"]
-    assert per_tensor and all(t["status"] == "rejected" for t in per_tensor)  # the quiet fidelity failure is caught
-    assert resolve_ref("minilm", Store()).artifact.id == rec["artifact_id"]
+    result = lepton.optimize(example="minilm", batch=[1], max_drop=0.01, sensitivity="off", quick=QUICK, precise=QUICK)
+    rec = result.recommended_trial
+    assert rec is not None, result.closest_miss
+    assert result.verdict == "recommend" and not rec.is_baseline, result.reason
+    assert (rec.quality.cosine or 0) >= 0.99
+    assert result.baseline[0].engine == "torch"
+    per_tensor = [t for t in result.trials if t.variant == "fusion + int8 dynamic per-tensor"]
+    assert per_tensor and all(t.status == "rejected" for t in per_tensor)  # the quiet fidelity failure is caught
+    assert resolve_ref("minilm", Store()).artifact.id == rec.artifact_id

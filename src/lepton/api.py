@@ -1,209 +1,195 @@
-"""The Python face of Lepton: import_model, bench, optimize (the CLI mirrors these)."""
+"""The Python face of Lepton: ``import_model``, ``bench``, ``optimize`` (the CLI mirrors these).
+
+Keyword arguments use the CLI's option names (``batch``, ``data``, ``shape``, ``slo``, ``max_drop`` ...) and are
+read by the same options objects the CLI builds, so a value means the same thing through either face. Every
+model kind ``import_model`` accepts can be given as ``model`` (with ``example_input`` for an ``nn.Module``).
+"""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from lepton.cost.catalog import PriceCatalog, PricePoint
-from lepton.cost.hardware import Hardware, detect_hardware
-from lepton.engines.base import ENGINES, RuntimeConfig
-from lepton.errors import EngineUnavailable, UserError
 from lepton.ir.artifact import Artifact
+from lepton.measure.bench import BenchOptions, BenchResult
 from lepton.measure.timing import TimingPlan
-from lepton.measure.trial import Reference, TrialSpec, failed_trial, measure_trial, run_all
-from lepton.measure.workload import Workload, load_workload, synthesize_workload, text_workload
+from lepton.navigate.options import OptimizeOptions
+from lepton.navigate.result import OptimizeResult
+from lepton.options import check_known
+from lepton.progress import Progress
 from lepton.store.store import Store
 
-Progress = Callable[[str, int, int], None]  # (what, done, total)
+Shape = Mapping[str, Sequence[int]] | Sequence[str] | None
+Batch = Sequence[int] | int | str | None
 
 
-def import_model(source: Any, **kwargs: Any) -> Artifact:
-    """Bring a model in as an Artifact (ONNX file, nn.Module + example_input, sklearn estimator, HF folder)."""
-    from lepton.ir.intake import import_model as _import
-
-    return _import(source, **kwargs)
-
-
-def resolve_model(
-    model: Any = None,
+def import_model(
+    source: Any,
     *,
-    example: str | None = None,
-    shapes: Mapping[str, Sequence[int]] | None = None,
+    example_input: Any = None,
+    shape: Shape = None,
+    name: str | None = None,
+    task: str | None = None,
     store: Store | None = None,
-    **intake: Any,
+    **unknown: Any,
 ) -> Artifact:
-    """An Artifact from whatever the user named: an Artifact, an example, a stored name, a path or an object."""
-    store = store or Store()
-    if example:
-        if model is not None:
-            raise UserError("give either a MODEL or --example, not both")
-        from lepton.examples import import_example
+    """Bring a model in as an Artifact: an ONNX file or proto, an ``nn.Module`` with ``example_input``, a fitted
+    scikit-learn estimator, or a Hugging Face encoder folder."""
+    from lepton.ir.intake import import_model as _import
+    from lepton.options import shape_pins
 
-        art = import_example(example, store=store)
-    elif isinstance(model, Artifact):
-        art = model
-    elif isinstance(model, (str, Path)) and not Path(model).exists() and store.model_artifact(str(model)):
-        art = store.model_artifact(str(model))  # type: ignore[assignment]
-    elif model is None:
-        raise UserError(
-            "no model given: pass a path to a model (.onnx file or Hugging Face folder) or --example minilm"
-        )
-    else:
-        art = import_model(model, store=store, **intake)
-    if shapes:
-        art = art.with_(signature=art.signature.with_pins(shapes))
-    assert art is not None
-    return art
-
-
-def make_workload(artifact: Artifact, data: str | Path | None = None, *, rows: int = 64) -> Workload:
-    """User data when given; real sentences for the bundled text example; else synthesized from the signature."""
-    if data is not None:
-        return load_workload(artifact, Path(data))
-    if artifact.task == "embedding" and artifact.file("tokenizer") is not None:
-        from lepton.examples import example_sentences
-
-        return text_workload(artifact, example_sentences(), source="bundled example sentences")
-    return synthesize_workload(artifact, rows=rows)
-
-
-def default_engines(artifact: Artifact) -> list[str]:
-    return [name for name, cls in ENGINES if cls().unavailable(artifact) is None]
-
-
-@dataclass
-class BenchResult:
-    model: dict[str, Any]
-    hardware: Hardware
-    price: PricePoint
-    workload: str
-    trials: list[dict[str, Any]] = field(default_factory=list)
-    run_id: str | None = None
-
-    def to_json(self) -> dict[str, Any]:
-        return {
-            "model": self.model,
-            "hardware": self.hardware.to_json(),
-            "price": self.price.to_json(),
-            "workload": self.workload,
-            "run_id": self.run_id,
-            "trials": self.trials,
-        }
-
-
-def model_info(art: Artifact) -> dict[str, Any]:
-    return {
-        "name": art.name,
-        "artifact_id": art.id,
-        "task": art.task,
-        "source": dict(art.source),
-        "signature": art.signature.to_json(),
-        "model_mb": round(art.size_mb, 3),
-    }
-
-
-def reference_for(artifact: Artifact, workload: Workload, engines: Sequence[str]) -> Reference:
-    """Labels when the data has them; else the source model's outputs (PyTorch when it exists, else ORT fp32)."""
-    if workload.labels is not None:
-        return Reference(labels=workload.labels, description="labels")
-    from lepton.engines.base import open_session
-
-    ref_engine = (
-        "torch" if "torch" in engines or ENGINES.get("torch")().unavailable(artifact) is None else "onnxruntime"
-    )
-    session = open_session(ref_engine, artifact, RuntimeConfig())
-    try:
-        outputs = run_all(session, workload)
-    finally:
-        session.close()
-    return Reference(outputs=outputs, description=f"{ref_engine} fp32")
+    check_known(unknown, (), "import_model")
+    pins = shape_pins(shape) or None
+    return _import(source, example_input=example_input, shapes=pins, name=name, task=task, store=store)
 
 
 def bench(
     model: Any = None,
     *,
     example: str | None = None,
-    engines: Sequence[str] | None = None,
-    batch_sizes: Sequence[int] = (1,),
+    engine: Sequence[str] | str | None = None,
+    batch: Batch = (1,),
     threads: int = 0,
     data: str | Path | None = None,
-    shapes: Mapping[str, Sequence[int]] | None = None,
+    shape: Shape = None,
     instance: str | None = None,
     price_per_hour: float | None = None,
     qps: float | None = None,
-    plan: TimingPlan | None = None,
+    seconds: float = 2.0,
+    json: str | Path | None = None,
+    example_input: Any = None,
+    name: str | None = None,
+    task: str | None = None,
     store: Store | None = None,
+    plan: TimingPlan | None = None,
     progress: Progress | None = None,
+    **unknown: Any,
 ) -> BenchResult:
     """Measure one model under one or more engines and batch sizes on this machine."""
+    from lepton.measure.bench import bench as run_bench
+    from lepton.store.resolve import resolve_model
+
+    check_known(unknown, [*_explicit(bench), "model"], "bench")
+    options = BenchOptions.build(
+        example=example,
+        engine=engine,
+        batch=batch,
+        threads=threads,
+        data=data,
+        shape=shape,
+        instance=instance,
+        price_per_hour=price_per_hour,
+        qps=qps,
+        seconds=seconds,
+        json=json,
+    )
     store = store or Store()
-    if any(b < 1 for b in batch_sizes):
-        raise UserError(f"--batch sizes must be >= 1; got {list(batch_sizes)}")
-    art = resolve_model(model, example=example, shapes=shapes, store=store)
-    hw = detect_hardware()
-    price = PriceCatalog.load().price(hw, instance=instance, price_per_hour=price_per_hour)
-    engines = list(engines) if engines else default_engines(art)
-    for name in engines:
-        why = ENGINES.get(name)().unavailable(art)
-        if why:
-            raise EngineUnavailable(f"engine {name!r} cannot run this model: {why}")
-    workload = make_workload(art, data)
-    reference = reference_for(art, workload, engines)
-    result = BenchResult(model_info(art), hw, price, workload.source)
-    result.run_id = store.start_run("bench", art.name, art.id)
-    total = len(engines) * len(batch_sizes)
-    status = "failed"
-    try:
-        for engine in engines:
-            quality = None  # outputs do not depend on the batch size: evaluate each engine once
-            for b in batch_sizes:
-                n = len(result.trials)
-                if progress:
-                    progress(f"{engine} batch {b}", n, total)
-                spec = TrialSpec(engine, art, RuntimeConfig(intra_op_threads=threads, batch_size=b))
-                try:
-                    record = measure_trial(
-                        f"t{n + 1}", spec, workload, reference, price, plan=plan, qps=qps, quality=quality
-                    )
-                    quality = record["quality"]
-                except EngineUnavailable:
-                    raise
-                except Exception as e:  # noqa: BLE001  one failing configuration is recorded, not fatal
-                    record = failed_trial(f"t{n + 1}", spec, e)
-                result.trials.append(record)
-                store.add_trial(result.run_id, record)
-        if progress:
-            progress("done", total, total)
-        status = "done"
-    finally:
-        store.finish_run(result.run_id, status, {"trials": len(result.trials)})
+    art = resolve_model(
+        model,
+        example=options.example,
+        shape=options.shape,
+        store=store,
+        example_input=example_input,
+        name=name,
+        task=task,
+    )
+    result = run_bench(art, options, store=store, plan=plan, progress=progress)
+    if options.json:
+        write_json(options.json, result.to_json())
     return result
 
 
 def optimize(
     model: Any = None,
     *,
-    eval_data: str | Path | None = None,
-    targets: Any = None,
-    **options: Any,
-) -> Any:
-    """Optimize a model for this machine; returns an ``OptimizeResult`` (frontier, recommended, reason).
+    example: str | None = None,
+    data: str | Path | None = None,
+    shape: Shape = None,
+    batch: Batch = None,
+    slo: str | None = None,
+    max_drop: float = 0.01,
+    qps: float | None = None,
+    budget: float | None = None,
+    objective: str = "cost",
+    trials: int = 80,
+    time_budget: float | None = None,
+    instance: str | None = None,
+    price_per_hour: float | None = None,
+    sensitivity: str = "auto",
+    html: str | Path | None = None,
+    json: str | Path | None = None,
+    example_input: Any = None,
+    name: str | None = None,
+    task: str | None = None,
+    store: Store | None = None,
+    quick: TimingPlan | None = None,
+    precise: TimingPlan | None = None,
+    progress: Progress | None = None,
+    **unknown: Any,
+) -> OptimizeResult:
+    """Optimize a model for this machine: build variants, measure and price them, recommend one.
 
-    ``targets`` is a ``Targets`` or a dict such as ``{"slo": "p95<=20ms", "max_drop": 0.01, "qps": 500}``;
-    other options are those of ``lepton optimize`` (``example``, ``batch_sizes``, ``shapes``, ``trials`` ...).
+    Returns an ``OptimizeResult`` (``recommended_trial``, ``frontier_trials``, ``reason``, ``gains``,
+    ``exit_code``); ``html``/``json`` also write the report and the JSON. ``quick``/``precise`` change how long
+    each measurement runs (tests and benchmarks use them).
     """
+    from lepton.navigate.navigator import Plans
     from lepton.navigate.navigator import optimize as run_optimize
-    from lepton.navigate.targets import Targets, parse_slo
+    from lepton.store.resolve import resolve_model
 
-    if isinstance(targets, Mapping):
-        t = dict(targets)
-        if isinstance(t.get("slo"), str):
-            t["slo"] = parse_slo(t["slo"])
-        unknown = set(t) - {"slo", "max_drop", "qps", "budget", "objective"}
-        if unknown:
-            raise UserError(f"targets: unknown keys {sorted(unknown)}; use slo, max_drop, qps, budget, objective")
-        targets = Targets(**t)
-    return run_optimize(model, data=eval_data, targets=targets, **options)
+    check_known(unknown, [*_explicit(optimize), "model"], "optimize")
+    options = OptimizeOptions.build(
+        example=example,
+        data=data,
+        shape=shape,
+        batch=batch,
+        slo=slo,
+        max_drop=max_drop,
+        qps=qps,
+        budget=budget,
+        objective=objective,
+        trials=trials,
+        time_budget=time_budget,
+        instance=instance,
+        price_per_hour=price_per_hour,
+        sensitivity=sensitivity,
+        html=html,
+        json=json,
+    )
+    store = store or Store()
+    art = resolve_model(
+        model,
+        example=options.example,
+        shape=options.shape,
+        store=store,
+        example_input=example_input,
+        name=name,
+        task=task,
+    )
+    plans = Plans(quick or Plans.quick, precise or Plans.precise)
+    result = run_optimize(art, options, store=store, plans=plans, progress=progress)
+    if options.json:
+        write_json(options.json, result.to_json())
+    if options.html:
+        from lepton.report.html import write_html
+
+        write_html(result, options.html)
+    return result
+
+
+def write_json(path: Path, payload: dict[str, Any]) -> None:
+    """Write atomically, so an interrupted run never leaves half a file."""
+    import json as _json
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(path.suffix + ".tmp")
+    tmp.write_text(_json.dumps(payload, indent=2, default=str))
+    tmp.replace(path)
+
+
+def _explicit(fn: Any) -> list[str]:
+    """The keyword arguments a face function declares (what an unknown keyword is told it may use)."""
+    import inspect
+
+    return [p.name for p in inspect.signature(fn).parameters.values() if p.kind is p.KEYWORD_ONLY]

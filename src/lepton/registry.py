@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from importlib.metadata import entry_points
 from typing import Generic, TypeVar
 
@@ -29,6 +30,19 @@ class Registry(Generic[T]):
             return cls
 
         return decorate
+
+    def unregister(self, name: str) -> None:
+        """Remove a registration (plug-ins loaded at run time, and tests, take theirs back)."""
+        self._items.pop(name, None)
+
+    @contextmanager
+    def registered(self, name: str, cls: type[T]) -> Iterator[type[T]]:
+        """``with PASSES.registered("mine", MyPass): ...``: registered for the block only."""
+        self.register(name)(cls)
+        try:
+            yield cls
+        finally:
+            self.unregister(name)
 
     def _load_plugins(self) -> None:
         if self._plugins_loaded:

@@ -4,6 +4,7 @@ import json
 from pathlib import Path
 
 import pytest
+from machines import fake_hardware
 
 from lepton.cost.catalog import PriceCatalog, PricePoint
 from lepton.cost.hardware import Hardware, detect_hardware
@@ -12,18 +13,7 @@ from lepton.errors import UserError
 
 
 def hw(**kw: object) -> Hardware:
-    base: dict[str, object] = dict(
-        cpu_model="Test CPU",
-        vendor="intel",
-        arch="x86_64",
-        logical_cores=2,
-        physical_cores=2,
-        memory_gb=8.0,
-        flags=frozenset(),
-        gpus=(),
-    )
-    base.update(kw)
-    return Hardware(**base)  # type: ignore[arg-type]
+    return fake_hardware(**kw)  # type: ignore[arg-type]
 
 
 PRICE = PricePoint("test", 0.36, "test", "given")

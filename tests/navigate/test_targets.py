@@ -1,8 +1,10 @@
 from __future__ import annotations
 
 import pytest
+from trials import trial
 
 from lepton.errors import UserError
+from lepton.measure.trial import Trial
 from lepton.navigate.targets import Slo, Targets, parse_slo, violations
 
 
@@ -35,13 +37,8 @@ def test_target_validation() -> None:
         Targets(budget=100)
 
 
-def record(p95: float, drop: float, month: float | None = None, batch: int = 1) -> dict:
-    return {
-        "batch_size": batch,
-        "latency_ms": {"p50": p95 / 2, "p95": p95, "p99": p95 * 1.2},
-        "quality_drop": drop,
-        "cost": {"usd_per_1m": 1.0, "usd_per_month": month},
-    }
+def record(p95: float, drop: float, month: float | None = None, batch: int = 1) -> Trial:
+    return trial("t1", p95=p95, drop=drop, month=month, batch=batch, qps=100)
 
 
 def test_violations_name_each_broken_target() -> None:

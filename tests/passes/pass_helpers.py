@@ -7,8 +7,8 @@ from pathlib import Path
 
 import numpy as np
 import onnx
+from machines import fake_hardware  # noqa: F401  (re-exported for the pass tests)
 
-from lepton.cost.hardware import Hardware
 from lepton.ir.artifact import Artifact
 from lepton.ir.signature import Signature
 from lepton.store import Store
@@ -39,19 +39,6 @@ def commit(
             torch_module=torch_module,
         )
     return art
-
-
-def fake_hardware(*, flags: tuple[str, ...] = (), gpus: tuple[str, ...] = ()) -> Hardware:
-    return Hardware(
-        cpu_model="Test CPU",
-        vendor="intel",
-        arch="x86_64",
-        logical_cores=2,
-        physical_cores=2,
-        memory_gb=8.0,
-        flags=frozenset(flags),
-        gpus=gpus,
-    )
 
 
 def run(artifact: Artifact, feeds: dict[str, np.ndarray]) -> np.ndarray:

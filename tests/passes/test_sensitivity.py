@@ -40,5 +40,32 @@ def test_sensitivity_ranks_every_node_and_finds_the_fewest_to_keep_in_float(
 def test_sensitivity_refuses_a_pass_that_is_not_quantization(
     mlp: Artifact, ctx_for: Callable[..., PassContext]
 ) -> None:
-    with pytest.raises(NotApplicable, match="supports quantize-dynamic"):
+    with pytest.raises(NotApplicable, match="cannot keep nodes in float|needs a pass that can keep nodes"):
         measure_sensitivity(mlp, ctx_for(), create("prune-magnitude"))
+
+
+def test_sensitivity_candidates_extend_a_prefix_with_float_nodes(
+    mlp: Artifact, digits_feeds: list[dict[str, np.ndarray]], ctx_for: Callable[..., PassContext]
+) -> None:
+    from lepton.passes import apply_chain
+    from lepton.passes.sensitivity import sensitivity_candidates
+
+    ctx = ctx_for()
+    prefix = [create("optimize-graph")]
+    report, chains = sensitivity_candidates(
+        mlp, ctx, prefix, create("quantize-dynamic"), feeds=digits_feeds, target=0.999999
+    )
+    excluded = [tuple(c[-1].params()["nodes_to_exclude"]) for c in chains]
+    assert () in excluded and len(set(excluded)) == len(chains)
+    assert all([p.name for p in c[:-1]] == ["optimize-graph"] for c in chains)
+    art = apply_chain(mlp, chains[-1], ctx)
+    assert art.lineage.pass_params["nodes_to_exclude"] == list(excluded[-1])
+    assert report.ranking
+
+
+def test_any_pass_that_keeps_nodes_in_float_can_be_analysed(
+    mlp: Artifact, digits_feeds: list[dict[str, np.ndarray]], ctx_for: Callable[..., PassContext]
+) -> None:
+    static = create("quantize-static", calibrate_method="minmax", per_channel=True)
+    report = measure_sensitivity(mlp, ctx_for(), static, feeds=digits_feeds, target=0.9999)
+    assert sorted(s.node for s in report.ranking) == ["fc0", "fc1", "fc2"]

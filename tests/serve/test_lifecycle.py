@@ -16,8 +16,8 @@ import typer
 from serve_helpers import free_port
 from typer.testing import CliRunner
 
+from lepton.cli.serve import register
 from lepton.errors import UserError
-from lepton.serve.cli import register
 from lepton.serve.config import parse_slo
 from lepton.store.store import Store
 
@@ -34,7 +34,7 @@ def test_sigterm_finishes_in_flight_requests_and_exits_0(tiny: Store, tmp_path: 
         [
             sys.executable,
             "-m",
-            "lepton.serve",
+            "lepton",
             "serve",
             "dense",
             "--port",

@@ -1,14 +1,18 @@
 from __future__ import annotations
 
+import json
 import shutil
 from pathlib import Path
 
 import pytest
+from trials import trial
 
+from lepton.engines.base import RuntimeConfig
 from lepton.errors import UserError
 from lepton.ir.artifact import Artifact, Lineage
 from lepton.store import Store
 from lepton.store.resolve import resolve_ref
+from lepton.store.runs import Deployment
 
 
 def test_commit_is_content_addressed_and_shared(tiny_artifact: Artifact, tiny_onnx: Path) -> None:
@@ -47,21 +51,28 @@ def test_runs_trials_and_recommended_resolution(tiny_artifact: Artifact) -> None
     with pytest.raises(UserError, match="no finished optimize run"):
         resolve_ref("mlp:recommended", store)
     run = store.start_run("optimize", "mlp", tiny_artifact.id)
-    store.add_trial(run, {"id": "t1", "artifact_id": tiny_artifact.id, "status": "ok"})
-    store.finish_run(
-        run,
-        "done",
-        {
-            "recommended": "t1",
-            "recommended_artifact": tiny_artifact.id,
-            "recommended_runtime": {"intra_op_threads": 1, "batch_size": 8},
-        },
+    store.add_trial(run, trial("t1", artifact=tiny_artifact.id, batch=8, threads=1))
+    deployment = Deployment(
+        artifact_id=tiny_artifact.id, engine="onnxruntime", runtime=RuntimeConfig(intra_op_threads=1, batch_size=8)
     )
+    store.finish_run(run, "done", {"recommended": "t1"}, deployment)
     r = resolve_ref("mlp:recommended", store)
     assert r.artifact.id == tiny_artifact.id and r.runtime.batch_size == 8 and r.runtime.intra_op_threads == 1
-    assert store.run(run)["trials"][0]["id"] == "t1"
-    assert [x["id"] for x in store.runs("mlp")] == [run]
+    assert r.engine == "onnxruntime"
+    stored = store.run(run)
+    assert stored.trials[0]["id"] == "t1" and stored.payload == {"recommended": "t1"}
+    assert [x.id for x in store.runs("mlp")] == [run] and store.runs("mlp")[0].deployment == deployment
     with pytest.raises(UserError, match="no model or file"):
         resolve_ref("nothing-here", store)
     with pytest.raises(UserError, match="unknown tag"):
         resolve_ref("mlp:weird", store)
+
+
+def test_runs_written_by_older_versions_still_resolve(tiny_artifact: Artifact) -> None:
+    store = Store()
+    run = store.start_run("optimize", "mlp", tiny_artifact.id)
+    legacy = {"recommended_artifact": tiny_artifact.id, "recommended_runtime": {"intra_op_threads": 1, "batch_size": 4}}
+    with store._db() as db:  # the summary as versions before the typed Deployment wrote it
+        db.execute("UPDATE runs SET status='done', summary=? WHERE id=?", (json.dumps(legacy), run))
+    r = resolve_ref("mlp:recommended", store)
+    assert r.artifact.id == tiny_artifact.id and r.runtime.batch_size == 4 and r.engine == "onnxruntime"

@@ -7,6 +7,7 @@ import os
 import platform
 import shutil
 import subprocess
+from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -75,6 +76,20 @@ class Hardware:
         d["bf16_native"] = self.bf16_native
         d["fp16_native"] = self.fp16_native
         return d
+
+    @classmethod
+    def from_json(cls, d: Mapping[str, Any]) -> Hardware:
+        """Read what ``to_json`` wrote (the derived ``*_accel``/``*_native`` keys are recomputed)."""
+        return cls(
+            cpu_model=str(d.get("cpu_model", "")),
+            vendor=str(d.get("vendor", "unknown")),
+            arch=str(d.get("arch", "")),
+            logical_cores=int(d.get("logical_cores", 1)),
+            physical_cores=int(d.get("physical_cores", d.get("logical_cores", 1))),
+            memory_gb=float(d.get("memory_gb", 0.0)),
+            flags=frozenset(d.get("flags", ())),
+            gpus=tuple(d.get("gpus", ())),
+        )
 
 
 def _cpuinfo() -> tuple[str, set[str]]:

@@ -3,15 +3,18 @@
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass
-from typing import Any, ClassVar, Protocol
+from typing import TYPE_CHECKING, Any, ClassVar, Protocol
 
 import numpy as np
 
 from lepton.errors import EngineUnavailable, UserError
 from lepton.ir.artifact import Artifact
 from lepton.registry import Registry
+
+if TYPE_CHECKING:
+    from lepton.cost.hardware import Hardware
 
 GRAPH_LEVELS = ("disable", "basic", "extended", "all")
 EXECUTION_MODES = ("sequential", "parallel")
@@ -67,6 +70,7 @@ class Engine(ABC):
 
     name: ClassVar[str]
     description: ClassVar[str] = ""
+    searched: ClassVar[bool] = True  # the navigator measures variants on it (False: a baseline only)
 
     def unavailable(self, artifact: Artifact | None = None) -> str | None:
         """Why this engine cannot run (here, or this artifact); None when it can."""
@@ -75,6 +79,12 @@ class Engine(ABC):
     @abstractmethod
     def open(self, artifact: Artifact, config: RuntimeConfig) -> Session:
         """Load ``artifact`` for running with ``config``."""
+
+    def runtime_options(self, hw: Hardware, batch_sizes: Sequence[int]) -> list[RuntimeConfig]:
+        """The runtime settings worth measuring on ``hw``: all cores for one stream, and one thread per caller
+        under load (a server runs one single-threaded session per core side by side), at every batch size."""
+        threads = sorted({hw.physical_cores, 1}, reverse=True)
+        return [RuntimeConfig(intra_op_threads=t, batch_size=b) for t in threads for b in batch_sizes]
 
     def threads_used(self, config: RuntimeConfig) -> int:
         """The intra-op thread count a session with ``config`` actually uses."""
@@ -93,3 +103,8 @@ def open_session(engine: str, artifact: Artifact, config: RuntimeConfig | None =
     if why:
         raise EngineUnavailable(f"engine {engine!r} cannot run here: {why}")
     return eng.open(artifact, config or RuntimeConfig())
+
+
+def runnable_engines(artifact: Artifact) -> list[str]:
+    """Every registered engine that can run ``artifact`` on this machine."""
+    return [name for name, cls in ENGINES if cls().unavailable(artifact) is None]

@@ -58,6 +58,7 @@ class TorchSession:
 @ENGINES.register("torch")
 class TorchEagerEngine(Engine):
     description = "PyTorch eager fp32 on the source module (the baseline without Lepton)"
+    searched = False  # it runs only the source module, never an optimized variant
 
     def unavailable(self, artifact: Artifact | None = None) -> str | None:
         try:

@@ -9,6 +9,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
+from lepton.contract import Contract, json_typed
 from lepton.errors import IntakeError
 from lepton.ir.signature import Signature
 
@@ -73,6 +74,17 @@ class Artifact:
     def with_(self, **changes: Any) -> Artifact:
         return replace(self, **changes)
 
+    def summary(self) -> ArtifactSummary:
+        """What reports say about the model: name, id, task, source, signature, size."""
+        return ArtifactSummary(
+            name=self.name,
+            artifact_id=self.id,
+            task=self.task,
+            source=dict(self.source),
+            signature=self.signature,
+            model_mb=round(self.size_mb, 3),
+        )
+
     def meta(self) -> dict[str, Any]:
         return {
             "id": self.id,
@@ -106,6 +118,27 @@ class Artifact:
             files=d.get("files", {}),
             name=d.get("name"),
         )
+
+
+SignatureField = json_typed(Signature, Signature.from_json)
+
+
+class ArtifactSummary(Contract):
+    """The model a run was about, as results and reports carry it."""
+
+    name: str | None = None
+    artifact_id: str
+    task: str = "generic"
+    source: dict[str, Any] = {}
+    signature: SignatureField
+    model_mb: float | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        return self.model_dump(mode="json", by_alias=True)  # name stays, null when the model has none
+
+    @property
+    def display_name(self) -> str:
+        return self.name or self.artifact_id
 
 
 def content_id(folder: Path, extra: Mapping[str, Any] | None = None) -> str:

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
-from typing import Any
+from dataclasses import dataclass
+from typing import Any, Literal
 
 import numpy as np
+
+from lepton.contract import Contract
 
 
 def classification_metrics(y_true: np.ndarray, y_pred: np.ndarray) -> dict[str, float]:
@@ -75,12 +78,76 @@ def task_metrics(task: str, labels: np.ndarray, outputs: dict[str, np.ndarray]) 
     return classification_metrics(labels, pred)
 
 
+@dataclass(frozen=True)
+class Headline:
+    """The one quality figure a trial is judged and shown by, and which way is better."""
+
+    name: str  # accuracy | rmse | cosine
+    value: float
+    higher_is_better: bool
+
+    @property
+    def label(self) -> str:
+        """The word a person reads: fidelity for cosine to a reference model."""
+        return "fidelity" if self.name == "cosine" else self.name
+
+    @property
+    def short(self) -> str:
+        """Compact form for table cells: ``acc 0.9876``, ``cos 0.9934``, ``rmse 1.23``."""
+        abbrev = {"accuracy": "acc", "cosine": "cos"}.get(self.name, self.name)
+        return f"{abbrev} {self.formatted}"
+
+    @property
+    def text(self) -> str:
+        """Long form for sentences: ``accuracy 0.9876``, ``fidelity 0.9934``."""
+        return f"{self.label} {self.formatted}"
+
+    @property
+    def formatted(self) -> str:
+        return f"{self.value:.4g}" if self.name in ERROR_METRICS else f"{self.value:.4f}"
+
+    def drop_from(self, base: float) -> float:
+        """How much worse than ``base`` this is, never negative: absolute for scores, relative for errors."""
+        if self.higher_is_better:
+            return max(0.0, base - self.value)
+        return max(0.0, (self.value - base) / abs(base)) if base else max(0.0, self.value - base)
+
+
+ERROR_METRICS = ("rmse", "mae")
+# The headline order: task accuracy first, then the regression error, then fidelity to a reference model.
+_HEADLINE_ORDER: tuple[tuple[str, bool], ...] = (("accuracy", True), ("rmse", False), ("cosine", True))
+
+
+class Quality(Contract):
+    """Quality of one configuration: task metrics against labels, or fidelity to a reference model's outputs."""
+
+    kind: Literal["task", "fidelity"] | None = None
+    output: str | None = None  # the output fidelity was computed on
+    against: str | None = None  # the reference: "torch fp32", "onnxruntime fp32"
+    accuracy: float | None = None
+    precision: float | None = None
+    recall: float | None = None
+    f1: float | None = None
+    mae: float | None = None
+    rmse: float | None = None
+    mape: float | None = None
+    cosine: float | None = None
+    cosine_min: float | None = None
+    max_abs_error: float | None = None
+    top1_agreement: float | None = None
+
+    def headline(self) -> Headline | None:
+        """The one figure quality is judged on (the same rule for the navigator, the terminal and the HTML)."""
+        for name, higher in _HEADLINE_ORDER:
+            v = getattr(self, name)
+            if v is not None:
+                return Headline(name, float(v), higher)
+        return None
+
+
 def primary_metric(task: str, metrics: dict[str, Any]) -> tuple[str, float, bool]:
-    """The one number a drop is judged on: (name, value, higher_is_better)."""
-    if "accuracy" in metrics:
-        return "accuracy", metrics["accuracy"], True
-    if "rmse" in metrics:
-        return "rmse", metrics["rmse"], False
-    if "cosine" in metrics:
-        return "cosine", metrics["cosine"], True
-    raise KeyError("no quality metric")
+    """The headline of a metrics dict: (name, value, higher_is_better)."""
+    h = Quality.model_validate(metrics).headline()
+    if h is None:
+        raise KeyError("no quality metric")
+    return h.name, h.value, h.higher_is_better

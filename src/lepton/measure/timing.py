@@ -9,9 +9,52 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
+from pydantic import Field
+
+from lepton.contract import Contract
 
 Feeds = Mapping[str, np.ndarray]
 PERCENTILES = (50, 95, 99)
+
+
+class Estimate(Contract):
+    """A measured value with its 95% confidence interval."""
+
+    value: float
+    low: float
+    high: float
+
+    def inverse(self, scale: float = 1.0) -> Estimate:
+        """``scale / value`` with the interval carried through (latency -> throughput)."""
+        return Estimate(value=scale / self.value, low=scale / self.high, high=scale / self.low)
+
+
+class Latency(Contract):
+    """Latency figures in milliseconds of one measured configuration (the ``latency_ms`` of a trial)."""
+
+    p50: float
+    p95: float
+    p99: float
+    mean: float
+    min: float
+    n: int
+    std: float | None = None
+    percentiles: dict[str, float] = Field(default_factory=dict)  # other percentiles an SLO named: {"p99.9": ...}
+    ci95: dict[str, tuple[float, float]] = Field(default_factory=dict)  # per statistic: p50, p95, p99, mean
+
+    def value(self, metric: str) -> float:
+        """``p50``, ``p95``, ``p99``, ``mean`` or another percentile measured for an SLO (``p99.9``)."""
+        if metric in ("p50", "p95", "p99", "mean"):
+            return float(getattr(self, metric))
+        if metric in self.percentiles:
+            return self.percentiles[metric]
+        raise KeyError(f"latency {metric!r} was not measured (have p50, p95, p99, mean, {', '.join(self.percentiles)})")
+
+    def estimate(self, metric: str) -> Estimate:
+        """The value with its confidence interval (a zero-width interval when none was recorded)."""
+        v = self.value(metric)
+        lo, hi = self.ci95.get(metric, (v, v))
+        return Estimate(value=v, low=min(lo, v), high=max(hi, v))
 
 
 @dataclass(frozen=True)
@@ -60,13 +103,37 @@ class LatencyStats:
         lo, hi = np.percentile(stats, [(1 - confidence) / 2 * 100, (1 + confidence) / 2 * 100])
         return float(lo), float(hi)
 
+    def mean_ci(self, confidence: float = 0.95, resamples: int = 400, seed: int = 0) -> tuple[float, float]:
+        """Bootstrap confidence interval of the mean (throughput is batch size over the mean)."""
+        x = np.asarray(self.samples_ms)
+        rng = np.random.default_rng(seed)
+        means = x[rng.integers(0, len(x), size=(resamples, len(x)))].mean(axis=1)
+        lo, hi = np.percentile(means, [(1 - confidence) / 2 * 100, (1 + confidence) / 2 * 100])
+        return float(lo), float(hi)
+
+    def summary(self, extra: Sequence[str] = ()) -> Latency:
+        """The figures a trial records; ``extra`` names more percentiles to compute (``"p99.9"``)."""
+        ci = {f"p{q}": _round_pair(self.ci(q)) for q in PERCENTILES}
+        ci["mean"] = _round_pair(self.mean_ci())
+        more = {m: round(self.percentile(float(m[1:])), 4) for m in extra if m not in ("p50", "p95", "p99", "mean")}
+        return Latency(
+            p50=round(self.percentile(50), 4),
+            p95=round(self.percentile(95), 4),
+            p99=round(self.percentile(99), 4),
+            mean=round(self.mean_ms, 4),
+            min=round(min(self.samples_ms), 4),
+            n=self.n,
+            std=round(float(np.std(self.samples_ms)), 4),
+            percentiles=more,
+            ci95=ci,
+        )
+
     def to_json(self) -> dict[str, Any]:
-        out: dict[str, Any] = {f"p{q}": round(self.percentile(q), 4) for q in PERCENTILES}
-        out["mean"] = round(self.mean_ms, 4)
-        out["min"] = round(min(self.samples_ms), 4)
-        out["n"] = self.n
-        out["ci95"] = {f"p{q}": [round(v, 4) for v in self.ci(q)] for q in PERCENTILES}
-        return out
+        return self.summary().to_json()
+
+
+def _round_pair(pair: tuple[float, float]) -> tuple[float, float]:
+    return round(pair[0], 4), round(pair[1], 4)
 
 
 def measure_latency(
@@ -117,13 +184,34 @@ class ConcurrentStats:
     def throughput_per_s(self) -> float:
         return self.requests * self.latency.batch_size / self.seconds
 
+    def summary(self) -> Concurrent:
+        return Concurrent(
+            callers=self.callers,
+            requests=self.requests,
+            throughput_per_s=round(self.throughput_per_s, 3),
+            latency_ms=self.latency.summary(),
+        )
+
     def to_json(self) -> dict[str, Any]:
-        return {
-            "callers": self.callers,
-            "requests": self.requests,
-            "throughput_per_s": round(self.throughput_per_s, 3),
-            "latency_ms": self.latency.to_json(),
-        }
+        return self.summary().to_json()
+
+
+class Concurrent(Contract):
+    """Throughput with several callers sharing one session, as a server runs it."""
+
+    callers: int
+    requests: int
+    throughput_per_s: float
+    latency_ms: Latency
+
+    def throughput(self) -> Estimate:
+        """Throughput with an interval carried from the callers' mean latency (relative width kept)."""
+        mean = self.latency_ms.estimate("mean")
+        return Estimate(
+            value=self.throughput_per_s,
+            low=self.throughput_per_s * mean.value / mean.high,
+            high=self.throughput_per_s * mean.value / mean.low,
+        )
 
 
 def measure_concurrent(

@@ -1,23 +1,130 @@
-"""One measured configuration -> one Trial record (a JSON-able dict, the unit of bench/optimize output)."""
+"""One measured configuration -> one ``Trial``: the typed record bench and optimize produce and store."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
-from typing import Any
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any, Literal
 
 import numpy as np
+from pydantic import Field
 
+from lepton.contract import Contract
 from lepton.cost.catalog import PricePoint
-from lepton.cost.model import estimate_cost
+from lepton.cost.model import CostEstimate, estimate_cost
 from lepton.engines.base import ENGINES, RuntimeConfig, Session, open_session
 from lepton.ir.artifact import Artifact
 from lepton.measure.memory import PeakRss
-from lepton.measure.quality import fidelity, task_metrics
-from lepton.measure.timing import LatencyStats, TimingPlan, measure_latency
+from lepton.measure.quality import Quality, fidelity, task_metrics
+from lepton.measure.timing import Concurrent, Estimate, Latency, TimingPlan, measure_latency
 from lepton.measure.workload import Workload
 
 Outputs = dict[str, np.ndarray]
+Status = Literal["ok", "rejected", "failed"]
+
+
+class ChainStep(Contract):
+    """One pass of a variant's chain, with the params it ran with."""
+
+    pass_: str = Field(alias="pass")
+    params: dict[str, Any] = Field(default_factory=dict)
+
+
+class Trial(Contract):
+    """One candidate (variant x engine x runtime settings) measured on this machine.
+
+    A failed trial has ``error`` and no figures. The navigator adds its verdict: ``status`` rejected with
+    ``reasons``, ``notes``, ``quality_drop``, and ``superseded_by`` when a precise measurement replaced a quick one.
+    """
+
+    id: str
+    status: Status = "ok"
+    role: Literal["baseline"] | None = None
+    engine: str
+    variant: str = "base"
+    artifact_id: str
+    batch_size: int
+    threads: int | None = None
+    runtime: RuntimeConfig = Field(default_factory=RuntimeConfig)
+    latency_ms: Latency | None = None
+    throughput_per_s: float | None = None
+    peak_rss_mb: float | None = None
+    rss_delta_mb: float | None = None
+    model_mb: float | None = None
+    quality: Quality = Field(default_factory=Quality)
+    cost: CostEstimate | None = None
+    concurrent: Concurrent | None = None
+    capacity_per_s: float | None = None  # the best of single-stream and concurrent throughput: what cost uses
+    chain: tuple[ChainStep, ...] = ()
+    parent_variant: str | None = None
+    quality_drop: float | None = None
+    precise: bool = False
+    screened_as: str | None = None
+    superseded_by: str | None = None
+    reasons: tuple[str, ...] = ()
+    notes: tuple[str, ...] = ()
+    error: str | None = None
+
+    # -- typed access to the figures of a measured trial ------------------------------------------------
+    @property
+    def measured(self) -> bool:
+        return self.status != "failed" and self.latency_ms is not None and self.cost is not None
+
+    @property
+    def latency(self) -> Latency:
+        if self.latency_ms is None:
+            raise ValueError(f"trial {self.id} has no latency ({self.status}: {self.error or 'not measured'})")
+        return self.latency_ms
+
+    @property
+    def priced(self) -> CostEstimate:
+        if self.cost is None:
+            raise ValueError(f"trial {self.id} has no cost ({self.status}: {self.error or 'not measured'})")
+        return self.cost
+
+    @property
+    def usd_per_1m(self) -> float:
+        return self.priced.usd_per_1m
+
+    @property
+    def throughput(self) -> float:
+        """Single-stream items per second."""
+        if self.throughput_per_s is None:
+            raise ValueError(f"trial {self.id} has no throughput ({self.status})")
+        return self.throughput_per_s
+
+    @property
+    def capacity(self) -> float:
+        """Items per second one replica serves: loaded throughput when measured, else single-stream."""
+        return self.capacity_per_s if self.capacity_per_s is not None else self.throughput
+
+    def throughput_estimate(self) -> Estimate:
+        """Single-stream throughput with its interval (batch size over the mean latency's interval)."""
+        return self.latency.estimate("mean").inverse(self.batch_size * 1000.0)
+
+    def capacity_estimate(self) -> Estimate:
+        """Capacity with its interval, from whichever measurement gave it."""
+        if self.concurrent is not None and self.capacity_per_s is not None and self.capacity_per_s > self.throughput:
+            return self.concurrent.throughput()
+        return self.throughput_estimate()
+
+    @property
+    def is_baseline(self) -> bool:
+        return self.role == "baseline"
+
+    @property
+    def last_pass(self) -> str | None:
+        return self.chain[-1].pass_ if self.chain else None
+
+    def to_json(self) -> dict[str, Any]:
+        """Absent figures are left out (a failed trial has none); nested records keep their published keys."""
+        d = {k: v for k, v in self.model_dump(mode="json", by_alias=True).items() if v is not None}
+        d["quality"] = self.quality.to_json()
+        return d
+
+    def config_key(self) -> tuple[str, str, int | None]:
+        """A configuration is a variant under an engine and thread setting; its trials differ by batch size."""
+        return (self.artifact_id, self.engine, self.threads)
 
 
 @dataclass
@@ -46,19 +153,39 @@ def run_all(session: Session, workload: Workload, batch_size: int = 32) -> Outpu
     return {k: np.concatenate(v) if v[0].ndim else np.asarray(v) for k, v in parts.items()}
 
 
-def quality_of(task: str, outputs: Outputs, reference: Reference) -> dict[str, Any]:
+def quality_of(task: str, outputs: Outputs, reference: Reference) -> Quality:
     if reference.labels is not None:
-        return {"kind": "task", **task_metrics(task, reference.labels, outputs)}
+        return Quality(kind="task", **task_metrics(task, reference.labels, outputs))
     if reference.outputs is not None:
         name = compared_output(reference.outputs)
         if name in outputs:
-            return {
-                "kind": "fidelity",
-                "output": name,
-                "against": reference.description,
+            return Quality(
+                kind="fidelity",
+                output=name,
+                against=reference.description,
                 **fidelity(reference.outputs[name], outputs[name]),
-            }
-    return {}
+            )
+    return Quality()
+
+
+def reference_engine(artifact: Artifact, engines: Sequence[str] = ()) -> str:
+    """The engine whose outputs are the truth for fidelity: PyTorch when the source module exists, else ORT."""
+    if "torch" in engines or ENGINES.get("torch")().unavailable(artifact) is None:
+        return "torch"
+    return "onnxruntime"
+
+
+def reference_for(artifact: Artifact, workload: Workload, engines: Sequence[str] = ()) -> Reference:
+    """Labels when the data has them; else the source model's outputs (PyTorch when it exists, else ORT fp32)."""
+    if workload.labels is not None:
+        return Reference(labels=workload.labels, description="labels")
+    engine = reference_engine(artifact, engines)
+    session = open_session(engine, artifact, RuntimeConfig())
+    try:
+        outputs = run_all(session, workload)
+    finally:
+        session.close()
+    return Reference(outputs=outputs, description=f"{engine} fp32")
 
 
 @dataclass
@@ -67,7 +194,24 @@ class TrialSpec:
     artifact: Artifact
     runtime: RuntimeConfig
     variant: str = "base"
-    extra: dict[str, Any] = field(default_factory=dict)
+    chain: tuple[ChainStep, ...] = ()
+    parent_variant: str | None = None
+    role: Literal["baseline"] | None = None
+
+
+def _rounded(cost: CostEstimate) -> CostEstimate:
+    """Six significant digits: figures a person reads, identical in every report."""
+    from dataclasses import fields, replace
+
+    return replace(
+        cost,
+        **{f.name: float(f"{v:.6g}") for f in fields(cost) if isinstance(v := getattr(cost, f.name), float)},
+    )
+
+
+def priced_at(throughput: float, point: PricePoint, qps: float | None) -> CostEstimate:
+    """The cost of serving at ``throughput`` items/s on ``point``'s machine (and replicas at ``qps``)."""
+    return _rounded(estimate_cost(throughput, point, qps=qps))
 
 
 def measure_trial(
@@ -75,17 +219,19 @@ def measure_trial(
     spec: TrialSpec,
     workload: Workload,
     reference: Reference,
-    price: PricePoint,
+    price_point: PricePoint,
     *,
     plan: TimingPlan | None = None,
     qps: float | None = None,
     with_quality: bool = True,
-    quality: dict[str, Any] | None = None,
+    quality: Quality | None = None,
     stop_early: Callable[[list[float]], bool] | None = None,
-) -> dict[str, Any]:
+    percentiles: Sequence[str] = (),
+) -> Trial:
     """Open the session, measure latency at ``spec.runtime.batch_size``, quality, memory and cost.
 
-    ``quality`` already measured for this artifact (it does not depend on the runtime) skips re-running it.
+    ``quality`` already measured for this artifact (it does not depend on the runtime) skips re-running it;
+    ``percentiles`` names latency percentiles to record beyond p50/p95/p99 (an SLO's ``p99.9``).
     """
     b = spec.runtime.batch_size
     with PeakRss() as mem:
@@ -94,41 +240,42 @@ def measure_trial(
             if quality is None and with_quality:
                 quality = quality_of(spec.artifact.task, run_all(session, workload, max(b, 8)), reference)
             batches = workload.batches(b, max(1, min(8, workload.n_rows // b or 1)))
-            stats: LatencyStats = measure_latency(session.run, batches, plan, stop_early=stop_early)
+            stats = measure_latency(session.run, batches, plan, stop_early=stop_early)
         finally:
             session.close()
     throughput = stats.throughput_per_s
-    cost = estimate_cost(throughput, price, qps=qps)
-    engine = ENGINES.get(spec.engine)()
-    return {
-        "id": trial_id,
-        "status": "ok",
-        "engine": spec.engine,
-        "variant": spec.variant,
-        "artifact_id": spec.artifact.id,
-        "batch_size": b,
-        "threads": engine.threads_used(spec.runtime),
-        "runtime": spec.runtime.to_json(),
-        "latency_ms": stats.to_json(),
-        "throughput_per_s": round(throughput, 3),
-        "peak_rss_mb": round(mem.peak_mb, 1),
-        "rss_delta_mb": round(mem.delta_mb, 1),
-        "model_mb": round(spec.artifact.size_mb, 3),
-        "quality": quality or {},
-        "cost": {k: (float(f"{v:.6g}") if isinstance(v, float) else v) for k, v in cost.to_json().items()},
-        **spec.extra,
-    }
+    return Trial(
+        id=trial_id,
+        role=spec.role,
+        engine=spec.engine,
+        variant=spec.variant,
+        artifact_id=spec.artifact.id,
+        batch_size=b,
+        threads=ENGINES.get(spec.engine)().threads_used(spec.runtime),
+        runtime=spec.runtime,
+        latency_ms=stats.summary(percentiles),
+        throughput_per_s=round(throughput, 3),
+        peak_rss_mb=round(mem.peak_mb, 1),
+        rss_delta_mb=round(mem.delta_mb, 1),
+        model_mb=round(spec.artifact.size_mb, 3),
+        quality=quality or Quality(),
+        cost=priced_at(throughput, price_point, qps),
+        chain=spec.chain,
+        parent_variant=spec.parent_variant,
+    )
 
 
-def failed_trial(trial_id: str, spec: TrialSpec, error: BaseException) -> dict[str, Any]:
-    return {
-        "id": trial_id,
-        "status": "failed",
-        "engine": spec.engine,
-        "variant": spec.variant,
-        "artifact_id": spec.artifact.id,
-        "batch_size": spec.runtime.batch_size,
-        "runtime": spec.runtime.to_json(),
-        "error": f"{type(error).__name__}: {error}",
-        **spec.extra,
-    }
+def failed_trial(trial_id: str, spec: TrialSpec, error: BaseException) -> Trial:
+    return Trial(
+        id=trial_id,
+        status="failed",
+        role=spec.role,
+        engine=spec.engine,
+        variant=spec.variant,
+        artifact_id=spec.artifact.id,
+        batch_size=spec.runtime.batch_size,
+        runtime=spec.runtime,
+        chain=spec.chain,
+        parent_variant=spec.parent_variant,
+        error=f"{type(error).__name__}: {error}",
+    )

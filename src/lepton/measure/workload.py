@@ -128,6 +128,26 @@ def synthesize_workload(
     return Workload(out, None, "synthesized")
 
 
+# -- which rows a model is measured on ----------------------------------------------------------------
+EVAL_DATA = "eval_data"  # an artifact file: the held-out split a trained model was registered with
+
+
+def make_workload(artifact: Artifact, data: str | Path | None = None, *, rows: int = DEFAULT_ROWS) -> Workload:
+    """The user's data when given; else the model's own held-out split (a trained model carries one); real
+    sentences for a text model with a tokenizer; else inputs synthesized from the signature."""
+    if data is not None:
+        return load_workload(artifact, Path(data))
+    held_out = artifact.file(EVAL_DATA)
+    if held_out is not None and held_out.exists():
+        w = load_workload(artifact, held_out)
+        return Workload(w.rows, w.labels, "the model's held-out test split")
+    if artifact.task == "embedding" and artifact.file("tokenizer") is not None:
+        from lepton.examples import example_sentences
+
+        return text_workload(artifact, example_sentences(), source="bundled example sentences")
+    return synthesize_workload(artifact, rows=rows)
+
+
 # -- user data --------------------------------------------------------------------------------------
 def _split_labels(
     arrays: dict[str, np.ndarray], input_names: list[str]

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Sequence
 
 import numpy as np
 
 from lepton.cost.hardware import Hardware
+from lepton.measure.trial import Trial
 
 
 def hardware_notes(hw: Hardware) -> list[str]:
@@ -43,28 +44,28 @@ _CAUSES = {
 }
 
 
-def slower_notes(records: list[dict[str, Any]]) -> dict[str, str]:
+def slower_notes(trials: Sequence[Trial]) -> dict[str, str]:
     """One note per variant that came out slower than its parent chain under the same runtime and batch.
 
-    Records are matched on (variant, threads, batch size); a variant is called slower when its median
+    Trials are matched on (variant, engine, threads, batch size); a variant is called slower when its median
     throughput ratio to the parent is below 0.95.
     """
-    by_key = {(r["variant"], r["threads"], r["batch_size"]): r for r in records if "latency_ms" in r}
+    by_key = {(t.variant, t.engine, t.threads, t.batch_size): t for t in trials if t.measured}
     ratios: dict[str, list[float]] = {}
     parents: dict[str, str] = {}
-    for (variant, threads, batch), r in by_key.items():
-        parent = by_key.get((r.get("parent_variant"), threads, batch))
+    last_pass: dict[str, str] = {}
+    for (variant, engine, threads, batch), t in by_key.items():
+        parent = by_key.get((t.parent_variant or "", engine, threads, batch))
         if parent is not None:
-            ratios.setdefault(variant, []).append(r["throughput_per_s"] / parent["throughput_per_s"])
-            parents[variant] = parent["variant"]
+            ratios.setdefault(variant, []).append(t.throughput / parent.throughput)
+            parents[variant] = parent.variant
+            last_pass[variant] = t.last_pass or ""
     notes = {}
     for variant, rs in ratios.items():
         median = float(np.median(rs))
         if median >= 0.95:
             continue
-        rec = next(r for r in records if r.get("variant") == variant)
-        last = (rec.get("chain") or [{}])[-1].get("pass", "")
-        cause = _CAUSES.get(last, "the pass changed the graph in a way this runtime does not reward")
+        cause = _CAUSES.get(last_pass[variant], "the pass changed the graph in a way this runtime does not reward")
         slower = sum(1 for x in rs if x < 0.95)
         notes[variant] = (
             f"slower than its parent ({parents[variant]}) in {slower} of {len(rs)} settings, median "

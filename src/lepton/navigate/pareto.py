@@ -1,31 +1,32 @@
-"""The Pareto frontier: records no other record beats on every objective at once."""
+"""The Pareto frontier: trials no other trial beats on every objective at once."""
 
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from typing import Any
 
-Objective = Callable[[dict[str, Any]], float]  # lower is better
+from lepton.measure.trial import Trial
+
+Objective = Callable[[Trial], float]  # lower is better
 
 
 def dominates(a: Sequence[float], b: Sequence[float]) -> bool:
     return all(x <= y for x, y in zip(a, b, strict=True)) and any(x < y for x, y in zip(a, b, strict=True))
 
 
-def pareto_front(records: Sequence[dict[str, Any]], objectives: Sequence[Objective]) -> list[dict[str, Any]]:
-    """The non-dominated records, in input order (O(n^2): n is a few hundred at most)."""
-    points = [tuple(f(r) for f in objectives) for r in records]
+def pareto_front(trials: Sequence[Trial], objectives: Sequence[Objective]) -> list[Trial]:
+    """The non-dominated trials, in input order (O(n^2): n is a few hundred at most)."""
+    points = [tuple(f(t) for f in objectives) for t in trials]
     return [
-        r
-        for i, r in enumerate(records)
-        if not any(dominates(points[j], points[i]) for j in range(len(records)) if j != i)
+        t
+        for i, t in enumerate(trials)
+        if not any(dominates(points[j], points[i]) for j in range(len(trials)) if j != i)
     ]
 
 
 def default_objectives(slo_metric: str = "p95") -> list[Objective]:
-    """Latency (at the record's batch size), cost per 1M inferences, quality drop."""
+    """Latency (at the trial's batch size), cost per 1M inferences, quality drop."""
     return [
-        lambda r: float(r["latency_ms"][slo_metric]),
-        lambda r: float(r["cost"]["usd_per_1m"]),
-        lambda r: float(r.get("quality_drop") or 0.0),
+        lambda t: t.latency.value(slo_metric),
+        lambda t: t.usd_per_1m,
+        lambda t: float(t.quality_drop or 0.0),
     ]

@@ -1,106 +1,92 @@
-"""Choose one record among the feasible ones, say why, and when nothing fits say what to relax."""
+"""Choose one trial among the feasible ones, say why, and when nothing fits say what to relax."""
 
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import replace
-from typing import Any
 
+from lepton.measure.trial import Trial
+from lepton.navigate.result import ClosestMiss
 from lepton.navigate.targets import Slo, Targets, violations
 from lepton.report.format import ms, usd
 
 
-def quality_text(r: dict[str, Any]) -> str:
-    q = r.get("quality") or {}
-    if q.get("kind") == "task" and "accuracy" in q:
-        return f"accuracy {q['accuracy']:.4f}"
-    if "rmse" in q:
-        return f"rmse {q['rmse']:.4g}"
-    if "cosine" in q:
-        return f"fidelity {q['cosine']:.4f}"
-    return "quality n/a"
+def quality_text(t: Trial) -> str:
+    h = t.quality.headline()
+    return h.text if h else "quality n/a"
 
 
-def describe(r: dict[str, Any]) -> str:
-    lat = r["latency_ms"]
+def describe(t: Trial) -> str:
+    """One line a person reads: the configuration and its figures."""
+    threads = "" if t.threads is None else f", {t.threads} thread{'s' if t.threads != 1 else ''}"
     return (
-        f"{r['variant']}, {r['threads']} thread{'s' if r['threads'] != 1 else ''}, batch {r['batch_size']}: "
-        f"p95 {ms(lat['p95'])} ms, {usd(r['cost']['usd_per_1m'])} per 1M, {quality_text(r)}"
+        f"{t.variant}{threads}, batch {t.batch_size}: p95 {ms(t.latency.p95)} ms, "
+        f"{usd(t.usd_per_1m)} per 1M, {quality_text(t)}"
     )
 
 
-def _key(objective: str, slo_metric: str) -> Any:
+def objective_key(objective: str, slo_metric: str) -> Callable[[Trial], tuple[float, float]]:
+    """Sort key of the objective (smaller is better)."""
     if objective == "latency":
-        return lambda r: (r["latency_ms"][slo_metric], r["cost"]["usd_per_1m"])
+        return lambda t: (t.latency.value(slo_metric), t.usd_per_1m)
     if objective == "throughput":
-        return lambda r: (-r.get("capacity_per_s", r["throughput_per_s"]), r["cost"]["usd_per_1m"])
-    return lambda r: (r["cost"]["usd_per_1m"], r["latency_ms"][slo_metric])
+        return lambda t: (-t.capacity, t.usd_per_1m)
+    return lambda t: (t.usd_per_1m, t.latency.value(slo_metric))
 
 
-_WHY = {"cost": "cheapest", "latency": "fastest", "throughput": "highest throughput"}
+WHY = {"cost": "cheapest", "latency": "fastest", "throughput": "highest throughput"}
 
 
-def choose(feasible: Sequence[dict[str, Any]], targets: Targets) -> tuple[dict[str, Any] | None, str]:
-    """The recommended record by the objective, and its plain-language reason."""
+def choose(feasible: Sequence[Trial], targets: Targets) -> Trial | None:
+    """The best feasible trial by the objective (the baseline competes like any candidate)."""
     if not feasible:
-        return None, ""
-    metric = targets.slo.metric if targets.slo else "p95"
-    best = min(feasible, key=_key(targets.objective, metric))
-    meets = f"that meets {targets.describe()}"
-    return best, f"{describe(best)}; {_WHY[targets.objective]} {meets}"
+        return None
+    return min(feasible, key=objective_key(targets.objective, targets.slo_metric))
 
 
-def feasible_records(records: Sequence[dict[str, Any]], targets: Targets, slo_batch: int) -> list[dict[str, Any]]:
-    """Measured records with no violation whose configuration also meets the SLO at the SLO batch size."""
-    ok = [r for r in records if r.get("status") in ("ok", "rejected") and "latency_ms" in r]
+def feasible_trials(trials: Sequence[Trial], targets: Targets, slo_batch: int) -> list[Trial]:
+    """Measured trials with no violation whose configuration also meets the SLO at the SLO batch size."""
+    ok = [t for t in trials if t.status in ("ok", "rejected") and t.measured]
     bad_configs = {
-        config_key(r)
-        for r in ok
-        if violations(r, targets, slo_batch) and r["batch_size"] == slo_batch and targets.slo is not None
+        t.config_key()
+        for t in ok
+        if targets.slo is not None and t.batch_size == slo_batch and violations(t, targets, slo_batch)
     }
-    return [r for r in ok if not violations(r, targets, slo_batch) and config_key(r) not in bad_configs]
+    return [t for t in ok if not violations(t, targets, slo_batch) and t.config_key() not in bad_configs]
 
 
-def config_key(r: dict[str, Any]) -> tuple[Any, ...]:
-    """A configuration is a variant under a thread setting; its records differ only by batch size."""
-    return (r["artifact_id"], r["engine"], r.get("threads"))
-
-
-def closest_miss(records: Sequence[dict[str, Any]], targets: Targets, slo_batch: int) -> dict[str, Any]:
+def closest_miss(trials: Sequence[Trial], targets: Targets, slo_batch: int) -> ClosestMiss:
     """When nothing meets the targets: the nearest miss on each broken target and what relaxing it gives."""
-    ok = [r for r in records if "latency_ms" in r]
+    ok = [t for t in trials if t.measured]
     parts: list[str] = []
     relaxed: Targets | None = None
     if targets.slo:
-        at_batch = [r for r in ok if r["batch_size"] == slo_batch and (r.get("quality_drop") or 0) <= targets.max_drop]
-        if at_batch and not any(r["latency_ms"][targets.slo.metric] <= targets.slo.max_ms for r in at_batch):
-            fastest = min(r["latency_ms"][targets.slo.metric] for r in at_batch)
-            bound = _round_up(fastest)
+        metric = targets.slo.metric
+        at_batch = [t for t in ok if t.batch_size == slo_batch and (t.quality_drop or 0) <= targets.max_drop]
+        if at_batch and not any(t.latency.value(metric) <= targets.slo.max_ms for t in at_batch):
+            fastest = min(t.latency.value(metric) for t in at_batch)
             parts.append(f"{targets.slo.text} is met by nothing; the fastest is {ms(fastest)} ms")
-            relaxed = replace(targets, slo=Slo(targets.slo.metric, bound, targets.slo.batch_size))
-    drops = [r.get("quality_drop") for r in ok if r.get("quality_drop") is not None]
+            relaxed = replace(targets, slo=Slo(metric, _round_up(fastest), targets.slo.batch_size))
+    drops = [t.quality_drop for t in ok if t.quality_drop is not None]
     if drops and min(drops) > targets.max_drop:
         best = min(drops)
         parts.append(f"quality drop <= {targets.max_drop:g} is met by nothing; the smallest drop is {best:.4f}")
         relaxed = replace(relaxed or targets, max_drop=_round_up(best, 4))
     if targets.budget is not None:
-        months = [r["cost"]["usd_per_month"] for r in ok if r["cost"].get("usd_per_month") is not None]
-        if months and min(months) > targets.budget:
-            cheapest = min(months)
+        months = [t.priced.usd_per_month for t in ok if t.priced.usd_per_month is not None]
+        if months and min(m for m in months if m is not None) > targets.budget:
+            cheapest = min(m for m in months if m is not None)
             parts.append(f"${targets.budget:g}/month is met by nothing; the cheapest is ${cheapest:.0f}/month")
             relaxed = replace(relaxed or targets, budget=math.ceil(cheapest))
-    out: dict[str, Any] = {
-        "text": "; ".join(parts) or "no candidate meets the targets together",
-        "relaxed": None,
-    }
+    text = "; ".join(parts) or "no candidate meets the targets together"
     if relaxed is not None:
-        rec, reason = choose(feasible_records(ok, relaxed, slo_batch), relaxed)
+        rec = choose(feasible_trials(ok, relaxed, slo_batch), relaxed)
         if rec is not None:
-            out["text"] += f"; with {relaxed.describe()} the recommendation would be {rec['id']}: {reason}"
-            out["relaxed"] = relaxed.to_json()
-            out["would_recommend"] = rec["id"]
-    return out
+            reason = f"{describe(rec)}; {WHY[relaxed.objective]} that meets {relaxed.describe()}"
+            text += f"; with {relaxed.describe()} the recommendation would be {rec.id}: {reason}"
+            return ClosestMiss(text=text, relaxed=relaxed.to_json(), would_recommend=rec.id)
+    return ClosestMiss(text=text)
 
 
 def _round_up(x: float, digits: int = 0) -> float:

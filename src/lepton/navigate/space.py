@@ -1,14 +1,24 @@
-"""The search space: candidate pass chains (checked against this model and machine) x runtime settings."""
+"""The search space, built from the registries: pass chains x engines x runtime settings.
+
+Every registered pass declares what the navigator tries by default (``Pass.proposals``), on which model
+families (``Pass.model_families``) and what it needs from the machine (``Pass.needs``); every registered engine
+declares whether variants are searched on it (``Engine.searched``) and its runtime settings
+(``Engine.runtime_options``). A pass or engine a plug-in registers through an entry point is searched like the
+built-in ones, without editing this package.
+"""
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-from typing import Any
+from dataclasses import dataclass
 
 from lepton.cost.hardware import Hardware
-from lepton.engines.base import RuntimeConfig
+from lepton.engines.base import ENGINES, RuntimeConfig
 from lepton.ir.artifact import Artifact
-from lepton.passes import Pass, describe
+from lepton.ir.family import model_family
+from lepton.measure.trial import ChainStep
+from lepton.passes import PASSES, Pass, describe
+
+BASE_LABEL = "ort fp32"
 
 
 @dataclass
@@ -19,55 +29,58 @@ class Candidate:
     passes: list[Pass]
     parent: str | None = None
     skip_reason: str | None = None  # set when a pass in the chain does not apply here
-    extra: dict[str, Any] = field(default_factory=dict)
 
     @property
-    def chain(self) -> list[dict[str, Any]]:
-        return [{"pass": p.name, "params": p.params()} for p in self.passes]
-
-
-BASE_LABEL = "ort fp32"
-
-
-def pass_label(p: Pass) -> str:
-    """A short human name for one pass with its params (the full params stay in the trial's chain)."""
-    a = p.params()
-    if p.name == "fuse-transformer":
-        return "fusion"
-    if p.name == "optimize-graph":
-        return "graph-opt"
-    if p.name == "quantize-dynamic":
-        out = "int8 dynamic " + ("per-channel" if a.get("per_channel") else "per-tensor")
-        if a.get("weight_type") == "quint8":
-            out += " uint8-weights"
-    elif p.name == "quantize-static":
-        out = f"int8 static QDQ {a.get('calibrate_method', '')}"
-        if a.get("per_channel"):
-            out += " per-channel"
-    elif p.name.startswith("prune"):
-        kind = "structured" if "structured" in p.name else "magnitude"
-        out = f"prune {kind} {float(a.get('sparsity', 0)):.0%}"
-    else:
-        out = p.name
-    keep = a.get("nodes_to_exclude") or []
-    if keep:
-        out += f" ({len(keep)} node{'s' if len(keep) != 1 else ''} kept fp32)"
-    return out
+    def chain(self) -> tuple[ChainStep, ...]:
+        return tuple(ChainStep(pass_=p.name, params=p.params()) for p in self.passes)
 
 
 def chain_label(passes: list[Pass]) -> str:
-    return " + ".join(pass_label(p) for p in passes) or BASE_LABEL
+    return " + ".join(p.label() for p in passes) or BASE_LABEL
+
+
+def passes_of(chain: tuple[ChainStep, ...]) -> list[Pass]:
+    """The passes a recorded chain ran (to rebuild a variant or extend it)."""
+    return [PASSES.get(step.pass_)(**step.params) for step in chain]
+
+
+def proposed_chains(artifact: Artifact) -> list[list[Pass]]:
+    """Every chain the registered passes propose for ``artifact``'s model family, best-ranked first.
+
+    A graph-family proposal is a chain of its own; other proposals go on the model as it is (``"model"``)
+    and/or after the best-ranked graph proposal (``"graph"``).
+    """
+    family = model_family(artifact)
+    ranked: list[tuple[int, Pass, tuple[str, ...]]] = []
+    for _, cls in PASSES:
+        if cls.worth_trying(family):
+            ranked += [(p.rank, cls(**dict(p.params)), p.after) for p in cls.proposals]
+    ranked.sort(key=lambda r: r[0])
+    graph = next((p for _, p, _ in ranked if p.family == "graph"), None)
+    chains: list[tuple[int, list[Pass]]] = []
+    for rank, p, after in ranked:
+        if p.family == "graph":
+            chains.append((rank, [p]))
+            continue
+        for where in after:
+            if where == "model":
+                chains.append((rank, [p]))
+            elif where == "graph" and graph is not None:
+                chains.append((rank, [graph, p]))
+    return [c for _, c in sorted(chains, key=lambda r: r[0])]
 
 
 def candidates(artifact: Artifact, hw: Hardware, extra: list[list[Pass]] | None = None) -> list[Candidate]:
-    """Every chain the library proposes for this model, with ``skip_reason`` when it cannot apply here."""
-    from lepton.passes.defaults import candidate_chains
+    """The base model plus every proposed chain, with ``skip_reason`` when a later step cannot apply here.
 
+    Chains whose first pass refuses this model or machine are left out (they are not worth a line); a
+    refusal found only while building is recorded as the candidate's failure.
+    """
     out = [Candidate(BASE_LABEL, [], None)]
     seen = {describe([])}
-    for passes in [*candidate_chains(artifact, hw), *(extra or [])]:
+    for passes in [*proposed_chains(artifact), *(extra or [])]:
         key = describe(passes)
-        if key in seen:
+        if key in seen or passes[0].check(artifact, hw) is not None:
             continue
         seen.add(key)
         why = next((f"{p.name}: {w}" for p in passes if (w := p.check(artifact, hw))), None)
@@ -79,7 +92,11 @@ def candidates(artifact: Artifact, hw: Hardware, extra: list[list[Pass]] | None 
     return out
 
 
-def runtime_options(hw: Hardware, batch_sizes: list[int]) -> list[RuntimeConfig]:
-    """Thread settings x batch sizes: all cores for one stream, and one thread per caller under load."""
-    threads = sorted({hw.physical_cores, 1}, reverse=True)
-    return [RuntimeConfig(intra_op_threads=t, batch_size=b) for t in threads for b in batch_sizes]
+def search_engines(artifact: Artifact) -> list[str]:
+    """The registered engines variants are searched on that can run ``artifact`` here."""
+    return [name for name, cls in ENGINES if cls.searched and cls().unavailable(artifact) is None]
+
+
+def runtime_options(engine: str, hw: Hardware, batch_sizes: list[int]) -> list[RuntimeConfig]:
+    """The runtime settings the engine proposes, at every batch size."""
+    return ENGINES.get(engine)().runtime_options(hw, batch_sizes)

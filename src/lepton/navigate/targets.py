@@ -3,10 +3,14 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 from dataclasses import asdict, dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from lepton.errors import UserError
+
+if TYPE_CHECKING:
+    from lepton.measure.trial import Trial
 
 OBJECTIVES = ("cost", "latency", "throughput")
 _SLO = re.compile(
@@ -29,6 +33,10 @@ class Slo:
 
     def to_json(self) -> dict[str, Any]:
         return {**asdict(self), "text": self.text}
+
+    @classmethod
+    def from_json(cls, d: Mapping[str, Any]) -> Slo:
+        return cls(str(d["metric"]), float(d["max_ms"]), d.get("batch_size"))
 
 
 def parse_slo(text: str) -> Slo:
@@ -87,18 +95,34 @@ class Targets:
             "text": self.describe(),
         }
 
+    @classmethod
+    def from_json(cls, d: Mapping[str, Any]) -> Targets:
+        slo = d.get("slo")
+        return cls(
+            Slo.from_json(slo) if slo else None,
+            float(d.get("max_drop", 0.01)),
+            d.get("qps"),
+            d.get("budget"),
+            str(d.get("objective", "cost")),
+        )
 
-def violations(record: dict[str, Any], targets: Targets, slo_batch: int) -> list[str]:
+    @property
+    def slo_metric(self) -> str:
+        """The latency statistic targets are judged on: the SLO's, else p95."""
+        return self.slo.metric if self.slo else "p95"
+
+
+def violations(trial: Trial, targets: Targets, slo_batch: int) -> list[str]:
     """Why a measured trial breaks the targets (empty when it meets them all)."""
     out = []
-    if targets.slo and record["batch_size"] == slo_batch:
-        v = record["latency_ms"][targets.slo.metric]
+    if targets.slo and trial.batch_size == slo_batch:
+        v = trial.latency.value(targets.slo.metric)
         if v > targets.slo.max_ms:
             out.append(f"{targets.slo.metric} {v:.1f} ms > {targets.slo.max_ms:g} ms at batch {slo_batch}")
-    drop = record.get("quality_drop")
+    drop = trial.quality_drop
     if drop is not None and drop > targets.max_drop + 1e-12:
         out.append(f"quality drop {drop:.4f} > {targets.max_drop:g}")
-    cost = record.get("cost") or {}
-    if targets.budget is not None and cost.get("usd_per_month") is not None and cost["usd_per_month"] > targets.budget:
-        out.append(f"${cost['usd_per_month']:.0f}/month > budget ${targets.budget:g} at {targets.qps:g} req/s")
+    month = trial.cost.usd_per_month if trial.cost else None
+    if targets.budget is not None and month is not None and month > targets.budget:
+        out.append(f"${month:.0f}/month > budget ${targets.budget:g} at {targets.qps:g} req/s")
     return out

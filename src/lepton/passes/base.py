@@ -7,7 +7,7 @@ import shutil
 from abc import ABC, abstractmethod
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -21,6 +21,20 @@ from lepton.registry import Registry
 from lepton.store.store import Store
 
 Feeds = dict[str, np.ndarray]
+
+
+@dataclass(frozen=True)
+class Proposal:
+    """A variant of a pass that the navigator tries by default, declared on the pass class.
+
+    ``after`` says where it goes in a chain: ``"model"`` applies it to the model as it is, ``"graph"`` after the
+    graph pass proposed for this model (fusion for transformers, ONNX Runtime's graph optimization otherwise).
+    ``rank`` orders the candidates (lower first: the recipes that usually pay).
+    """
+
+    params: Mapping[str, Any] = field(default_factory=dict)
+    after: tuple[str, ...] = ("model",)
+    rank: int = 50
 
 
 @dataclass
@@ -74,6 +88,34 @@ class Pass(ABC):
     name: ClassVar[str]
     family: ClassVar[str] = "graph"
     needs: ClassVar[frozenset[str]] = frozenset({"cpu"})
+    # What the navigator searches: the variants tried by default (none: only when a user asks for the pass),
+    # on which model families (empty: any; see ``lepton.ir.family``), and whether the pass can keep named
+    # nodes in float (``nodes_to_exclude``), which the sensitivity stage needs.
+    proposals: ClassVar[tuple[Proposal, ...]] = ()
+    model_families: ClassVar[frozenset[str]] = frozenset()
+    keeps_nodes_in_float: ClassVar[bool] = False
+
+    @classmethod
+    def worth_trying(cls, family: str) -> bool:
+        """Whether the navigator proposes this pass on a model of ``family``."""
+        return bool(cls.proposals) and (not cls.model_families or family in cls.model_families)
+
+    def title(self) -> str:
+        """A short human name for this pass with its main params (override per pass)."""
+        return self.name
+
+    def label(self) -> str:
+        """``title()`` plus how many nodes stay in float (the full params stay in the trial's chain)."""
+        keep = self.params().get("nodes_to_exclude") or []
+        if not keep:
+            return self.title()
+        return f"{self.title()} ({len(keep)} node{'s' if len(keep) != 1 else ''} kept fp32)"
+
+    def excluding(self, nodes: Sequence[str]) -> Pass:
+        """The same pass keeping ``nodes`` in float (only for passes that declare ``keeps_nodes_in_float``)."""
+        if not self.keeps_nodes_in_float:
+            raise NotApplicable(f"{self.name} cannot keep nodes in float")
+        return type(self)(**{**self.params(), "nodes_to_exclude": tuple(nodes)})
 
     def params(self) -> dict[str, Any]:
         """The JSON-able params: the cache key together with the parent id and the pass name."""

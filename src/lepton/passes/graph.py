@@ -11,7 +11,8 @@ import onnx
 from lepton.cost.hardware import Hardware
 from lepton.errors import NotApplicable
 from lepton.ir.artifact import Artifact
-from lepton.passes.base import PASSES, Pass, PassContext, count_ops, save_model
+from lepton.ir.family import looks_like_encoder
+from lepton.passes.base import PASSES, Pass, PassContext, Proposal, count_ops, save_model
 
 PORTABLE_LEVELS = ("basic", "extended")
 ENCODER_TYPES = {
@@ -38,13 +39,6 @@ def hf_config(artifact: Artifact) -> dict[str, Any]:
         return {}
 
 
-def looks_like_encoder(model: onnx.ModelProto) -> bool:
-    """Softmax between MatMuls plus a layer norm (decomposed or fused): a transformer encoder."""
-    ops = {n.op_type for n in model.graph.node}
-    has_norm = "LayerNormalization" in ops or "SkipLayerNormalization" in ops or "ReduceMean" in ops
-    return "MatMul" in ops and "Softmax" in ops and has_norm
-
-
 @PASSES.register("fuse-transformer")
 class FuseTransformer(Pass):
     """Fuse attention, layer norm, GELU and embeddings with ONNX Runtime's transformer optimizer.
@@ -55,6 +49,8 @@ class FuseTransformer(Pass):
 
     family: ClassVar[str] = "graph"
     needs: ClassVar[frozenset[str]] = frozenset({"cpu"})
+    proposals: ClassVar[tuple[Proposal, ...]] = (Proposal(rank=40),)
+    model_families: ClassVar[frozenset[str]] = frozenset({"transformer"})
 
     def __init__(self, *, model_type: str = "auto", num_heads: int = 0, hidden_size: int = 0) -> None:
         self.model_type = model_type
@@ -82,6 +78,9 @@ class FuseTransformer(Pass):
         heads = self.num_heads or int(cfg.get("num_attention_heads", 0) or cfg.get("n_heads", 0) or 0)
         hidden = self.hidden_size or int(cfg.get("hidden_size", 0) or cfg.get("dim", 0) or 0)
         return model_type, heads, hidden
+
+    def title(self) -> str:
+        return "fusion"
 
     def build(self, artifact: Artifact, ctx: PassContext, work: Path) -> None:
         from onnxruntime.transformers.optimizer import optimize_model
@@ -111,9 +110,14 @@ class OptimizeGraph(Pass):
 
     family: ClassVar[str] = "graph"
     needs: ClassVar[frozenset[str]] = frozenset({"cpu"})
+    proposals: ClassVar[tuple[Proposal, ...]] = (Proposal({"level": "extended"}, rank=40),)
+    model_families: ClassVar[frozenset[str]] = frozenset({"conv", "recurrent", "generic"})
 
     def __init__(self, *, level: str = "extended") -> None:
         self.level = level
+
+    def title(self) -> str:
+        return "graph-opt"
 
     def check(self, artifact: Artifact, hw: Hardware) -> str | None:
         why = super().check(artifact, hw)

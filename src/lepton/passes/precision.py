@@ -12,7 +12,7 @@ from onnx import numpy_helper
 
 from lepton.cost.hardware import Hardware
 from lepton.ir.artifact import Artifact
-from lepton.passes.base import PASSES, Pass, PassContext, load_model, save_model
+from lepton.passes.base import PASSES, Pass, PassContext, Proposal, load_model, save_model
 
 
 def _float_weights(artifact: Artifact) -> bool:
@@ -41,6 +41,7 @@ class Float16(Pass):
 
     family: ClassVar[str] = "precision"
     needs: ClassVar[frozenset[str]] = frozenset({"fp16"})
+    proposals: ClassVar[tuple[Proposal, ...]] = (Proposal(after=("graph",), rank=50),)
 
     def __init__(self, *, op_block_list: Sequence[str] = ()) -> None:
         self.op_block_list = tuple(op_block_list)
@@ -99,6 +100,7 @@ class BFloat16(Pass):
 
     family: ClassVar[str] = "precision"
     needs: ClassVar[frozenset[str]] = frozenset({"gpu", "bf16"})
+    proposals: ClassVar[tuple[Proposal, ...]] = (Proposal(after=("graph",), rank=51),)
 
     def __init__(self, *, op_block_list: Sequence[str] = ()) -> None:
         self.op_block_list = tuple(op_block_list)

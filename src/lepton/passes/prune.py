@@ -64,6 +64,10 @@ class _Prune(Pass):
 
     sparsity: float
 
+    def title(self) -> str:
+        kind = "structured" if "structured" in self.name else "magnitude"
+        return f"prune {kind} {float(self.sparsity):.0%}"
+
     def check(self, artifact: Artifact, hw: Hardware) -> str | None:
         why = super().check(artifact, hw) or _check_sparsity(self.sparsity)
         if why:

@@ -14,7 +14,7 @@ from onnx import helper, numpy_helper
 
 from lepton.cost.hardware import Hardware
 from lepton.ir.artifact import MODEL_FILE, Artifact
-from lepton.passes.base import PASSES, Feeds, Pass, PassContext, load_model
+from lepton.passes.base import PASSES, Feeds, Pass, PassContext, Proposal, load_model
 
 WEIGHT_TYPES = ("qint8", "quint8")
 CALIBRATION_METHODS = ("minmax", "entropy", "percentile")
@@ -95,6 +95,11 @@ class DynamicInt8(Pass):
 
     family: ClassVar[str] = "quantize"
     needs: ClassVar[frozenset[str]] = frozenset({"cpu"})
+    proposals: ClassVar[tuple[Proposal, ...]] = (
+        Proposal({"per_channel": True, "weight_type": "qint8"}, after=("graph", "model"), rank=10),
+        Proposal({"per_channel": False, "weight_type": "qint8"}, after=("graph",), rank=30),
+    )
+    keeps_nodes_in_float: ClassVar[bool] = True
 
     def __init__(
         self,
@@ -110,6 +115,10 @@ class DynamicInt8(Pass):
         self.op_types = tuple(op_types)
         self.nodes_to_exclude = tuple(nodes_to_exclude)
         self.reduce_range = reduce_range
+
+    def title(self) -> str:
+        out = "int8 dynamic " + ("per-channel" if self.per_channel else "per-tensor")
+        return out + (" uint8-weights" if self.weight_type == "quint8" else "")
 
     def check(self, artifact: Artifact, hw: Hardware) -> str | None:
         return super().check(artifact, hw) or _check_quant(artifact, self.op_types, self.weight_type)
@@ -152,6 +161,11 @@ class StaticInt8(Pass):
 
     family: ClassVar[str] = "quantize"
     needs: ClassVar[frozenset[str]] = frozenset({"cpu"})
+    # after fusion the histogram calibrators fail on the fused ops, so static QDQ goes on the model as it is
+    proposals: ClassVar[tuple[Proposal, ...]] = (
+        Proposal({"calibrate_method": "percentile", "per_channel": True}, after=("model",), rank=20),
+    )
+    keeps_nodes_in_float: ClassVar[bool] = True
 
     def __init__(
         self,
@@ -180,6 +194,9 @@ class StaticInt8(Pass):
 
     def cache_params(self, artifact: Artifact, ctx: PassContext) -> dict[str, Any]:
         return {**self.params(), "calibration": ctx.calibration_key()}
+
+    def title(self) -> str:
+        return f"int8 static QDQ {self.calibrate_method}" + (" per-channel" if self.per_channel else "")
 
     def check(self, artifact: Artifact, hw: Hardware) -> str | None:
         if self.calibrate_method not in CALIBRATION_METHODS:

@@ -25,7 +25,8 @@ import onnx
 from lepton.errors import NotApplicable, PassError
 from lepton.ir.artifact import MODEL_FILE, Artifact
 from lepton.passes.base import Feeds, Pass, PassContext
-from lepton.passes.quantize import DynamicInt8, StaticInt8, quantizable_nodes
+from lepton.passes.chain import apply_chain
+from lepton.passes.quantize import DYNAMIC_OPS, DynamicInt8, quantizable_nodes
 
 METHODS = ("one-at-a-time", "leave-one-out")
 
@@ -94,11 +95,6 @@ class SensitivityReport:
         }
 
 
-def _variant(quant: Pass, exclude: Sequence[str]) -> Pass:
-    params = {**quant.params(), "nodes_to_exclude": tuple(exclude)}
-    return type(quant)(**params)
-
-
 def _fidelity(
     quant: Pass,
     exclude: Sequence[str],
@@ -111,7 +107,7 @@ def _fidelity(
     with tempfile.TemporaryDirectory(dir=ctx.store.tmp_dir) as tmp:
         work = Path(tmp)
         try:
-            _variant(quant, exclude).build(artifact, ctx, work)
+            quant.excluding(exclude).build(artifact, ctx, work)
         except Exception as e:
             raise PassError(f"sensitivity: quantizing with {len(exclude)} nodes excluded failed: {e}") from e
         return mean_cosine(reference, run_model(work / MODEL_FILE, feeds, output))
@@ -134,8 +130,8 @@ def measure_sensitivity(
     quantization and one run per node, plus one per k tried.
     """
     quant = quant or DynamicInt8()
-    if not isinstance(quant, (DynamicInt8, StaticInt8)):
-        raise NotApplicable(f"sensitivity analysis supports quantize-dynamic and quantize-static; got {quant.name}")
+    if not quant.keeps_nodes_in_float:
+        raise NotApplicable(f"sensitivity analysis needs a pass that can keep nodes in float; {quant.name} cannot")
     if method not in METHODS:
         raise NotApplicable(f"sensitivity method {method!r} is not one of {', '.join(METHODS)}")
     why = quant.check(artifact, ctx.hardware)
@@ -146,8 +142,10 @@ def measure_sensitivity(
     reference = run_model(artifact.model_path, feeds, output)
     model = onnx.load(str(artifact.model_path), load_external_data=False)
     ops = {n.name: n.op_type for n in model.graph.node}
-    fixed = set(getattr(quant, "nodes_to_exclude", ()))
-    nodes = [n for n in quantizable_nodes(model, quant.op_types) if n and n not in fixed]  # type: ignore[attr-defined]
+    params = quant.params()
+    fixed = set(params.get("nodes_to_exclude") or ())
+    op_types = params.get("op_types") or DYNAMIC_OPS
+    nodes = [n for n in quantizable_nodes(model, op_types) if n and n not in fixed]
     if not nodes:
         raise NotApplicable("sensitivity: no named quantizable nodes in the graph")
 
@@ -174,3 +172,24 @@ def measure_sensitivity(
             report.exclude, report.reached = report.top(k), True
             break
     return report
+
+
+def sensitivity_candidates(
+    artifact: Artifact,
+    ctx: PassContext,
+    prefix: Sequence[Pass],
+    quant: Pass,
+    *,
+    feeds: Sequence[Feeds] | None = None,
+    target: float = 0.99,
+    extra_ks: Sequence[int] = (0,),
+) -> tuple[SensitivityReport, list[list[Pass]]]:
+    """Rank the nodes ``quant`` would quantize on ``artifact`` after ``prefix`` (e.g. the graph pass), and return
+    chains ``[*prefix, quant keeping the top-k in float]`` for the k that reaches ``target`` and its neighbours.
+
+    ``feeds`` should be real inputs shaped like production (e.g. sentences padded to the serving length):
+    dynamic quantization scales activations per batch, so padding changes what it sees.
+    """
+    base = apply_chain(artifact, prefix, ctx)
+    report = measure_sensitivity(base, ctx, quant, feeds=feeds, target=target)
+    return report, [[*prefix, quant.excluding(report.top(k))] for k in report.candidate_ks(extra_ks)]

@@ -24,14 +24,15 @@ Record = dict[str, Any]
 _STATUS_ORDER = {"recommended": 0, "frontier": 1, "baseline": 2, "ok": 3, "rejected": 4, "failed": 5}
 
 
-def write_html(result: dict[str, Any], path: Path) -> Path:
+def write_html(result: Any, path: Path) -> Path:
     """Write the report for one optimize ``result`` (the run's JSON) to ``path``; returns ``path``.
 
     Fields may be missing or null: a run with only failed trials, no frontier or no quality still renders.
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(render_html(result), encoding="utf-8")
+    data = result.to_json() if hasattr(result, "to_json") else result
+    path.write_text(render_html(data), encoding="utf-8")
     return path
 
 

@@ -10,29 +10,17 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
+from lepton.measure.trial import Trial
 from lepton.report.format import ms, usd
 
-
-def quality_cell(q: dict[str, Any] | None) -> str:
-    if not q:
-        return "-"
-    if "accuracy" in q:
-        return f"acc {q['accuracy']:.4f}"
-    if "rmse" in q:
-        return f"rmse {q['rmse']:.4g}"
-    if "cosine" in q:
-        return f"cos {q['cosine']:.4f}"
-    return "-"
-
-
-ENGINE_SHORT = {"onnxruntime": "ort", "torch": "torch"}
+ENGINE_SHORT = {"onnxruntime": "ort", "torch": "torch", "openvino": "ov"}
 STATUS_STYLE = {"ok": "green", "rejected": "yellow", "failed": "red"}
 
 
-def trials_table(trials: Sequence[dict[str, Any]], title: str = "", *, show_variant: bool = False) -> Table:
-    """Bench view: engine per row. Optimize view (``show_variant``): variant and status instead."""
+def trials_table(trials: Sequence[Trial], title: str = "", *, show_variant: bool = False) -> Table:
+    """Bench view: engine per row. Optimize view (``show_variant``): variant, engine and status."""
     t = Table(title=title or None, header_style="bold", pad_edge=False)
-    head = ["id", "variant", "status"] if show_variant else ["id", "engine"]
+    head = ["id", "variant", "engine", "status"] if show_variant else ["id", "engine"]
     tail = ["batch", "thr", "p50 ms", "p95 ms", "p99 ms", "items/s", "RSS MB", "MB", "quality", "$/1M"]
     if show_variant:
         tail.remove("MB")
@@ -47,45 +35,45 @@ def trials_table(trials: Sequence[dict[str, Any]], title: str = "", *, show_vari
         )
     for r in trials:
         cells = {
-            "id": r["id"],
-            "engine": ENGINE_SHORT.get(r["engine"], r["engine"]),
-            "variant": r.get("variant", ""),
-            "batch": str(r["batch_size"]),
+            "id": r.id,
+            "engine": ENGINE_SHORT.get(r.engine, r.engine),
+            "variant": r.variant,
+            "batch": str(r.batch_size),
+            "status": f"[{STATUS_STYLE.get(r.status, 'white')}]{r.status}[/]",
         }
-        status = r.get("status", "ok")
-        cells["status"] = f"[{STATUS_STYLE.get(status, 'white')}]{status}[/]"
-        if status == "failed" or "latency_ms" not in r:
-            cells["quality"] = f"[red]{r.get('error', '')[:36]}[/red]"
+        if not r.measured:
+            cells["quality"] = f"[red]{(r.error or '')[:36]}[/red]"
         else:
-            lat = r["latency_ms"]
+            lat = r.latency
+            h = r.quality.headline()
             cells.update(
                 {
-                    "thr": str(r.get("threads", "")),
-                    "p50 ms": ms(lat["p50"]),
-                    "p95 ms": ms(lat["p95"]),
-                    "p99 ms": ms(lat["p99"]),
-                    "items/s": f"{r['throughput_per_s']:.1f}",
-                    "RSS MB": f"{r['peak_rss_mb']:.0f}",
-                    "MB": f"{r['model_mb']:.1f}",
-                    "quality": quality_cell(r.get("quality")),
-                    "$/1M": usd(r["cost"]["usd_per_1m"]).lstrip("$"),
+                    "thr": str(r.threads if r.threads is not None else ""),
+                    "p50 ms": ms(lat.p50),
+                    "p95 ms": ms(lat.p95),
+                    "p99 ms": ms(lat.p99),
+                    "items/s": f"{r.throughput:.1f}",
+                    "RSS MB": f"{r.peak_rss_mb or 0:.0f}",
+                    "MB": f"{r.model_mb or 0:.1f}",
+                    "quality": h.short if h else "-",
+                    "$/1M": usd(r.usd_per_1m).lstrip("$"),
                 }
             )
         t.add_row(*(cells.get(c, "-") for c in head + tail))
     return t
 
 
-def engine_ratios(trials: Sequence[dict[str, Any]], engine: str = "onnxruntime", baseline: str = "torch") -> list[str]:
+def engine_ratios(trials: Sequence[Trial], engine: str = "onnxruntime", baseline: str = "torch") -> list[str]:
     """One line per batch size: throughput of ``engine`` over ``baseline`` measured in the same run."""
-    ok = [r for r in trials if r.get("status") == "ok"]
+    ok = [r for r in trials if r.measured]
     lines = []
-    for b in sorted({r["batch_size"] for r in ok}):
-        a = next((r for r in ok if r["engine"] == engine and r["batch_size"] == b), None)
-        z = next((r for r in ok if r["engine"] == baseline and r["batch_size"] == b), None)
+    for b in sorted({r.batch_size for r in ok}):
+        a = next((r for r in ok if r.engine == engine and r.batch_size == b), None)
+        z = next((r for r in ok if r.engine == baseline and r.batch_size == b), None)
         if a and z:
             lines.append(
-                f"batch {b}: {engine} / {baseline} throughput {a['throughput_per_s'] / z['throughput_per_s']:.2f}x, "
-                f"p50 latency {z['latency_ms']['p50'] / a['latency_ms']['p50']:.2f}x lower"
+                f"batch {b}: {engine} / {baseline} throughput {a.throughput / z.throughput:.2f}x, "
+                f"p50 latency {z.latency.p50 / a.latency.p50:.2f}x lower"
             )
     return lines
 

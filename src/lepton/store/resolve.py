@@ -1,7 +1,8 @@
-"""Resolve what a user names as a model: a path, a stored name, ``name:recommended``, or an example."""
+"""Resolve what a user names as a model: an object, a path, a stored name, ``name:recommended``, or an example."""
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -9,12 +10,13 @@ from typing import Any
 from lepton.engines.base import RuntimeConfig
 from lepton.errors import UserError
 from lepton.ir.artifact import Artifact
+from lepton.store.runs import Deployment
 from lepton.store.store import Store
 
 
 @dataclass(frozen=True)
 class ResolvedModel:
-    """A servable model: the artifact, the runtime its trial chose, and what the navigator predicted."""
+    """A servable model: the artifact, the engine and runtime its trial chose, and what the navigator predicted."""
 
     name: str
     artifact: Artifact
@@ -22,6 +24,43 @@ class ResolvedModel:
     version: str = "1"
     reference: Artifact | None = None  # the unoptimized model, for shadow fidelity
     prediction: dict[str, Any] = field(default_factory=dict)  # the recommended trial's measured figures
+    engine: str | None = None  # the engine the recommendation was measured on (None: the server's default)
+
+
+def resolve_model(
+    model: Any = None,
+    *,
+    example: str | None = None,
+    shape: Mapping[str, Sequence[int]] | None = None,
+    store: Store | None = None,
+    example_input: Any = None,
+    name: str | None = None,
+    task: str | None = None,
+) -> Artifact:
+    """An Artifact from whatever the user named: an Artifact, an example, a stored name, a path, or any object
+    ``import_model`` takes (an ``nn.Module`` with ``example_input``, a scikit-learn estimator, an ONNX proto)."""
+    from lepton.ir.intake import import_model
+
+    store = store or Store()
+    if example:
+        if model is not None:
+            raise UserError("give either a MODEL or --example, not both")
+        from lepton.examples import import_example
+
+        art = import_example(example, store=store)
+    elif isinstance(model, Artifact):
+        art = model
+    elif model is None:
+        raise UserError(
+            "no model given: pass a path to a model (.onnx file or Hugging Face folder) or --example minilm"
+        )
+    elif isinstance(model, (str, Path)) and not Path(model).exists() and (stored := store.model_artifact(str(model))):
+        art = stored
+    else:
+        art = import_model(model, store=store, example_input=example_input, name=name, task=task)
+    if shape:
+        art = art.with_(signature=art.signature.with_pins(shape))
+    return art
 
 
 def resolve_ref(ref: str, store: Store | None = None) -> ResolvedModel:
@@ -43,30 +82,27 @@ def resolve_ref(ref: str, store: Store | None = None) -> ResolvedModel:
         )
     if tag == "base":
         return ResolvedModel(name, base, reference=base)
-    if tag == "":  # the recommended variant when a run exists, else the model itself
-        run = store.latest_run(name)
-        if run and run["summary"].get("recommended_artifact"):
-            return _from_run(name, run, store, base)
-        return ResolvedModel(name, base, reference=base)
-    if tag == "recommended":
-        run = store.latest_run(name)
-        if run is None or not run["summary"].get("recommended_artifact"):
-            raise UserError(
-                f"{ref}: model {name!r} has no finished optimize run with a recommendation; "
-                f"run `lepton optimize` on it first, or serve {name!r} itself"
-            )
-        return _from_run(name, run, store, base)
-    raise UserError(f"{ref}: unknown tag {tag!r}; use NAME, NAME:recommended or NAME:base")
+    if tag not in ("", "recommended"):
+        raise UserError(f"{ref}: unknown tag {tag!r}; use NAME, NAME:recommended or NAME:base")
+    run = store.latest_run(name)
+    deployment = run.summary.deployment if run else None
+    if run is None or deployment is None:
+        if tag == "":  # the recommended variant when a run exists, else the model itself
+            return ResolvedModel(name, base, reference=base)
+        raise UserError(
+            f"{ref}: model {name!r} has no finished optimize run with a recommendation; "
+            f"run `lepton optimize` on it first, or serve {name!r} itself"
+        )
+    return _deployed(name, run.id, deployment, store, base)
 
 
-def _from_run(name: str, run: dict[str, Any], store: Store, base: Artifact) -> ResolvedModel:
-    s = run["summary"]
-    art = store.artifact(s["recommended_artifact"])
+def _deployed(name: str, run_id: str, d: Deployment, store: Store, base: Artifact) -> ResolvedModel:
     return ResolvedModel(
         name,
-        art,
-        RuntimeConfig.from_json(s.get("recommended_runtime", {})),
-        version=run["id"],
+        store.artifact(d.artifact_id),
+        d.runtime,
+        version=run_id,
         reference=base,
-        prediction=dict(s.get("prediction", {})),
+        prediction=d.prediction(),
+        engine=d.engine,
     )

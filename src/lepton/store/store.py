@@ -13,7 +13,7 @@ import sqlite3
 import tempfile
 import time
 import uuid
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -22,6 +22,7 @@ from lepton.errors import UserError
 from lepton.ir.artifact import Artifact, Lineage, content_id
 from lepton.ir.signature import Signature
 from lepton.settings import lepton_home
+from lepton.store.runs import Deployment, Record, RunSummary, StoredRun
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS artifacts (
@@ -156,56 +157,69 @@ class Store:
             )
         return run_id
 
-    def add_trial(self, run_id: str, record: Mapping[str, Any]) -> None:
+    def add_trial(self, run_id: str, record: Record) -> None:
+        """Insert or replace one trial of a run (a trial updated by the navigator is written again)."""
         with self._db() as db:
             db.execute(
                 "INSERT OR REPLACE INTO trials VALUES (?,?,?,?,?)",
-                (
-                    record["id"],
-                    run_id,
-                    record.get("artifact_id"),
-                    record.get("status", "ok"),
-                    json.dumps(record, default=str),
-                ),
+                (record.id, run_id, record.artifact_id, record.status, json.dumps(record.to_json())),
             )
 
-    def finish_run(self, run_id: str, status: str, summary: Mapping[str, Any]) -> None:
+    def finish_run(
+        self, run_id: str, status: str, payload: Mapping[str, Any], deployment: Deployment | None = None
+    ) -> None:
+        """Close a run: its status, the stage's result payload, and what it recommends to serve."""
+        summary = {**payload, "deployment": deployment.to_json() if deployment else None}
         with self._db() as db:
             db.execute(
                 "UPDATE runs SET status=?, finished=?, summary=? WHERE id=?",
                 (status, time.time(), json.dumps(summary, default=str), run_id),
             )
 
-    def runs(self, model: str | None = None) -> list[dict[str, Any]]:
-        q = "SELECT id, kind, model, artifact_id, status, created, finished FROM runs"
+    def runs(self, model: str | None = None) -> list[RunSummary]:
+        q = f"SELECT {_RUN_COLUMNS} FROM runs"
         args: tuple[Any, ...] = ()
         if model:
             q += " WHERE model=?"
             args = (model,)
         with self._db() as db:
             rows = db.execute(q + " ORDER BY created DESC", args).fetchall()
-        keys = ("id", "kind", "model", "artifact_id", "status", "created", "finished")
-        return [dict(zip(keys, r, strict=True)) for r in rows]
+        return [_summary(r) for r in rows]
 
-    def run(self, run_id: str) -> dict[str, Any]:
+    def run(self, run_id: str) -> StoredRun:
         with self._db() as db:
-            row = db.execute(
-                "SELECT id, kind, model, artifact_id, status, created, finished, summary FROM runs WHERE id=?",
-                (run_id,),
-            ).fetchone()
+            row = db.execute(f"SELECT {_RUN_COLUMNS} FROM runs WHERE id=?", (run_id,)).fetchone()
             if row is None:
                 raise UserError(f"no run {run_id!r} in {self.home}; `lepton runs` lists them")
             trials = db.execute("SELECT record FROM trials WHERE run_id=?", (run_id,)).fetchall()
-        keys = ("id", "kind", "model", "artifact_id", "status", "created", "finished")
-        out = dict(zip(keys, row[:7], strict=True))
-        out["summary"] = json.loads(row[7]) if row[7] else {}
-        out["trials"] = [json.loads(t[0]) for t in trials]
-        return out
+        stored = json.loads(row[7]) if row[7] else {}
+        payload = {k: v for k, v in stored.items() if k not in _DEPLOYMENT_KEYS}
+        records = sorted((json.loads(t[0]) for t in trials), key=lambda t: int(str(t["id"]).lstrip("t") or 0))
+        return StoredRun(_summary(row), payload, records)
 
-    def latest_run(self, model: str, kind: str = "optimize", status: str = "done") -> dict[str, Any] | None:
+    def latest_run(self, model: str, kind: str = "optimize", status: str = "done") -> StoredRun | None:
         with self._db() as db:
             row = db.execute(
                 "SELECT id FROM runs WHERE model=? AND kind=? AND status=? ORDER BY created DESC LIMIT 1",
                 (model, kind, status),
             ).fetchone()
         return self.run(row[0]) if row else None
+
+
+_RUN_COLUMNS = "id, kind, model, artifact_id, status, created, finished, summary"
+# what a summary says about serving: today's key, and the keys runs written by older versions used
+_DEPLOYMENT_KEYS = ("deployment", "recommended_artifact", "recommended_runtime", "recommended_engine", "prediction")
+
+
+def _summary(row: Sequence[Any]) -> RunSummary:
+    stored = json.loads(row[7]) if row[7] else {}
+    return RunSummary(
+        id=row[0],
+        kind=row[1],
+        model=row[2],
+        artifact_id=row[3],
+        status=row[4],
+        created=row[5],
+        finished=row[6],
+        deployment=Deployment.from_summary(stored),
+    )

@@ -1,48 +1,12 @@
-"""``lepton serve`` and ``lepton loadtest``: added to the main Typer app by ``register(app)``."""
+"""``lepton serve`` and ``lepton loadtest``."""
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Annotated
+from typing import Annotated
 
 import typer
 
 from lepton.errors import UserError
-
-if TYPE_CHECKING:
-    from lepton.store.resolve import ResolvedModel
-
-
-def _parse_models(refs: list[str], example: str | None) -> list[tuple[str, ResolvedModel]]:
-    """Resolve every MODEL (``REF`` or ``NAME=REF``) before the server starts, so mistakes exit 2 at once."""
-    from dataclasses import replace
-
-    from lepton.store.resolve import resolve_ref
-    from lepton.store.store import Store
-
-    store = Store()
-    out: list[tuple[str, ResolvedModel]] = []
-    if example:
-        try:
-            from lepton.examples import import_example
-        except ImportError:
-            raise UserError("--example: the bundled examples are not installed in this build") from None
-        import_example(example, store)
-        refs = [example, *refs]
-    seen: set[str] = set()
-    for item in refs:
-        name, sep, ref = item.partition("=")
-        if not sep or "/" in name or name.endswith(".onnx"):
-            name, ref = "", item
-        resolved = resolve_ref(ref, store)
-        if name:
-            resolved = replace(resolved, name=name)
-        if resolved.name in seen:
-            raise UserError(
-                f"two models would be served as {resolved.name!r}; name one with NAME=REF, e.g. other={ref}"
-            )
-        seen.add(resolved.name)
-        out.append((ref, resolved))
-    return out
 
 
 def register(app: typer.Typer) -> None:
@@ -103,6 +67,7 @@ def register(app: typer.Typer) -> None:
 
         from lepton.serve.app import serve
         from lepton.serve.config import ServeConfig, parse_slo
+        from lepton.serve.refs import resolve_models
         from lepton.settings import env_token, offline_hub
 
         offline_hub()
@@ -130,7 +95,7 @@ def register(app: typer.Typer) -> None:
             instance=instance,
             log_level=log_level,
         )
-        resolved = _parse_models(refs, example)
+        resolved = resolve_models(refs, example)
         if workers > 1:  # worker processes resolve again from the refs (the example is stored by now)
             cfg = replace(cfg, models=tuple(([example] if example else []) + refs))
         names = ", ".join(r.name for _, r in resolved)

@@ -1,0 +1,105 @@
+"""``lepton optimize``, ``lepton report`` and ``lepton schema``."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from lepton.cli.common import (
+    DataOpt,
+    ExampleOpt,
+    InstanceOpt,
+    JsonOpt,
+    ModelArg,
+    PricePerHourOpt,
+    ShapeOpt,
+    console,
+)
+
+
+def register(app: typer.Typer) -> None:
+    @app.command()
+    def optimize(
+        model: ModelArg = None,
+        example: ExampleOpt = None,
+        data: DataOpt = None,
+        shape: ShapeOpt = None,
+        batch: Annotated[str | None, typer.Option(help="Batch sizes to measure every candidate at: 1,32.")] = None,
+        slo: Annotated[str | None, typer.Option(help="Latency target, e.g. 'p95<=20ms' or 'p95<=20ms@8'.")] = None,
+        max_drop: Annotated[float, typer.Option(help="Largest quality drop allowed (fraction).")] = 0.01,
+        qps: Annotated[float | None, typer.Option(help="Target load in requests/s.")] = None,
+        budget: Annotated[float | None, typer.Option(help="Monthly budget in USD at --qps.")] = None,
+        objective: Annotated[str, typer.Option(help="cost | latency | throughput")] = "cost",
+        trials: Annotated[int, typer.Option(help="Most candidates to measure; above it Optuna searches.")] = 80,
+        time_budget: Annotated[float | None, typer.Option(help="Stop screening after this many seconds.")] = None,
+        instance: InstanceOpt = None,
+        price_per_hour: PricePerHourOpt = None,
+        sensitivity: Annotated[
+            str, typer.Option(help="Keep the most sensitive int8 nodes in float: auto | on | off.")
+        ] = "auto",
+        html: Annotated[Path | None, typer.Option(help="Write the HTML report here.")] = None,
+        json: JsonOpt = None,
+    ) -> None:
+        """Build optimized variants, measure and price them, and recommend one (exit 3 when none fits)."""
+        from lepton.api import optimize as run_optimize
+        from lepton.report.summary import print_summary
+        from lepton.report.terminal import progress_bar
+
+        with progress_bar(console, "optimizing") as update:
+            result = run_optimize(
+                model,
+                example=example,
+                data=data,
+                shape=shape,
+                batch=batch,
+                slo=slo,
+                max_drop=max_drop,
+                qps=qps,
+                budget=budget,
+                objective=objective,
+                trials=trials,
+                time_budget=time_budget,
+                instance=instance,
+                price_per_hour=price_per_hour,
+                sensitivity=sensitivity,
+                html=html,
+                json=json,
+                progress=update,
+            )
+        print_summary(console, result)
+        if json:
+            console.print(f"wrote {json}")
+        if html:
+            console.print(f"report: {html}")
+        if result.exit_code:
+            sys.exit(result.exit_code)
+
+    @app.command()
+    def report(
+        run: Annotated[str, typer.Argument(help="A run id from `lepton runs` (or 'latest').")],
+        html: Annotated[Path, typer.Option(help="Where to write the HTML report.")] = Path("lepton-report.html"),
+    ) -> None:
+        """Write the self-contained HTML report of an optimize run."""
+        from lepton.navigate.stored import stored_result
+        from lepton.report.html import write_html
+        from lepton.store import Store
+
+        write_html(stored_result(Store(), run), html)
+        console.print(f"report: {html}")
+
+    @app.command()
+    def schema(
+        what: Annotated[str, typer.Argument(help="Which JSON output: optimize | bench.")] = "optimize",
+    ) -> None:
+        """Print the JSON Schema of a command's --json output."""
+        import json
+
+        from lepton.errors import UserError
+        from lepton.schemas import SCHEMAS
+
+        if what not in SCHEMAS:
+            raise UserError(f"no schema {what!r}; the schemas are: {', '.join(sorted(SCHEMAS))}")
+        typer.echo(json.dumps(SCHEMAS[what](), indent=2))

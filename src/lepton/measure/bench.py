@@ -1,0 +1,147 @@
+"""``bench``: one model measured under one or more engines and batch sizes, with its typed result."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from lepton.contract import Contract, json_typed
+from lepton.cost.catalog import PriceCatalog, PricePoint
+from lepton.cost.hardware import Hardware, detect_hardware
+from lepton.engines.base import ENGINES, RuntimeConfig, runnable_engines
+from lepton.errors import EngineUnavailable, UserError
+from lepton.ir.artifact import Artifact, ArtifactSummary
+from lepton.measure.quality import Quality
+from lepton.measure.timing import TimingPlan
+from lepton.measure.trial import Trial, TrialSpec, failed_trial, measure_trial, reference_for
+from lepton.measure.workload import make_workload
+from lepton.options import check_known, int_list, option_names, optional_path, shape_pins
+from lepton.progress import Progress
+from lepton.store.store import Store
+
+HardwareField = json_typed(Hardware, Hardware.from_json)
+
+
+@dataclass(frozen=True)
+class BenchOptions:
+    """The options of ``lepton bench``; field names are the CLI's option names."""
+
+    example: str | None = None
+    engine: tuple[str, ...] | None = None
+    batch: tuple[int, ...] = (1,)
+    threads: int = 0
+    data: Path | None = None
+    shape: Mapping[str, tuple[int, ...]] = field(default_factory=dict)
+    instance: str | None = None
+    price_per_hour: float | None = None
+    qps: float | None = None
+    seconds: float = 2.0
+    json: Path | None = None
+
+    @classmethod
+    def build(cls, **values: Any) -> BenchOptions:
+        check_known(values, option_names(cls), "bench")
+        v = dict(values)
+        if isinstance(v.get("engine"), str):
+            v["engine"] = tuple(e.strip() for e in v["engine"].split(",") if e.strip()) or None
+        elif v.get("engine") is not None:
+            v["engine"] = tuple(v["engine"])
+        if "batch" in v:
+            v["batch"] = int_list(v["batch"], "--batch") or (1,)
+        for key in ("data", "json"):
+            if key in v:
+                v[key] = optional_path(v[key])
+        if "shape" in v:
+            v["shape"] = shape_pins(v["shape"])
+        opts = cls(**v)
+        if opts.threads < 0:
+            raise UserError(f"--threads must be >= 0 (0: the engine's default); got {opts.threads}")
+        if opts.seconds <= 0:
+            raise UserError(f"--seconds must be positive; got {opts.seconds}")
+        if opts.qps is not None and opts.qps <= 0:
+            raise UserError(f"--qps must be positive; got {opts.qps}")
+        return opts
+
+    def plan(self) -> TimingPlan:
+        return TimingPlan(min_seconds=self.seconds, max_seconds=max(10 * self.seconds, 20.0))
+
+
+class BenchResult(Contract):
+    """What ``lepton bench`` prints and ``--json`` writes."""
+
+    model: ArtifactSummary
+    hardware: HardwareField
+    price: PricePoint
+    workload: str
+    run_id: str | None = None
+    trials: tuple[Trial, ...] = ()
+
+    def to_json(self) -> dict[str, Any]:
+        d = self.model_dump(mode="json", by_alias=True, exclude={"trials"})
+        d["trials"] = [t.to_json() for t in self.trials]
+        return d
+
+
+def bench(
+    artifact: Artifact,
+    options: BenchOptions,
+    *,
+    store: Store,
+    plan: TimingPlan | None = None,
+    progress: Progress | None = None,
+) -> BenchResult:
+    """Measure ``artifact`` under each engine and batch size on this machine; every trial is stored."""
+    hw = detect_hardware()
+    price = PriceCatalog.load().price(hw, instance=options.instance, price_per_hour=options.price_per_hour)
+    engines = list(options.engine) if options.engine else runnable_engines(artifact)
+    for name in engines:
+        why = ENGINES.get(name)().unavailable(artifact)
+        if why:
+            raise EngineUnavailable(f"engine {name!r} cannot run this model: {why}")
+    workload = make_workload(artifact, options.data)
+    reference = reference_for(artifact, workload, engines)
+    run_id = store.start_run("bench", artifact.name, artifact.id)
+    trials: list[Trial] = []
+    total = len(engines) * len(options.batch)
+    status = "failed"
+    try:
+        for engine in engines:
+            quality: Quality | None = None  # outputs do not depend on the batch size: evaluate each engine once
+            for b in options.batch:
+                tid = f"t{len(trials) + 1}"
+                if progress:
+                    progress(f"{engine} batch {b}", len(trials), total)
+                spec = TrialSpec(engine, artifact, RuntimeConfig(intra_op_threads=options.threads, batch_size=b))
+                try:
+                    trial = measure_trial(
+                        tid,
+                        spec,
+                        workload,
+                        reference,
+                        price,
+                        plan=plan or options.plan(),
+                        qps=options.qps,
+                        quality=quality,
+                    )
+                    quality = trial.quality
+                except EngineUnavailable:
+                    raise
+                except Exception as e:  # noqa: BLE001  one failing configuration is recorded, not fatal
+                    trial = failed_trial(tid, spec, e)
+                trials.append(trial)
+                store.add_trial(run_id, trial)
+        if progress:
+            progress("done", total, total)
+        status = "done"
+    finally:
+        store.finish_run(run_id, status, {"trials": len(trials)})
+    return BenchResult(
+        model=artifact.summary(),
+        hardware=hw,
+        price=price,
+        workload=workload.source,
+        run_id=run_id,
+        trials=tuple(trials),
+    )

@@ -1,0 +1,82 @@
+"""``OptimizeOptions``: what ``lepton optimize`` and ``lepton.optimize`` accept, read and checked in one place."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from lepton.errors import UserError
+from lepton.navigate.targets import OBJECTIVES, Slo, Targets, parse_slo
+from lepton.options import check_known, int_list, option_names, optional_path, shape_pins
+
+SENSITIVITY = ("auto", "on", "off")
+
+
+@dataclass(frozen=True)
+class OptimizeOptions:
+    """The options of ``lepton optimize``; field names are the CLI's option names (``max_drop`` is ``--max-drop``)."""
+
+    example: str | None = None
+    data: Path | None = None
+    shape: Mapping[str, tuple[int, ...]] = field(default_factory=dict)
+    batch: tuple[int, ...] | None = None
+    slo: Slo | None = None
+    max_drop: float = 0.01
+    qps: float | None = None
+    budget: float | None = None
+    objective: str = "cost"
+    trials: int = 80
+    time_budget: float | None = None
+    instance: str | None = None
+    price_per_hour: float | None = None
+    sensitivity: str = "auto"
+    html: Path | None = None
+    json: Path | None = None
+
+    @classmethod
+    def build(cls, **values: Any) -> OptimizeOptions:
+        """Read options as the CLI gives them (strings) or as Python callers do (lists, mappings, numbers)."""
+        check_known(values, option_names(cls), "optimize")
+        v = dict(values)
+        if "data" in v:
+            v["data"] = optional_path(v["data"])
+        for key in ("html", "json"):
+            if key in v:
+                v[key] = optional_path(v[key])
+        if "shape" in v:
+            v["shape"] = shape_pins(v["shape"])
+        if "batch" in v:
+            v["batch"] = int_list(v["batch"], "--batch")
+        if isinstance(v.get("slo"), str):
+            v["slo"] = parse_slo(v["slo"])
+        opts = cls(**v)
+        opts.targets  # noqa: B018  validate the targets now, before anything is measured
+        if opts.sensitivity not in SENSITIVITY:
+            raise UserError(f"--sensitivity must be auto, on or off; got {opts.sensitivity!r}")
+        if opts.objective not in OBJECTIVES:
+            raise UserError(f"--objective must be one of {', '.join(OBJECTIVES)}; got {opts.objective!r}")
+        if opts.trials < 1:
+            raise UserError(f"--trials must be >= 1; got {opts.trials}")
+        if opts.time_budget is not None and opts.time_budget <= 0:
+            raise UserError(f"--time-budget must be positive (seconds); got {opts.time_budget}")
+        if opts.price_per_hour is not None and opts.price_per_hour <= 0:
+            raise UserError(f"--price-per-hour must be positive; got {opts.price_per_hour}")
+        return opts
+
+    @property
+    def targets(self) -> Targets:
+        return Targets(self.slo, self.max_drop, self.qps, self.budget, self.objective)
+
+    def batch_sizes(self) -> tuple[list[int], int]:
+        """The batch sizes to measure (the SLO's included) and the one the SLO applies to."""
+        slo_batch = self.slo.batch_size if self.slo and self.slo.batch_size else None
+        batches = sorted(set(self.batch or ([slo_batch] if slo_batch else [1])))
+        if slo_batch is None:
+            slo_batch = batches[0]
+        return sorted({*batches, slo_batch}), slo_batch
+
+
+def optimize_option_names() -> Sequence[str]:
+    return option_names(OptimizeOptions)

@@ -1,0 +1,174 @@
+"""The navigator's contract: ``OptimizeResult``, what ``lepton optimize`` prints, writes as JSON and reports.
+
+Field names are the published ``--json`` names (``docs/schema/optimize.json``); the terminal summary, the JSON and
+the HTML report all read these objects, so every figure they show is the same.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import Field, computed_field
+
+from lepton.contract import Contract, json_typed
+from lepton.cost.catalog import PricePoint
+from lepton.cost.hardware import Hardware
+from lepton.ir.artifact import ArtifactSummary
+from lepton.measure.trial import ChainStep, Trial
+from lepton.navigate.targets import Targets
+
+Verdict = Literal["recommend", "keep", "no-fit"]
+
+HardwareField = json_typed(Hardware, Hardware.from_json)
+TargetsField = json_typed(Targets, Targets.from_json)
+
+
+class Ratio(Contract):
+    """A gain as a ratio (above 1 is better) with its 95% confidence interval."""
+
+    x: float
+    low: float
+    high: float
+
+    @property
+    def beyond_noise(self) -> bool:
+        """Better than the other side even at the interval's low end, by at least ``MIN_GAIN``."""
+        from lepton.navigate.gains import MIN_GAIN
+
+        return self.low > 1.0 and self.x >= MIN_GAIN
+
+    @property
+    def text(self) -> str:
+        return f"{self.x:.2f}x [{self.low:.2f}-{self.high:.2f}]"
+
+
+class Gain(Contract):
+    """The recommended variant against the baseline at one batch size (ratios above 1 are gains)."""
+
+    batch_size: int
+    trial: str  # the recommended variant's trial quoted at this batch size
+    baseline_trial: str
+    threads: int | None = None
+    throughput_x: float  # loaded: capacity with concurrent callers, as a server runs it
+    single_stream_throughput_x: float
+    p50_x: float  # baseline p50 over the variant's: times lower
+    cost_x: float  # baseline $/1M over the variant's: times cheaper
+    ci95: dict[str, tuple[float, float]] = Field(default_factory=dict)  # per ratio above
+
+    def ratio(self, name: str) -> Ratio:
+        x = float(getattr(self, name))
+        low, high = self.ci95.get(name, (x, x))
+        return Ratio(x=x, low=low, high=high)
+
+
+class ClosestMiss(Contract):
+    """When nothing meets the targets: the nearest miss on each broken target and what relaxing it gives."""
+
+    text: str
+    relaxed: dict[str, Any] | None = None
+    would_recommend: str | None = None
+
+
+class Skipped(Contract):
+    """A chain the library proposed that cannot apply to this model or machine."""
+
+    variant: str
+    chain: tuple[ChainStep, ...] = ()
+    reason: str
+
+
+class SearchSummary(Contract):
+    strategy: str
+    candidates: int
+    measured: int
+    precise: int
+    seconds: float
+
+
+class NodeLoss(Contract):
+    node: str
+    loss: float
+
+
+class SensitivityInfo(Contract):
+    """What the sensitivity stage did: why it ran, the ranking, and the nodes kept in float."""
+
+    why: str | None = None
+    quant: dict[str, Any] | None = None
+    target: float | None = None
+    seconds: float | None = None
+    reached: bool | None = None
+    kept_float: tuple[str, ...] = ()
+    tried: dict[str, float] = Field(default_factory=dict)
+    ranking: tuple[NodeLoss, ...] = ()
+    error: str | None = None
+
+
+class OptimizeResult(Contract):
+    """One optimize run: every trial, the frontier, the recommendation with its reason and gains."""
+
+    run_id: str
+    created: float
+    model: ArtifactSummary
+    hardware: HardwareField
+    price: PricePoint
+    targets: TargetsField
+    workload: str
+    reference: str
+    trials: tuple[Trial, ...]
+    frontier: tuple[str, ...] = ()
+    recommended: str | None = None
+    verdict: Verdict = "no-fit"
+    reason: str = ""
+    closest_miss: ClosestMiss | None = None
+    gains: tuple[Gain, ...] = ()
+    notes: tuple[str, ...] = ()
+    skipped: tuple[Skipped, ...] = ()
+    search: SearchSummary
+    sensitivity: SensitivityInfo | None = None
+
+    @computed_field  # type: ignore[prop-decorator]
+    @property
+    def baseline(self) -> list[Trial]:
+        """What the user would deploy without Lepton, measured at every batch size (also among ``trials``)."""
+        return [t for t in self.trials if t.is_baseline]
+
+    @property
+    def exit_code(self) -> int:
+        """0 with a recommendation (a variant, or keeping the baseline), 3 when nothing meets the targets."""
+        return 0 if self.recommended else 3
+
+    def trial(self, trial_id: str) -> Trial:
+        for t in self.trials:
+            if t.id == trial_id:
+                return t
+        raise KeyError(f"no trial {trial_id!r} in run {self.run_id}")
+
+    @property
+    def recommended_trial(self) -> Trial | None:
+        return self.trial(self.recommended) if self.recommended else None
+
+    @property
+    def frontier_trials(self) -> list[Trial]:
+        ids = set(self.frontier)
+        return [t for t in self.trials if t.id in ids]
+
+    @property
+    def current(self) -> list[Trial]:
+        """The latest measurement of every configuration (a precise one supersedes its quick screen)."""
+        return [t for t in self.trials if t.superseded_by is None]
+
+    def to_json(self) -> dict[str, Any]:
+        d = self.model_dump(mode="json", by_alias=True, exclude={"trials", "baseline"})
+        d["sensitivity"] = self.sensitivity.to_json() if self.sensitivity else None
+        d["trials"] = [t.to_json() for t in self.trials]
+        d["baseline"] = [t.to_json() for t in self.baseline]
+        return d
+
+    @classmethod
+    def json_schema(cls) -> dict[str, Any]:
+        """The published JSON Schema of ``lepton optimize --json`` (``lepton schema optimize``)."""
+        schema = cls.model_json_schema(mode="serialization")
+        schema["$schema"] = "https://json-schema.org/draft/2020-12/schema"
+        schema["title"] = "lepton optimize --json"
+        return schema

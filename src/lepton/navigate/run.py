@@ -1,0 +1,176 @@
+"""The state of one optimize run: what was measured so far, and how one more configuration is measured."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from typing import Literal
+
+import numpy as np
+
+from lepton.cost.catalog import PricePoint
+from lepton.cost.hardware import Hardware
+from lepton.engines.base import RuntimeConfig, open_session
+from lepton.errors import CandidateError, LeptonError
+from lepton.ir.artifact import Artifact
+from lepton.measure.quality import Headline, Quality
+from lepton.measure.timing import TimingPlan, measure_concurrent
+from lepton.measure.trial import (
+    Reference,
+    Trial,
+    TrialSpec,
+    failed_trial,
+    measure_trial,
+    priced_at,
+    quality_of,
+    run_all,
+)
+from lepton.measure.workload import Workload
+from lepton.navigate.space import Candidate
+from lepton.navigate.targets import Targets
+from lepton.progress import Progress
+from lepton.store.store import Store
+
+Variant = tuple[Candidate, Artifact]
+
+
+@dataclass
+class RunState:
+    """Mutable state of one optimize run; every trial is saved to the store as soon as it exists."""
+
+    store: Store
+    run_id: str
+    artifact: Artifact
+    hardware: Hardware
+    price: PricePoint
+    workload: Workload
+    reference: Reference
+    targets: Targets
+    quick: TimingPlan
+    precise: TimingPlan
+    slo_batch: int
+    batch_sizes: list[int] = field(default_factory=list)
+    base_quality: Headline | None = None
+    progress: Progress | None = None
+    steps_total: int = 0
+    trials: dict[str, Trial] = field(default_factory=dict)
+    quality_cache: dict[tuple[str, str], Quality] = field(default_factory=dict)
+    _steps: int = 0
+
+    # -- bookkeeping --------------------------------------------------------------------------------------
+    def next_id(self) -> str:
+        return f"t{len(self.trials) + 1}"
+
+    def add(self, trial: Trial) -> Trial:
+        self.trials[trial.id] = trial
+        self.store.add_trial(self.run_id, trial)
+        return trial
+
+    def update(self, trial_id: str, **changes: object) -> Trial:
+        """Replace a trial by a copy with ``changes`` (trials are immutable) and save it."""
+        return self.add(self.trials[trial_id].with_(**changes))
+
+    def current(self) -> list[Trial]:
+        """The latest measurement of every configuration, the baseline's included."""
+        return [t for t in self.trials.values() if t.superseded_by is None]
+
+    def tick(self, what: str) -> None:
+        self._steps += 1
+        if self.progress:
+            self.progress(what, min(self._steps, self.steps_total), self.steps_total)
+
+    def __iter__(self) -> Iterator[Trial]:
+        return iter(self.trials.values())
+
+    # -- measuring ----------------------------------------------------------------------------------------
+    def quality(self, art: Artifact, engine: str) -> Quality:
+        """Quality depends on the variant and engine, not on threads or batch size: measured once each."""
+        key = (art.id, engine)
+        if key not in self.quality_cache:
+            session = open_session(engine, art, RuntimeConfig())
+            try:
+                self.quality_cache[key] = quality_of(art.task, run_all(session, self.workload), self.reference)
+            finally:
+                session.close()
+        return self.quality_cache[key]
+
+    def drop(self, quality: Quality) -> float | None:
+        h = quality.headline()
+        if self.base_quality is None or h is None:
+            return None
+        return round(h.drop_from(self.base_quality.value), 6)
+
+    def _stop_early(self, batch: int) -> Callable[[list[float]], bool] | None:
+        """Abandon timing once the first runs already miss the SLO by 50%."""
+        slo = self.targets.slo
+        if slo is None or batch != self.slo_batch:
+            return None
+        return lambda samples: len(samples) >= 5 and float(np.median(samples)) > 1.5 * slo.max_ms
+
+    def measure(
+        self,
+        cand: Candidate,
+        art: Artifact,
+        rc: RuntimeConfig,
+        engine: str,
+        *,
+        precise: bool = False,
+        role: Literal["baseline"] | None = None,
+    ) -> Trial:
+        """Measure one configuration (quickly, or precisely with concurrent callers) and record it.
+
+        A failing candidate is recorded as failed and the search goes on; a user's mistake still stops it.
+        """
+        spec = TrialSpec(engine, art, rc, cand.label, cand.chain, cand.parent, role)
+        slo_metric = self.targets.slo.metric if self.targets.slo else None
+        try:
+            trial = measure_trial(
+                self.next_id(),
+                spec,
+                self.workload,
+                self.reference,
+                self.price,
+                plan=self.precise if precise else self.quick,
+                qps=self.targets.qps,
+                quality=None if role == "baseline" else self.quality(art, engine),
+                stop_early=self._stop_early(rc.batch_size),
+                percentiles=(slo_metric,) if slo_metric else (),
+            )
+        except CandidateError as e:
+            return self.add(failed_trial(self.next_id(), spec, e))
+        except LeptonError:
+            raise
+        except Exception as e:  # noqa: BLE001  an engine crash on one candidate must not end the search
+            return self.add(failed_trial(self.next_id(), spec, e))
+        if role == "baseline" and self.base_quality is None:
+            self.base_quality = trial.quality.headline()
+        trial = trial.with_(quality_drop=self.drop(trial.quality), precise=precise)
+        if precise:
+            trial = self._with_concurrency(trial, art, rc, engine)
+        return self.add(trial)
+
+    def _with_concurrency(self, trial: Trial, art: Artifact, rc: RuntimeConfig, engine: str) -> Trial:
+        """Throughput with several callers sharing one session, as the server runs it; cost follows capacity."""
+        callers = 4 if rc.batch_size == 1 else 2
+        requests = int(min(400, max(callers * 4, 2000 / max(trial.latency.mean, 0.01))))
+        session = open_session(engine, art, rc)
+        try:
+            stats = measure_concurrent(
+                session.run, self.workload.batches(rc.batch_size, 4), callers=callers, requests=requests
+            )
+        finally:
+            session.close()
+        capacity = round(max(trial.throughput, stats.throughput_per_s), 3)
+        return trial.with_(
+            concurrent=stats.summary(),
+            capacity_per_s=capacity,
+            cost=priced_at(capacity, self.price, self.targets.qps),
+        )
+
+    def remeasure(self, trial: Trial, variants: dict[str, Variant]) -> Trial:
+        """A precise measurement (full timing plan and concurrent callers) that supersedes a quick one."""
+        cand, art = variants[trial.variant]
+        precise = self.measure(cand, art, trial.runtime, trial.engine, precise=True)
+        precise = self.update(precise.id, screened_as=trial.id)
+        self.update(trial.id, superseded_by=precise.id)
+        return precise

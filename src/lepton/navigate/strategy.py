@@ -1,0 +1,112 @@
+"""How the space is searched: a cheap screen of every setting (or an Optuna study over a large space), then
+precise measurements of what is near the frontier, until the recommendation rests on precise figures."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from lepton.engines.base import RuntimeConfig
+from lepton.measure.trial import Trial
+from lepton.navigate.pareto import default_objectives, pareto_front
+from lepton.navigate.recommend import choose, feasible_trials
+from lepton.navigate.run import RunState, Variant
+
+NEAR_FRONTIER = 0.15  # candidates within 15% of the quick frontier get a precise measurement
+MAX_PRECISE = 12
+
+
+@dataclass(frozen=True)
+class Setting:
+    """One point of the space: a variant under an engine and runtime configuration."""
+
+    variant: int  # index into the run's variants
+    engine: str
+    runtime: RuntimeConfig
+
+
+def screen(
+    run: RunState,
+    variants: list[Variant],
+    settings: list[Setting],
+    strategy: str,
+    budget: int,
+    deadline: float | None,
+) -> list[Trial]:
+    """Quick measurements: every setting when the space is small, else an Optuna multi-objective study."""
+    out: list[Trial] = []
+
+    def measure(s: Setting, what: str) -> Trial:
+        cand, art = variants[s.variant]
+        run.tick(f"{cand.label[:40]} {what}")
+        trial = run.measure(cand, art, s.runtime, s.engine)
+        out.append(trial)
+        return trial
+
+    if strategy == "exhaustive":
+        for s in settings:
+            if deadline and time.perf_counter() > deadline:
+                break
+            measure(s, f"{s.engine} t{s.runtime.intra_op_threads} b{s.runtime.batch_size}")
+        return out
+    import optuna
+
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    seen: dict[int, tuple[float, float, float]] = {}
+    study = optuna.create_study(directions=["minimize"] * 3, sampler=optuna.samplers.NSGAIISampler(seed=0))
+    metric = run.targets.slo_metric
+
+    def objective(trial: object) -> tuple[float, float, float]:
+        i = trial.suggest_int("setting", 0, len(settings) - 1)  # type: ignore[attr-defined]
+        if i not in seen:
+            t = measure(settings[i], "(optuna)")
+            inf = float("inf")
+            seen[i] = (t.latency.value(metric), t.usd_per_1m, t.quality_drop or 0.0) if t.measured else (inf, inf, inf)
+        return seen[i]
+
+    timeout = max(1.0, deadline - time.perf_counter()) if deadline else None
+    study.optimize(objective, n_trials=budget, timeout=timeout, catch=())  # type: ignore[arg-type]
+    return out
+
+
+def near_frontier(run: RunState, screened: Sequence[Trial]) -> list[Trial]:
+    """Feasible screened trials on the quick frontier or within NEAR_FRONTIER of it on latency or cost."""
+    feasible = feasible_trials(screened, run.targets, run.slo_batch)
+    if not feasible:  # nothing fits: measure the closest ones precisely so the miss is quoted honestly
+        feasible = [t for t in screened if t.measured]
+    metric = run.targets.slo_metric
+    front = pareto_front(feasible, default_objectives(metric))
+    near = []
+    for t in feasible:
+        for f in front:
+            if f.batch_size != t.batch_size:
+                continue
+            close_latency = t.latency.value(metric) <= f.latency.value(metric) * (1 + NEAR_FRONTIER)
+            if close_latency or t.usd_per_1m <= f.usd_per_1m * (1 + NEAR_FRONTIER):
+                near.append(t)
+                break
+    near.sort(key=lambda t: t.usd_per_1m)
+    return near[:MAX_PRECISE]
+
+
+def verify_recommendation(run: RunState, variants: dict[str, Variant]) -> None:
+    """What is recommended is measured precisely, at every batch size, together with the variant's fastest
+    setting at each batch size (its gains are quoted from those): re-measure until the choice holds."""
+    for _ in range(4):
+        ok = [t for t in run.current() if t.measured and not t.is_baseline]
+        feasible = feasible_trials([*ok, *(t for t in run.current() if t.is_baseline)], run.targets, run.slo_batch)
+        rec = choose(feasible, run.targets)
+        if rec is None or rec.is_baseline:
+            return
+        same = [t for t in ok if t.artifact_id == rec.artifact_id and t.engine == rec.engine]
+        fastest = {
+            b: max((t for t in same if t.batch_size == b), key=lambda t: t.throughput).id
+            for b in {t.batch_size for t in same}
+        }
+        todo = [t for t in same if (t.config_key() == rec.config_key() or t.id in fastest.values()) and not t.precise]
+        if not todo:
+            return
+        for t in todo:
+            run.tick(f"verifying {t.variant[:40]}")
+            run.remeasure(t, variants)

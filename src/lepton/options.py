@@ -1,0 +1,77 @@
+"""Readers shared by the options objects of the CLI and the Python API: one vocabulary, one set of messages.
+
+Each command has one frozen options object (``navigate.options.OptimizeOptions``, ``measure.bench.BenchOptions``)
+whose field names are the CLI's option names; the CLI and ``lepton.api`` both build it, so a value is read and
+checked the same way whichever face it came through.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Iterable, Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+from lepton.errors import UserError
+
+
+def int_list(value: str | int | Sequence[int] | None, flag: str) -> tuple[int, ...] | None:
+    """``"1,8,32"``, ``8`` or ``[1, 8]`` -> ``(1, 8, 32)``; every value an integer >= 1."""
+    if value is None:
+        return None
+    if isinstance(value, str):
+        try:
+            values = [int(x) for x in value.replace(" ", "").split(",") if x]
+        except ValueError:
+            raise UserError(f"{flag}: expected a comma-separated list of integers like 1,8,32; got {value!r}") from None
+    elif isinstance(value, int) and not isinstance(value, bool):
+        values = [value]
+    else:
+        try:
+            values = [int(x) for x in value if not isinstance(x, bool) and float(x) == int(x)]
+        except (TypeError, ValueError):
+            values = []
+        if not values or len(values) != len(list(value)):
+            raise UserError(f"{flag}: expected integers like [1, 8, 32]; got {value!r}")
+    if not values or any(v < 1 for v in values):
+        raise UserError(f"{flag}: values must be integers >= 1; got {value!r}")
+    return tuple(values)
+
+
+def shape_pins(value: Mapping[str, Sequence[int]] | Sequence[str] | str | None) -> dict[str, tuple[int, ...]]:
+    """``--shape`` values (``["input_ids=1,128"]``) or a mapping ``{"input_ids": (1, 128)}``."""
+    from lepton.ir.signature import parse_shape_pins
+
+    if not value:
+        return {}
+    if isinstance(value, str):
+        return parse_shape_pins([value])
+    if isinstance(value, Mapping):
+        out = {}
+        for name, dims in value.items():
+            try:
+                out[str(name)] = tuple(int(d) for d in dims)
+            except (TypeError, ValueError):
+                raise UserError(f"--shape: dims of {name!r} must be integers; got {dims!r}") from None
+        return out
+    return parse_shape_pins(list(value))
+
+
+def optional_path(value: str | Path | None) -> Path | None:
+    return Path(value).expanduser() if value is not None and str(value) != "" else None
+
+
+def check_known(given: Iterable[str], valid: Iterable[str], what: str) -> None:
+    """An unknown keyword gets one line naming the valid ones."""
+    valid = sorted(valid)
+    unknown = sorted(set(given) - set(valid))
+    if unknown:
+        raise UserError(
+            f"{what}: unknown option{'s' if len(unknown) > 1 else ''} {', '.join(unknown)}; "
+            f"the options are: {', '.join(valid)}"
+        )
+
+
+def option_names(options_type: type[Any]) -> list[str]:
+    """The field names of an options dataclass: the CLI's option names with ``_`` for ``-``."""
+    return [f.name for f in dataclasses.fields(options_type)]
