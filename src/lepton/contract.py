@@ -8,10 +8,13 @@ including records written by older versions (unknown keys are ignored, new field
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
-from typing import Annotated, Any, Protocol, Self, TypeVar
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any, Self
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, PlainSerializer, TypeAdapter, WithJsonSchema
+from pydantic import BaseModel, ConfigDict, GetCoreSchemaHandler, GetJsonSchemaHandler, TypeAdapter
+from pydantic.json_schema import JsonSchemaValue
+from pydantic_core import CoreSchema, core_schema
 
 
 class Contract(BaseModel):
@@ -32,22 +35,30 @@ class Contract(BaseModel):
         return type(self).model_validate({**dict(self), **changes})
 
 
-class JsonForm(Protocol):
-    def to_json(self) -> dict[str, Any]: ...
+@dataclass(frozen=True)
+class JsonForm:
+    """``Annotated[Hardware, JsonForm(Hardware)]``: a contract field holding a stage's own frozen dataclass that
+    has ``to_json()`` and ``from_json()``; the contract writes exactly that dataclass's own JSON form."""
 
+    cls: type[Any]
 
-T = TypeVar("T", bound=JsonForm)
+    def __get_pydantic_core_schema__(self, source: Any, handler: GetCoreSchemaHandler) -> CoreSchema:
+        cls = self.cls
 
+        def validate(value: Any) -> Any:
+            if isinstance(value, cls):
+                return value
+            if isinstance(value, Mapping):
+                return cls.from_json(value)
+            raise ValueError(f"expected a {cls.__name__} or its JSON object; got {type(value).__name__}")
 
-def json_typed(cls: type[T], from_json: Callable[[Mapping[str, Any]], T]) -> Any:
-    """A field type for a stage's own frozen dataclass that has ``to_json``/``from_json``: a contract holds the
-    typed object and writes exactly the dataclass's own JSON form (``Annotated[cls, ...]``)."""
-    return Annotated[
-        cls,
-        BeforeValidator(lambda v: from_json(v) if isinstance(v, Mapping) else v),
-        PlainSerializer(lambda v: v.to_json(), return_type=dict[str, Any]),
-        WithJsonSchema(_inline_refs(TypeAdapter(cls).json_schema())),
-    ]
+        return core_schema.no_info_plain_validator_function(
+            validate,
+            serialization=core_schema.plain_serializer_function_ser_schema(lambda v: v.to_json()),
+        )
+
+    def __get_pydantic_json_schema__(self, schema: CoreSchema, handler: GetJsonSchemaHandler) -> JsonSchemaValue:
+        return _inline_refs(TypeAdapter(self.cls).json_schema())
 
 
 def _inline_refs(schema: dict[str, Any]) -> dict[str, Any]:

@@ -24,15 +24,15 @@ def int_list(value: str | int | Sequence[int] | None, flag: str) -> tuple[int, .
             values = [int(x) for x in value.replace(" ", "").split(",") if x]
         except ValueError:
             raise UserError(f"{flag}: expected a comma-separated list of integers like 1,8,32; got {value!r}") from None
-    elif isinstance(value, int) and not isinstance(value, bool):
+    elif isinstance(value, bool) or not isinstance(value, (int, Sequence)):
+        raise UserError(f"{flag}: expected integers like [1, 8, 32]; got {value!r}")
+    elif isinstance(value, int):
         values = [value]
     else:
-        try:
-            values = [int(x) for x in value if not isinstance(x, bool) and float(x) == int(x)]
-        except (TypeError, ValueError):
-            values = []
-        if not values or len(values) != len(list(value)):
+        items = list(value)
+        if not items or not all(isinstance(x, int) and not isinstance(x, bool) for x in items):
             raise UserError(f"{flag}: expected integers like [1, 8, 32]; got {value!r}")
+        values = [x for x in items if isinstance(x, int)]
     if not values or any(v < 1 for v in values):
         raise UserError(f"{flag}: values must be integers >= 1; got {value!r}")
     return tuple(values)

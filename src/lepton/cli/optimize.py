@@ -102,4 +102,4 @@ def register(app: typer.Typer) -> None:
 
         if what not in SCHEMAS:
             raise UserError(f"no schema {what!r}; the schemas are: {', '.join(sorted(SCHEMAS))}")
-        typer.echo(json.dumps(SCHEMAS[what](), indent=2))
+        typer.echo(json.dumps(SCHEMAS[what](), indent=2, sort_keys=True))

@@ -94,7 +94,7 @@ class Hardware:
 
 def _cpuinfo() -> tuple[str, set[str]]:
     text = Path("/proc/cpuinfo").read_text() if Path("/proc/cpuinfo").exists() else ""
-    model, flags = "", set()
+    model, flags = "", set[str]()
     for line in text.splitlines():
         key, _, value = line.partition(":")
         key = key.strip()

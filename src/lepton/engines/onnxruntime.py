@@ -8,7 +8,7 @@ from typing import Any
 import numpy as np
 
 from lepton.engines.base import ENGINES, Engine, RuntimeConfig
-from lepton.errors import EngineError, EngineUnavailable
+from lepton.errors import EngineError, EngineUnavailable, first_line
 from lepton.ir.artifact import Artifact
 
 _PREFERENCE = (
@@ -81,6 +81,8 @@ class OrtSession:
             outs = self._sess.run(None, {k: feeds[k] for k in self.input_names})
         except KeyError as e:
             raise EngineError(f"missing input {e.args[0]!r}; the model needs {', '.join(self.input_names)}") from None
+        except Exception as e:  # ORT's InvalidArgument/Fail: a wrong dtype or shape, a kernel that failed
+            raise EngineError(f"onnxruntime could not run the inputs given ({first_line(e)})") from e
         return dict(zip(self.output_names, outs, strict=True))
 
     def close(self) -> None:

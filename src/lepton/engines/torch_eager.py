@@ -8,7 +8,7 @@ from typing import Any
 import numpy as np
 
 from lepton.engines.base import ENGINES, Engine, RuntimeConfig
-from lepton.errors import EngineError
+from lepton.errors import EngineError, first_line
 from lepton.ir.artifact import Artifact
 
 
@@ -43,8 +43,11 @@ class TorchSession:
             args = [torch.from_numpy(np.ascontiguousarray(feeds[n])) for n in self.input_names]
         except KeyError as e:
             raise EngineError(f"missing input {e.args[0]!r}; the model needs {', '.join(self.input_names)}") from None
-        with torch.inference_mode():
-            out = self.module(*args)
+        try:
+            with torch.inference_mode():
+                out = self.module(*args)
+        except (RuntimeError, TypeError, ValueError, IndexError) as e:  # a wrong dtype or shape for this module
+            raise EngineError(f"PyTorch could not run the inputs given ({first_line(e)})") from e
         if isinstance(out, Mapping):
             out = tuple(out.values())
         if not isinstance(out, (tuple, list)):

@@ -7,6 +7,7 @@ so quality is a task metric rather than fidelity. Training takes a few seconds o
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
@@ -67,7 +68,7 @@ def stocks_windows(window: int = 12) -> tuple[np.ndarray, np.ndarray]:
 
 class _Lstm:  # built lazily so importing this module does not import torch
     @staticmethod
-    def build(hidden: int) -> object:
+    def build(hidden: int) -> Any:
         from torch import nn
 
         class StocksLstm(nn.Module):
@@ -95,7 +96,8 @@ def stocks_lstm(epochs: int = 30, hidden: int = 64, seed: int = 0) -> Trained:
     cut = int(0.8 * len(x))
     model = _Lstm.build(hidden)
     _fit(model, torch.from_numpy(x[idx[:cut]]), torch.from_numpy(y[idx[:cut]]), nn.MSELoss(), epochs)
-    return Trained(model.eval(), torch.from_numpy(x[:1]), x[idx[cut:]], y[idx[cut:]], "regression")
+    model.eval()
+    return Trained(model, torch.from_numpy(x[:1]), x[idx[cut:]], y[idx[cut:]], "regression")
 
 
 def _fit(model, x, y, loss_fn, epochs: int, batch: int = 64) -> None:  # type: ignore[no-untyped-def]

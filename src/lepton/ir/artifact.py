@@ -7,9 +7,9 @@ import json
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
 
-from lepton.contract import Contract, json_typed
+from lepton.contract import Contract, JsonForm
 from lepton.errors import IntakeError
 from lepton.ir.signature import Signature
 
@@ -120,7 +120,7 @@ class Artifact:
         )
 
 
-SignatureField = json_typed(Signature, Signature.from_json)
+SignatureField = Annotated[Signature, JsonForm(Signature)]
 
 
 class ArtifactSummary(Contract):

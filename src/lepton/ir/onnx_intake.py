@@ -36,7 +36,7 @@ def ort_max_opset() -> int:
 
         versions = [s.since_version for s in ort_c.get_all_operator_schema() if s.domain in ("", "ai.onnx")]
         if versions:
-            return max(versions)
+            return int(max(versions))
     except (ImportError, AttributeError):
         pass
     return onnx.defs.onnx_opset_version()

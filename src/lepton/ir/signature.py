@@ -126,7 +126,7 @@ class Signature:
 
         def spec(v: onnx.ValueInfoProto) -> TensorSpec:
             tt = v.type.tensor_type
-            dtype = _ONNX_TO_NUMPY.get(tt.elem_type, f"onnx:{tt.elem_type}")
+            dtype = _ONNX_TO_NUMPY.get(tt.elem_type) or f"onnx:{tt.elem_type}"  # type: ignore[call-overload]
             dims: list[Dim] = []
             for i, d in enumerate(tt.shape.dim):
                 if d.HasField("dim_value") and d.dim_value > 0:

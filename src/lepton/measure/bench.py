@@ -5,9 +5,9 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
 
-from lepton.contract import Contract, json_typed
+from lepton.contract import Contract, JsonForm
 from lepton.cost.catalog import PriceCatalog, PricePoint
 from lepton.cost.hardware import Hardware, detect_hardware
 from lepton.engines.base import ENGINES, RuntimeConfig, runnable_engines
@@ -21,7 +21,7 @@ from lepton.options import check_known, int_list, option_names, optional_path, s
 from lepton.progress import Progress
 from lepton.store.store import Store
 
-HardwareField = json_typed(Hardware, Hardware.from_json)
+HardwareField = Annotated[Hardware, JsonForm(Hardware)]
 
 
 @dataclass(frozen=True)

@@ -201,11 +201,18 @@ class TrialSpec:
 
 def _rounded(cost: CostEstimate) -> CostEstimate:
     """Six significant digits: figures a person reads, identical in every report."""
-    from dataclasses import fields, replace
+    from dataclasses import replace
+
+    def six(v: float | None) -> float | None:
+        return None if v is None else float(f"{v:.6g}")
 
     return replace(
         cost,
-        **{f.name: float(f"{v:.6g}") for f in fields(cost) if isinstance(v := getattr(cost, f.name), float)},
+        usd_per_hour=float(f"{cost.usd_per_hour:.6g}"),
+        usd_per_1m=float(f"{cost.usd_per_1m:.6g}"),
+        qps=six(cost.qps),
+        usd_per_month=six(cost.usd_per_month),
+        max_utilization=float(f"{cost.max_utilization:.6g}"),
     )
 
 

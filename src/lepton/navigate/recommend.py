@@ -93,5 +93,5 @@ def _round_up(x: float, digits: int = 0) -> float:
     """A readable bound just above ``x``: 14.2 -> 15, 0.0123 -> 0.0124 (digits=4)."""
     if digits:
         f = 10**digits
-        return math.ceil(x * f + 1e-9) / f
+        return float(math.ceil(x * f + 1e-9) / f)
     return float(math.ceil(x + 1e-9))

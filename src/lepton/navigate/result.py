@@ -6,11 +6,11 @@ the HTML report all read these objects, so every figure they show is the same.
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import Field, computed_field
 
-from lepton.contract import Contract, json_typed
+from lepton.contract import Contract, JsonForm
 from lepton.cost.catalog import PricePoint
 from lepton.cost.hardware import Hardware
 from lepton.ir.artifact import ArtifactSummary
@@ -19,8 +19,8 @@ from lepton.navigate.targets import Targets
 
 Verdict = Literal["recommend", "keep", "no-fit"]
 
-HardwareField = json_typed(Hardware, Hardware.from_json)
-TargetsField = json_typed(Targets, Targets.from_json)
+HardwareField = Annotated[Hardware, JsonForm(Hardware)]
+TargetsField = Annotated[Targets, JsonForm(Targets)]
 
 
 class Ratio(Contract):

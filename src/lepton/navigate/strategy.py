@@ -66,7 +66,7 @@ def screen(
         return seen[i]
 
     timeout = max(1.0, deadline - time.perf_counter()) if deadline else None
-    study.optimize(objective, n_trials=budget, timeout=timeout, catch=())  # type: ignore[arg-type]
+    study.optimize(objective, n_trials=budget, timeout=timeout, catch=())
     return out
 
 

@@ -28,7 +28,7 @@ def to_float16(model: onnx.ModelProto, op_block_list: Sequence[str] = ()) -> onn
     blocked = list(DEFAULT_OP_BLOCK_LIST) + list(op_block_list)
     out = convert_float_to_float16(model, keep_io_types=True, op_block_list=blocked, disable_shape_infer=False)
     OnnxModel(out).topological_sort()  # the converter appends the input casts at the end
-    return out
+    return out  # type: ignore[no-any-return]
 
 
 @PASSES.register("fp16")

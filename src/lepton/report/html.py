@@ -523,7 +523,7 @@ def pareto_figure(result: dict[str, Any]) -> go.Figure | None:
         qrange = (qrange[0] - 0.001, qrange[1] + 0.001)
     slo = _dict(_dict(result.get("targets")).get("slo"))
     slo_ms = _float(slo.get("max_ms")) if str(slo.get("metric", "p95")) == "p95" else None
-    slo_batch = slo.get("batch_size") or (min(batches) if batches else None)
+    slo_batch = slo.get("batch_size") or (min(batches) if batches else None)  # type: ignore[type-var]
 
     fig = go.Figure()
     groups: list[tuple[Any, list[int]]] = []

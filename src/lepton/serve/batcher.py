@@ -152,7 +152,12 @@ class Batcher:
             if not item.future.done():
                 item.future.set_exception(ServeError(f"model {self.name!r} was unloaded", 503))
         threads, self._threads = self._threads, []
-        await asyncio.to_thread(lambda: [t.join(max(0.0, deadline - self.clock()) + 1.0) for t in threads])
+
+        def join_all() -> None:
+            for t in threads:
+                t.join(max(0.0, deadline - self.clock()) + 1.0)
+
+        await asyncio.to_thread(join_all)
 
     @property
     def instances(self) -> int:
@@ -335,7 +340,7 @@ class Batcher:
     def snapshot(self) -> dict[str, Any]:
         with self._lock:  # the lanes update the policy from their threads
             st = self.policy.state()
-            costs = getattr(self.policy, "costs", dict)()
+            costs: dict[str, Any] = getattr(self.policy, "costs", dict)()
         return {
             "mode": self.policy.mode,
             "max_batch_size": st.max_batch_size,

@@ -20,7 +20,7 @@ import numpy as np
 from lepton.engines import open_session
 from lepton.engines.base import RuntimeConfig, Session
 from lepton.errors import ServeError, UserError
-from lepton.ir.signature import TensorSpec
+from lepton.ir.signature import Signature, TensorSpec
 from lepton.serve.batcher import Batcher, Lanes, Policy
 from lepton.serve.config import ServeConfig
 from lepton.serve.merge import pad_rule
@@ -70,7 +70,7 @@ class ServedModel:
         return self.resolved.version
 
     @property
-    def signature(self):  # noqa: ANN201 - lepton.ir.signature.Signature
+    def signature(self) -> Signature:
         return self.resolved.artifact.signature
 
     @property
@@ -87,10 +87,10 @@ class ServedModel:
         outs = self.signature.outputs
         for t in outs:
             if "embedding" in t.name and len(t.shape) == 2:
-                return t.name
+                return str(t.name)
         for t in outs:
             if len(t.shape) in (2, 3):
-                return t.name
+                return str(t.name)
         raise ServeError(f"model {self.name!r} has no [batch, dim] output to use as an embedding", 400)
 
     def metadata(self) -> dict[str, Any]:

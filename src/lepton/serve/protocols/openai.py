@@ -98,7 +98,8 @@ def _pool(arr: np.ndarray, mask: np.ndarray) -> np.ndarray:
         return arr
     m = mask[:, : arr.shape[1], None].astype(arr.dtype)
     pooled = (arr * m).sum(axis=1) / np.maximum(m.sum(axis=1), 1e-9)
-    return pooled / np.maximum(np.linalg.norm(pooled, axis=1, keepdims=True), 1e-12)
+    out: np.ndarray = pooled / np.maximum(np.linalg.norm(pooled, axis=1, keepdims=True), 1e-12)
+    return out
 
 
 @router.post("/v1/embeddings", summary="Embeddings of text (OpenAI-compatible)", openapi_extra=_BODY)

@@ -16,6 +16,7 @@ from lepton.cost.hardware import Hardware
 from lepton.errors import NotApplicable
 from lepton.ir.artifact import Artifact
 from lepton.passes import PASSES, Pass, PassContext
+from lepton.store import Store
 
 CAPABILITIES = {"cpu", "gpu", "int8", "bf16", "fp16"}
 FAMILIES = {"graph", "quantize", "precision", "prune"}
@@ -68,17 +69,31 @@ def test_init_only_stores_keyword_params(name: str) -> None:
     assert type(p)(**stored).params() == stored  # params round-trip: the cache key rebuilds the pass
 
 
-@pytest.mark.parametrize("name", NAMES)
-def test_bad_params_are_refused_by_check_not_init(name: str, mlp: Artifact, hw: Hardware) -> None:
-    p = PASSES.get(name)(
-        **{
-            k: "nonsense"
-            for k in ("weight_type", "level", "calibrate_method")
-            if k in inspect.signature(PASSES.get(name).__init__).parameters
-        }
-    )
+# A refusal each built-in pass really gives on a real model: bad params, or a model it cannot apply to.
+REFUSALS: dict[str, tuple[dict[str, object], str]] = {
+    "quantize-dynamic": ({"weight_type": "int3"}, "weight_type 'int3'"),
+    "quantize-static": ({"calibrate_method": "vibes"}, "calibrate_method 'vibes'"),
+    "optimize-graph": ({"level": "all"}, "not portable"),
+    "fuse-transformer": ({}, "no transformer encoder pattern"),  # the MLP is not a transformer
+    "prune-magnitude": ({"sparsity": 1.5}, "sparsity must be between 0 and 1"),
+    "prune-structured": ({"sparsity": 0.0}, "sparsity must be between 0 and 1"),
+}
+
+
+@pytest.mark.parametrize("name", sorted(REFUSALS))
+def test_check_refuses_with_a_reason_and_init_accepts(name: str, mlp: Artifact, hw: Hardware) -> None:
+    params, words = REFUSALS[name]
+    p = PASSES.get(name)(**params)  # __init__ only stores: even nonsense is accepted here
     why = p.check(mlp, hw)
-    assert why is None or isinstance(why, str)
+    assert isinstance(why, str) and words in why, why
+    with pytest.raises(NotApplicable, match=name):
+        p.apply(mlp, PassContext(store=Store(), hardware=hw))
+
+
+def test_every_built_in_pass_that_validates_has_a_refusal_case() -> None:
+    precision = {n for n in NAMES if PASSES.get(n).family == "precision"}  # refused by the machine, tested below
+    built_in = {n for n in NAMES if PASSES.get(n).__module__.startswith("lepton.passes.")}
+    assert built_in - precision <= set(REFUSALS)
 
 
 @pytest.mark.parametrize("name", NAMES)
