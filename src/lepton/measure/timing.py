@@ -14,6 +14,24 @@ Feeds = Mapping[str, np.ndarray]
 PERCENTILES = (50, 95, 99)
 
 
+def metric_key(q: float) -> str:
+    """The name of the q-th percentile in latency records: ``p95``, ``p99.9`` (what ``--slo`` names)."""
+    return f"p{q:g}"
+
+
+def metric_percentile(metric: str) -> float | None:
+    """95.0 for ``p95``, 99.9 for ``p99.9``, None for ``mean``; ValueError for anything else."""
+    if metric == "mean":
+        return None
+    try:
+        q = float(metric[1:]) if metric.startswith("p") else -1.0
+    except ValueError:
+        q = -1.0
+    if not 0 < q < 100:
+        raise ValueError(f"latency metric {metric!r} is not mean or pNN with NN in (0, 100)")
+    return q
+
+
 @dataclass(frozen=True)
 class TimingPlan:
     """How long to measure: at least ``min_runs`` and ``min_seconds``, at most ``max_runs``/``max_seconds``."""
@@ -60,12 +78,19 @@ class LatencyStats:
         lo, hi = np.percentile(stats, [(1 - confidence) / 2 * 100, (1 + confidence) / 2 * 100])
         return float(lo), float(hi)
 
-    def to_json(self) -> dict[str, Any]:
-        out: dict[str, Any] = {f"p{q}": round(self.percentile(q), 4) for q in PERCENTILES}
+    def value(self, metric: str) -> float:
+        """Milliseconds of ``metric``: ``mean`` or any percentile key (``p95``, ``p99.9``; see ``metric_key``)."""
+        q = metric_percentile(metric)
+        return self.mean_ms if q is None else self.percentile(q)
+
+    def to_json(self, extra: Sequence[str] = ()) -> dict[str, Any]:
+        """p50/p95/p99, mean, min, n and bootstrap CIs; ``extra`` adds metrics by name (an SLO's ``p99.9``)."""
+        qs = list(PERCENTILES) + [q for m in extra if (q := metric_percentile(m)) is not None and q not in PERCENTILES]
+        out: dict[str, Any] = {metric_key(q): round(self.percentile(q), 4) for q in qs}
         out["mean"] = round(self.mean_ms, 4)
         out["min"] = round(min(self.samples_ms), 4)
         out["n"] = self.n
-        out["ci95"] = {f"p{q}": [round(v, 4) for v in self.ci(q)] for q in PERCENTILES}
+        out["ci95"] = {metric_key(q): [round(v, 4) for v in self.ci(q)] for q in qs}
         return out
 
 
