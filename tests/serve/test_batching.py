@@ -10,8 +10,9 @@ import pytest
 
 from lepton.errors import ServeError
 from lepton.ir.signature import Signature, TensorSpec
+from lepton.navigate.targets import Slo
 from lepton.serve.batcher import Batcher, Lanes, QueueFull
-from lepton.serve.config import ServeConfig, Slo
+from lepton.serve.config import ServeConfig
 from lepton.serve.merge import merge, pad_rule, split
 from lepton.serve.policy import AdaptivePolicy, FixedPolicy
 
@@ -58,7 +59,7 @@ def test_requests_queued_while_busy_are_merged_and_split_back() -> None:
 def test_a_lone_request_is_dispatched_without_waiting() -> None:
     rec = Recorder()
     clock = Clock()
-    policy = AdaptivePolicy(16, Slo(0.95, 0.020), clock)
+    policy = AdaptivePolicy(16, Slo("p95", 20), clock)
 
     async def go() -> None:
         b = Batcher(rec, policy, max_queue_rows=64, clock=clock)
@@ -146,7 +147,7 @@ def test_no_padding_without_an_attention_mask() -> None:
 
 def test_adaptive_cap_moves_to_the_cheapest_batch_size() -> None:
     clock = Clock()
-    policy = AdaptivePolicy(32, Slo(0.95, 1.0), clock)
+    policy = AdaptivePolicy(32, Slo("p95", 1000), clock)
     per_row = {32: 0.0085, 16: 0.0069, 8: 0.0072, 4: 0.0078, 64: 0.01}  # the 2-core MiniLM shape
 
     for _ in range(200):
@@ -160,7 +161,7 @@ def test_adaptive_cap_moves_to_the_cheapest_batch_size() -> None:
 
 def test_a_backlog_after_light_load_grows_batches_to_the_cheapest_size_quickly() -> None:
     clock = Clock()
-    policy = AdaptivePolicy(32, Slo(0.95, 0.05), clock)
+    policy = AdaptivePolicy(32, Slo("p95", 50), clock)
     per_row = {1: 0.0115, 2: 0.0105, 4: 0.0095, 8: 0.0092, 16: 0.0094, 32: 0.0097}  # measured shape, MiniLM int8
     for _ in range(20):  # light load: one request at a time
         policy.delay_s(1, clock.t)
@@ -181,7 +182,7 @@ def test_a_backlog_after_light_load_grows_batches_to_the_cheapest_size_quickly()
 
 def test_adaptive_waits_only_when_waiting_brings_rows() -> None:
     clock = Clock()
-    policy = AdaptivePolicy(16, Slo(0.95, 0.2), clock)
+    policy = AdaptivePolicy(16, Slo("p95", 200), clock)
     for _ in range(40):  # busy all the time, big batches much cheaper per row
         clock.t += 0.05
         policy.observe_batch(16, 0.05, clock.t)
@@ -229,7 +230,7 @@ def test_adaptive_snapshot_is_json_ready() -> None:
     from lepton.serve.limits import dumps
 
     clock = Clock()
-    policy = AdaptivePolicy(8, Slo(0.95, 0.1), clock)
+    policy = AdaptivePolicy(8, Slo("p95", 100), clock)
     policy.observe_batch(4, 0.01, 0.0)
     b = Batcher(Recorder(), policy, max_queue_rows=8)
 

@@ -18,7 +18,7 @@ from typer.testing import CliRunner
 
 from lepton.cli.serve import register
 from lepton.errors import UserError
-from lepton.serve.config import parse_slo
+from lepton.serve import ServeConfig, parse_slo
 from lepton.store.store import Store
 
 X = {"inputs": [{"name": "x", "shape": [1, 4], "datatype": "FP32", "data": [1, 2, 3, 4]}]}
@@ -103,8 +103,31 @@ def test_serve_unknown_model_is_a_user_error(tiny: Store) -> None:
     assert isinstance(result.exception, UserError) and "stored: dense, tok" in str(result.exception)
 
 
-def test_slo_parsing() -> None:
-    assert parse_slo("p95<=20ms").seconds == pytest.approx(0.020)
-    assert parse_slo("p99 <= 0.1s").quantile == pytest.approx(0.99)
-    with pytest.raises(UserError, match="Example: --slo"):
-        parse_slo("fast please")
+@pytest.mark.parametrize("text", ["p95<=20ms", "p99 <= 0.1s", "p99.9<=50ms", "mean<=5ms", "p95<=50ms@8"])
+def test_serve_takes_every_slo_optimize_takes(text: str) -> None:
+    from lepton.navigate.targets import parse_slo as optimize_parse_slo
+
+    cfg = ServeConfig(slo=parse_slo(text))
+
+    assert cfg.slo == optimize_parse_slo(text)
+    assert ServeConfig.from_json(cfg.to_json()) == cfg  # what --workers hands its worker processes
+
+
+def test_adaptive_batching_caps_batches_at_the_slos_batch_size() -> None:
+    from lepton.serve.models import _policy
+
+    at8 = _policy(ServeConfig(slo=parse_slo("p95<=50ms@8")), 32)
+    mean = _policy(ServeConfig(slo=parse_slo("mean<=5ms")), 32)
+    at64 = _policy(ServeConfig(slo=parse_slo("p99<=50ms@64")), 32)
+
+    assert (at8.mode, at8.cap(), mean.cap(), at64.cap()) == ("adaptive", 8, 32, 32)
+
+
+def test_serve_refuses_a_bad_slo_in_one_line_before_loading_anything(tiny: Store) -> None:
+    app = typer.Typer()
+    register(app)
+
+    result = CliRunner().invoke(app, ["serve", "dense", "--slo", "p95<=20 parsecs"])
+
+    assert isinstance(result.exception, UserError)
+    assert "--slo: cannot read 'p95<=20 parsecs'" in str(result.exception) and "\n" not in str(result.exception)

@@ -28,7 +28,13 @@ def register(app: typer.Typer) -> None:
         data: DataOpt = None,
         shape: ShapeOpt = None,
         batch: Annotated[str | None, typer.Option(help="Batch sizes to measure every candidate at: 1,32.")] = None,
-        slo: Annotated[str | None, typer.Option(help="Latency target, e.g. 'p95<=20ms' or 'p95<=20ms@8'.")] = None,
+        slo: Annotated[
+            str | None,
+            typer.Option(
+                help="Latency target: any percentile or the mean, in ms or s, optionally at a batch size, e.g. "
+                "'p95<=20ms', 'p99.9<=0.1s', 'mean<=5ms', 'p95<=20ms@8'. lepton serve --slo takes the same."
+            ),
+        ] = None,
         max_drop: Annotated[float, typer.Option(help="Largest quality drop allowed (fraction).")] = 0.01,
         qps: Annotated[float | None, typer.Option(help="Target load in requests/s.")] = None,
         budget: Annotated[float | None, typer.Option(help="Monthly budget in USD at --qps.")] = None,

@@ -36,7 +36,13 @@ def register(app: typer.Typer) -> None:
             typer.Option(help="Fixed batching window: wait up to this long for a batch to fill (default: never wait)"),
         ] = None,
         slo: Annotated[
-            str | None, typer.Option(help="Adaptive batching towards a latency target, e.g. 'p95<=20ms'")
+            str | None,
+            typer.Option(
+                help="Adaptive batching towards a latency target, written as for lepton optimize: 'p95<=20ms', "
+                "'p99.9<=0.1s', 'mean<=5ms', 'p95<=20ms@8'. Batches are sized so that their run time and wait "
+                "stay within the bound, whatever the statistic (a percentile or the mean); '@N' (the batch size "
+                "the SLO was measured at) caps batches at N rows"
+            ),
         ] = None,
         instances: Annotated[
             int | None,
@@ -65,8 +71,9 @@ def register(app: typer.Typer) -> None:
         """Serve models over HTTP: Open Inference Protocol v2, simple JSON, OpenAI embeddings, /dashboard."""
         from dataclasses import replace
 
+        from lepton.navigate.targets import parse_slo
         from lepton.serve.app import serve
-        from lepton.serve.config import ServeConfig, parse_slo
+        from lepton.serve.config import ServeConfig
         from lepton.serve.refs import resolve_models
         from lepton.settings import env_token, offline_hub
 

@@ -19,6 +19,7 @@ import torch
 from torch import nn
 
 from lepton.errors import IntakeError, first_line
+from lepton.ir import text
 from lepton.ir.artifact import MODEL_FILE
 from lepton.ir.signature import Signature
 from lepton.settings import offline_hub
@@ -26,7 +27,7 @@ from lepton.settings import offline_hub
 if TYPE_CHECKING:
     from lepton.ir.intake import Built
 
-TOKENIZER_DIR = "tokenizer"
+TOKENIZER_DIR = text.TOKENIZER
 OUTPUT_NAME = "sentence_embedding"
 MIN_COSINE = 0.9999
 _POOLINGS = ("mean", "cls")
@@ -128,29 +129,6 @@ def load_torch_encoder(path: str | Path, attn_implementation: str | None = None)
     return SentenceEncoder(model, pooling_mode(path)).eval()
 
 
-def _load_tokenizer(path: Path) -> Any:
-    from transformers import AutoTokenizer
-
-    try:
-        return AutoTokenizer.from_pretrained(path)
-    except Exception as e:
-        raise IntakeError(
-            f"{path} has no usable tokenizer ({first_line(e, 160)}); "
-            "save the tokenizer next to the model (tokenizer.save_pretrained(folder))"
-        ) from None
-
-
-def max_length(path: Path, tokenizer: Any) -> int:
-    """The longest input the model takes: sentence-transformers' max_seq_length, else the tokenizer's."""
-    st_config = path / "sentence_bert_config.json"
-    if st_config.exists():
-        n = json.loads(st_config.read_text()).get("max_seq_length")
-        if n:
-            return int(n)
-    n = getattr(tokenizer, "model_max_length", None)
-    return int(n) if n and n < 100_000 else 128  # tokenizers without a limit report ~1e30
-
-
 def _input_names(encoder: SentenceEncoder, tokenizer: Any) -> list[str]:
     takes = inspect.signature(encoder.model.forward).parameters
     names = ["input_ids", "attention_mask"]
@@ -164,35 +142,32 @@ def export_hf_encoder(path: str | Path, out_dir: Path) -> Built:
 
     Checks parity (cosine >= 0.9999 per sentence) against the PyTorch encoder on real sentences.
     """
-    from lepton.examples import example_sentences
     from lepton.ir.intake import Built
     from lepton.ir.onnx_intake import fix_output_dims, read_onnx, run_onnx
     from lepton.ir.torch_intake import export_onnx
 
     path = Path(path)
     encoder = load_torch_encoder(path, attn_implementation="eager")
-    tokenizer = _load_tokenizer(path)
-    names = _input_names(encoder, tokenizer)
-    limit = max_length(path, tokenizer)
+    hf_tokenizer = text.load_hf_tokenizer(path)
+    names = _input_names(encoder, hf_tokenizer)
+    limit = text.declared_max_length(path, hf_tokenizer.model_max_length) or text.FALLBACK_MAX_LENGTH
+    # Saved first, so that the export and its parity check tokenize the way workloads and the server will.
+    tok_dir = text.save_tokenizer(hf_tokenizer, out_dir / TOKENIZER_DIR, limit)
 
     # Two sentences of different lengths: the traced graph must keep the padding-mask path.
-    sample = tokenizer(
-        ["Export me.", "A second, longer sentence keeps padding in the traced graph."],
-        padding=True,
-        truncation=True,
-        max_length=limit,
-        return_tensors="pt",
+    sample = text.tokenize(
+        tok_dir, ["Export me.", "A second, longer sentence keeps padding in the traced graph."], max_length=limit
     )
-    args = tuple(sample[n] for n in names)
+    args = tuple(torch.from_numpy(sample[n]) for n in names)
     axes = {n: {0: "batch", 1: "sequence"} for n in names} | {OUTPUT_NAME: {0: "batch"}}
     model_path = out_dir / MODEL_FILE
     export_onnx(encoder, args, model_path, input_names=names, output_names=[OUTPUT_NAME], dynamic_axes=axes)
 
-    sentences = example_sentences()[:_PARITY_SENTENCES]
-    batch = tokenizer(sentences, padding=True, truncation=True, max_length=limit, return_tensors="pt")
+    sentences = text.sample_sentences()[:_PARITY_SENTENCES]
+    batch = text.tokenize(tok_dir, sentences, max_length=limit)
     with torch.no_grad():
-        want = encoder(*(batch[n] for n in names)).numpy()
-    got = run_onnx(model_path, {n: batch[n].numpy().astype(np.int64) for n in names})[OUTPUT_NAME]
+        want = encoder(*(torch.from_numpy(batch[n]) for n in names)).numpy()
+    got = run_onnx(model_path, {n: batch[n] for n in names})[OUTPUT_NAME]
     cosine = float(np.min(np.sum(got * want, axis=1) / (np.linalg.norm(got, axis=1) * np.linalg.norm(want, axis=1))))
     if not cosine >= MIN_COSINE:
         raise IntakeError(
@@ -202,7 +177,6 @@ def export_hf_encoder(path: str | Path, out_dir: Path) -> Built:
 
     fix_output_dims(model_path, {OUTPUT_NAME: want.shape}, axes)
     model, _ = read_onnx(model_path)
-    tokenizer.save_pretrained(out_dir / TOKENIZER_DIR)
     config: Any = encoder.model.config
     source = {
         "kind": "hf",
@@ -213,7 +187,7 @@ def export_hf_encoder(path: str | Path, out_dir: Path) -> Built:
         "num_heads": int(getattr(config, "num_attention_heads", 0) or 0),
         "hidden_size": int(getattr(config, "hidden_size", 0) or 0),
     }
-    return Built(Signature.from_onnx(model), "embedding", source, files={"tokenizer": TOKENIZER_DIR})
+    return Built(Signature.from_onnx(model), "embedding", source, files={text.TOKENIZER: TOKENIZER_DIR})
 
 
 def hf_intake(path: Path, workdir: Path) -> Built:

@@ -17,6 +17,24 @@ Feeds = Mapping[str, np.ndarray]
 PERCENTILES = (50, 95, 99)
 
 
+def metric_key(q: float) -> str:
+    """The name of the q-th percentile in latency records: ``p95``, ``p99.9`` (what ``--slo`` names)."""
+    return f"p{q:g}"
+
+
+def metric_percentile(metric: str) -> float | None:
+    """95.0 for ``p95``, 99.9 for ``p99.9``, None for ``mean``; ValueError for anything else."""
+    if metric == "mean":
+        return None
+    try:
+        q = float(metric[1:]) if metric.startswith("p") else -1.0
+    except ValueError:
+        q = -1.0
+    if not 0 < q < 100:
+        raise ValueError(f"latency metric {metric!r} is not mean or pNN with NN in (0, 100)")
+    return q
+
+
 class Estimate(Contract):
     """A measured value with its 95% confidence interval."""
 
@@ -103,6 +121,11 @@ class LatencyStats:
         lo, hi = np.percentile(stats, [(1 - confidence) / 2 * 100, (1 + confidence) / 2 * 100])
         return float(lo), float(hi)
 
+    def value(self, metric: str) -> float:
+        """Milliseconds of ``metric``: ``mean`` or any percentile key (``p95``, ``p99.9``; see ``metric_key``)."""
+        q = metric_percentile(metric)
+        return self.mean_ms if q is None else self.percentile(q)
+
     def mean_ci(self, confidence: float = 0.95, resamples: int = 400, seed: int = 0) -> tuple[float, float]:
         """Bootstrap confidence interval of the mean (throughput is batch size over the mean)."""
         x = np.asarray(self.samples_ms)
@@ -115,7 +138,11 @@ class LatencyStats:
         """The figures a trial records; ``extra`` names more percentiles to compute (``"p99.9"``)."""
         ci = {f"p{q}": _round_pair(self.ci(q)) for q in PERCENTILES}
         ci["mean"] = _round_pair(self.mean_ci())
-        more = {m: round(self.percentile(float(m[1:])), 4) for m in extra if m not in ("p50", "p95", "p99", "mean")}
+        more = {
+            metric_key(q): round(self.percentile(q), 4)
+            for m in extra
+            if (q := metric_percentile(m)) is not None and metric_key(q) not in ("p50", "p95", "p99")
+        }
         return Latency(
             p50=round(self.percentile(50), 4),
             p95=round(self.percentile(95), 4),

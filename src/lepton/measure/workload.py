@@ -142,9 +142,9 @@ def make_workload(artifact: Artifact, data: str | Path | None = None, *, rows: i
         w = load_workload(artifact, held_out)
         return Workload(w.rows, w.labels, "the model's held-out test split")
     if artifact.task == "embedding" and artifact.file("tokenizer") is not None:
-        from lepton.examples import example_sentences
+        from lepton.ir.text import sample_sentences
 
-        return text_workload(artifact, example_sentences(), source="bundled example sentences")
+        return text_workload(artifact, sample_sentences(), source="bundled example sentences")
     return synthesize_workload(artifact, rows=rows)
 
 
@@ -246,16 +246,17 @@ def text_workload(
     pad_to_max: bool = True,
     source: str = "sentences",
 ) -> Workload:
-    """Tokenize real sentences with the artifact's tokenizer (padded to ``max_length`` by default)."""
-    tok_dir = artifact.file("tokenizer")
-    if tok_dir is None:
+    """Tokenize real sentences with the artifact's tokenizer, cut at ``max_length`` tokens or at the model's
+    own limit when that is smaller (never more tokens than the model takes), padded to that length by default.
+    """
+    from lepton.ir import text
+
+    if not text.has_tokenizer(artifact):
         raise UserError(
-            f"{source}: text data needs a model with a tokenizer (a Hugging Face encoder); this one has none"
+            f"{source}: text data needs a model with a tokenizer (a Hugging Face encoder); this one has none. "
+            "Give the data as token ids in .npz instead"
         )
     if not sentences:
         raise UserError(f"{source}: no sentences found (one per line)")
-    from lepton.examples import tokenize
-
-    feeds = tokenize(tok_dir, sentences, max_length=max_length, pad_to="max_length" if pad_to_max else None)
-    feeds = {k: v for k, v in feeds.items() if k in artifact.signature.input_names}
+    feeds = text.tokenize(artifact, sentences, max_length=max_length, pad_to="max_length" if pad_to_max else None)
     return Workload(_conform(artifact, feeds, source), None, source)

@@ -8,28 +8,53 @@ from dataclasses import asdict, dataclass
 from typing import TYPE_CHECKING, Any
 
 from lepton.errors import UserError
+from lepton.measure.timing import metric_key, metric_percentile
 
 if TYPE_CHECKING:
     from lepton.measure.trial import Trial
 
 OBJECTIVES = ("cost", "latency", "throughput")
 _SLO = re.compile(
-    r"^\s*(?P<metric>p50|p95|p99|mean)\s*<=?\s*(?P<value>\d+(?:\.\d+)?)\s*(?P<unit>ms|s)?"
-    r"\s*(?:@\s*(?:batch\s*=?\s*)?(?P<batch>\d+))?\s*$",
+    r"^\s*(?P<metric>p(?P<q>\d+(?:\.\d+)?)|mean)\s*<=?\s*(?P<value>\d+(?:\.\d+)?|\.\d+)\s*"
+    r"(?P<unit>ms|s)?\s*(?:@\s*(?:batch\s*=?\s*)?(?P<batch>\d+))?\s*$",
     re.IGNORECASE,
 )
+_EXAMPLE = "Example: --slo 'p95<=20ms' (or 'p99.9<=0.1s', 'mean<=5ms', 'p95<=20ms@8' at batch size 8)"
 
 
 @dataclass(frozen=True)
 class Slo:
-    metric: str  # p50 | p95 | p99 | mean
+    """A latency target: ``metric`` (``p95``, ``p99.9``, ``mean``) at or under ``max_ms``, at ``batch_size``.
+
+    The one SLO grammar: ``lepton optimize`` judges measured trials on it, ``lepton serve`` batches towards it.
+    """
+
+    metric: str  # "mean", or "p" + the percentile written short: p50, p95, p99.9
     max_ms: float
-    batch_size: int | None = None  # None: the smallest batch size measured
+    batch_size: int | None = None  # None: the smallest batch size measured (optimize); no cap (serve)
+
+    @property
+    def percentile(self) -> float | None:
+        """95.0 for p95, 99.9 for p99.9; None for the mean."""
+        return metric_percentile(self.metric)
+
+    @property
+    def quantile(self) -> float | None:
+        """The percentile as a fraction (0.95); None for the mean."""
+        q = self.percentile
+        return None if q is None else q / 100.0
+
+    @property
+    def seconds(self) -> float:
+        return self.max_ms / 1000.0
 
     @property
     def text(self) -> str:
         at = f"@{self.batch_size}" if self.batch_size else ""
         return f"{self.metric}<={self.max_ms:g}ms{at}"
+
+    def __str__(self) -> str:
+        return self.text
 
     def to_json(self) -> dict[str, Any]:
         return {**asdict(self), "text": self.text}
@@ -40,17 +65,26 @@ class Slo:
 
 
 def parse_slo(text: str) -> Slo:
-    """``p95<=20ms``, ``p99<=0.1s``, ``p95<=20ms@8`` (at batch size 8)."""
-    m = _SLO.match(text)
+    """``p95<=20ms``, ``p99.9<=0.1s``, ``mean<=5ms``, ``p95<=20ms@8`` (at batch size 8); the unit defaults to ms."""
+    m = _SLO.match(text) if isinstance(text, str) else None
     if not m:
         raise UserError(
-            f"--slo: cannot read {text!r}; write METRIC<=VALUE with METRIC one of p50, p95, p99, mean, "
-            "e.g. --slo 'p95<=20ms' or --slo 'p95<=20ms@8' for batch size 8"
+            f"--slo: cannot read {text!r}; write METRIC<=TIME[@BATCH] (METRIC: pNN for any percentile, or mean; "
+            f"TIME in ms or s). {_EXAMPLE}"
         )
+    metric = "mean"
+    if m["q"] is not None:
+        q = float(m["q"])
+        if not 0 < q < 100:
+            raise UserError(f"--slo: the percentile must be between 0 and 100 (exclusive); got p{m['q']}. {_EXAMPLE}")
+        metric = metric_key(q)
     value = float(m["value"]) * (1000.0 if (m["unit"] or "ms").lower() == "s" else 1.0)
     if value <= 0:
-        raise UserError(f"--slo: the latency bound must be positive; got {text!r}")
-    return Slo(m["metric"].lower(), value, int(m["batch"]) if m["batch"] else None)
+        raise UserError(f"--slo: the latency bound must be positive; got {text!r}. {_EXAMPLE}")
+    batch = int(m["batch"]) if m["batch"] else None
+    if batch is not None and not 1 <= batch <= 65536:
+        raise UserError(f"--slo: the batch size after @ must be in 1..65536; got {m['batch']}. {_EXAMPLE}")
+    return Slo(metric, value, batch)
 
 
 @dataclass(frozen=True)

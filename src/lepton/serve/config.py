@@ -3,35 +3,11 @@
 from __future__ import annotations
 
 import json
-import re
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from lepton.errors import UserError
-
-_SLO = re.compile(r"^\s*p(\d{1,2}(?:\.\d+)?)\s*<=?\s*(\d+(?:\.\d+)?)\s*(ms|s)?\s*$")
-
-
-@dataclass(frozen=True)
-class Slo:
-    """A latency target: the ``quantile`` (0.95) of request latency must stay at or under ``seconds``."""
-
-    quantile: float
-    seconds: float
-
-    def __str__(self) -> str:
-        return f"p{self.quantile * 100:g}<={self.seconds * 1000:g}ms"
-
-
-def parse_slo(text: str) -> Slo:
-    """``"p95<=20ms"`` -> Slo(0.95, 0.020)."""
-    m = _SLO.match(text)
-    if not m:
-        raise UserError(f"--slo: expected pNN<=Tms; got {text!r}. Example: --slo 'p95<=20ms'")
-    q, value, unit = float(m.group(1)), float(m.group(2)), m.group(3) or "ms"
-    if not 0 < q < 100 or value <= 0:
-        raise UserError(f"--slo: the percentile must be in (0, 100) and the time positive; got {text!r}")
-    return Slo(q / 100.0, value / 1000.0 if unit == "ms" else value)
+from lepton.navigate.targets import Slo, parse_slo  # the one SLO grammar, shared with lepton optimize
 
 
 @dataclass(frozen=True)
@@ -45,7 +21,7 @@ class ServeConfig:
     engine: str = "onnxruntime"
     max_batch_size: int | None = None  # None: the navigator's batch size, else 32
     max_delay_ms: float | None = None  # None: no fixed window (dispatch when the session is free)
-    slo: Slo | None = None  # adaptive batching towards this latency target
+    slo: Slo | None = None  # adaptive batching towards this latency target (its @N caps batches at N rows)
     instances: int | None = None  # sessions per model run side by side (None: auto, see models.lane_count)
     max_queue: int = 256  # queued rows per model before answering 429
     timeout_s: float = 30.0  # per request, queue wait included

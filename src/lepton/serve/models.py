@@ -1,7 +1,7 @@
 """The models a server holds: each a session, its Batcher, its signature checks and (optionally) a shadow.
 
-Only ONNX files are opened (by ONNX Runtime) and tokenizers are read from ``tokenizer.json``: nothing is
-unpickled and no code is imported from a model folder or a request.
+Only ONNX files are opened (by ONNX Runtime) and tokenizers are read from ``tokenizer.json`` (through
+``lepton.ir.text``): nothing is unpickled and no code is imported from a model folder or a request.
 """
 
 from __future__ import annotations
@@ -12,7 +12,6 @@ import logging
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -20,6 +19,7 @@ import numpy as np
 from lepton.engines import open_session
 from lepton.engines.base import RuntimeConfig, Session
 from lepton.errors import ServeError, UserError
+from lepton.ir import text
 from lepton.ir.signature import Signature, TensorSpec
 from lepton.serve.batcher import Batcher, Lanes, Policy
 from lepton.serve.config import ServeConfig
@@ -58,7 +58,8 @@ class ServedModel:
     batcher: Batcher
     max_batch_size: int  # 0: the model has a fixed batch dim (Triton's convention)
     shadow: Shadow | None = None
-    tokenizer: Any = None
+    tokenizer: Any = None  # a tokenizers.Tokenizer (truncating at max_tokens, no padding) for text models
+    max_tokens: int | None = None  # the most tokens per text the model takes (known for text models)
     loaded_at: float = field(default_factory=time.time)
 
     @property
@@ -112,36 +113,26 @@ class ServedModel:
         }
 
 
-def _tokenizer(resolved: ResolvedModel) -> Any:
-    art = resolved.artifact
-    folder = art.file("tokenizer") or (resolved.reference.file("tokenizer") if resolved.reference else None)
-    if folder is None:
-        return None
-    path = Path(folder)
-    file = path / "tokenizer.json" if path.is_dir() else path
-    if not file.exists():
-        return None
-    from tokenizers import Tokenizer
+def _tokenizer(resolved: ResolvedModel) -> tuple[Any, int | None]:
+    """The model's tokenizer (cutting at its token limit, not padding: chunks are padded here) and that limit.
 
-    tok = Tokenizer.from_file(str(file))
-    max_len = 512
-    cfg = file.with_name("tokenizer_config.json")
-    if cfg.exists():
-        try:
-            max_len = min(max_len, int(json.loads(cfg.read_text()).get("model_max_length", max_len)))
-        except (ValueError, TypeError):
-            pass
-    max_len = int(art.source.get("max_seq_length", 0) or 0) or max_len
-    tok.enable_truncation(max_len)
-    tok.no_padding()
-    return tok
+    From the served artifact, else from its reference (the base it was optimized from); (None, None) when
+    neither has one.
+    """
+    for art in (resolved.artifact, resolved.reference):
+        if art is not None and text.has_tokenizer(art):
+            limit = text.max_length(art)
+            return text.load_tokenizer(art, max_length=limit, padding="none"), limit
+    return None, None
 
 
 def _policy(cfg: ServeConfig, max_batch: int) -> Policy:
     if max_batch <= 1:
         return FixedPolicy(1, 0.0)
     if cfg.slo is not None:
-        return AdaptivePolicy(max_batch, cfg.slo, time.perf_counter)
+        # an SLO stated at a batch size (p95<=20ms@8) was measured at that size: batches stay within it
+        cap = min(max_batch, cfg.slo.batch_size or max_batch)
+        return AdaptivePolicy(cap, cfg.slo, time.perf_counter)
     return FixedPolicy(max_batch, (cfg.max_delay_ms or 0.0) / 1000.0)
 
 
@@ -219,7 +210,7 @@ def open_model(
         else:
             ref_session = open_session(cfg.engine, ref_art, RuntimeConfig(intra_op_threads=1))
             shadow = Shadow(ref_session.run, cfg.shadow_rate, lambda c, m: metrics.observe_shadow(name, c, m))
-    tokenizer = _tokenizer(resolved) if resolved.artifact.task == "embedding" else None
+    tokenizer, max_tokens = _tokenizer(resolved) if resolved.artifact.task == "embedding" else (None, None)
     info = {
         "version": resolved.version,
         "artifact": resolved.artifact.id,
@@ -232,7 +223,7 @@ def open_model(
         "ref": ref,
     }
     metrics.add_model(name, info, usd_per_hour, dict(resolved.prediction))
-    return ServedModel(ref, resolved, sessions, batcher, max_batch, shadow, tokenizer)
+    return ServedModel(ref, resolved, sessions, batcher, max_batch, shadow, tokenizer, max_tokens)
 
 
 class ModelRegistry:

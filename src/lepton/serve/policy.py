@@ -10,6 +10,11 @@ learns the session's cost per row at each batch size and the rows that waiting a
 - waits for more rows only when the session is busy most of the time, a bigger batch has measurably
   lower cost per row (>= 10%), past waits did bring rows, and the wait fits the latency target. Otherwise
   it dispatches at once: with an idle session and an empty queue, a request runs immediately.
+
+The target is the SLO's time bound whatever its statistic (``p95``, ``p99.9`` or ``mean``): keeping each
+batch's run and wait within it holds the mean and every percentile under it. An SLO stated at a batch size
+(``p95<=20ms@8``, the size ``lepton optimize`` measured it at) caps batches at that many rows
+(``models._policy``).
 """
 
 from __future__ import annotations
@@ -20,7 +25,7 @@ from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from lepton.serve.config import Slo
+from lepton.navigate.targets import Slo
 
 Clock = Callable[[], float]
 

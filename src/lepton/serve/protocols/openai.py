@@ -1,4 +1,5 @@
-"""OpenAI-compatible embeddings: ``POST /v1/embeddings`` takes text and tokenizes it on the server.
+"""OpenAI-compatible embeddings: ``POST /v1/embeddings`` takes text and tokenizes it on the server
+(cut at the model's token limit, as ``SentenceTransformer.encode`` does).
 
 Texts are sorted by length and cut into chunks of at most the batch cap, so a long list pads little; the
 Batcher then merges chunks of concurrent requests (padding where the model masks it).
@@ -62,6 +63,12 @@ def _token_lists(m: ServedModel, raw: Any, max_texts: int) -> list[list[int]]:
     if all(isinstance(x, int) and not isinstance(x, bool) for x in raw):
         raw = [raw]
     if all(isinstance(x, list) and x and all(isinstance(i, int) for i in x) for x in raw):
+        too_long = next((i for i, x in enumerate(raw) if m.max_tokens is not None and len(x) > m.max_tokens), None)
+        if too_long is not None:
+            raise bad(
+                f"'input' item {too_long} has {len(raw[too_long])} token ids; model {m.name!r} takes at most "
+                f"{m.max_tokens}. Send fewer, or send the text (the server cuts it at {m.max_tokens} tokens)"
+            )
         return raw  # type: ignore[no-any-return]
     if not all(isinstance(x, str) for x in raw):
         raise bad("'input' must be all strings or all token-id lists")
