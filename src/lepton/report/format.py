@@ -11,3 +11,16 @@ def ms(x: float) -> str:
 def usd(x: float) -> str:
     """Dollars: cents precision from one cent up, two significant digits below."""
     return f"${x:.3f}" if x >= 0.01 else f"${x:.2g}"
+
+
+ENGINE_NAMES = {"onnxruntime": "ONNX Runtime", "openvino": "OpenVINO", "torch": "PyTorch"}
+
+
+def engine_name(engine: str) -> str:
+    """The name a person knows an engine by: ``onnxruntime`` -> ONNX Runtime (unknown names unchanged)."""
+    return ENGINE_NAMES.get(engine, engine)
+
+
+def per_s(x: float) -> str:
+    """Items per second: whole numbers with thousands separators, three significant digits below 100."""
+    return f"{x:,.0f}" if x >= 100 else f"{x:.3g}"
