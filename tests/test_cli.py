@@ -104,3 +104,21 @@ def test_bench_json_on_an_onnx_file_with_data(tiny_onnx: Path, tmp_path: Path, l
         assert t["quality"]["cosine"] == pytest.approx(1.0)
         assert t["cost"]["usd_per_1m"] > 0 and t["cost"]["replicas"] >= 1
     assert "ort" in p.stdout and "$/1M" in p.stdout
+
+
+@pytest.mark.parametrize(
+    ("args", "needles"),
+    [
+        (["optimize", "--max-dorp", "0.1"], ["No such option: --max-dorp", "--max-drop"]),  # with its "did you mean"
+        (["optimze"], ["No such command 'optimze'", "Did you mean 'optimize'"]),
+        (["report"], ["Missing argument", "lepton report --help"]),
+        (["bench", "--threads", "abc"], ["Invalid value for '--threads'"]),
+        (["optimize", "--batch"], ["'--batch' requires an argument"]),
+    ],
+    ids=["unknown-option", "unknown-command", "missing-argument", "bad-value", "missing-value"],
+)
+def test_usage_errors_get_one_line_and_exit_2(args: list[str], needles: list[str]) -> None:
+    exe = Path(sys.executable).parent / "lepton"  # the installed console script, as a user runs it
+    p = subprocess.run([str(exe), *args], capture_output=True, text=True, timeout=120, check=False)
+    one_line_error(p, *needles)
+    assert len((p.stdout + p.stderr).strip().splitlines()) == 1, p.stdout + p.stderr

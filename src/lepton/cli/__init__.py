@@ -39,22 +39,29 @@ def main() -> None:
     except LeptonError as e:
         if state["debug"]:
             raise
-        console.print(f"[red]error:[/red] {e}", highlight=False)
+        console.print(f"[red]error:[/red] {e}", highlight=False, soft_wrap=True)
         sys.exit(2)
     except KeyboardInterrupt:
         console.print("[yellow]interrupted[/yellow]")
         sys.exit(130)
     except typer.Exit as e:
         sys.exit(e.exit_code)
-    except Exception as e:  # click usage errors
-        import click
+    except typer.Abort:
+        console.print("[yellow]interrupted[/yellow]")
+        sys.exit(130)
+    except typer.TyperException as e:  # click's usage errors: an unknown option or command, a bad value
+        if state["debug"]:
+            raise
+        console.print(f"[red]error:[/red] {usage_line(e)}", highlight=False, soft_wrap=True)
+        sys.exit(2)
 
-        if isinstance(e, click.exceptions.ClickException):
-            e.show()
-            sys.exit(2)
-        if isinstance(e, click.exceptions.Abort):
-            sys.exit(130)
-        raise
+
+def usage_line(e: typer.TyperException) -> str:
+    """Click's message (with its "did you mean") on one line, and where to look."""
+    message = " ".join(str(getattr(e, "format_message", lambda: str(e))()).split())
+    ctx = getattr(e, "ctx", None)
+    path = ctx.command_path if ctx is not None else "lepton"
+    return f"{message} (see `{path} --help`)"
 
 
 __all__ = ["app", "main"]
