@@ -11,6 +11,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+from lepton.errors import UserError
 from lepton.ir.artifact import Artifact
 from lepton.measure.bench import BenchOptions, BenchResult
 from lepton.measure.timing import TimingPlan
@@ -119,6 +120,7 @@ def optimize(
     sensitivity: str = "auto",
     html: str | Path | None = None,
     json: str | Path | None = None,
+    resume: str | None = None,
     example_input: Any = None,
     name: str | None = None,
     task: str | None = None,
@@ -136,6 +138,7 @@ def optimize(
     """
     from lepton.navigate.navigator import Plans
     from lepton.navigate.navigator import optimize as run_optimize
+    from lepton.navigate.navigator import resume as resume_run
     from lepton.store.resolve import resolve_model
 
     check_known(unknown, [*_explicit(optimize), "model"], "optimize")
@@ -156,19 +159,25 @@ def optimize(
         sensitivity=sensitivity,
         html=html,
         json=json,
+        resume=resume,
     )
     store = store or Store()
-    art = resolve_model(
-        model,
-        example=options.example,
-        shape=options.shape,
-        store=store,
-        example_input=example_input,
-        name=name,
-        task=task,
-    )
     plans = Plans(quick or Plans.quick, precise or Plans.precise)
-    result = run_optimize(art, options, store=store, plans=plans, progress=progress)
+    if options.resume:
+        if model is not None or options.example:
+            raise UserError("--resume continues a stored run with its own model and options; give no MODEL")
+        result = resume_run(options.resume, store=store, plans=plans, progress=progress)
+    else:
+        art = resolve_model(
+            model,
+            example=options.example,
+            shape=options.shape,
+            store=store,
+            example_input=example_input,
+            name=name,
+            task=task,
+        )
+        result = run_optimize(art, options, store=store, plans=plans, progress=progress)
     if options.json:
         write_json(options.json, result.to_json())
     if options.html:

@@ -52,7 +52,11 @@ def register(app: typer.Typer) -> None:
         from lepton.store import Store
 
         t = Table("run", "kind", "model", "status", "started", header_style="bold")
-        for r in Store().runs(model):
+        listed = Store().runs(model)
+        for r in listed:
             started = time.strftime("%Y-%m-%d %H:%M", time.localtime(r.created))
             t.add_row(r.id, r.kind, r.model or "-", r.status, started)
         console.print(t)
+        stopped = [r.id for r in listed if r.kind == "optimize" and r.status in ("interrupted", "failed")]
+        if stopped:
+            console.print(f"continue an interrupted run with `lepton optimize --resume {stopped[0]}`")

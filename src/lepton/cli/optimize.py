@@ -48,6 +48,10 @@ def register(app: typer.Typer) -> None:
         ] = "auto",
         html: Annotated[Path | None, typer.Option(help="Write the HTML report here.")] = None,
         json: JsonOpt = None,
+        resume: Annotated[
+            str | None,
+            typer.Option(help="Continue an interrupted run (see `lepton runs`) with its model and options."),
+        ] = None,
     ) -> None:
         """Build optimized variants, measure and price them, and recommend one (exit 3 when none fits)."""
         from lepton.api import optimize as run_optimize
@@ -73,6 +77,7 @@ def register(app: typer.Typer) -> None:
                 sensitivity=sensitivity,
                 html=html,
                 json=json,
+                resume=resume,
                 progress=update,
             )
         print_summary(console, result)

@@ -10,15 +10,15 @@ from dataclasses import dataclass
 from lepton.cost.catalog import PriceCatalog
 from lepton.cost.hardware import detect_hardware
 from lepton.engines.base import RuntimeConfig
-from lepton.errors import CandidateError
+from lepton.errors import CandidateError, UserError
 from lepton.ir.artifact import Artifact
 from lepton.measure.timing import TimingPlan
-from lepton.measure.trial import TrialSpec, failed_trial, quality_of, reference_engine, reference_for
+from lepton.measure.trial import Trial, TrialSpec, failed_trial, quality_of, reference_engine, reference_for
 from lepton.measure.workload import make_workload
 from lepton.navigate.explain import hardware_notes
 from lepton.navigate.options import OptimizeOptions
 from lepton.navigate.result import OptimizeResult, SearchSummary, SensitivityInfo, Skipped
-from lepton.navigate.run import RunState, Variant
+from lepton.navigate.run import RunState, Variant, prior_of
 from lepton.navigate.sensitivity import sensitivity_stage
 from lepton.navigate.space import Candidate, candidates, runtime_options, search_engines
 from lepton.navigate.strategy import Setting, near_frontier, screen, verify_recommendation
@@ -55,7 +55,36 @@ def optimize(
     t_start = time.perf_counter()
     if artifact.name:
         store.name_model(artifact.name, artifact.id)
-    run = _start(artifact, options, store, plans, progress)
+    run_id = store.start_run("optimize", artifact.name, artifact.id)
+    store.save_payload(run_id, {"options": options.to_json()})
+    return _run(_start(run_id, artifact, options, store, plans, progress), options, t_start)
+
+
+def resume(run_id: str, *, store: Store, plans: Plans = Plans(), progress: Progress | None = None) -> OptimizeResult:
+    """Continue an interrupted run (killed, crashed, Ctrl-C): what it measured is reused, the rest is measured,
+    and the result is the one an uninterrupted run gives, under the same run id."""
+    t_start = time.perf_counter()
+    stored = store.run(run_id)
+    summary = stored.summary
+    if summary.kind != "optimize":
+        raise UserError(f"run {run_id} is a {summary.kind} run; --resume continues optimize runs")
+    if summary.status == "running":
+        raise UserError(f"run {run_id} is still running (its process is alive); wait for it, or stop it first")
+    if summary.status in ("done", "no-fit"):
+        raise UserError(f"run {run_id} finished ({summary.status}); `lepton report {run_id}` shows its result")
+    if "options" not in stored.payload or summary.artifact_id is None:
+        raise UserError(f"run {run_id} was started by an older Lepton that did not record its options; start anew")
+    options = OptimizeOptions.build(**stored.payload["options"])
+    artifact = store.artifact(summary.artifact_id).with_(name=summary.model)
+    store.reopen_run(run_id)
+    store.clear_trials(run_id)  # the reused trials are written back with their ids as the run reaches them
+    run = _start(run_id, artifact, options, store, plans, progress)
+    run.prior = prior_of([Trial.from_json(t) for t in stored.trials])
+    return _run(run, options, t_start)
+
+
+def _run(run: RunState, options: OptimizeOptions, t_start: float) -> OptimizeResult:
+    """The plan of a run, from its baseline to its verdict; the run is closed in the store whatever happens."""
     result: OptimizeResult | None = None
     status = "failed"
     try:
@@ -85,12 +114,12 @@ def optimize(
         status = "interrupted"
         raise
     finally:
-        _finish(run, result, status)
+        _finish(run, options, result, status)
     return result
 
 
 def _start(
-    artifact: Artifact, options: OptimizeOptions, store: Store, plans: Plans, progress: Progress | None
+    run_id: str, artifact: Artifact, options: OptimizeOptions, store: Store, plans: Plans, progress: Progress | None
 ) -> RunState:
     hw = detect_hardware()
     price = PriceCatalog.load().price(hw, instance=options.instance, price_per_hour=options.price_per_hour)
@@ -99,7 +128,7 @@ def _start(
     reference = reference_for(artifact, workload)
     run = RunState(
         store,
-        store.start_run("optimize", artifact.name, artifact.id),
+        run_id,
         artifact,
         hw,
         price,
@@ -118,8 +147,10 @@ def _start(
 
 
 def _measure_baseline(run: RunState) -> None:
-    """What the user would deploy without Lepton, measured precisely at every batch size."""
-    engine = reference_engine(run.artifact)
+    """What the user would deploy without Lepton, measured precisely at every batch size (a resumed run keeps
+    the baseline it measured, even when its PyTorch source no longer exists in memory)."""
+    measured = next((t for t in run.prior.values() if t.is_baseline), None)
+    engine = measured.engine if measured else reference_engine(run.artifact)
     label = "pytorch eager fp32" if engine == "torch" else "onnxruntime defaults"
     run.steps_total += len(run.batch_sizes)
     for b in run.batch_sizes:
@@ -198,12 +229,13 @@ def _conclude(
             measured=sum(1 for t in trials if not t.is_baseline),
             precise=sum(1 for t in trials if t.precise and not t.is_baseline),
             seconds=elapsed(t_start),
+            reused=run.reused,
         ),
         sensitivity=sensitivity,
     )
 
 
-def _finish(run: RunState, result: OptimizeResult | None, status: str) -> None:
+def _finish(run: RunState, options: OptimizeOptions, result: OptimizeResult | None, status: str) -> None:
     """Close the run in the store: its status, the result (without trials, stored apart) and what to serve."""
     deployment = None
     rec = result.recommended_trial if result else None
@@ -217,4 +249,4 @@ def _finish(run: RunState, result: OptimizeResult | None, status: str) -> None:
             usd_per_1m=rec.usd_per_1m,
         )
     payload = {k: v for k, v in result.to_json().items() if k not in ("trials", "baseline")} if result else {}
-    run.store.finish_run(run.run_id, status, payload, deployment)
+    run.store.finish_run(run.run_id, status, {**payload, "options": options.to_json()}, deployment)

@@ -34,6 +34,7 @@ class OptimizeOptions:
     sensitivity: str = "auto"
     html: Path | None = None
     json: Path | None = None
+    resume: str | None = None
 
     @classmethod
     def build(cls, **values: Any) -> OptimizeOptions:
@@ -64,6 +65,25 @@ class OptimizeOptions:
         if opts.price_per_hour is not None and opts.price_per_hour <= 0:
             raise UserError(f"--price-per-hour must be positive; got {opts.price_per_hour}")
         return opts
+
+    def to_json(self) -> dict[str, Any]:
+        """What a run was asked, stored with it so ``--resume`` continues with the same options."""
+        return {
+            "example": self.example,
+            "data": str(self.data) if self.data else None,
+            "shape": {k: list(v) for k, v in self.shape.items()},
+            "batch": list(self.batch) if self.batch else None,
+            "slo": str(self.slo) if self.slo else None,
+            "max_drop": self.max_drop,
+            "qps": self.qps,
+            "budget": self.budget,
+            "objective": self.objective,
+            "trials": self.trials,
+            "time_budget": self.time_budget,
+            "instance": self.instance,
+            "price_per_hour": self.price_per_hour,
+            "sensitivity": self.sensitivity,
+        }
 
     @property
     def targets(self) -> Targets:

@@ -83,6 +83,7 @@ class SearchSummary(Contract):
     measured: int
     precise: int
     seconds: float
+    reused: int = 0  # measurements a resumed run took over from before its interruption
 
 
 class NodeLoss(Contract):

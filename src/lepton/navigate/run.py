@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Literal
@@ -16,6 +17,7 @@ from lepton.ir.artifact import Artifact
 from lepton.measure.quality import Headline, Quality
 from lepton.measure.timing import TimingPlan, measure_concurrent
 from lepton.measure.trial import (
+    ChainStep,
     Reference,
     Trial,
     TrialSpec,
@@ -32,6 +34,20 @@ from lepton.progress import Progress
 from lepton.store.store import Store
 
 Variant = tuple[Candidate, Artifact]
+PriorKey = tuple[str | None, str, str, str, bool]
+
+
+def prior_key(
+    role: str | None, chain: tuple[ChainStep, ...], engine: str, runtime: RuntimeConfig, precise: bool
+) -> PriorKey:
+    """What identifies one measurement of a run, so a resumed run finds what was already measured."""
+    steps = json.dumps([s.to_json() for s in chain], sort_keys=True)
+    return (role, steps, engine, json.dumps(runtime.to_json(), sort_keys=True), precise)
+
+
+def prior_of(trials: list[Trial]) -> dict[PriorKey, Trial]:
+    """The measurements of an interrupted run, keyed for reuse (failed builds are simply tried again)."""
+    return {prior_key(t.role, t.chain, t.engine, t.runtime, t.precise): t for t in trials if t.measured}
 
 
 @dataclass
@@ -55,11 +71,14 @@ class RunState:
     steps_total: int = 0
     trials: dict[str, Trial] = field(default_factory=dict)
     quality_cache: dict[tuple[str, str], Quality] = field(default_factory=dict)
+    prior: dict[PriorKey, Trial] = field(default_factory=dict)  # a resumed run's stored measurements
+    reused: int = 0
     _steps: int = 0
 
     # -- bookkeeping --------------------------------------------------------------------------------------
     def next_id(self) -> str:
-        return f"t{len(self.trials) + 1}"
+        used = [int(i[1:]) for i in (*self.trials, *(t.id for t in self.prior.values())) if i[1:].isdigit()]
+        return f"t{max(used, default=0) + 1}"
 
     def add(self, trial: Trial) -> Trial:
         self.trials[trial.id] = trial
@@ -122,6 +141,9 @@ class RunState:
         A failing candidate is recorded as failed and the search goes on; a user's mistake still stops it.
         """
         spec = TrialSpec(engine, art, rc, cand.label, cand.chain, cand.parent, role)
+        stored = self.prior.pop(prior_key(role, cand.chain, engine, rc, precise), None)
+        if stored is not None:  # measured before the run was interrupted: reuse it as it was measured
+            return self._reuse(stored)
         slo_metric = self.targets.slo.metric if self.targets.slo else None
         try:
             trial = measure_trial(
@@ -148,6 +170,14 @@ class RunState:
         if precise:
             trial = self._with_concurrency(trial, art, rc, engine)
         return self.add(trial)
+
+    def _reuse(self, stored: Trial) -> Trial:
+        """A stored trial back in the run, without the verdict the interrupted run may have started on."""
+        self.reused += 1
+        if stored.is_baseline and self.base_quality is None:
+            self.base_quality = stored.quality.headline()
+        status = "failed" if stored.status == "failed" else "ok"
+        return self.add(stored.with_(status=status, reasons=(), notes=(), superseded_by=None))
 
     def _with_concurrency(self, trial: Trial, art: Artifact, rc: RuntimeConfig, engine: str) -> Trial:
         """Throughput with several callers sharing one session, as the server runs it; cost follows capacity."""

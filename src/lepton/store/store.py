@@ -22,6 +22,7 @@ from lepton.errors import UserError
 from lepton.ir.artifact import Artifact, Lineage, content_id
 from lepton.ir.signature import Signature
 from lepton.settings import lepton_home
+from lepton.store.liveness import owner_alive, owner_tag, remove_stale_scratch, scratch_prefix
 from lepton.store.runs import Deployment, Record, RunSummary, StoredRun
 
 _SCHEMA = """
@@ -53,6 +54,11 @@ class Store:
         self.db_path = self.home / "lepton.db"
         with self._db() as db:
             db.executescript(_SCHEMA)
+            have = {row[1] for row in db.execute("PRAGMA table_info(runs)")}
+            for column, kind in (("owner", "TEXT"), ("heartbeat", "REAL")):  # stores made by older versions
+                if column not in have:
+                    db.execute(f"ALTER TABLE runs ADD COLUMN {column} {kind}")
+        remove_stale_scratch(self.tmp_dir)
 
     @contextmanager
     def _db(self) -> Iterator[sqlite3.Connection]:
@@ -68,7 +74,7 @@ class Store:
     @contextmanager
     def workdir(self) -> Iterator[Path]:
         """A scratch folder inside the store (same filesystem, so the final rename is atomic)."""
-        path = Path(tempfile.mkdtemp(prefix="build-", dir=self.tmp_dir))
+        path = Path(tempfile.mkdtemp(prefix=scratch_prefix(), dir=self.tmp_dir))
         try:
             yield path
         finally:
@@ -92,7 +98,7 @@ class Store:
         final = self.artifacts_dir / aid
         art = Artifact(final, aid, signature, task, dict(source or {}), lineage, dict(files or {}), name)
         if not final.exists():
-            staged = Path(tempfile.mkdtemp(prefix="stage-", dir=self.tmp_dir))
+            staged = Path(tempfile.mkdtemp(prefix=scratch_prefix().replace("build", "stage"), dir=self.tmp_dir))
             for p in folder.iterdir():
                 shutil.move(str(p), staged / p.name)
             art.with_(path=staged).write_meta()
@@ -150,12 +156,21 @@ class Store:
     # -- runs and trials -------------------------------------------------------------------------
     def start_run(self, kind: str, model: str | None, artifact_id: str | None) -> str:
         run_id = time.strftime("%Y%m%d-%H%M%S-") + uuid.uuid4().hex[:6]
+        now = time.time()
         with self._db() as db:
             db.execute(
-                "INSERT INTO runs VALUES (?,?,?,?,?,?,?,?)",
-                (run_id, kind, model, artifact_id, "running", time.time(), None, None),
+                f"INSERT INTO runs ({_RUN_COLUMNS}) VALUES (?,?,?,?,?,?,?,?,?,?)",
+                (run_id, kind, model, artifact_id, "running", now, None, None, owner_tag(), now),
             )
         return run_id
+
+    def reopen_run(self, run_id: str) -> None:
+        """Take over an interrupted run (``--resume``): running again, owned by this process."""
+        with self._db() as db:
+            db.execute(
+                "UPDATE runs SET status='running', finished=NULL, owner=?, heartbeat=? WHERE id=?",
+                (owner_tag(), time.time(), run_id),
+            )
 
     def add_trial(self, run_id: str, record: Record) -> None:
         """Insert or replace one trial of a run (a trial updated by the navigator is written again)."""
@@ -164,6 +179,17 @@ class Store:
                 "INSERT OR REPLACE INTO trials VALUES (?,?,?,?,?)",
                 (record.id, run_id, record.artifact_id, record.status, json.dumps(record.to_json())),
             )
+            db.execute("UPDATE runs SET heartbeat=? WHERE id=?", (time.time(), run_id))
+
+    def save_payload(self, run_id: str, payload: Mapping[str, Any]) -> None:
+        """Record what a run was asked to do before it measures anything (what ``--resume`` reads back)."""
+        with self._db() as db:
+            db.execute("UPDATE runs SET summary=? WHERE id=?", (json.dumps(payload, default=str), run_id))
+
+    def clear_trials(self, run_id: str) -> None:
+        """Forget a run's trials (a resumed run writes back the ones it reuses, with their ids)."""
+        with self._db() as db:
+            db.execute("DELETE FROM trials WHERE run_id=?", (run_id,))
 
     def finish_run(
         self, run_id: str, status: str, payload: Mapping[str, Any], deployment: Deployment | None = None
@@ -206,19 +232,22 @@ class Store:
         return self.run(row[0]) if row else None
 
 
-_RUN_COLUMNS = "id, kind, model, artifact_id, status, created, finished, summary"
+_RUN_COLUMNS = "id, kind, model, artifact_id, status, created, finished, summary, owner, heartbeat"
 # what a summary says about serving: today's key, and the keys runs written by older versions used
 _DEPLOYMENT_KEYS = ("deployment", "recommended_artifact", "recommended_runtime", "recommended_engine", "prediction")
 
 
 def _summary(row: Sequence[Any]) -> RunSummary:
     stored = json.loads(row[7]) if row[7] else {}
+    status = row[4]
+    if status == "running" and not owner_alive(row[8], row[9]):
+        status = "interrupted"  # its process died (kill -9, a crash, a reboot) without closing the run
     return RunSummary(
         id=row[0],
         kind=row[1],
         model=row[2],
         artifact_id=row[3],
-        status=row[4],
+        status=status,
         created=row[5],
         finished=row[6],
         deployment=Deployment.from_summary(stored),
