@@ -71,8 +71,43 @@ def test_optuna_takes_over_a_space_larger_than_the_budget(
 ) -> None:
     result = lepton.optimize(imported(digits_mlp), data=digits_data, batch=[1, 8], trials=5, **fast)
     assert result.search.strategy == "optuna"
-    screened = [t for t in result.trials if not t.is_baseline and not t.precise]
+    screened = [t for t in result.trials if not t.is_baseline and t.rung == 0]
     assert 1 <= len(screened) <= 5
+
+
+def test_successive_halving_screens_everything_and_promotes_a_fraction(
+    digits_mlp: Any, digits_data: Path, fast: dict[str, Any]
+) -> None:
+    result = lepton.optimize(imported(digits_mlp), data=digits_data, batch=[1, 8], sensitivity="off", **fast)
+    s = result.search
+    assert s.strategy == "halving" and s.screened == s.candidates  # every setting got its short screen
+    assert 0 < s.quick < s.screened  # a fraction got a quick measurement
+    rec = result.recommended_trial
+    assert rec is not None and rec.precise and rec.rung == 2  # and the recommendation a precise one
+    promoted = {t.screened_as for t in result.trials if t.rung == 1}
+    assert promoted <= {t.id for t in result.trials if t.rung == 0}
+
+
+def test_exhaustive_measures_every_setting_quickly(digits_mlp: Any, digits_data: Path, fast: dict[str, Any]) -> None:
+    result = lepton.optimize(
+        imported(digits_mlp), data=digits_data, batch=[1], sensitivity="off", exhaustive=True, **fast
+    )
+    assert result.search.strategy == "exhaustive" and result.search.screened == 0
+    assert result.search.quick + result.search.precise >= result.search.candidates
+
+
+def test_the_time_budget_bounds_the_whole_search(digits_mlp: Any, digits_data: Path) -> None:
+    from lepton.measure.timing import TimingPlan
+
+    slow = TimingPlan(warmup=1, min_runs=5, min_seconds=1.0, max_seconds=2.0)  # every setting takes ~1 s
+    budget = 8.0
+    result = lepton.optimize(
+        imported(digits_mlp), data=digits_data, batch=[1, 8], time_budget=budget, quick=slow, precise=slow,
+        sensitivity="off",
+    )
+    assert result.search.seconds <= 1.1 * budget, result.search
+    assert result.search.unmeasured > 0 or any("time budget" in s.reason for s in result.skipped)
+    assert result.recommended_trial is not None and result.recommended_trial.precise
 
 
 def test_a_crashing_pass_fails_its_candidate_and_the_search_goes_on(

@@ -40,12 +40,22 @@ def register(app: typer.Typer) -> None:
         budget: Annotated[float | None, typer.Option(help="Monthly budget in USD at --qps.")] = None,
         objective: Annotated[str, typer.Option(help="cost | latency | throughput")] = "cost",
         trials: Annotated[int, typer.Option(help="Most candidates to measure; above it Optuna searches.")] = 80,
-        time_budget: Annotated[float | None, typer.Option(help="Stop screening after this many seconds.")] = None,
+        time_budget: Annotated[
+            float | None,
+            typer.Option(help="Seconds for the whole search; screening stops early enough to verify the choice."),
+        ] = None,
         instance: InstanceOpt = None,
         price_per_hour: PricePerHourOpt = None,
         sensitivity: Annotated[
             str, typer.Option(help="Keep the most sensitive int8 nodes in float: auto | on | off.")
         ] = "auto",
+        exhaustive: Annotated[
+            bool,
+            typer.Option(
+                help="Measure every setting quickly and everything near the frontier precisely, instead of "
+                "successive halving (slower; the reference the default search is checked against)."
+            ),
+        ] = False,
         html: Annotated[Path | None, typer.Option(help="Write the HTML report here.")] = None,
         json: JsonOpt = None,
         resume: Annotated[
@@ -75,6 +85,7 @@ def register(app: typer.Typer) -> None:
                 instance=instance,
                 price_per_hour=price_per_hour,
                 sensitivity=sensitivity,
+                exhaustive=exhaustive,
                 html=html,
                 json=json,
                 resume=resume,

@@ -58,7 +58,8 @@ class Trial(Contract):
     chain: tuple[ChainStep, ...] = ()
     parent_variant: str | None = None
     quality_drop: float | None = None
-    precise: bool = False
+    precise: bool = False  # measured with the full plan and concurrent callers (rung 2)
+    rung: int = 1  # 0: a short screen, 1: a quick measurement, 2: precise
     screened_as: str | None = None
     superseded_by: str | None = None
     reasons: tuple[str, ...] = ()

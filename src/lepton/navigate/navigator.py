@@ -18,25 +18,30 @@ from lepton.measure.workload import make_workload
 from lepton.navigate.explain import hardware_notes
 from lepton.navigate.options import OptimizeOptions
 from lepton.navigate.result import OptimizeResult, SearchSummary, SensitivityInfo, Skipped
-from lepton.navigate.run import RunState, Variant, prior_of
+from lepton.navigate.run import PRECISE, QUICK, SCREEN, RunState, Variant, prior_of
 from lepton.navigate.sensitivity import sensitivity_stage
 from lepton.navigate.space import Candidate, candidates, runtime_options, search_engines
-from lepton.navigate.strategy import Setting, near_frontier, screen, verify_recommendation
+from lepton.navigate.strategy import Setting, near_frontier, promote, screen, verify_recommendation
 from lepton.navigate.verdict import decide, elapsed, judge
 from lepton.passes import PassContext, apply_chain
 from lepton.progress import Progress
 from lepton.store.runs import Deployment
 from lepton.store.store import Store
 
-PRECISE = TimingPlan(min_runs=40, min_seconds=3.0, max_seconds=15.0)
+SCREEN_PLAN = TimingPlan(warmup=1, min_runs=3, min_seconds=0.15, max_runs=60, max_seconds=2.0)
+PRECISE_PLAN = TimingPlan(min_runs=24, min_seconds=3.0, max_seconds=12.0)
 
 
 @dataclass(frozen=True)
 class Plans:
-    """How long each measurement takes: a quick screen, a precise re-measurement."""
+    """How long a measurement takes at each rung: a short screen, a quick measurement, a precise one."""
 
     quick: TimingPlan = TimingPlan.quick()
-    precise: TimingPlan = PRECISE
+    precise: TimingPlan = PRECISE_PLAN
+    screen: TimingPlan = SCREEN_PLAN
+
+    def by_rung(self) -> dict[int, TimingPlan]:
+        return {SCREEN: self.screen, QUICK: self.quick, PRECISE: self.precise}
 
 
 def optimize(
@@ -88,13 +93,14 @@ def _run(run: RunState, options: OptimizeOptions, t_start: float) -> OptimizeRes
     result: OptimizeResult | None = None
     status = "failed"
     try:
-        _measure_baseline(run)
-        variants, skipped = _build_variants(run)
-        settings = _settings(run, variants)
-        strategy = "exhaustive" if len(settings) <= options.trials else "optuna"
-        run.steps_total += len(settings)
         deadline = t_start + options.time_budget if options.time_budget else None
-        screened = screen(run, variants, settings, strategy, options.trials, deadline)
+        _measure_baseline(run)
+        variants, skipped = _build_variants(run, deadline)
+        settings = _settings(run, variants)
+        strategy = "exhaustive" if options.exhaustive else "optuna" if len(settings) > options.trials else "halving"
+        first_rung = QUICK if strategy == "exhaustive" else SCREEN
+        run.steps_total += len(settings)
+        screened = screen(run, variants, settings, strategy, options.trials, _until(deadline, run), first_rung)
         sensitivity: SensitivityInfo | None = None
         if options.sensitivity != "off" and run.reference.outputs is not None:
             extra, sensitivity = sensitivity_stage(run, screened, variants, options.sensitivity == "on")
@@ -102,13 +108,21 @@ def _run(run: RunState, options: OptimizeOptions, t_start: float) -> OptimizeRes
             variants += extra
             more = [s for s in _settings(run, variants) if s.variant >= first]
             run.steps_total += len(more)
-            screened += screen(run, variants, more, "exhaustive", len(more), None)
+            screened += screen(run, variants, more, "in order", len(more), _until(deadline, run), first_rung)
         by_label = {c.label: (c, a) for c, a in variants}
-        for trial in near_frontier(run, screened):
-            run.tick(f"precise {trial.variant[:40]}")
-            run.remeasure(trial, by_label)
+        if strategy == "exhaustive":
+            longer, rung = near_frontier(run, screened), PRECISE
+        else:
+            longer, rung = promote(run, screened), QUICK
+        run.steps_total += len(longer)
+        for trial in longer:
+            until = _until(deadline, run, 0.5)
+            if until is not None and time.perf_counter() > until:
+                break
+            run.tick(f"{'precise' if rung == PRECISE else 'quick'} {trial.variant[:40]}")
+            run.remeasure(trial, by_label, rung)
         verify_recommendation(run, by_label)
-        result = _conclude(run, skipped, strategy, len(settings), sensitivity, t_start)
+        result = _conclude(run, skipped, strategy, len(settings), sensitivity, t_start, options.time_budget)
         status = {"recommend": "done", "keep": "done", "no-fit": "no-fit"}[result.verdict]
     except KeyboardInterrupt:
         status = "interrupted"
@@ -116,6 +130,21 @@ def _run(run: RunState, options: OptimizeOptions, t_start: float) -> OptimizeRes
     finally:
         _finish(run, options, result, status)
     return result
+
+
+def _until(deadline: float | None, run: RunState, share: float = 1.0) -> float | None:
+    """When to stop starting new measurements so the precise ones that close the run still fit: the deadline
+    minus an estimate of the verification (two precise measurements per batch size; ``share`` of it)."""
+    if deadline is None:
+        return None
+    plan = run.plans[PRECISE]
+    reserve = 0.0
+    for b in run.batch_sizes:
+        means = [t.latency.mean for t in run.current() if t.measured and t.batch_size == b and not t.is_baseline]
+        call_s = (min(means) if means else 10.0) / 1000.0
+        one = max(plan.min_seconds, plan.min_runs * call_s) + min(400 * call_s / 4, 2000 / 1000)  # + concurrency
+        reserve += 2 * one
+    return deadline - share * reserve
 
 
 def _start(
@@ -135,8 +164,7 @@ def _start(
         workload,
         reference,
         options.targets,
-        plans.quick,
-        plans.precise,
+        plans.by_rung(),
         slo_batch,
         batch_sizes=batches,
         progress=progress,
@@ -156,11 +184,12 @@ def _measure_baseline(run: RunState) -> None:
     for b in run.batch_sizes:
         run.tick(f"baseline batch {b}")
         rc = RuntimeConfig(batch_size=b)
-        run.measure(Candidate(label, []), run.artifact, rc, engine, precise=True, role="baseline")
+        run.measure(Candidate(label, []), run.artifact, rc, engine, rung=PRECISE, role="baseline")
 
 
-def _build_variants(run: RunState) -> tuple[list[Variant], list[Skipped]]:
-    """Build every candidate chain (cached in the store); a failing pass is recorded, not fatal."""
+def _build_variants(run: RunState, deadline: float | None) -> tuple[list[Variant], list[Skipped]]:
+    """Build every candidate chain (cached in the store); a failing pass is recorded, not fatal. Past the
+    deadline (less what screening and verification need) the remaining chains are skipped, and said so."""
     variants: list[Variant] = []
     skipped: list[Skipped] = []
     space = candidates(run.artifact, run.hardware)
@@ -170,6 +199,10 @@ def _build_variants(run: RunState) -> tuple[list[Variant], list[Skipped]]:
         run.tick(f"building {cand.label[:40]}")
         if cand.skip_reason:
             skipped.append(Skipped(variant=cand.label, chain=cand.chain, reason=cand.skip_reason))
+            continue
+        until = _until(deadline, run, 2.0)
+        if cand.passes and until is not None and time.perf_counter() > until:
+            skipped.append(Skipped(variant=cand.label, chain=cand.chain, reason="not built: the time budget ran out"))
             continue
         try:
             with contextlib.redirect_stdout(io.StringIO()):  # the ORT calibrator prints progress
@@ -196,6 +229,7 @@ def _conclude(
     space: int,
     sensitivity: SensitivityInfo | None,
     t_start: float,
+    time_budget: float | None,
 ) -> OptimizeResult:
     judge(run)
     d = decide(run)
@@ -229,6 +263,10 @@ def _conclude(
             measured=sum(1 for t in trials if not t.is_baseline),
             precise=sum(1 for t in trials if t.precise and not t.is_baseline),
             seconds=elapsed(t_start),
+            screened=sum(1 for t in trials if t.rung == SCREEN and not t.is_baseline),
+            quick=sum(1 for t in trials if t.rung == QUICK and not t.is_baseline),
+            time_budget=time_budget,
+            unmeasured=run.unmeasured,
             reused=run.reused,
         ),
         sensitivity=sensitivity,

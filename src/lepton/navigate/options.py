@@ -32,6 +32,7 @@ class OptimizeOptions:
     instance: str | None = None
     price_per_hour: float | None = None
     sensitivity: str = "auto"
+    exhaustive: bool = False
     html: Path | None = None
     json: Path | None = None
     resume: str | None = None
@@ -83,6 +84,7 @@ class OptimizeOptions:
             "instance": self.instance,
             "price_per_hour": self.price_per_hour,
             "sensitivity": self.sensitivity,
+            "exhaustive": self.exhaustive,
         }
 
     @property

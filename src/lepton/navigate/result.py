@@ -78,11 +78,17 @@ class Skipped(Contract):
 
 
 class SearchSummary(Contract):
-    strategy: str
-    candidates: int
-    measured: int
+    """How the space was searched: its size, the measurements at each rung, and the time it took."""
+
+    strategy: str  # halving | exhaustive | optuna
+    candidates: int  # settings in the space: variants x engines x runtime settings
+    measured: int  # measurements, the baseline's left out
     precise: int
     seconds: float
+    screened: int = 0  # rung 0: short screens
+    quick: int = 0  # rung 1: quick measurements
+    time_budget: float | None = None
+    unmeasured: int = 0  # settings the time budget left unscreened
     reused: int = 0  # measurements a resumed run took over from before its interruption
 
 

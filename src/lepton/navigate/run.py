@@ -34,20 +34,21 @@ from lepton.progress import Progress
 from lepton.store.store import Store
 
 Variant = tuple[Candidate, Artifact]
-PriorKey = tuple[str | None, str, str, str, bool]
+PriorKey = tuple[str | None, str, str, str, int]
+SCREEN, QUICK, PRECISE = 0, 1, 2  # the rungs of a search: every setting, the promising ones, the recommendation
 
 
 def prior_key(
-    role: str | None, chain: tuple[ChainStep, ...], engine: str, runtime: RuntimeConfig, precise: bool
+    role: str | None, chain: tuple[ChainStep, ...], engine: str, runtime: RuntimeConfig, rung: int
 ) -> PriorKey:
     """What identifies one measurement of a run, so a resumed run finds what was already measured."""
     steps = json.dumps([s.to_json() for s in chain], sort_keys=True)
-    return (role, steps, engine, json.dumps(runtime.to_json(), sort_keys=True), precise)
+    return (role, steps, engine, json.dumps(runtime.to_json(), sort_keys=True), rung)
 
 
 def prior_of(trials: list[Trial]) -> dict[PriorKey, Trial]:
     """The measurements of an interrupted run, keyed for reuse (failed builds are simply tried again)."""
-    return {prior_key(t.role, t.chain, t.engine, t.runtime, t.precise): t for t in trials if t.measured}
+    return {prior_key(t.role, t.chain, t.engine, t.runtime, t.rung): t for t in trials if t.measured}
 
 
 @dataclass
@@ -62,8 +63,7 @@ class RunState:
     workload: Workload
     reference: Reference
     targets: Targets
-    quick: TimingPlan
-    precise: TimingPlan
+    plans: dict[int, TimingPlan]  # per rung
     slo_batch: int
     batch_sizes: list[int] = field(default_factory=list)
     base_quality: Headline | None = None
@@ -73,6 +73,7 @@ class RunState:
     quality_cache: dict[tuple[str, str], Quality] = field(default_factory=dict)
     prior: dict[PriorKey, Trial] = field(default_factory=dict)  # a resumed run's stored measurements
     reused: int = 0
+    unmeasured: int = 0  # settings left unscreened when the time budget ran out
     _steps: int = 0
 
     # -- bookkeeping --------------------------------------------------------------------------------------
@@ -133,15 +134,16 @@ class RunState:
         rc: RuntimeConfig,
         engine: str,
         *,
-        precise: bool = False,
+        rung: int = QUICK,
         role: Literal["baseline"] | None = None,
     ) -> Trial:
-        """Measure one configuration (quickly, or precisely with concurrent callers) and record it.
+        """Measure one configuration at ``rung`` (a short screen, a quick measurement, or a precise one with
+        concurrent callers) and record it.
 
         A failing candidate is recorded as failed and the search goes on; a user's mistake still stops it.
         """
         spec = TrialSpec(engine, art, rc, cand.label, cand.chain, cand.parent, role)
-        stored = self.prior.pop(prior_key(role, cand.chain, engine, rc, precise), None)
+        stored = self.prior.pop(prior_key(role, cand.chain, engine, rc, rung), None)
         if stored is not None:  # measured before the run was interrupted: reuse it as it was measured
             return self._reuse(stored)
         slo_metric = self.targets.slo.metric if self.targets.slo else None
@@ -152,7 +154,7 @@ class RunState:
                 self.workload,
                 self.reference,
                 self.price,
-                plan=self.precise if precise else self.quick,
+                plan=self.plans[rung],
                 qps=self.targets.qps,
                 quality=None if role == "baseline" else self.quality(art, engine),
                 stop_early=self._stop_early(rc.batch_size),
@@ -166,8 +168,8 @@ class RunState:
             return self.add(failed_trial(self.next_id(), spec, e))
         if role == "baseline" and self.base_quality is None:
             self.base_quality = trial.quality.headline()
-        trial = trial.with_(quality_drop=self.drop(trial.quality), precise=precise)
-        if precise:
+        trial = trial.with_(quality_drop=self.drop(trial.quality), rung=rung, precise=rung == PRECISE)
+        if rung == PRECISE:
             trial = self._with_concurrency(trial, art, rc, engine)
         return self.add(trial)
 
@@ -197,10 +199,11 @@ class RunState:
             cost=priced_at(capacity, self.price, self.targets.qps),
         )
 
-    def remeasure(self, trial: Trial, variants: dict[str, Variant]) -> Trial:
-        """A precise measurement (full timing plan and concurrent callers) that supersedes a quick one."""
+    def remeasure(self, trial: Trial, variants: dict[str, Variant], rung: int = PRECISE) -> Trial:
+        """A longer measurement at ``rung`` (precise: the full plan and concurrent callers) that supersedes
+        a shorter one."""
         cand, art = variants[trial.variant]
-        precise = self.measure(cand, art, trial.runtime, trial.engine, precise=True)
-        precise = self.update(precise.id, screened_as=trial.id)
-        self.update(trial.id, superseded_by=precise.id)
-        return precise
+        longer = self.measure(cand, art, trial.runtime, trial.engine, rung=rung)
+        longer = self.update(longer.id, screened_as=trial.id)
+        self.update(trial.id, superseded_by=longer.id)
+        return longer

@@ -1,8 +1,12 @@
-"""How the space is searched: a cheap screen of every setting (or an Optuna study over a large space), then
-precise measurements of what is near the frontier, until the recommendation rests on precise figures."""
+"""How the space is searched, by successive halving: every setting gets a short screen, the best fraction a
+quick measurement, and the recommendation (with the settings its gains quote) a precise one. ``--exhaustive``
+measures every setting quickly and everything near the frontier precisely; an Optuna study picks the settings
+to screen when the space is larger than ``--trials``. Builds never overlap a measurement (they all come first,
+or between rungs), so no measurement shares the CPU with a build."""
 
 from __future__ import annotations
 
+import math
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -10,11 +14,13 @@ from dataclasses import dataclass
 from lepton.engines.base import RuntimeConfig
 from lepton.measure.trial import Trial
 from lepton.navigate.pareto import default_objectives, pareto_front
-from lepton.navigate.recommend import choose, feasible_trials
-from lepton.navigate.run import RunState, Variant
+from lepton.navigate.recommend import choose, feasible_trials, objective_key
+from lepton.navigate.run import SCREEN, RunState, Variant
 
 NEAR_FRONTIER = 0.15  # candidates within 15% of the quick frontier get a precise measurement
 MAX_PRECISE = 12
+KEEP = 1 / 3  # the fraction of screened settings (per batch size) promoted to a quick measurement
+MIN_KEEP = 2
 
 
 @dataclass(frozen=True)
@@ -33,21 +39,24 @@ def screen(
     strategy: str,
     budget: int,
     deadline: float | None,
+    rung: int = SCREEN,
 ) -> list[Trial]:
-    """Quick measurements: every setting when the space is small, else an Optuna multi-objective study."""
+    """Measure settings at ``rung``: every one in order (stopping at ``deadline``), or those an Optuna
+    multi-objective study picks (``strategy == "optuna"``, at most ``budget``)."""
     out: list[Trial] = []
 
     def measure(s: Setting, what: str) -> Trial:
         cand, art = variants[s.variant]
         run.tick(f"{cand.label[:40]} {what}")
-        trial = run.measure(cand, art, s.runtime, s.engine)
+        trial = run.measure(cand, art, s.runtime, s.engine, rung=rung)
         out.append(trial)
         return trial
 
-    if strategy == "exhaustive":
+    if strategy != "optuna":
         for s in settings:
             if deadline and time.perf_counter() > deadline:
-                break
+                run.unmeasured += 1
+                continue
             measure(s, f"{s.engine} t{s.runtime.intra_op_threads} b{s.runtime.batch_size}")
         return out
     import optuna
@@ -67,6 +76,22 @@ def screen(
 
     timeout = max(1.0, deadline - time.perf_counter()) if deadline else None
     study.optimize(objective, n_trials=budget, timeout=timeout, catch=())
+    return out
+
+
+def promote(run: RunState, screened: Sequence[Trial]) -> list[Trial]:
+    """The screened settings worth a longer look: per batch size, the best ``KEEP`` fraction of the feasible ones
+    by the objective (at least ``MIN_KEEP``), and every one on the screen's Pareto frontier. When nothing is
+    feasible, the closest by the objective, so the miss is quoted from real measurements."""
+    measured = [t for t in screened if t.measured and t.superseded_by is None]
+    feasible = feasible_trials(measured, run.targets, run.slo_batch) or measured
+    key = objective_key(run.targets.objective, run.targets.slo_metric)
+    front = {t.id for t in pareto_front(feasible, default_objectives(run.targets.slo_metric))}
+    out: list[Trial] = []
+    for b in sorted({t.batch_size for t in feasible}):
+        at_b = sorted((t for t in feasible if t.batch_size == b), key=key)
+        keep = max(MIN_KEEP, math.ceil(KEEP * len(at_b)))
+        out += [t for i, t in enumerate(at_b) if i < keep or t.id in front]
     return out
 
 
