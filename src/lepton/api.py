@@ -10,7 +10,7 @@ from typing import Any
 from lepton.cost.catalog import PriceCatalog, PricePoint
 from lepton.cost.hardware import Hardware, detect_hardware
 from lepton.engines.base import ENGINES, RuntimeConfig
-from lepton.errors import EngineUnavailable, UserError
+from lepton.errors import EngineError, EngineUnavailable, UserError
 from lepton.ir.artifact import Artifact
 from lepton.measure.timing import TimingPlan
 from lepton.measure.trial import Reference, TrialSpec, failed_trial, measure_trial, run_all
@@ -117,6 +117,10 @@ def reference_for(artifact: Artifact, workload: Workload, engines: Sequence[str]
     session = open_session(ref_engine, artifact, RuntimeConfig())
     try:
         outputs = run_all(session, workload)
+    except EngineError as e:  # the source model itself refuses these inputs: the user's to fix
+        from lepton.measure.failures import inputs_rejected
+
+        raise inputs_rejected(e, workload, artifact.signature.input_names) from None
     finally:
         session.close()
     return Reference(outputs=outputs, description=f"{ref_engine} fp32")
