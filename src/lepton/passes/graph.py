@@ -14,6 +14,7 @@ from lepton.ir.artifact import Artifact
 from lepton.passes.base import PASSES, Pass, PassContext, count_ops, save_model
 
 PORTABLE_LEVELS = ("basic", "extended")
+LAYER_NORM_OPSET = 17
 ENCODER_TYPES = {
     "bert": "bert",
     "roberta": "bert",
@@ -73,6 +74,9 @@ class FuseTransformer(Pass):
         if not looks_like_encoder(model):
             return "no transformer encoder pattern (MatMul + Softmax + layer norm) in the graph"
         return None
+
+    def min_opset(self, artifact: Artifact) -> int:
+        return LAYER_NORM_OPSET  # the fused graph holds ai.onnx LayerNormalization (opset 17)
 
     def _settings(self, artifact: Artifact) -> tuple[str, int, int]:
         cfg = hf_config(artifact)
