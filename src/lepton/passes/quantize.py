@@ -291,20 +291,31 @@ class StaticInt8(Pass):
         }
         if self.calibrate_method == "percentile":
             extra["CalibPercentile"] = self.percentile
-        with _quiet():
-            quantize_static(
-                str(src),
-                str(work / MODEL_FILE),
-                _Reader(feeds, artifact.signature.input_names, fixed_batch(artifact), self.max_batches),
-                quant_format=QuantFormat.QDQ,
-                op_types_to_quantize=list(self.op_types),
-                per_channel=self.per_channel,
-                activation_type=quant_type(self.activation_type),
-                weight_type=quant_type(self.weight_type),
-                nodes_to_exclude=list(self.nodes_to_exclude),
-                calibrate_method=method,
-                extra_options=extra,
-            )
+
+        def run(options: dict[str, Any]) -> None:
+            with _quiet():
+                quantize_static(
+                    str(src),
+                    str(work / MODEL_FILE),
+                    _Reader(feeds, artifact.signature.input_names, fixed_batch(artifact), self.max_batches),
+                    quant_format=QuantFormat.QDQ,
+                    op_types_to_quantize=list(self.op_types),
+                    per_channel=self.per_channel,
+                    activation_type=quant_type(self.activation_type),
+                    weight_type=quant_type(self.weight_type),
+                    nodes_to_exclude=list(self.nodes_to_exclude),
+                    calibrate_method=method,
+                    extra_options=options,
+                )
+
+        try:
+            run(extra)
+        except ValueError as e:
+            # onnxruntime 1.32's per-channel int32-bias scale check fails on biases that are not 1-D
+            # (a [1, N] bias after MatMul, as tf2onnx writes it): run again without that adjustment
+            if "truth value of an array" not in str(e):
+                raise
+            run({**extra, "QDQDisableWeightAdjustForInt32Bias": True})
         for scratch in ("lifted.onnx", "pre.onnx"):
             (work / scratch).unlink(missing_ok=True)
         for leftover in work.glob("augmented_model*.onnx"):
