@@ -12,7 +12,7 @@ from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 RESULTS = ROOT / "benchmarks" / "results"
-SECTIONS = ["engines", "optimize", "profile", "optimize_small", "serve"]  # order in BENCHMARKS.md
+SECTIONS = ["engines", "optimize", "profile", "optimize_small", "corpus", "serve"]  # order in BENCHMARKS.md
 
 
 def machine() -> dict[str, Any]:

@@ -50,7 +50,7 @@ def bench(
     *,
     example: str | None = None,
     engine: Sequence[str] | str | None = None,
-    batch: Batch = (1,),
+    batch: Batch = None,
     threads: int = 0,
     data: str | Path | None = None,
     shape: Shape = None,

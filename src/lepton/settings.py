@@ -11,6 +11,12 @@ def lepton_home() -> Path:
     return Path(os.environ.get("LEPTON_HOME") or Path.home() / ".lepton").expanduser()
 
 
+def corpus_cache() -> Path:
+    """Where public models fetched for the corpus tests and benchmark are kept: ``$LEPTON_CORPUS_CACHE`` or
+    ``~/.cache/lepton/corpus`` (outside ``LEPTON_HOME``, so every test's fresh store shares one download)."""
+    return Path(os.environ.get("LEPTON_CORPUS_CACHE") or Path.home() / ".cache" / "lepton" / "corpus").expanduser()
+
+
 def env_token() -> str | None:
     """The admin bearer token for ``lepton serve`` (``LEPTON_TOKEN``), if set."""
     return os.environ.get("LEPTON_TOKEN") or None

@@ -102,7 +102,12 @@ def test_the_time_budget_bounds_the_whole_search(digits_mlp: Any, digits_data: P
     slow = TimingPlan(warmup=1, min_runs=5, min_seconds=1.0, max_seconds=2.0)  # every setting takes ~1 s
     budget = 8.0
     result = lepton.optimize(
-        imported(digits_mlp), data=digits_data, batch=[1, 8], time_budget=budget, quick=slow, precise=slow,
+        imported(digits_mlp),
+        data=digits_data,
+        batch=[1, 8],
+        time_budget=budget,
+        quick=slow,
+        precise=slow,
         sensitivity="off",
     )
     assert result.search.seconds <= 1.1 * budget, result.search

@@ -77,6 +77,7 @@ REFUSALS: dict[str, tuple[dict[str, object], str]] = {
     "fuse-transformer": ({}, "no transformer encoder pattern"),  # the MLP is not a transformer
     "prune-magnitude": ({"sparsity": 1.5}, "sparsity must be between 0 and 1"),
     "prune-structured": ({"sparsity": 0.0}, "sparsity must be between 0 and 1"),
+    "convert-opset": ({"opset": 12}, "only upgrades are made"),  # the MLP is at opset 17 already
 }
 
 

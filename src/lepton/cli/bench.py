@@ -28,7 +28,9 @@ def register(app: typer.Typer) -> None:
             str | None,
             typer.Option(help="Engines, comma-separated: onnxruntime,torch (default: all that run it)."),
         ] = None,
-        batch: Annotated[str, typer.Option(help="Batch sizes, comma-separated: 1,32.")] = "1",
+        batch: Annotated[
+            str | None, typer.Option(help="Batch sizes, comma-separated: 1,32 (default: 1, or a fixed batch dim).")
+        ] = None,
         threads: Annotated[int, typer.Option(help="Intra-op threads (0: the engine's default).")] = 0,
         data: DataOpt = None,
         shape: ShapeOpt = None,

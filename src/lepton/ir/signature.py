@@ -105,6 +105,13 @@ class Signature:
             merged[name] = values
         return Signature(self.inputs, self.outputs, merged)
 
+    def fixed_batch(self) -> int | None:
+        """The batch size a model takes when every input's first dim is a fixed size (the first input's)."""
+        dims = [s.shape[0] for s in self.inputs if s.shape]
+        if dims and all(isinstance(d, int) for d in dims):
+            return int(dims[0])
+        return None
+
     def to_json(self) -> dict[str, Any]:
         return {
             "inputs": [t.to_json() for t in self.inputs],

@@ -13,6 +13,7 @@ from lepton.cost.hardware import Hardware, detect_hardware
 from lepton.engines.base import ENGINES, RuntimeConfig, runnable_engines
 from lepton.errors import EngineUnavailable, UserError
 from lepton.ir.artifact import Artifact, ArtifactSummary
+from lepton.measure.failures import check_runs
 from lepton.measure.quality import Quality
 from lepton.measure.timing import TimingPlan
 from lepton.measure.trial import Trial, TrialSpec, failed_trial, measure_trial, reference_for
@@ -30,7 +31,7 @@ class BenchOptions:
 
     example: str | None = None
     engine: tuple[str, ...] | None = None
-    batch: tuple[int, ...] = (1,)
+    batch: tuple[int, ...] | None = None  # None: 1, or the batch size a model with a fixed batch dim takes
     threads: int = 0
     data: Path | None = None
     shape: Mapping[str, tuple[int, ...]] = field(default_factory=dict)
@@ -49,7 +50,7 @@ class BenchOptions:
         elif v.get("engine") is not None:
             v["engine"] = tuple(v["engine"])
         if "batch" in v:
-            v["batch"] = int_list(v["batch"], "--batch") or (1,)
+            v["batch"] = int_list(v["batch"], "--batch")
         for key in ("data", "json"):
             if key in v:
                 v[key] = optional_path(v[key])
@@ -100,16 +101,24 @@ def bench(
         why = ENGINES.get(name)().unavailable(artifact)
         if why:
             raise EngineUnavailable(f"engine {name!r} cannot run this model: {why}")
+    fixed = artifact.signature.fixed_batch()
+    batches = options.batch or ((fixed,) if fixed else (1,))
+    if fixed is not None and set(batches) != {fixed}:
+        raise UserError(
+            f"--batch {','.join(map(str, batches))}: this model takes batches of exactly {fixed} rows (its "
+            f"inputs' first dim is fixed); leave --batch out or give --batch {fixed}"
+        )
     workload = make_workload(artifact, options.data)
+    check_runs(artifact, workload, batch_size=batches[0])  # inputs the model refuses: one line, before any run
     reference = reference_for(artifact, workload, engines)
     run_id = store.start_run("bench", artifact.name, artifact.id)
     trials: list[Trial] = []
-    total = len(engines) * len(options.batch)
+    total = len(engines) * len(batches)
     status = "failed"
     try:
         for engine in engines:
             quality: Quality | None = None  # outputs do not depend on the batch size: evaluate each engine once
-            for b in options.batch:
+            for b in batches:
                 tid = f"t{len(trials) + 1}"
                 if progress:
                     progress(f"{engine} batch {b}", len(trials), total)

@@ -138,11 +138,9 @@ class LatencyStats:
         """The figures a trial records; ``extra`` names more percentiles to compute (``"p99.9"``)."""
         ci = {f"p{q}": _round_pair(self.ci(q)) for q in PERCENTILES}
         ci["mean"] = _round_pair(self.mean_ci())
-        more = {
-            metric_key(q): round(self.percentile(q), 4)
-            for m in extra
-            if (q := metric_percentile(m)) is not None and metric_key(q) not in ("p50", "p95", "p99")
-        }
+        qs = [q for m in extra if (q := metric_percentile(m)) is not None and metric_key(q) not in ci]
+        more = {metric_key(q): round(self.percentile(q), 4) for q in qs}
+        ci.update({metric_key(q): _round_pair(self.ci(q)) for q in qs})
         return Latency(
             p50=round(self.percentile(50), 4),
             p95=round(self.percentile(95), 4),

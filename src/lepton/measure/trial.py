@@ -13,7 +13,9 @@ from lepton.contract import Contract
 from lepton.cost.catalog import PricePoint
 from lepton.cost.model import CostEstimate, estimate_cost
 from lepton.engines.base import ENGINES, RuntimeConfig, Session, open_session
+from lepton.errors import EngineError
 from lepton.ir.artifact import Artifact
+from lepton.measure.failures import run_failure
 from lepton.measure.memory import PeakRss
 from lepton.measure.quality import Quality, fidelity, task_metrics
 from lepton.measure.timing import Concurrent, Estimate, Latency, TimingPlan, measure_latency
@@ -146,10 +148,23 @@ def compared_output(outputs: Mapping[str, np.ndarray]) -> str:
 
 
 def run_all(session: Session, workload: Workload, batch_size: int = 32) -> Outputs:
-    """Every workload row through ``session``; outputs concatenated along the row axis."""
+    """Every workload row through ``session``; outputs concatenated along the row axis.
+
+    A failing run raises EngineError with the failing node and the engine's reason in one line.
+    """
     parts: dict[str, list[np.ndarray]] = {}
-    for chunk in workload.chunks(batch_size):
-        for k, v in session.run(chunk).items():
+    for i, chunk in enumerate(workload.chunks(batch_size)):
+        try:
+            outputs = session.run(chunk)
+        except EngineError:
+            raise
+        except Exception as e:  # noqa: BLE001  each engine raises its own types
+            first = i * batch_size
+            raise EngineError(
+                f"{session.engine} failed on rows {first}..{min(first + batch_size, workload.n_rows) - 1} "
+                f"at {run_failure(e)}"
+            ) from e
+        for k, v in outputs.items():
             parts.setdefault(k, []).append(np.asarray(v))
     return {k: np.concatenate(v) if v[0].ndim else np.asarray(v) for k, v in parts.items()}
 
@@ -184,6 +199,10 @@ def reference_for(artifact: Artifact, workload: Workload, engines: Sequence[str]
     session = open_session(engine, artifact, RuntimeConfig())
     try:
         outputs = run_all(session, workload)
+    except EngineError as e:  # the source model itself refuses these inputs: the user's to fix
+        from lepton.measure.failures import inputs_rejected
+
+        raise inputs_rejected(e, workload, artifact.signature.input_names) from None
     finally:
         session.close()
     return Reference(outputs=outputs, description=f"{engine} fp32")

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterator, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
@@ -11,30 +11,54 @@ import onnx
 
 from lepton.errors import UserError
 from lepton.ir.artifact import Artifact
-from lepton.ir.signature import TensorSpec, numpy_dtype
+from lepton.ir.signature import numpy_dtype
 
 DEFAULT_SEQUENCE = 128
 DEFAULT_ROWS = 64
-_SEQ_NAMES = ("sequence", "seq", "seq_len", "sequence_length", "length", "tokens")
 _LABEL_NAMES = ("label", "labels", "target", "y")
 
 
 @dataclass
 class Workload:
-    """Rows of inputs (first axis = rows) plus optional labels, and where they came from."""
+    """Rows of inputs plus optional labels, and where they came from.
+
+    Rows run along axis 0 of each input unless ``batch_axes`` says otherwise (``state [2, batch, 128]``
+    is batched along axis 1; an axis of None marks an input fed whole to every batch, such as a scalar).
+    ``provenance`` says, per input, where synthesized values came from.
+    """
 
     rows: dict[str, np.ndarray]
     labels: np.ndarray | None
     source: str
+    batch_axes: dict[str, int | None] = field(default_factory=dict)
+    provenance: dict[str, str] = field(default_factory=dict)
+
+    def _axis(self, name: str) -> int | None:
+        return self.batch_axes.get(name, 0)
 
     @property
     def n_rows(self) -> int:
-        return int(next(iter(self.rows.values())).shape[0])
+        for k, v in self.rows.items():
+            axis = self._axis(k)
+            if axis is not None:
+                return int(v.shape[axis])
+        return 1
+
+    def _take(self, idx: np.ndarray | slice) -> dict[str, np.ndarray]:
+        out = {}
+        for k, v in self.rows.items():
+            axis = self._axis(k)
+            if axis is None:
+                out[k] = v
+            elif isinstance(idx, slice):
+                out[k] = v[(slice(None),) * axis + (idx,)]
+            else:
+                out[k] = np.ascontiguousarray(np.take(v, idx, axis=axis))
+        return out
 
     def batch(self, batch_size: int, index: int = 0) -> dict[str, np.ndarray]:
         """Rows ``[index*b, (index+1)*b)``, wrapping around when the data is shorter than a batch."""
-        idx = (np.arange(batch_size) + index * batch_size) % self.n_rows
-        return {k: np.ascontiguousarray(v[idx]) for k, v in self.rows.items()}
+        return self._take((np.arange(batch_size) + index * batch_size) % self.n_rows)
 
     def batches(self, batch_size: int, count: int) -> list[dict[str, np.ndarray]]:
         return [self.batch(batch_size, i) for i in range(count)]
@@ -42,48 +66,10 @@ class Workload:
     def chunks(self, batch_size: int) -> Iterator[dict[str, np.ndarray]]:
         """Every row once, in batches (the last may be short), for quality evaluation."""
         for start in range(0, self.n_rows, batch_size):
-            yield {k: v[start : start + batch_size] for k, v in self.rows.items()}
+            yield self._take(slice(start, start + batch_size))
 
 
 # -- synthesis --------------------------------------------------------------------------------------
-def _vocab_size(model: onnx.ModelProto, input_name: str) -> int | None:
-    """The row count of the embedding table a token-id input indexes (a Gather on an initializer)."""
-    inits = {i.name: i for i in model.graph.initializer}
-    for node in model.graph.node:
-        if node.op_type == "Gather" and len(node.input) > 1 and node.input[1] == input_name:
-            table = inits.get(node.input[0])
-            if table is not None and table.dims:
-                return int(table.dims[0])
-    return None
-
-
-def _dim_value(
-    spec: TensorSpec,
-    i: int,
-    batch_size: int,
-    pinned: tuple[int, ...] | None,
-    text: bool,
-    sequence: int,
-    fill_unknown: int | None,
-) -> int:
-    d = spec.shape[i]
-    if i == 0 and not isinstance(d, int):
-        return batch_size
-    if pinned is not None:
-        return pinned[i]
-    if isinstance(d, int):
-        return d
-    if text or str(d).lower() in _SEQ_NAMES:
-        return sequence
-    if fill_unknown is not None:
-        return fill_unknown
-    example = ",".join(str(x) if isinstance(x, int) else ("1" if j == 0 else "N") for j, x in enumerate(spec.shape))
-    raise UserError(
-        f"cannot synthesize input {spec.name!r}: dim {i} ({d!r}) has no known size. "
-        f"Give it with --shape {spec.name}={example} (N your size), or pass --data"
-    )
-
-
 def synthesize_workload(
     artifact: Artifact,
     rows: int = DEFAULT_ROWS,
@@ -92,40 +78,21 @@ def synthesize_workload(
     sequence: int = DEFAULT_SEQUENCE,
     fill_unknown: int | None = None,
 ) -> Workload:
-    """Inputs made from the signature: valid token ids for text models, realistic ranges for the rest.
+    """Inputs made from the signature and the graph (``measure.synthesis``): indices inside the tables they
+    read, values the graph compares with, masks, positions and lengths that agree with the shapes.
 
     Sequence dims get ``sequence``; other open dims are an error asking for ``--shape`` unless
-    ``fill_unknown`` gives them a size (passes calibrating without user data do that).
+    ``fill_unknown`` gives them a size (passes calibrating without user data do that). Large inputs get
+    fewer rows; a model with a fixed batch gets exactly that many.
     """
-    rng = np.random.default_rng(seed)
+    from lepton.measure.synthesis import synthesize
+
     model = onnx.load(str(artifact.model_path), load_external_data=False)
     text = artifact.task == "embedding" or any("ids" in s.name for s in artifact.signature.inputs)
-    out: dict[str, np.ndarray] = {}
-    for spec in artifact.signature.inputs:
-        pinned = artifact.signature.pinned.get(spec.name)
-        shape = tuple(_dim_value(spec, i, rows, pinned, text, sequence, fill_unknown) for i in range(len(spec.shape)))
-        if shape and pinned is not None and isinstance(spec.shape[0], str):
-            shape = (rows, *shape[1:])
-        dtype = numpy_dtype(spec.dtype)
-        lname = spec.name.lower()
-        if "mask" in lname:
-            arr = np.ones(shape, dtype=dtype)
-        elif "type_ids" in lname or "position" in lname:
-            arr = np.zeros(shape, dtype=dtype)
-        elif "ids" in lname and np.issubdtype(dtype, np.integer):
-            vocab = _vocab_size(model, spec.name) or 1000
-            arr = rng.integers(1000 if vocab > 2000 else 1, vocab, size=shape).astype(dtype)
-        elif np.issubdtype(dtype, np.floating):
-            # image-like inputs (N, C, H, W) get normalized pixel ranges; other floats standard normal
-            arr = rng.standard_normal(shape).astype(dtype)
-        elif np.issubdtype(dtype, np.integer):
-            arr = rng.integers(0, 10, size=shape).astype(dtype)
-        elif dtype == np.bool_:
-            arr = rng.random(shape) > 0.5
-        else:
-            raise UserError(f"cannot synthesize input {spec.name!r} of dtype {spec.dtype}; pass --data")
-        out[spec.name] = arr
-    return Workload(out, None, "synthesized")
+    made = synthesize(
+        model, artifact.signature, text=text, rows=rows, seed=seed, sequence=sequence, fill_unknown=fill_unknown
+    )
+    return Workload(made.arrays, None, "synthesized", made.batch_axes, made.provenance)
 
 
 # -- which rows a model is measured on ----------------------------------------------------------------
@@ -139,8 +106,7 @@ def make_workload(artifact: Artifact, data: str | Path | None = None, *, rows: i
         return load_workload(artifact, Path(data))
     held_out = artifact.file(EVAL_DATA)
     if held_out is not None and held_out.exists():
-        w = load_workload(artifact, held_out)
-        return Workload(w.rows, w.labels, "the model's held-out test split")
+        return replace(load_workload(artifact, held_out), source="the model's held-out test split")
     if artifact.task == "embedding" and artifact.file("tokenizer") is not None:
         from lepton.ir.text import sample_sentences
 

@@ -12,6 +12,7 @@ from lepton.cost.hardware import detect_hardware
 from lepton.engines.base import RuntimeConfig
 from lepton.errors import CandidateError, UserError
 from lepton.ir.artifact import Artifact
+from lepton.measure.failures import check_runs
 from lepton.measure.timing import TimingPlan
 from lepton.measure.trial import Trial, TrialSpec, failed_trial, quality_of, reference_engine, reference_for
 from lepton.measure.workload import make_workload
@@ -60,9 +61,8 @@ def optimize(
     t_start = time.perf_counter()
     if artifact.name:
         store.name_model(artifact.name, artifact.id)
-    run_id = store.start_run("optimize", artifact.name, artifact.id)
-    store.save_payload(run_id, {"options": options.to_json()})
-    return _run(_start(run_id, artifact, options, store, plans, progress), options, t_start)
+    run = _start(None, artifact, options, store, plans, progress)  # a mistake in the inputs stops before any run
+    return _run(run, options, t_start)
 
 
 def resume(run_id: str, *, store: Store, plans: Plans = Plans(), progress: Progress | None = None) -> OptimizeResult:
@@ -148,13 +148,24 @@ def _until(deadline: float | None, run: RunState, share: float = 1.0) -> float |
 
 
 def _start(
-    run_id: str, artifact: Artifact, options: OptimizeOptions, store: Store, plans: Plans, progress: Progress | None
+    run_id: str | None,
+    artifact: Artifact,
+    options: OptimizeOptions,
+    store: Store,
+    plans: Plans,
+    progress: Progress | None,
 ) -> RunState:
+    """Everything a run measures against (machine, price, workload, reference), checked before the run is
+    opened in the store (``run_id`` None: a new run; else the one being resumed)."""
     hw = detect_hardware()
     price = PriceCatalog.load().price(hw, instance=options.instance, price_per_hour=options.price_per_hour)
-    batches, slo_batch = options.batch_sizes()
+    batches, slo_batch = options.batch_sizes(artifact.signature.fixed_batch())
     workload = make_workload(artifact, options.data)
+    check_runs(artifact, workload, batch_size=batches[0])  # inputs the model refuses: one line, before any run
     reference = reference_for(artifact, workload)
+    if run_id is None:
+        run_id = store.start_run("optimize", artifact.name, artifact.id)
+        store.save_payload(run_id, {"options": options.to_json()})
     run = RunState(
         store,
         run_id,
@@ -238,6 +249,12 @@ def _conclude(
         *(f"skipped {s.variant}: {s.reason}" for s in skipped),
         *dict.fromkeys(n for t in run.current() for n in t.notes),
     ]
+    out_of_time = run.unmeasured + sum(1 for s in skipped if "time budget" in s.reason)
+    if out_of_time:
+        notes.append(
+            f"the time budget ({time_budget:g} s) ran out: {run.unmeasured} settings unscreened and "
+            f"{out_of_time - run.unmeasured} variants unbuilt; raise --time-budget to try them"
+        )
     trials = tuple(run.trials.values())
     return OptimizeResult(
         run_id=run.run_id,
@@ -247,12 +264,13 @@ def _conclude(
         price=run.price,
         targets=run.targets,
         workload=run.workload.source,
+        inputs=dict(run.workload.provenance),
         reference=run.reference.description,
         trials=trials,
         frontier=tuple(t.id for t in d.frontier),
         recommended=d.recommended.id if d.recommended else None,
         verdict=d.verdict,
-        reason=d.reason,
+        reason=d.reason + (f" (the time budget left {out_of_time} candidates untried)" if out_of_time else ""),
         closest_miss=d.closest_miss,
         gains=tuple(d.gains),
         notes=tuple(notes),

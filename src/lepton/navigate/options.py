@@ -91,9 +91,18 @@ class OptimizeOptions:
     def targets(self) -> Targets:
         return Targets(self.slo, self.max_drop, self.qps, self.budget, self.objective)
 
-    def batch_sizes(self) -> tuple[list[int], int]:
-        """The batch sizes to measure (the SLO's included) and the one the SLO applies to."""
+    def batch_sizes(self, fixed: int | None = None) -> tuple[list[int], int]:
+        """The batch sizes to measure (the SLO's included) and the one the SLO applies to; a model whose batch
+        dim is ``fixed`` is measured at that size only (asking for another is a mistake said in one line)."""
         slo_batch = self.slo.batch_size if self.slo and self.slo.batch_size else None
+        if fixed is not None:
+            asked = sorted({*(self.batch or ()), *([slo_batch] if slo_batch else [])} - {fixed})
+            if asked:
+                raise UserError(
+                    f"--batch {','.join(map(str, asked))}: this model takes batches of exactly {fixed} rows (its "
+                    f"inputs' first dim is fixed); leave --batch out or give --batch {fixed}"
+                )
+            return [fixed], fixed
         batches = sorted(set(self.batch or ([slo_batch] if slo_batch else [1])))
         if slo_batch is None:
             slo_batch = batches[0]

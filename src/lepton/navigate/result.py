@@ -121,6 +121,7 @@ class OptimizeResult(Contract):
     price: PricePoint
     targets: TargetsField
     workload: str
+    inputs: dict[str, str] = Field(default_factory=dict)  # where synthesized inputs' values came from, per input
     reference: str
     trials: tuple[Trial, ...]
     frontier: tuple[str, ...] = ()

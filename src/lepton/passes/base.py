@@ -132,11 +132,26 @@ class Pass(ABC):
             return f"needs {', '.join(sorted(missing))}, which this machine lacks ({hw.summary()})"
         return None
 
+    def min_opset(self, artifact: Artifact) -> int:
+        """The default-domain opset this pass needs the model at (0: any); ``apply`` converts older models
+        first with a cached ``convert-opset`` step, so the result's parent is the converted model."""
+        return 0
+
     def apply(self, artifact: Artifact, ctx: PassContext) -> Artifact:
         """Run the pass: raises NotApplicable when ``check`` says no, PassError when it fails."""
         why = self.check(artifact, ctx.hardware)
         if why:
             raise NotApplicable(f"{self.name}: {why}")
+        need = self.min_opset(artifact)
+        if need:
+            from lepton.passes.opset import at_opset
+
+            converted = at_opset(artifact, need, ctx)
+            if converted.id != artifact.id:
+                artifact = converted
+                hit = ctx.store.find_cached(artifact.id, self.name, self.cache_params(artifact, ctx))
+                if hit is not None:
+                    return hit
         with ctx.store.workdir() as work:
             try:
                 self.build(artifact, ctx, work)
@@ -144,7 +159,7 @@ class Pass(ABC):
             except LeptonError:
                 raise
             except Exception as e:  # any crash inside third-party tooling is this candidate's failure
-                raise PassError(f"{self.name} failed on {artifact.id}: {type(e).__name__}: {e}") from e
+                raise PassError(f"{self.name} failed on {artifact.id}: {type(e).__name__}: {one_line(e)}") from e
             return commit_child(artifact, work, ctx, self.name, self.cache_params(artifact, ctx))
 
     @abstractmethod
@@ -168,10 +183,58 @@ def _jsonable(v: Any) -> Any:
     return v
 
 
+def one_line(error: BaseException, limit: int = 500) -> str:
+    """A third-party error (ValidationError adds "==> Context: ..." lines) as one line a trial can show."""
+    return " ".join(str(error).split())[:limit] or type(error).__name__
+
+
 def _validate(model_path: Path) -> None:
     if not model_path.exists():
         raise PassError(f"the pass wrote no {MODEL_FILE}")
-    onnx.checker.check_model(str(model_path))  # path form: works for models with external data
+    try:
+        onnx.checker.check_model(str(model_path))  # path form: works for models with external data
+    except onnx.checker.ValidationError as e:
+        # ONNX Runtime's quantizer can leave nodes out of order around If/Loop nodes; ORT sorts on load, the
+        # checker (and other runtimes) do not
+        if "topologically sorted" not in str(e):
+            raise
+        model = onnx.load(str(model_path))
+        if not topological_sort(model.graph):
+            raise
+        save_model(model, model_path.parent, model_path.name)
+        onnx.checker.check_model(str(model_path))
+
+
+def _reads(node: onnx.NodeProto) -> set[str]:
+    """Every tensor a node reads: its inputs and the outer-scope names its subgraphs use."""
+    names = {i for i in node.input if i}
+    for attr in node.attribute:
+        for g in [attr.g] if attr.type == onnx.AttributeProto.GRAPH else list(attr.graphs):
+            local = {i.name for i in g.input} | {i.name for i in g.initializer} | {o for n in g.node for o in n.output}
+            names |= {r for n in g.node for r in _reads(n)} - local
+    return names
+
+
+def topological_sort(graph: onnx.GraphProto) -> bool:
+    """Reorder ``graph.node`` so every node comes after what it reads (in place); False if there is a cycle."""
+    ready = {i.name for i in graph.input} | {i.name for i in graph.initializer}
+    pending = [(n, _reads(n)) for n in graph.node]
+    ordered: list[onnx.NodeProto] = []
+    while pending:
+        produced = {o for n, _ in pending for o in n.output}
+        rest = []
+        for n, reads in pending:
+            if not (reads - ready) & produced:  # names nobody makes (outer scope) do not hold a node back
+                ordered.append(n)
+                ready |= set(n.output)
+            else:
+                rest.append((n, reads))
+        if len(rest) == len(pending):
+            return False
+        pending = rest
+    del graph.node[:]
+    graph.node.extend(ordered)
+    return True
 
 
 def copy_extras(parent: Artifact, work: Path) -> None:
@@ -207,18 +270,18 @@ def load_model(artifact: Artifact) -> onnx.ModelProto:
     return onnx.load(str(artifact.model_path))
 
 
-def save_model(model: onnx.ModelProto, work: Path) -> None:
-    """Save as ``model.onnx``; models over 1.8 GB keep weights in an external ``model.onnx.data``."""
+def save_model(model: onnx.ModelProto, work: Path, filename: str = MODEL_FILE) -> None:
+    """Save as ``model.onnx`` (or ``filename``); models over 1.8 GB keep weights in external ``<filename>.data``."""
     have = {o.domain for o in model.opset_import}
     for domain in sorted({n.domain for n in model.graph.node} - have - {"", "ai.onnx"}):
         model.opset_import.append(onnx.helper.make_opsetid(domain, 1))  # e.g. com.microsoft after fusion
     large = model.ByteSize() > 1_800_000_000
     onnx.save_model(
         model,
-        str(work / MODEL_FILE),
+        str(work / filename),
         save_as_external_data=large,
         all_tensors_to_one_file=True,
-        location=MODEL_FILE + ".data",
+        location=filename + ".data",
     )
 
 
@@ -234,7 +297,7 @@ def guarded(pass_name: str, what: str) -> Iterator[None]:
     except LeptonError:
         raise
     except Exception as e:
-        raise PassError(f"{pass_name}: {what} failed: {type(e).__name__}: {e}") from e
+        raise PassError(f"{pass_name}: {what} failed: {type(e).__name__}: {one_line(e)}") from e
 
 
 def create(name: str, **params: Any) -> Pass:

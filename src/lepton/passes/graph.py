@@ -15,6 +15,7 @@ from lepton.ir.family import looks_like_encoder
 from lepton.passes.base import PASSES, Pass, PassContext, Proposal, count_ops, save_model
 
 PORTABLE_LEVELS = ("basic", "extended")
+LAYER_NORM_OPSET = 17
 ENCODER_TYPES = {
     "bert": "bert",
     "roberta": "bert",
@@ -69,6 +70,9 @@ class FuseTransformer(Pass):
         if not looks_like_encoder(model):
             return "no transformer encoder pattern (MatMul + Softmax + layer norm) in the graph"
         return None
+
+    def min_opset(self, artifact: Artifact) -> int:
+        return LAYER_NORM_OPSET  # the fused graph holds ai.onnx LayerNormalization (opset 17)
 
     def _settings(self, artifact: Artifact) -> tuple[str, int, int]:
         cfg = hf_config(artifact)

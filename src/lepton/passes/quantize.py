@@ -14,12 +14,14 @@ from onnx import helper, numpy_helper
 
 from lepton.cost.hardware import Hardware
 from lepton.ir.artifact import MODEL_FILE, Artifact
-from lepton.passes.base import PASSES, Feeds, Pass, PassContext, Proposal, load_model
+from lepton.passes.base import PASSES, Feeds, Pass, PassContext, Proposal, load_model, save_model
+from lepton.passes.opset import OpsetConversionError
 
 WEIGHT_TYPES = ("qint8", "quint8")
 CALIBRATION_METHODS = ("minmax", "entropy", "percentile")
 DYNAMIC_OPS = ("MatMul", "Gemm", "Attention", "Conv")
 STATIC_OPS = ("MatMul", "Gemm", "Conv")
+PER_CHANNEL_OPSET = 13  # DequantizeLinear's axis attribute (per-channel scales) arrived in opset 13
 
 
 def quant_type(name: str) -> Any:
@@ -68,6 +70,30 @@ def gemm_to_matmul(model: onnx.ModelProto) -> int:
         del model.graph.node[:]
         model.graph.node.extend(new_nodes)
     return rewritten
+
+
+def constants_to_initializers(model: onnx.ModelProto) -> int:
+    """Move ``Constant`` nodes holding a tensor into initializers (in place); returns how many moved.
+
+    Some exporters (Paddle's) keep every weight in a Constant node; ONNX Runtime's quantizers only quantize
+    weights that are initializers ("Expected conv2d_0.w_0 to be an initializer").
+    """
+    kept: list[onnx.NodeProto] = []
+    moved = 0
+    for n in model.graph.node:
+        value = next((a.t for a in n.attribute if a.name == "value" and a.type == onnx.AttributeProto.TENSOR), None)
+        if n.op_type != "Constant" or value is None or len(n.attribute) != 1:
+            kept.append(n)
+            continue
+        tensor = onnx.TensorProto()
+        tensor.CopyFrom(value)
+        tensor.name = n.output[0]
+        model.graph.initializer.append(tensor)
+        moved += 1
+    if moved:
+        del model.graph.node[:]
+        model.graph.node.extend(kept)
+    return moved
 
 
 def _check_quant(artifact: Artifact, op_types: Sequence[str], weight_type: str) -> str | None:
@@ -127,6 +153,7 @@ class DynamicInt8(Pass):
         from onnxruntime.quantization import quantize_dynamic
 
         model = load_model(artifact)
+        constants_to_initializers(model)
         if "Gemm" in self.op_types:
             gemm_to_matmul(model)
         with _quiet():
@@ -143,13 +170,32 @@ class DynamicInt8(Pass):
 
 
 class _Reader:
-    """A CalibrationDataReader over a list of feed dicts (only the model's inputs are passed)."""
+    """A CalibrationDataReader over a list of feed dicts (only the model's inputs are passed).
 
-    def __init__(self, feeds: list[Feeds], names: Sequence[str]) -> None:
-        self._it: Iterator[Feeds] = iter([{n: f[n] for n in names} for f in feeds])
+    A model with a fixed batch (``image [1, 3, 800, 608]``) gets feeds re-cut into batches of that size.
+    """
+
+    def __init__(
+        self, feeds: list[Feeds], names: Sequence[str], fixed_batch: int | None = None, limit: int = 0
+    ) -> None:
+        picked = [{n: f[n] for n in names} for f in feeds]
+        if fixed_batch:
+            picked = [c for f in picked for c in _recut(f, fixed_batch)]
+        self._it: Iterator[Feeds] = iter(picked[:limit] if limit else picked)
 
     def get_next(self) -> Feeds | None:
         return next(self._it, None)
+
+
+def _recut(feeds: Feeds, size: int) -> list[Feeds]:
+    """Cut a feed dict along axis 0 into batches of ``size`` rows (inputs with another dim 0 stay whole)."""
+    rows = max((v.shape[0] for v in feeds.values() if v.ndim), default=0)
+    if rows <= size:
+        return [feeds]
+    return [
+        {k: v[i : i + size] if v.ndim and v.shape[0] == rows else v for k, v in feeds.items()}
+        for i in range(0, rows - size + 1, size)
+    ]
 
 
 @PASSES.register("quantize-static")
@@ -166,6 +212,7 @@ class StaticInt8(Pass):
         Proposal({"calibrate_method": "percentile", "per_channel": True}, after=("model",), rank=20),
     )
     keeps_nodes_in_float: ClassVar[bool] = True
+    _fallback: str | None = None  # set on the per-tensor stand-in when per-channel could not be had
 
     def __init__(
         self,
@@ -193,7 +240,24 @@ class StaticInt8(Pass):
         self.max_batches = max_batches
 
     def cache_params(self, artifact: Artifact, ctx: PassContext) -> dict[str, Any]:
-        return {**self.params(), "calibration": ctx.calibration_key()}
+        params = {**self.params(), "calibration": ctx.calibration_key()}
+        note = getattr(self, "_fallback", None)
+        return {**params, "fallback": note} if note else params
+
+    def min_opset(self, artifact: Artifact) -> int:
+        return PER_CHANNEL_OPSET if self.per_channel else 0
+
+    def apply(self, artifact: Artifact, ctx: PassContext) -> Artifact:
+        """As ``Pass.apply``; when per-channel needs an opset conversion that fails, quantize per-tensor and
+        record why in the lineage (``fallback``)."""
+        try:
+            return super().apply(artifact, ctx)
+        except OpsetConversionError as e:
+            fallback = StaticInt8(**{**self.params(), "per_channel": False})
+            fallback._fallback = f"per-tensor: per-channel needs opset {PER_CHANNEL_OPSET} and {e}"[:300]
+            from lepton.passes.chain import apply_chain
+
+            return apply_chain(artifact, [fallback], ctx)
 
     def title(self) -> str:
         return f"int8 static QDQ {self.calibrate_method}" + (" per-channel" if self.per_channel else "")
@@ -214,11 +278,16 @@ class StaticInt8(Pass):
         from onnxruntime.quantization.shape_inference import quant_pre_process
 
         src: Path = artifact.model_path
-        fused = any(n.domain == "com.microsoft" for n in load_model(artifact).graph.node)
+        model = load_model(artifact)
+        fused = any(n.domain == "com.microsoft" for n in model.graph.node)
+        if constants_to_initializers(model):
+            src = work / "lifted.onnx"
+            save_model(model, work, src.name)
         if self.preprocess and not fused:
-            src = work / "pre.onnx"
+            pre = work / "pre.onnx"
             # symbolic shape inference fails on exported encoders ("Incomplete symbolic shape inference")
-            quant_pre_process(str(artifact.model_path), str(src), skip_symbolic_shape=True)
+            quant_pre_process(str(src), str(pre), skip_symbolic_shape=True)
+            src = pre
         feeds = ctx.feeds(artifact)[: self.max_batches]
         method = {
             "minmax": CalibrationMethod.MinMax,
@@ -231,22 +300,33 @@ class StaticInt8(Pass):
         }
         if self.calibrate_method == "percentile":
             extra["CalibPercentile"] = self.percentile
-        with _quiet():
-            quantize_static(
-                str(src),
-                str(work / MODEL_FILE),
-                _Reader(feeds, artifact.signature.input_names),
-                quant_format=QuantFormat.QDQ,
-                op_types_to_quantize=list(self.op_types),
-                per_channel=self.per_channel,
-                activation_type=quant_type(self.activation_type),
-                weight_type=quant_type(self.weight_type),
-                nodes_to_exclude=list(self.nodes_to_exclude),
-                calibrate_method=method,
-                extra_options=extra,
-            )
-        if src != artifact.model_path:
-            src.unlink(missing_ok=True)
+
+        def run(options: dict[str, Any]) -> None:
+            with _quiet():
+                quantize_static(
+                    str(src),
+                    str(work / MODEL_FILE),
+                    _Reader(feeds, artifact.signature.input_names, artifact.signature.fixed_batch(), self.max_batches),
+                    quant_format=QuantFormat.QDQ,
+                    op_types_to_quantize=list(self.op_types),
+                    per_channel=self.per_channel,
+                    activation_type=quant_type(self.activation_type),
+                    weight_type=quant_type(self.weight_type),
+                    nodes_to_exclude=list(self.nodes_to_exclude),
+                    calibrate_method=method,
+                    extra_options=options,
+                )
+
+        try:
+            run(extra)
+        except ValueError as e:
+            # onnxruntime 1.32's per-channel int32-bias scale check fails on biases that are not 1-D
+            # (a [1, N] bias after MatMul, as tf2onnx writes it): run again without that adjustment
+            if "truth value of an array" not in str(e):
+                raise
+            run({**extra, "QDQDisableWeightAdjustForInt32Bias": True})
+        for scratch in ("lifted.onnx", "pre.onnx"):
+            (work / scratch).unlink(missing_ok=True)
         for leftover in work.glob("augmented_model*.onnx"):
             leftover.unlink()
 

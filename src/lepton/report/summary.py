@@ -63,6 +63,8 @@ def print_summary(console: Console, result: OptimizeResult) -> None:
         f" ({hidden} more in --json/--html)" if hidden else ""
     )
     console.print(trials_table(shown, show_variant=True, title=title))
+    for where in result.inputs.values():
+        console.print(f"[dim]{where}[/dim]")
     for note in result.notes:
         console.print(f"[dim]note: {note}[/dim]")
     for t in shown:

