@@ -104,3 +104,11 @@ def test_bench_json_on_an_onnx_file_with_data(tiny_onnx: Path, tmp_path: Path, l
         assert t["quality"]["cosine"] == pytest.approx(1.0)
         assert t["cost"]["usd_per_1m"] > 0 and t["cost"]["replicas"] >= 1
     assert "ort" in p.stdout and "$/1M" in p.stdout
+
+
+def test_bad_shape_slo_and_data_exit_2_with_one_line(tiny_onnx: Path, tmp_path: Path) -> None:
+    np.save(tmp_path / "words.npy", np.array([["a"] * 8], dtype="<U1"))
+
+    one_line_error(lepton("bench", str(tiny_onnx), "--shape", "x=1,8;x=2,8"), "--shape", "given twice")
+    one_line_error(lepton("serve", str(tiny_onnx), "--slo", "p99.9<=0.1s@0"), "--slo", "batch size after @")
+    one_line_error(lepton("bench", str(tiny_onnx), "--data", str(tmp_path / "words.npy")), "words.npy", "dtype")
