@@ -122,3 +122,11 @@ def test_usage_errors_get_one_line_and_exit_2(args: list[str], needles: list[str
     p = subprocess.run([str(exe), *args], capture_output=True, text=True, timeout=120, check=False)
     one_line_error(p, *needles)
     assert len((p.stdout + p.stderr).strip().splitlines()) == 1, p.stdout + p.stderr
+
+
+def test_bad_shape_slo_and_data_exit_2_with_one_line(tiny_onnx: Path, tmp_path: Path) -> None:
+    np.save(tmp_path / "words.npy", np.array([["a"] * 8], dtype="<U1"))
+
+    one_line_error(lepton("bench", str(tiny_onnx), "--shape", "x=1,8;x=2,8"), "--shape", "given twice")
+    one_line_error(lepton("serve", str(tiny_onnx), "--slo", "p99.9<=0.1s@0"), "--slo", "batch size after @")
+    one_line_error(lepton("bench", str(tiny_onnx), "--data", str(tmp_path / "words.npy")), "words.npy", "dtype")

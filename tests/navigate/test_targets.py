@@ -1,6 +1,8 @@
 from __future__ import annotations
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from trials import trial
 
 from lepton.errors import UserError
@@ -22,6 +24,8 @@ from lepton.navigate.targets import Slo, Targets, parse_slo, violations
         ("p0.5<=1ms", Slo("p0.5", 1.0, None)),
         ("mean<=5ms@16", Slo("mean", 5.0, 16)),
         ("MEAN <= .5s", Slo("mean", 500.0, None)),
+        ("mean<=1000000ms", Slo("mean", 1e6, None)),  # written back without an exponent
+        ("p12.345678<=.123456789s", Slo("p12.345678", 123.456789, None)),
     ],
 )
 def test_slo_forms(text: str, slo: Slo) -> None:
@@ -42,6 +46,8 @@ def test_slo_forms(text: str, slo: Slo) -> None:
         ("p0<=3ms", "between 0 and 100"),
         ("p100<=3ms", "between 0 and 100"),
         ("p95<=20ms@0", "batch size after @"),
+        ("p95<=9999999999999999s", "at most 1000000000000 ms"),
+        ("p٩٥<=20ms", "cannot read"),  # ASCII digits only
     ],
 )
 def test_bad_slo_says_what_and_how_to_write_it(text: str, why: str) -> None:
@@ -92,3 +98,47 @@ def test_violations_judge_any_percentile_or_the_mean() -> None:
     assert violations(r, Targets(parse_slo("p99.9<=14ms")), 1) == ["p99.9 15.0 ms > 14 ms at batch 1"]
     assert violations(r, Targets(parse_slo("p99.9<=16ms")), 1) == []
     assert violations(r, Targets(parse_slo("mean<=5ms")), 1) == ["mean 5.6 ms > 5 ms at batch 1"]
+
+
+# -- property-based: the one grammar, for any text --------------------------------------------------
+SLOISH = "pP0123456789.<=>@ msMSbatchmean="
+
+
+@settings(max_examples=500, deadline=None, database=None)
+@given(st.one_of(st.text(max_size=40), st.text(alphabet=SLOISH, max_size=30)))
+def test_any_slo_text_reads_as_a_valid_slo_or_gets_one_line(text: str) -> None:
+    try:
+        slo = parse_slo(text)
+    except UserError as e:
+        message = str(e)
+        assert message.startswith("--slo: ") and "\n" not in message and "Example: --slo 'p95<=20ms'" in message
+        return
+    assert slo.metric == "mean" or 0 < float(slo.metric[1:]) < 100
+    assert 0 < slo.max_ms < float("inf") and slo.seconds == slo.max_ms / 1000
+    assert slo.batch_size is None or 1 <= slo.batch_size <= 65536
+    assert parse_slo(slo.text) == slo
+
+
+@settings(max_examples=300, deadline=None, database=None)
+@given(
+    whole=st.integers(1, 99),
+    tenths=st.one_of(st.none(), st.integers(0, 9)),
+    mean=st.booleans(),
+    value=st.integers(1, 10**6),
+    unit=st.sampled_from(["ms", "s", "", "MS"]),
+    batch=st.one_of(st.none(), st.integers(1, 65536)),
+    space=st.sampled_from(["", " "]),
+)
+def test_every_slo_written_in_the_grammar_reads_back(
+    whole: int, tenths: int | None, mean: bool, value: int, unit: str, batch: int | None, space: str
+) -> None:
+    q = whole + (tenths or 0) / 10
+    metric = "mean" if mean else (f"p{whole}" if tenths is None else f"p{whole}.{tenths}")
+    text = f"{metric}{space}<={space}{value}{unit}" + (f"{space}@{space}{batch}" if batch else "")
+
+    slo = parse_slo(text)
+
+    assert slo.metric == ("mean" if mean else f"p{q:g}")
+    assert slo.max_ms == value * (1000 if unit == "s" else 1)
+    assert slo.batch_size == batch
+    assert slo.quantile == (None if mean else q / 100)

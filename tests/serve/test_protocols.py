@@ -91,6 +91,35 @@ def test_openapi_lists_the_protocol_routes(server: ServerThread) -> None:
         assert path in doc["paths"], path
 
 
+def test_openapi_declares_what_each_route_answers(server: ServerThread) -> None:
+    doc = httpx.get(f"{server.url}/openapi.json").json()
+    ops = {(m.upper(), p): op for p, item in doc["paths"].items() for m, op in item.items()}
+
+    def statuses(method: str, path: str) -> set[str]:
+        return set(ops[(method, path)]["responses"])
+
+    refs = {r for r in str(doc).split("'$ref': '")[1:]}
+    missing = {r.split("'")[0] for r in refs} - {f"#/components/schemas/{n}" for n in doc["components"]["schemas"]}
+    assert missing == set()
+    infer = ops[("POST", "/v2/models/{name}/infer")]
+    assert statuses("POST", "/v2/models/{name}/infer") == {"200", "400", "404", "413", "429", "503", "504"}
+    assert set(infer["responses"]["200"]["content"]) == {"application/json", "application/octet-stream"}
+    assert "Retry-After" in infer["responses"]["429"]["headers"]
+    assert (
+        statuses("POST", "/v1/embeddings")
+        == statuses("POST", "/v1/models/{name}/predict")
+        == statuses("POST", "/v2/models/{name}/infer")
+    )
+    assert set(ops[("GET", "/metrics")]["responses"]["200"]["content"]) == {"text/plain"}
+    assert statuses("GET", "/v2/models/{name}") == {"200", "404"}
+    assert [p["name"] for p in ops[("GET", "/v2/models/{name}")]["parameters"]] == ["name"]  # no ?version
+    assert statuses("GET", "/v2/health/ready") == {"200", "503"}
+    for path in ("/v2/repository/index", "/v2/repository/models/{name}/unload"):
+        assert ops[("POST", path)]["security"] == [{"bearer": []}] and {"401", "403"} <= statuses("POST", path)
+    assert "422" in statuses("GET", "/dashboard/data")  # FastAPI parses its 'since' query itself
+    assert not any("422" in op["responses"] for key, op in ops.items() if key != ("GET", "/dashboard/data"))
+
+
 def test_metrics_count_requests_batches_and_model_info(server: ServerThread) -> None:
     httpx.post(f"{server.url}/v1/models/dense/predict", json={"inputs": {"x": [[1, 2, 3, 4]]}})
     httpx.post(f"{server.url}/v1/models/dense/predict", json={"inputs": {"x": [[1, 2, 3]]}})

@@ -170,3 +170,72 @@ def test_unload_load_and_reload_without_dropping_requests(tiny: Store, slow_engi
     assert reload_status == 200 and codes == [200] * 12
     assert unloaded.status_code == 200 and gone.status_code == 404
     assert loaded.status_code == 200 and [m["name"] for m in index] == ["again"]
+
+
+@pytest.mark.parametrize(
+    ("body", "says"),
+    [
+        ({"inputs": [X], "id": 5}, "'id' must be a string"),
+        ({"inputs": [X], "parameters": 5}, "'parameters' must be an object"),
+        ({"inputs": [{**X, "parameters": [1]}]}, "'parameters' must be an object"),
+        ({"inputs": [X], "outputs": {"name": "y"}}, "'outputs' must be a list"),
+        ({"inputs": [X], "outputs": [{"name": "y", "parameters": "binary"}]}, "'parameters' must be an object"),
+    ],
+)
+def test_v2_fields_of_the_wrong_kind_get_400(server: ServerThread, body: object, says: str) -> None:
+    r = _v2(server, body)
+
+    assert r.status_code == 400 and says in r.json()["error"]
+
+
+def test_token_ids_outside_the_models_table_are_refused_alone(server: ServerThread) -> None:
+    # 'tok' looks its ids up in a 50-row table: ONNX Runtime would fail the whole batch on id 50
+    def v2(ids: list[int]) -> httpx.Response:
+        n = len(ids)
+        tensors = [
+            {"name": "input_ids", "shape": [1, n], "datatype": "INT64", "data": ids},
+            {"name": "attention_mask", "shape": [1, n], "datatype": "INT64", "data": [1] * n},
+        ]
+        return _v2(server, {"inputs": tensors}, model="tok")
+
+    def embed(ids: object) -> httpx.Response:
+        return httpx.post(f"{server.url}/v1/embeddings", json={"model": "tok", "input": ids})
+
+    assert v2([1, 2, 50]).status_code == 400 and "has value 50" in v2([1, 2, 50]).json()["error"]
+    assert v2([-51]).status_code == 400
+    assert v2([1, 49, -50]).status_code == 200  # ONNX Gather: -50..49
+    assert "token id 50; model 'tok' takes ids in 0..49" in embed([[1, 50]]).json()["error"]["message"]
+    assert embed([[3, -1]]).status_code == 400 and embed([[3, 4]]).status_code == 200
+    assert embed([True, 2]).status_code == 400  # booleans are not token ids
+
+
+@pytest.mark.parametrize(
+    ("body", "says"),
+    [
+        ({"model": 5, "input": [[1]]}, "'model' must be the name of a loaded model"),
+        ({"model": "tok", "input": [[1]], "encoding_format": None}, "encoding_format must be"),
+        ({"model": "tok", "input": [[1]], "dimensions": True}, "dimensions must be a whole number"),
+        ({"model": "tok", "input": [[1]], "dimensions": 9}, "dimensions must be in 1..8"),
+    ],
+)
+def test_embeddings_fields_of_the_wrong_kind_get_400(server: ServerThread, body: object, says: str) -> None:
+    r = httpx.post(f"{server.url}/v1/embeddings", json=body)
+
+    assert r.status_code == 400 and says in r.json()["error"]["message"]
+
+
+@pytest.mark.parametrize(
+    ("body", "says"),
+    [
+        (b'{"parameters": 5}', "the body must be JSON like"),
+        (b"[1]", "the body must be JSON like"),
+        (b'{"parameters": {"ref": null}}', "parameters.ref must be a path"),
+        (b'{"parameters": {"ref": ""}}', "parameters.ref must be a path"),
+    ],
+)
+def test_admin_load_body_of_the_wrong_kind_gets_400(server: ServerThread, body: bytes, says: str) -> None:
+    r = httpx.post(
+        f"{server.url}/v2/repository/models/dense/load", content=body, headers={"Authorization": "Bearer sekret"}
+    )
+
+    assert r.status_code == 400 and says in r.json()["error"]

@@ -12,6 +12,7 @@ import onnx
 from lepton.errors import UserError
 
 Dim = int | str  # an int is a fixed size; a str names a symbolic dim ("batch", "sequence", "?")
+MAX_DIM = 2**31 - 1  # --shape: larger dims cannot be allocated, whatever the model
 
 _ONNX_TO_NUMPY = {
     onnx.TensorProto.FLOAT: "float32",
@@ -102,6 +103,8 @@ class Signature:
                     )
                 if got <= 0:
                     raise UserError(f"--shape: input {name!r}: dims must be positive; got {got}")
+                if got > MAX_DIM:
+                    raise UserError(f"--shape: input {name!r}: a dim of {got} is too large (at most {MAX_DIM})")
             merged[name] = values
         return Signature(self.inputs, self.outputs, merged)
 
@@ -160,11 +163,15 @@ def parse_shape_pins(items: Sequence[str]) -> dict[str, tuple[int, ...]]:
             name, sep, dims = part.partition("=")
             if not sep or not name or not dims:
                 raise UserError(f"--shape: expected NAME=D1,D2,...; got {part!r}. Example: --shape input_ids=1,128")
+            name = name.strip()
+            if name in pins:
+                raise UserError(f"--shape: input {name!r} is given twice; give each input once")
             try:
-                pins[name.strip()] = tuple(int(x) for x in dims.replace("x", ",").split(","))
+                pins[name] = tuple(int(x) for x in dims.replace("x", ",").split(","))
             except ValueError:
+                shown = name if name.isprintable() else "NAME"
                 raise UserError(
-                    f"--shape: dims of {name!r} must be integers; got {dims!r}. Example: --shape {name}=1,128"
+                    f"--shape: dims of {name!r} must be integers; got {dims!r}. Example: --shape {shown}=1,128"
                 ) from None
     return pins
 

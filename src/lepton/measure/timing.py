@@ -17,9 +17,14 @@ Feeds = Mapping[str, np.ndarray]
 PERCENTILES = (50, 95, 99)
 
 
+def plain_number(x: float, decimals: int = 6) -> str:
+    """``x`` without an exponent or trailing zeros: 95.0 -> ``95``, 99.9 -> ``99.9``, 1e6 -> ``1000000``."""
+    return f"{x:.{decimals}f}".rstrip("0").rstrip(".") or "0"
+
+
 def metric_key(q: float) -> str:
     """The name of the q-th percentile in latency records: ``p95``, ``p99.9`` (what ``--slo`` names)."""
-    return f"p{q:g}"
+    return "p" + plain_number(q)
 
 
 def metric_percentile(metric: str) -> float | None:

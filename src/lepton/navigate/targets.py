@@ -8,17 +8,18 @@ from dataclasses import asdict, dataclass
 from typing import TYPE_CHECKING, Any
 
 from lepton.errors import UserError
-from lepton.measure.timing import metric_key, metric_percentile
+from lepton.measure.timing import metric_key, metric_percentile, plain_number
 
 if TYPE_CHECKING:
     from lepton.measure.trial import Trial
 
 OBJECTIVES = ("cost", "latency", "throughput")
-_SLO = re.compile(
-    r"^\s*(?P<metric>p(?P<q>\d+(?:\.\d+)?)|mean)\s*<=?\s*(?P<value>\d+(?:\.\d+)?|\.\d+)\s*"
-    r"(?P<unit>ms|s)?\s*(?:@\s*(?:batch\s*=?\s*)?(?P<batch>\d+))?\s*$",
-    re.IGNORECASE,
+_SLO = re.compile(  # ASCII digits, bounded lengths: every match converts to a finite number
+    r"^\s*(?P<metric>p(?P<q>\d{1,3}(?:\.\d{1,6})?)|mean)\s*<=?\s*(?P<value>\d{1,16}(?:\.\d{1,9})?|\.\d{1,9})\s*"
+    r"(?P<unit>ms|s)?\s*(?:@\s*(?:batch\s*=?\s*)?(?P<batch>\d{1,9}))?\s*$",
+    re.IGNORECASE | re.ASCII,
 )
+_MAX_MS = 1e12  # about 31 years: any larger bound is a typo
 _EXAMPLE = "Example: --slo 'p95<=20ms' (or 'p99.9<=0.1s', 'mean<=5ms', 'p95<=20ms@8' at batch size 8)"
 
 
@@ -51,7 +52,7 @@ class Slo:
     @property
     def text(self) -> str:
         at = f"@{self.batch_size}" if self.batch_size else ""
-        return f"{self.metric}<={self.max_ms:g}ms{at}"
+        return f"{self.metric}<={plain_number(self.max_ms, 9)}ms{at}"  # reads back the same (no exponent)
 
     def __str__(self) -> str:
         return self.text
@@ -78,9 +79,11 @@ def parse_slo(text: str) -> Slo:
         if not 0 < q < 100:
             raise UserError(f"--slo: the percentile must be between 0 and 100 (exclusive); got p{m['q']}. {_EXAMPLE}")
         metric = metric_key(q)
-    value = float(m["value"]) * (1000.0 if (m["unit"] or "ms").lower() == "s" else 1.0)
-    if value <= 0:
-        raise UserError(f"--slo: the latency bound must be positive; got {text!r}. {_EXAMPLE}")
+    value = round(float(m["value"]) * (1000.0 if (m["unit"] or "ms").lower() == "s" else 1.0), 9)
+    if not 0 < value <= _MAX_MS:
+        raise UserError(
+            f"--slo: the latency bound must be positive and at most {_MAX_MS:.0f} ms; got {text!r}. {_EXAMPLE}"
+        )
     batch = int(m["batch"]) if m["batch"] else None
     if batch is not None and not 1 <= batch <= 65536:
         raise UserError(f"--slo: the batch size after @ must be in 1..65536; got {m['batch']}. {_EXAMPLE}")

@@ -13,7 +13,7 @@ from collections.abc import AsyncIterator, Sequence
 from typing import Any
 
 from fastapi import FastAPI, Request
-from starlette.responses import Response
+from starlette.responses import PlainTextResponse, Response
 
 from lepton import __version__
 from lepton.errors import ServeError
@@ -24,6 +24,7 @@ from lepton.serve.hot import LeptonApp
 from lepton.serve.limits import error_response, json_response, serve_error_handler
 from lepton.serve.metrics import CONTENT_TYPE_LATEST, Metrics
 from lepton.serve.models import ModelRegistry
+from lepton.serve.openapi import answers, ok
 from lepton.serve.protocols import openai, simple, v2
 from lepton.store.resolve import ResolvedModel
 
@@ -115,11 +116,36 @@ def build_app(cfg: ServeConfig, models: Sequence[ModelSpec] = (), store: Any = N
     app.include_router(openai.router)
     app.include_router(dashboard.router)
 
-    @app.get("/metrics", tags=["Observability"], summary="Prometheus metrics")
+    @app.get(
+        "/metrics",
+        tags=["Observability"],
+        summary="Prometheus metrics",
+        response_class=PlainTextResponse,
+        responses={200: {"description": "Prometheus text exposition format", "content": {"text/plain": {}}}},
+    )
     async def metrics() -> Response:
         return Response(server.metrics.expose(), media_type=CONTENT_TYPE_LATEST)
 
-    @app.get("/", tags=["Observability"], summary="What this server serves")
+    @app.get(
+        "/",
+        tags=["Observability"],
+        summary="What this server serves",
+        responses=answers(
+            ok(
+                {
+                    "type": "object",
+                    "required": ["server", "version", "models", "routes"],
+                    "properties": {
+                        "server": {"type": "string"},
+                        "version": {"type": "string"},
+                        "models": {"type": "object"},
+                        "routes": {"type": "array", "items": {"type": "string"}},
+                    },
+                },
+                "The server, its models and batching state, and its main routes",
+            )
+        ),
+    )
     async def index() -> Response:
         return json_response(
             {

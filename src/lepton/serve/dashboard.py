@@ -9,6 +9,7 @@ from fastapi import APIRouter, Request
 from starlette.responses import HTMLResponse, Response
 
 from lepton.serve.limits import json_response
+from lepton.serve.openapi import answers, ok
 from lepton.serve.protocols.common import server_of
 
 router = APIRouter(tags=["Observability"])
@@ -29,7 +30,24 @@ async def script() -> Response:
     return Response(_static("dashboard.js"), media_type="application/javascript")
 
 
-@router.get("/dashboard/data", summary="Per-second history of every model (what the dashboard draws)")
+@router.get(
+    "/dashboard/data",
+    summary="Per-second history of every model (what the dashboard draws)",
+    responses=answers(
+        ok(
+            {
+                "type": "object",
+                "required": ["models", "batching", "ready"],
+                "properties": {
+                    "models": {"type": "object"},
+                    "batching": {"type": "object"},
+                    "ready": {"type": "boolean"},
+                },
+            },
+            "Points newer than 'since' (a Unix time), per model",
+        )
+    ),
+)
 async def data(request: Request, since: float = 0.0) -> Response:
     server = server_of(request)
     body = {

@@ -27,7 +27,8 @@ log = logging.getLogger("lepton.serve")
 Endpoint = Callable[..., Awaitable[Response]]
 
 HOT_ROUTES: tuple[tuple[re.Pattern[str], Endpoint], ...] = (
-    (re.compile(r"/v2/models/(?P<name>[^/]+)(?:/versions/(?P<version>[^/]+))?/infer"), v2.infer),
+    (re.compile(r"/v2/models/(?P<name>[^/]+)/infer"), v2.infer_latest),
+    (re.compile(r"/v2/models/(?P<name>[^/]+)/versions/(?P<version>[^/]+)/infer"), v2.infer_version),
     (re.compile(r"/v1/models/(?P<name>[^/]+)/predict"), simple.predict),
     (re.compile(r"/v1/embeddings"), openai.embeddings),
 )
@@ -48,6 +49,14 @@ class LeptonApp(FastAPI):
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self._hot_limited: BodyLimit | None = None
+
+    def openapi(self) -> dict[str, Any]:
+        """FastAPI's document, completed with what the routes really answer (``serve.openapi.finalize``)."""
+        if self.openapi_schema is None:
+            from lepton.serve.openapi import finalize
+
+            self.openapi_schema = finalize(super().openapi())
+        return self.openapi_schema
 
     def limit_body(self, max_bytes: int) -> None:
         self._hot_limited = BodyLimit(self._hot, max_bytes)

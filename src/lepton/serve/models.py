@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
+import onnx
 
 from lepton.engines import open_session
 from lepton.engines.base import RuntimeConfig, Session
@@ -27,6 +28,7 @@ from lepton.serve.merge import pad_rule
 from lepton.serve.metrics import Metrics
 from lepton.serve.policy import AdaptivePolicy, FixedPolicy
 from lepton.serve.shadow import Shadow
+from lepton.serve.validate import index_bounds
 from lepton.store.resolve import ResolvedModel
 
 log = logging.getLogger("lepton.serve")
@@ -60,6 +62,7 @@ class ServedModel:
     shadow: Shadow | None = None
     tokenizer: Any = None  # a tokenizers.Tokenizer (truncating at max_tokens, no padding) for text models
     max_tokens: int | None = None  # the most tokens per text the model takes (known for text models)
+    index_bounds: dict[str, int] = field(default_factory=dict)  # index input -> table rows (validate.index_bounds)
     loaded_at: float = field(default_factory=time.time)
 
     @property
@@ -223,7 +226,10 @@ def open_model(
         "ref": ref,
     }
     metrics.add_model(name, info, usd_per_hour, dict(resolved.prediction))
-    return ServedModel(ref, resolved, sessions, batcher, max_batch, shadow, tokenizer, max_tokens)
+    bounds = index_bounds(onnx.load(str(resolved.artifact.model_path), load_external_data=False))
+    if tokenizer is not None and "input_ids" in sig.input_names and "input_ids" not in bounds:
+        bounds["input_ids"] = tokenizer.get_vocab_size()  # e.g. a table a pass computes rather than stores
+    return ServedModel(ref, resolved, sessions, batcher, max_batch, shadow, tokenizer, max_tokens, bounds)
 
 
 class ModelRegistry:

@@ -7,6 +7,7 @@ from collections.abc import Mapping
 from typing import Any
 
 import numpy as np
+import onnx
 
 from lepton.errors import ServeError
 from lepton.ir.signature import Signature, TensorSpec
@@ -39,6 +40,12 @@ def v2_datatype(dtype: str) -> str:
 
 def bad(message: str) -> ServeError:
     return ServeError(message, 400)
+
+
+def short(value: Any, limit: int = 60) -> str:
+    """``repr(value)`` cut to ``limit`` characters, for quoting what a client sent in a one-line error."""
+    text = repr(value)
+    return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
 def _shape_text(spec: TensorSpec) -> str:
@@ -98,8 +105,37 @@ def check_shape(shape: Any, name: str) -> list[int]:
     return shape
 
 
-def validate_feeds(signature: Signature, feeds: Mapping[str, np.ndarray], max_rows: int) -> int:
-    """Check a complete set of inputs; returns the number of rows (the batch dim)."""
+def index_bounds(model: onnx.ModelProto) -> dict[str, int]:
+    """Integer inputs used straight as Gather indices into a constant table (token ids) -> its row count.
+
+    ONNX Runtime fails a whole batch on one index out of range, which would fail every request merged into
+    it; ``validate_feeds`` refuses such a request alone instead.
+    """
+    inputs = {i.name for i in model.graph.input}
+    tables = {t.name: int(t.dims[0]) for t in model.graph.initializer if t.dims}
+    out: dict[str, int] = {}
+    for node in model.graph.node:
+        if node.op_type == "Gather" and len(node.input) > 1 and node.input[1] in inputs and node.input[0] in tables:
+            axis = next((a.i for a in node.attribute if a.name == "axis"), 0)
+            if axis == 0:
+                name = node.input[1]
+                out[name] = min(out.get(name, tables[node.input[0]]), tables[node.input[0]])
+    return out
+
+
+def check_indices(name: str, arr: np.ndarray, rows: int) -> None:
+    """Values of an index input must lie in -rows..rows-1 (ONNX Gather), see ``index_bounds``."""
+    if arr.size and arr.dtype.kind in "iu":
+        lo, hi = int(arr.min()), int(arr.max())
+        if lo < -rows or hi >= rows:
+            worst = lo if lo < -rows else hi
+            raise bad(f"input {name!r} has value {worst}; the model looks up a table of {rows} rows with it")
+
+
+def validate_feeds(
+    signature: Signature, feeds: Mapping[str, np.ndarray], max_rows: int, bounds: Mapping[str, int] | None = None
+) -> int:
+    """Check a complete set of inputs (and index inputs against ``bounds``); returns the rows (the batch dim)."""
     want = {t.name: t for t in signature.inputs}
     unknown = sorted(set(feeds) - set(want))
     if unknown:
@@ -126,6 +162,8 @@ def validate_feeds(signature: Signature, feeds: Mapping[str, np.ndarray], max_ro
                 sizes[d] = (got, name)
             if got == 0:
                 raise bad(f"input {name!r}: dim {axis} is 0; send at least one value")
+        if bounds and name in bounds:
+            check_indices(name, arr, bounds[name])
         if rows < 0:
             rows = int(arr.shape[0]) if arr.ndim else 1
         elif arr.ndim and arr.shape[0] != rows:

@@ -18,8 +18,9 @@ from starlette.responses import Response
 from lepton.errors import ServeError
 from lepton.serve.limits import json_response, parse_json
 from lepton.serve.models import ServedModel
+from lepton.serve.openapi import INFER_ERRORS, answers, ok, ref
 from lepton.serve.protocols.common import json_body, server_of, timed
-from lepton.serve.validate import bad
+from lepton.serve.validate import bad, short
 
 router = APIRouter(tags=["OpenAI-compatible"])
 
@@ -29,16 +30,22 @@ _BODY = json_body(
         "required": ["input", "model"],
         "properties": {
             "input": {
+                "description": "a text, texts, or token ids (one list, or one list per text); texts are cut at "
+                "the model's token limit, token-id lists may not exceed it",
                 "oneOf": [
-                    {"type": "string"},
-                    {"type": "array", "items": {"type": "string"}},
-                    {"type": "array", "items": {"type": "integer"}},
-                    {"type": "array", "items": {"type": "array", "items": {"type": "integer"}}},
-                ]
+                    {"type": "string", "minLength": 1},
+                    {"type": "array", "minItems": 1, "items": {"type": "string", "minLength": 1}},
+                    {"type": "array", "minItems": 1, "items": {"type": "integer", "minimum": 0}},
+                    {
+                        "type": "array",
+                        "minItems": 1,
+                        "items": {"type": "array", "minItems": 1, "items": {"type": "integer", "minimum": 0}},
+                    },
+                ],
             },
             "model": {"type": "string"},
             "encoding_format": {"type": "string", "enum": ["float", "base64"]},
-            "dimensions": {"type": "integer"},
+            "dimensions": {"type": "integer", "minimum": 1, "description": "at most the model's embedding size"},
         },
         "example": {"model": "minilm", "input": ["A man is eating food."]},
     }
@@ -53,6 +60,25 @@ def _openai_error(e: ServeError) -> Response:
     )
 
 
+def _is_id(x: Any) -> bool:
+    return isinstance(x, int) and not isinstance(x, bool)
+
+
+def _check_ids(m: ServedModel, lists: list[list[int]]) -> None:
+    """Token-id lists must fit the model: at most its token limit, ids inside its vocabulary."""
+    vocab = m.index_bounds.get("input_ids")
+    for n, ids in enumerate(lists):
+        if m.max_tokens is not None and len(ids) > m.max_tokens:
+            raise bad(
+                f"'input' item {n} has {len(ids)} token ids; model {m.name!r} takes at most {m.max_tokens}. "
+                f"Send fewer, or send the text (the server cuts it at {m.max_tokens} tokens)"
+            )
+        worst = min(ids) if min(ids) < 0 else max(ids)
+        if worst < 0 or (vocab is not None and worst >= vocab):
+            span = f"0..{vocab - 1}" if vocab is not None else "0 and up"
+            raise bad(f"'input' item {n} has token id {worst}; model {m.name!r} takes ids in {span}")
+
+
 def _token_lists(m: ServedModel, raw: Any, max_texts: int) -> list[list[int]]:
     if isinstance(raw, str):
         raw = [raw]
@@ -60,18 +86,13 @@ def _token_lists(m: ServedModel, raw: Any, max_texts: int) -> list[list[int]]:
         raise bad("'input' must be a string, a list of strings, or a list of token-id lists; got none")
     if len(raw) > max_texts:
         raise bad(f"'input' has {len(raw)} items; the limit is {max_texts} per request (--max-texts)")
-    if all(isinstance(x, int) and not isinstance(x, bool) for x in raw):
+    if all(_is_id(x) for x in raw):
         raw = [raw]
-    if all(isinstance(x, list) and x and all(isinstance(i, int) for i in x) for x in raw):
-        too_long = next((i for i, x in enumerate(raw) if m.max_tokens is not None and len(x) > m.max_tokens), None)
-        if too_long is not None:
-            raise bad(
-                f"'input' item {too_long} has {len(raw[too_long])} token ids; model {m.name!r} takes at most "
-                f"{m.max_tokens}. Send fewer, or send the text (the server cuts it at {m.max_tokens} tokens)"
-            )
+    if all(isinstance(x, list) and x and all(_is_id(i) for i in x) for x in raw):
+        _check_ids(m, raw)
         return raw  # type: ignore[no-any-return]
     if not all(isinstance(x, str) for x in raw):
-        raise bad("'input' must be all strings or all token-id lists")
+        raise bad("'input' must be all strings or all token-id lists (of whole numbers, none empty)")
     if any(not x for x in raw):
         raise bad("'input' has an empty string; embeddings need at least one character")
     if m.tokenizer is None:
@@ -109,22 +130,31 @@ def _pool(arr: np.ndarray, mask: np.ndarray) -> np.ndarray:
     return out
 
 
-@router.post("/v1/embeddings", summary="Embeddings of text (OpenAI-compatible)", openapi_extra=_BODY)
+@router.post(
+    "/v1/embeddings",
+    summary="Embeddings of text (OpenAI-compatible)",
+    openapi_extra=_BODY,
+    responses=answers(ok(ref("Embeddings"), "One embedding per input, in order"), *INFER_ERRORS, error="OpenAIError"),
+)
 async def embeddings(request: Request) -> Response:
     server = server_of(request)
-    model_name = "_unknown"
     try:
         body = await parse_json(request)
         if not isinstance(body, dict):
             raise bad('the body must be {"model": NAME, "input": TEXT or [TEXTS]}')
-        model_name = str(body.get("model") or "")
+        if not isinstance(body.get("model"), str):
+            raise bad(f"'model' must be the name of a loaded model (a string); got {short(body.get('model'))}")
+        model_name = body["model"]
         async with timed(server, model_name, "openai") as t:
             m = server.registry.get(model_name)
             if m.signature.input_names and "input_ids" not in m.signature.input_names:
                 raise bad(f"model {m.name!r} does not take token ids (input_ids); it is not a text embedding model")
-            fmt = body.get("encoding_format") or "float"
+            fmt = body.get("encoding_format", "float")
             if fmt not in ("float", "base64"):
-                raise bad(f"encoding_format must be 'float' or 'base64'; got {fmt!r}")
+                raise bad(f"encoding_format must be 'float' or 'base64'; got {short(fmt)}")
+            dims = body.get("dimensions")
+            if dims is not None and (not _is_id(dims) or dims < 1):
+                raise bad(f"dimensions must be a whole number >= 1; got {short(dims)}")
             raw = body.get("input")
             if isinstance(raw, list) and len(raw) > 16:
                 ids = await asyncio.to_thread(_token_lists, m, raw, server.cfg.max_texts)
@@ -139,9 +169,8 @@ async def embeddings(request: Request) -> Response:
                 pooled = _pool(outs[out_name], feeds["attention_mask"])
                 for r, i in enumerate(idx):
                     vectors[i] = pooled[r]
-            dims = body.get("dimensions")
             if dims is not None:
-                if not isinstance(dims, int) or not 0 < dims <= vectors[0].shape[0]:
+                if dims > vectors[0].shape[0]:
                     raise bad(f"dimensions must be in 1..{vectors[0].shape[0]}; got {dims!r}")
                 vectors = [v[:dims] / max(float(np.linalg.norm(v[:dims])), 1e-12) for v in vectors]
             data = []
@@ -162,7 +191,11 @@ async def embeddings(request: Request) -> Response:
         return _openai_error(e)
 
 
-@router.get("/v1/models", summary="Loaded models (OpenAI-compatible list)")
+@router.get(
+    "/v1/models",
+    summary="Loaded models (OpenAI-compatible list)",
+    responses=answers(ok(ref("ModelList"), "The models")),
+)
 async def list_models(request: Request) -> Response:
     server = server_of(request)
     data = [

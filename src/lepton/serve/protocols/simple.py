@@ -14,6 +14,7 @@ from fastapi import APIRouter, Request
 from starlette.responses import Response
 
 from lepton.serve.limits import json_response, parse_json
+from lepton.serve.openapi import INFER_ERRORS, answers, ok, ref
 from lepton.serve.protocols.common import json_body, server_of, timed
 from lepton.serve.validate import bad, from_json_data, validate_feeds
 
@@ -35,7 +36,12 @@ _BODY = json_body(
 )
 
 
-@router.post("/v1/models/{name}/predict", summary="Predict with named nested-list inputs", openapi_extra=_BODY)
+@router.post(
+    "/v1/models/{name}/predict",
+    summary="Predict with named nested-list inputs",
+    openapi_extra=_BODY,
+    responses=answers(ok(ref("PredictResponse"), "The outputs, by name"), *INFER_ERRORS),
+)
 async def predict(request: Request, name: str) -> Response:
     server = server_of(request)
     async with timed(server, name, "simple") as t:
@@ -53,7 +59,7 @@ async def predict(request: Request, name: str) -> Response:
         single = all(feeds[n].ndim == len(sig.input(n).shape) - 1 for n in feeds)
         if single:
             feeds = {k: v[None, ...] for k, v in feeds.items()}
-        t.rows = validate_feeds(sig, feeds, m.max_rows)
+        t.rows = validate_feeds(sig, feeds, m.max_rows, m.index_bounds)
         outs = await m.infer(feeds, t.rows, server.cfg.timeout_s)
         result: dict[str, Any] = {k: (v[0] if single else v).tolist() for k, v in outs.items()}
         return json_response({"model": m.name, "version": m.version, "outputs": result})

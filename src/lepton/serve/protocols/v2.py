@@ -16,7 +16,8 @@ from starlette.responses import Response
 from lepton import __version__
 from lepton.serve.limits import dumps, json_response, loads
 from lepton.serve.models import ServedModel
-from lepton.serve.protocols.common import json_body, server_of, timed
+from lepton.serve.openapi import ADMIN_ERRORS, BEARER, BINARY, INFER_ERRORS, JSON, answers, ok, ref
+from lepton.serve.protocols.common import server_of, timed
 from lepton.serve.validate import (
     V2_TO_NUMPY,
     bad,
@@ -24,6 +25,7 @@ from lepton.serve.validate import (
     check_shape,
     from_binary,
     from_json_data,
+    short,
     v2_datatype,
     validate_feeds,
 )
@@ -31,35 +33,41 @@ from lepton.serve.validate import (
 HEADER_LENGTH = "inference-header-content-length"
 router = APIRouter(tags=["Open Inference Protocol v2"])
 
-_INFER_BODY = json_body(
-    {
-        "type": "object",
-        "required": ["inputs"],
-        "properties": {
-            "id": {"type": "string"},
-            "parameters": {"type": "object"},
-            "inputs": {
-                "type": "array",
-                "items": {
-                    "type": "object",
-                    "required": ["name", "shape", "datatype"],
-                    "properties": {
-                        "name": {"type": "string"},
-                        "shape": {"type": "array", "items": {"type": "integer"}},
-                        "datatype": {"type": "string"},
-                        "parameters": {"type": "object"},
-                        "data": {},
-                    },
-                },
+_INFER_BODY = {
+    "requestBody": {
+        "required": True,
+        "content": {
+            JSON: {"schema": ref("InferenceRequest")},
+            BINARY: {
+                "schema": {"type": "string", "format": "binary"},
+                "description": "Binary tensor data: the JSON header (Inference-Header-Content-Length bytes), "
+                "then the inputs' raw little-endian bytes in order",
             },
-            "outputs": {"type": "array", "items": {"type": "object"}},
         },
-    }
+    },
+    "parameters": [
+        {
+            "name": "Inference-Header-Content-Length",
+            "in": "header",
+            "required": False,
+            "schema": {"type": "integer", "minimum": 0},
+            "description": "Length of the JSON header when binary tensor data follows it",
+        }
+    ],
+}
+_INFER_ANSWERS = answers(
+    {
+        "description": "The outputs; binary outputs (when asked for) follow the JSON header, whose length is in "
+        "the Inference-Header-Content-Length response header",
+        "content": {JSON: {"schema": ref("InferenceResponse")}, BINARY: {"schema": {"type": "string"}}},
+    },
+    *INFER_ERRORS,
 )
+_ADMIN: dict[str, Any] = {"security": [{BEARER: []}]}
 
 
 # -- health and metadata ------------------------------------------------------------------------
-@router.get("/v2", summary="Server metadata")
+@router.get("/v2", summary="Server metadata", responses=answers(ok(ref("ServerMetadata"), "The server")))
 async def server_metadata() -> Response:
     return json_response(
         {
@@ -70,35 +78,66 @@ async def server_metadata() -> Response:
     )
 
 
-@router.get("/v2/health/live", summary="Liveness")
+@router.get("/v2/health/live", summary="Liveness", responses=answers(ok(ref("Live"), "The server is up")))
 async def live() -> Response:
     return json_response({"live": True})
 
 
-@router.get("/v2/health/ready", summary="Readiness: every model is loaded and the server is not stopping")
+@router.get(
+    "/v2/health/ready",
+    summary="Readiness: every model is loaded and the server is not stopping",
+    responses={**answers(ok(ref("Ready"), "Ready")), 503: ok(ref("Ready"), "Not ready (starting or stopping)")},
+)
 async def ready(request: Request) -> Response:
     server = server_of(request)
     ok = server.ready and bool(server.registry.models)
     return json_response({"ready": ok}, 200 if ok else 503)
 
 
-@router.get("/v2/models/{name}", summary="Model metadata")
-@router.get("/v2/models/{name}/versions/{version}", summary="Model metadata (one version)")
-async def model_metadata(request: Request, name: str, version: str | None = None) -> Response:
+_META = answers(ok(ref("ModelMetadata"), "The model's inputs and outputs"), 404)
+_READY = answers(ok(ref("ModelReady"), "Whether the model takes requests"), 404)
+_CONFIG = answers(ok(ref("ModelConfig"), "The model's configuration"), 404)
+
+
+@router.get("/v2/models/{name}", summary="Model metadata", responses=_META)
+async def model_metadata(request: Request, name: str) -> Response:
+    return json_response(server_of(request).registry.get(name).metadata())
+
+
+@router.get("/v2/models/{name}/versions/{version}", summary="Model metadata (one version)", responses=_META)
+async def version_metadata(request: Request, name: str, version: str) -> Response:
     return json_response(server_of(request).registry.get(name, version).metadata())
 
 
-@router.get("/v2/models/{name}/ready", summary="Model readiness")
-@router.get("/v2/models/{name}/versions/{version}/ready", summary="Model readiness (one version)")
-async def model_ready(request: Request, name: str, version: str | None = None) -> Response:
+@router.get("/v2/models/{name}/ready", summary="Model readiness", responses=_READY)
+async def model_ready(request: Request, name: str) -> Response:
+    return _ready(request, name, None)
+
+
+@router.get("/v2/models/{name}/versions/{version}/ready", summary="Model readiness (one version)", responses=_READY)
+async def version_ready(request: Request, name: str, version: str) -> Response:
+    return _ready(request, name, version)
+
+
+def _ready(request: Request, name: str, version: str | None) -> Response:
     server = server_of(request)
     server.registry.get(name, version)
     return json_response({"name": name, "ready": server.ready})
 
 
-@router.get("/v2/models/{name}/config", summary="Model configuration (Triton's shape: max_batch_size, ...)")
-@router.get("/v2/models/{name}/versions/{version}/config", summary="Model configuration (one version)")
-async def model_config(request: Request, name: str, version: str | None = None) -> Response:
+@router.get(
+    "/v2/models/{name}/config",
+    summary="Model configuration (Triton's shape: max_batch_size, ...)",
+    responses=_CONFIG,
+)
+async def model_config(request: Request, name: str) -> Response:
+    return json_response(triton_config(server_of(request).registry.get(name)))
+
+
+@router.get(
+    "/v2/models/{name}/versions/{version}/config", summary="Model configuration (one version)", responses=_CONFIG
+)
+async def version_config(request: Request, name: str, version: str) -> Response:
     return json_response(triton_config(server_of(request).registry.get(name, version)))
 
 
@@ -154,7 +193,22 @@ def _split_body(request: Request, body: bytes) -> tuple[dict[str, Any], memoryvi
         raise bad(f"the inference request header is not valid JSON ({e})") from None
     if not isinstance(header, dict) or not isinstance(header.get("inputs"), list):
         raise bad('the request needs an \'inputs\' list: {"inputs": [{"name", "shape", "datatype", "data"}]}')
+    _check_fields(header)
     return header, rest
+
+
+def _check_fields(header: dict[str, Any]) -> None:
+    """The request's optional fields have the kinds the protocol gives them (checked before the model runs)."""
+    if "id" in header and not isinstance(header["id"], str):
+        raise bad(f"'id' must be a string (it is echoed back); got {short(header['id'])}")
+    if "outputs" in header and not isinstance(header["outputs"], list):
+        raise bad(f'\'outputs\' must be a list like [{{"name": "y"}}]; got {short(header["outputs"])}')
+    entries = [("the request", header)]
+    entries += [(f"input {i}", e) for i, e in enumerate(header["inputs"]) if isinstance(e, dict)]
+    entries += [(f"output {i}", e) for i, e in enumerate(header.get("outputs") or []) if isinstance(e, dict)]
+    for where, entry in entries:
+        if "parameters" in entry and not isinstance(entry["parameters"], dict):
+            raise bad(f"{where}: 'parameters' must be an object; got {short(entry['parameters'])}")
 
 
 def parse_inputs(m: ServedModel, header: dict[str, Any], blob: memoryview) -> dict[str, np.ndarray]:
@@ -238,21 +292,46 @@ def encode_response(m: ServedModel, header: dict[str, Any], outs: dict[str, np.n
     )
 
 
-@router.post("/v2/models/{name}/infer", summary="Inference (JSON, or binary tensor data)", openapi_extra=_INFER_BODY)
-@router.post("/v2/models/{name}/versions/{version}/infer", summary="Inference (one version)", openapi_extra=_INFER_BODY)
-async def infer(request: Request, name: str, version: str | None = None) -> Response:
+async def _infer(request: Request, name: str, version: str | None = None) -> Response:
     server = server_of(request)
     async with timed(server, name, "v2") as t:
         m = server.registry.get(name, version)
         header, blob = _split_body(request, await request.body())
         feeds = parse_inputs(m, header, blob)
-        t.rows = validate_feeds(m.signature, feeds, m.max_rows)
+        _wanted(m, header)  # unknown outputs are refused before the model runs
+        t.rows = validate_feeds(m.signature, feeds, m.max_rows, m.index_bounds)
         outs = await m.infer(feeds, t.rows, server.cfg.timeout_s)
         return encode_response(m, header, outs)
 
 
+# Requests reach these straight from ``hot.LeptonApp``; FastAPI's declarations document them.
+@router.post(
+    "/v2/models/{name}/infer",
+    summary="Inference (JSON, or binary tensor data)",
+    openapi_extra=_INFER_BODY,
+    responses=_INFER_ANSWERS,
+)
+async def infer_latest(request: Request, name: str) -> Response:
+    return await _infer(request, name)
+
+
+@router.post(
+    "/v2/models/{name}/versions/{version}/infer",
+    summary="Inference (one version)",
+    openapi_extra=_INFER_BODY,
+    responses=_INFER_ANSWERS,
+)
+async def infer_version(request: Request, name: str, version: str) -> Response:
+    return await _infer(request, name, version)
+
+
 # -- model repository (admin) -------------------------------------------------------------------
-@router.post("/v2/repository/index", summary="Loaded models (admin)")
+@router.post(
+    "/v2/repository/index",
+    summary="Loaded models (admin)",
+    responses=answers(ok(ref("RepositoryIndex"), "The loaded models"), *ADMIN_ERRORS),
+    openapi_extra=_ADMIN,
+)
 async def repository_index(request: Request) -> Response:
     server = server_of(request)
     server.admin(request)
@@ -271,18 +350,29 @@ async def _params(request: Request) -> dict[str, Any]:
     try:
         data = loads(body)
     except ValueError:
-        raise bad('the body must be JSON: {"parameters": {"ref": "path/or/name"}}') from None
-    params = data.get("parameters") if isinstance(data, dict) else None
-    return params if isinstance(params, dict) else {}
+        data = None
+    params = data.get("parameters", {}) if isinstance(data, dict) else None
+    if not isinstance(params, dict):
+        raise bad('the body must be JSON like {"parameters": {"ref": "path/or/name"}} (or empty)')
+    return params
 
 
-@router.post("/v2/repository/models/{name}/load", summary="Load or reload a model (admin)")
+@router.post(
+    "/v2/repository/models/{name}/load",
+    summary="Load or reload a model (admin)",
+    responses=answers(ok(ref("ModelState"), "Loaded"), 400, *ADMIN_ERRORS),
+    openapi_extra={
+        **_ADMIN,
+        "requestBody": {"required": False, "content": {JSON: {"schema": ref("LoadRequest")}}},
+    },
+)
 async def repository_load(request: Request, name: str) -> Response:
     server = server_of(request)
     server.admin(request)
-    ref = (await _params(request)).get("ref")
-    if ref is not None and not isinstance(ref, str):
-        raise bad("parameters.ref must be a string: a path to an .onnx file or a stored model name")
+    params = await _params(request)
+    ref = params.get("ref")
+    if "ref" in params and (not isinstance(ref, str) or not ref):
+        raise bad(f"parameters.ref must be a path to an .onnx file or a stored model name; got {short(ref)}")
     if ref is None and name in server.registry.models:
         m = await server.registry.reload(name)
     else:
@@ -290,7 +380,12 @@ async def repository_load(request: Request, name: str) -> Response:
     return json_response({"name": m.name, "version": m.version, "state": "READY"})
 
 
-@router.post("/v2/repository/models/{name}/reload", summary="Reload a model without dropping requests (admin)")
+@router.post(
+    "/v2/repository/models/{name}/reload",
+    summary="Reload a model without dropping requests (admin)",
+    responses=answers(ok(ref("ModelState"), "Reloaded"), 400, 404, *ADMIN_ERRORS),
+    openapi_extra=_ADMIN,
+)
 async def repository_reload(request: Request, name: str) -> Response:
     server = server_of(request)
     server.admin(request)
@@ -298,7 +393,12 @@ async def repository_reload(request: Request, name: str) -> Response:
     return json_response({"name": m.name, "version": m.version, "state": "READY"})
 
 
-@router.post("/v2/repository/models/{name}/unload", summary="Unload a model after its queue drains (admin)")
+@router.post(
+    "/v2/repository/models/{name}/unload",
+    summary="Unload a model after its queue drains (admin)",
+    responses=answers(ok(ref("ModelState"), "Unloaded"), 404, *ADMIN_ERRORS),
+    openapi_extra=_ADMIN,
+)
 async def repository_unload(request: Request, name: str) -> Response:
     server = server_of(request)
     server.admin(request)
