@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 import onnx
 
-from lepton.errors import UserError
+from lepton.errors import UserError, first_line
 from lepton.ir.artifact import Artifact
 from lepton.ir.signature import numpy_dtype
 
@@ -167,8 +167,8 @@ def load_workload(artifact: Artifact, path: Path) -> Workload:
             raise UserError(f"--data {path}: unsupported format {suffix!r}; use .npz, .npy, .parquet, .csv or .txt")
     except UserError:
         raise
-    except (OSError, ValueError) as e:
-        raise UserError(f"--data {path}: cannot read it ({e})") from None
+    except (OSError, ValueError, EOFError) as e:  # an empty or truncated file, a table pandas cannot split
+        raise UserError(f"--data {path}: cannot read it ({first_line(e, 200)})") from None
     return Workload(_conform(artifact, arrays, str(path)), labels, str(path))
 
 
@@ -183,6 +183,8 @@ def _conform(artifact: Artifact, arrays: Mapping[str, np.ndarray], source: str) 
             )
         arr = np.asarray(arrays[spec.name])
         expected = "(" + ", ".join(str(d) for d in spec.shape) + ")"
+        if arr.ndim and arr.shape[0] == 0:
+            raise UserError(f"{source}: input {spec.name!r} has no rows; give at least one row of data")
         if arr.ndim != len(spec.shape) or any(
             isinstance(d, int) and d != n for i, (d, n) in enumerate(zip(spec.shape, arr.shape, strict=False)) if i > 0
         ):
@@ -190,7 +192,8 @@ def _conform(artifact: Artifact, arrays: Mapping[str, np.ndarray], source: str) 
         want = numpy_dtype(spec.dtype)
         if arr.dtype != want:
             same_kind = (
-                np.issubdtype(arr.dtype, np.number)
+                not np.issubdtype(arr.dtype, np.complexfloating)
+                and np.issubdtype(arr.dtype, np.number)
                 and np.issubdtype(want, np.number)
                 and (
                     np.issubdtype(arr.dtype, np.floating) == np.issubdtype(want, np.floating)
