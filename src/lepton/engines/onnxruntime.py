@@ -96,7 +96,7 @@ class OnnxRuntimeEngine(Engine):
             import onnxruntime  # noqa: F401
         except ImportError:
             return "the onnxruntime package is not installed; pip install onnxruntime"
-        return None
+        return super().unavailable(artifact)  # ONNX only: an OpenVINO IR artifact needs the openvino engine
 
     def open(self, artifact: Artifact, config: RuntimeConfig) -> OrtSession:
         return OrtSession(artifact, config)

@@ -95,6 +95,8 @@ def measure_trial(
                 quality = quality_of(spec.artifact.task, run_all(session, workload, max(b, 8)), reference)
             batches = workload.batches(b, max(1, min(8, workload.n_rows // b or 1)))
             stats: LatencyStats = measure_latency(session.run, batches, plan, stop_early=stop_early)
+            # what the engine really used, where it reports it (OpenVINO: precision, streams, int8 layers)
+            engine_settings = dict(getattr(session, "settings", None) or {})
         finally:
             session.close()
     throughput = stats.throughput_per_s
@@ -109,6 +111,7 @@ def measure_trial(
         "batch_size": b,
         "threads": engine.threads_used(spec.runtime),
         "runtime": spec.runtime.to_json(),
+        **({"engine_settings": engine_settings} if engine_settings else {}),
         "latency_ms": stats.to_json(),
         "throughput_per_s": round(throughput, 3),
         "peak_rss_mb": round(mem.peak_mb, 1),

@@ -98,7 +98,8 @@ def synthesize_workload(
     ``fill_unknown`` gives them a size (passes calibrating without user data do that).
     """
     rng = np.random.default_rng(seed)
-    model = onnx.load(str(artifact.model_path), load_external_data=False)
+    # the ONNX graph tells the vocabulary size of token-id inputs; OpenVINO IR is not read here
+    model = onnx.load(str(artifact.model_path), load_external_data=False) if artifact.format == "onnx" else None
     text = artifact.task == "embedding" or any("ids" in s.name for s in artifact.signature.inputs)
     out: dict[str, np.ndarray] = {}
     for spec in artifact.signature.inputs:
@@ -113,7 +114,7 @@ def synthesize_workload(
         elif "type_ids" in lname or "position" in lname:
             arr = np.zeros(shape, dtype=dtype)
         elif "ids" in lname and np.issubdtype(dtype, np.integer):
-            vocab = _vocab_size(model, spec.name) or 1000
+            vocab = (_vocab_size(model, spec.name) if model is not None else None) or 1000
             arr = rng.integers(1000 if vocab > 2000 else 1, vocab, size=shape).astype(dtype)
         elif np.issubdtype(dtype, np.floating):
             # image-like inputs (N, C, H, W) get normalized pixel ranges; other floats standard normal
