@@ -14,7 +14,7 @@ from lepton.store.store import Store
 
 @dataclass(frozen=True)
 class ResolvedModel:
-    """A servable model: the artifact, the runtime its trial chose, and what the navigator predicted."""
+    """A servable model: the artifact, the engine and runtime its trial chose, and what the navigator predicted."""
 
     name: str
     artifact: Artifact
@@ -22,6 +22,7 @@ class ResolvedModel:
     version: str = "1"
     reference: Artifact | None = None  # the unoptimized model, for shadow fidelity
     prediction: dict[str, Any] = field(default_factory=dict)  # the recommended trial's measured figures
+    engine: str = "onnxruntime"  # the run summary's ``recommended_engine`` when there is one
 
 
 def resolve_ref(ref: str, store: Store | None = None) -> ResolvedModel:
@@ -32,7 +33,7 @@ def resolve_ref(ref: str, store: Store | None = None) -> ResolvedModel:
         from lepton.ir.intake import import_model
 
         art = import_model(path, store=store)
-        return ResolvedModel(path.stem, art, reference=art)
+        return ResolvedModel(path.stem, art, engine=engine_for(art), reference=art)
     name, _, tag = ref.partition(":")
     base = store.model_artifact(name)
     if base is None:
@@ -42,12 +43,12 @@ def resolve_ref(ref: str, store: Store | None = None) -> ResolvedModel:
             "Give a path to an .onnx file, or import/optimize a model first"
         )
     if tag == "base":
-        return ResolvedModel(name, base, reference=base)
+        return ResolvedModel(name, base, engine=engine_for(base), reference=base)
     if tag == "":  # the recommended variant when a run exists, else the model itself
         run = store.latest_run(name)
         if run and run["summary"].get("recommended_artifact"):
             return _from_run(name, run, store, base)
-        return ResolvedModel(name, base, reference=base)
+        return ResolvedModel(name, base, engine=engine_for(base), reference=base)
     if tag == "recommended":
         run = store.latest_run(name)
         if run is None or not run["summary"].get("recommended_artifact"):
@@ -59,6 +60,11 @@ def resolve_ref(ref: str, store: Store | None = None) -> ResolvedModel:
     raise UserError(f"{ref}: unknown tag {tag!r}; use NAME, NAME:recommended or NAME:base")
 
 
+def engine_for(artifact: Artifact) -> str:
+    """The engine that opens an artifact when nothing else says: OpenVINO for OpenVINO IR, else ONNX Runtime."""
+    return "openvino" if artifact.format == "openvino" else "onnxruntime"
+
+
 def _from_run(name: str, run: dict[str, Any], store: Store, base: Artifact) -> ResolvedModel:
     s = run["summary"]
     art = store.artifact(s["recommended_artifact"])
@@ -66,6 +72,7 @@ def _from_run(name: str, run: dict[str, Any], store: Store, base: Artifact) -> R
         name,
         art,
         RuntimeConfig.from_json(s.get("recommended_runtime", {})),
+        engine=s.get("recommended_engine") or engine_for(art),
         version=run["id"],
         reference=base,
         prediction=dict(s.get("prediction", {})),
