@@ -97,6 +97,19 @@ def test_engine_flag_wins_and_a_wrong_one_is_a_clear_error(store: Store, winner:
     assert on_openvino.engine == "openvino" and on_openvino.platform == "openvino"
 
 
+def test_serve_refuses_an_engine_that_cannot_open_the_model_before_starting(
+    store: Store, winner: tuple[Artifact, Artifact], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from lepton.errors import UserError
+    from lepton.serve.cli import _parse_models
+
+    monkeypatch.setenv("LEPTON_HOME", str(store.home))
+
+    with pytest.raises(UserError, match="engine 'onnxruntime' cannot serve it: .*use --engine openvino"):
+        _parse_models(["dense:recommended"], None, "onnxruntime")
+    assert _parse_models(["dense:recommended"], None)[0][1].engine == "openvino"
+
+
 def test_openvino_lanes_are_streams_of_one_session_plus_the_solo_session(
     store: Store, winner: tuple[Artifact, Artifact]
 ) -> None:

@@ -12,10 +12,12 @@ if TYPE_CHECKING:
     from lepton.store.resolve import ResolvedModel
 
 
-def _parse_models(refs: list[str], example: str | None) -> list[tuple[str, ResolvedModel]]:
-    """Resolve every MODEL (``REF`` or ``NAME=REF``) before the server starts, so mistakes exit 2 at once."""
+def _parse_models(refs: list[str], example: str | None, engine: str | None = None) -> list[tuple[str, ResolvedModel]]:
+    """Resolve every MODEL (``REF`` or ``NAME=REF``) and check its engine can open it before the server
+    starts, so mistakes exit 2 at once."""
     from dataclasses import replace
 
+    from lepton.engines import ENGINES
     from lepton.store.resolve import resolve_ref
     from lepton.store.store import Store
 
@@ -41,6 +43,10 @@ def _parse_models(refs: list[str], example: str | None) -> list[tuple[str, Resol
                 f"two models would be served as {resolved.name!r}; name one with NAME=REF, e.g. other={ref}"
             )
         seen.add(resolved.name)
+        runs_on = engine or resolved.engine
+        why = ENGINES.get(runs_on)().unavailable(resolved.artifact)
+        if why:
+            raise UserError(f"{ref}: engine {runs_on!r} cannot serve it: {why}")
         out.append((ref, resolved))
     return out
 
@@ -136,7 +142,7 @@ def register(app: typer.Typer) -> None:
             instance=instance,
             log_level=log_level,
         )
-        resolved = _parse_models(refs, example)
+        resolved = _parse_models(refs, example, engine)
         if workers > 1:  # worker processes resolve again from the refs (the example is stored by now)
             cfg = replace(cfg, models=tuple(([example] if example else []) + refs))
         names = ", ".join(r.name for _, r in resolved)
