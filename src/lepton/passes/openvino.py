@@ -162,8 +162,8 @@ class NncfInt8(_NncfInt8):
     """Post-training int8 with NNCF for OpenVINO, calibrated on the run's data; writes OpenVINO IR.
 
     ``model_type`` "auto" picks NNCF's transformer preset (with SmoothQuant at ``smooth_quant_alpha`` on
-    MatMuls) for encoders and the default preset for CNNs/MLPs. ``ignored_nodes`` (OpenVINO op names) stay
-    float.
+    MatMuls) for encoders and the default preset for CNNs/MLPs. ``subset_size`` caps the calibration batches
+    used (NNCF counts each batch as one sample). ``ignored_nodes`` (OpenVINO op names) stay float.
     """
 
     def __init__(
