@@ -84,7 +84,9 @@ def test_optimize_and_bench_take_a_scikit_learn_estimator(tmp_path: Path) -> Non
     x, y = digits_split()
     clf = LogisticRegression(max_iter=500).fit(x[:1200], y[:1200])
     np.savez(tmp_path / "eval.npz", input=x[1200:], label=y[1200:])
-    bench = lepton.bench(clf, example_input=x[:64], batch=[1, 8], seconds=0.05, data=tmp_path / "eval.npz")
+    bench = lepton.bench(
+        clf, example_input=x[:64], batch=[1, 8], seconds=0.05, data=tmp_path / "eval.npz", engine="onnxruntime"
+    )
     assert [(t.engine, t.batch_size) for t in bench.trials] == [("onnxruntime", 1), ("onnxruntime", 8)]
     assert all((t.quality.accuracy or 0) > 0.9 for t in bench.trials)
     result = lepton.optimize(clf, example_input=x[:64], data=tmp_path / "eval.npz", batch=[1], **FAST)

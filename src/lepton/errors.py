@@ -50,3 +50,8 @@ def first_line(error: BaseException, limit: int = 300) -> str:
     """
     text = str(error).strip()
     return text.splitlines()[0][:limit] if text else type(error).__name__
+
+
+def one_line(error: BaseException, limit: int = 500) -> str:
+    """An exception's whole message folded onto one line (ORT and onnx put the useful part on later lines)."""
+    return " ".join(str(error).split())[:limit] or type(error).__name__

@@ -12,7 +12,7 @@ import torch
 
 import lepton
 from lepton.errors import UserError
-from lepton.ir.artifact import Artifact
+from lepton.ir.artifact import Artifact, is_artifact_folder
 from lepton.navigate.pareto import default_objectives, dominates
 from lepton.store import Store
 from lepton.store.resolve import resolve_ref
@@ -149,8 +149,8 @@ def test_ctrl_c_keeps_what_was_measured(digits_mlp: Any, digits_data: Path, fast
     store = Store()
     run = store.run(store.runs("digits")[0].id)
     assert run.summary.status == "interrupted" and len(run.trials) >= 1
-    for folder in store.artifacts_dir.iterdir():  # every stored artifact is complete
-        assert (folder / "model.onnx").exists() and (folder / "meta.json").exists()
+    for folder in store.artifacts_dir.iterdir():  # every stored artifact is complete (ONNX or OpenVINO IR)
+        assert is_artifact_folder(folder), sorted(p.name for p in folder.iterdir())
     assert list(store.tmp_dir.iterdir()) == []
 
 

@@ -42,7 +42,24 @@ def commit(
 
 
 def run(artifact: Artifact, feeds: dict[str, np.ndarray]) -> np.ndarray:
+    """The first output, from ONNX Runtime for ONNX and from OpenVINO (f32) for OpenVINO IR."""
+    if artifact.format == "openvino":
+        from lepton.engines import open_session
+
+        out = open_session("openvino", artifact).run(feeds)
+        return out[artifact.signature.output_names[0]]
     import onnxruntime as ort
 
     sess = ort.InferenceSession(str(artifact.model_path), providers=["CPUExecutionProvider"])
     return sess.run(None, feeds)[0]
+
+
+def commit_ir(store: Store, parent: Artifact) -> Artifact:
+    """``parent`` converted to OpenVINO IR as it is (no pass), committed as a root artifact."""
+    import openvino as ov
+
+    with store.workdir() as wd:
+        ov.save_model(ov.Core().read_model(str(parent.model_path)), str(wd / "model.xml"), compress_to_fp16=False)
+        return store.commit_artifact(
+            wd, signature=parent.signature, task=parent.task, source={"kind": "openvino"}, format="openvino"
+        )

@@ -10,11 +10,12 @@ from pathlib import Path
 import numpy as np
 import onnx
 import pytest
-from pass_helpers import run
+from pass_helpers import commit_ir, run
 
 from lepton.cost.hardware import Hardware
 from lepton.errors import NotApplicable
-from lepton.ir.artifact import Artifact
+from lepton.ir.artifact import FORMATS, Artifact
+from lepton.ir.openvino_ir import read_model
 from lepton.passes import PASSES, Pass, PassContext
 from lepton.store import Store
 
@@ -42,6 +43,8 @@ def test_the_library_has_every_family() -> None:
         "bf16",
         "prune-magnitude",
         "prune-structured",
+        "quantize-nncf",
+        "quantize-nncf-accuracy",
     } <= set(NAMES)
 
 
@@ -52,6 +55,21 @@ def test_declarations_are_on_the_class(name: str) -> None:
     assert isinstance(cls.needs, frozenset) and cls.needs <= CAPABILITIES and cls.needs
     assert cls.family in FAMILIES
     assert cls.__doc__
+    assert cls.accepts and cls.accepts <= set(FORMATS) and cls.produces in FORMATS
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_a_format_the_pass_cannot_read_is_refused(
+    name: str, mlp: Artifact, hw: Hardware, ctx_for: Callable[..., PassContext]
+) -> None:
+    ir = commit_ir(ctx_for().store, mlp)
+    p = PASSES.get(name)()
+    why = p.check(ir, hw)  # never a crash on a format it does not read
+    assert why is None or (isinstance(why, str) and why)
+    if "openvino" not in type(p).accepts:
+        assert why is not None and "openvino" in why
+        with pytest.raises(NotApplicable, match="reads only onnx"):
+            p.apply(ir, ctx_for())
 
 
 @pytest.mark.parametrize("name", NAMES)
@@ -78,6 +96,8 @@ REFUSALS: dict[str, tuple[dict[str, object], str]] = {
     "prune-magnitude": ({"sparsity": 1.5}, "sparsity must be between 0 and 1"),
     "prune-structured": ({"sparsity": 0.0}, "sparsity must be between 0 and 1"),
     "convert-opset": ({"opset": 12}, "only upgrades are made"),  # the MLP is at opset 17 already
+    "quantize-nncf": ({"preset": "vibes"}, "preset 'vibes'"),
+    "quantize-nncf-accuracy": ({"drop_type": "vibes"}, "drop_type 'vibes'"),
 }
 
 
@@ -127,7 +147,11 @@ def test_pass_conforms(
         assert name in str(e)
         return
     assert folder_hash(art.path) == before  # the input artifact is unchanged on disk
-    onnx.checker.check_model(str(child.model_path))
+    assert child.format == p.produces
+    if child.format == "onnx":
+        onnx.checker.check_model(str(child.model_path))
+    else:
+        read_model(child.model_path)  # OpenVINO IR: model.xml + model.bin that OpenVINO reads
     assert child.signature == art.signature
     assert child.lineage.parent == art.id and child.lineage.pass_name == name
     assert child.files == art.files and all((child.path / rel).exists() for rel in child.files.values())

@@ -49,7 +49,7 @@ def register(app: typer.Typer) -> None:
             typer.Option(
                 help="Sessions per model that run batches side by side, each with its share of the threads; with "
                 "more than one, a session with all the threads still answers requests that arrive alone "
-                "(default: one per core up to 4, ONNX Runtime, when memory allows)"
+                "(default: one per core up to 4, ONNX Runtime and OpenVINO, when memory allows)"
             ),
         ] = None,
         max_queue: Annotated[int, typer.Option(help="Queued rows per model before answering 429")] = 256,
@@ -65,7 +65,13 @@ def register(app: typer.Typer) -> None:
         ] = None,
         price_per_hour: Annotated[float | None, typer.Option(help="USD per hour of this machine (live cost)")] = None,
         instance: Annotated[str | None, typer.Option(help="Price catalog instance type of this machine")] = None,
-        engine: Annotated[str, typer.Option(help="Engine that runs the models")] = "onnxruntime",
+        engine: Annotated[
+            str | None,
+            typer.Option(
+                help="Engine that runs the models (default: the engine each model's optimize run recommended, "
+                "else onnxruntime)"
+            ),
+        ] = None,
         log_level: Annotated[str, typer.Option(help="uvicorn log level")] = "info",
     ) -> None:
         """Serve models over HTTP: Open Inference Protocol v2, simple JSON, OpenAI embeddings, /dashboard."""
@@ -102,7 +108,7 @@ def register(app: typer.Typer) -> None:
             instance=instance,
             log_level=log_level,
         )
-        resolved = resolve_models(refs, example)
+        resolved = resolve_models(refs, example, engine)
         if workers > 1:  # worker processes resolve again from the refs (the example is stored by now)
             cfg = replace(cfg, models=tuple(([example] if example else []) + refs))
         names = ", ".join(r.name for _, r in resolved)

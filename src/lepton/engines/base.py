@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from collections.abc import Mapping, Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from typing import TYPE_CHECKING, Any, ClassVar, Protocol
 
 import numpy as np
@@ -25,6 +25,8 @@ class RuntimeConfig:
     """How a Session runs: threads, graph optimization level, execution mode, provider, batch size.
 
     ``intra_op_threads=0`` lets the engine choose (ONNX Runtime: one per physical core).
+    ``options`` holds engine-specific settings as strings (OpenVINO: ``hint``, ``streams``, ``precision``);
+    each engine declares the ones it takes in ``Engine.options`` and refuses others when it opens a model.
     """
 
     intra_op_threads: int = 0
@@ -33,8 +35,15 @@ class RuntimeConfig:
     execution_mode: str = "sequential"
     provider: str | None = None  # None: the best the machine has
     batch_size: int = 1
+    options: Mapping[str, str] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
+        if not isinstance(self.options, Mapping):
+            raise UserError(f"runtime options must be a mapping of name -> value; got {self.options!r}")
+        for k, v in self.options.items():
+            if not isinstance(k, str) or not isinstance(v, (str, int)) or isinstance(v, bool):
+                raise UserError(f"runtime option {k!r}={v!r}: names are strings and values strings or integers")
+        object.__setattr__(self, "options", {k: str(v) for k, v in sorted(self.options.items())})
         if self.graph_level not in GRAPH_LEVELS:
             raise UserError(f"graph level {self.graph_level!r} is not one of {', '.join(GRAPH_LEVELS)}")
         if self.execution_mode not in EXECUTION_MODES:
@@ -43,6 +52,12 @@ class RuntimeConfig:
             raise UserError("thread counts must be >= 0 (0 lets the engine choose)")
         if self.batch_size < 1:
             raise UserError(f"batch size must be >= 1; got {self.batch_size}")
+
+    def __hash__(self) -> int:  # options is a dict: hash its items
+        return hash((*(getattr(self, f) for f in self.__dataclass_fields__ if f != "options"), *self.options.items()))
+
+    def option(self, name: str, default: str = "") -> str:
+        return self.options.get(name, default)
 
     def to_json(self) -> dict[str, Any]:
         return asdict(self)
@@ -71,10 +86,22 @@ class Engine(ABC):
     name: ClassVar[str]
     description: ClassVar[str] = ""
     searched: ClassVar[bool] = True  # the navigator measures variants on it (False: a baseline only)
+    formats: ClassVar[frozenset[str]] = frozenset({"onnx"})  # the artifact formats it opens
+    options: ClassVar[Mapping[str, str]] = {}  # the RuntimeConfig.options it takes -> what values they take
 
     def unavailable(self, artifact: Artifact | None = None) -> str | None:
         """Why this engine cannot run (here, or this artifact); None when it can."""
+        if artifact is not None and artifact.format not in self.formats:
+            return (
+                f"the artifact is {artifact.format} ({artifact.model_path.name}) and {self.name} opens only "
+                f"{' or '.join(sorted(self.formats))}"
+                + ("; use --engine openvino" if artifact.format == "openvino" else "")
+            )
         return None
+
+    def option_choices(self, hw: Hardware) -> dict[str, tuple[str, ...]]:
+        """The values of each engine option worth measuring on ``hw`` (the search space's engine settings)."""
+        return {}
 
     @abstractmethod
     def open(self, artifact: Artifact, config: RuntimeConfig) -> Session:

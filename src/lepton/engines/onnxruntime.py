@@ -8,7 +8,7 @@ from typing import Any
 import numpy as np
 
 from lepton.engines.base import ENGINES, Engine, RuntimeConfig
-from lepton.errors import EngineError, EngineUnavailable, first_line
+from lepton.errors import EngineError, EngineUnavailable, one_line
 from lepton.ir.artifact import Artifact
 
 _PREFERENCE = (
@@ -82,7 +82,7 @@ class OrtSession:
         except KeyError as e:
             raise EngineError(f"missing input {e.args[0]!r}; the model needs {', '.join(self.input_names)}") from None
         except Exception as e:  # ORT's InvalidArgument/Fail: a wrong dtype or shape, a kernel that failed
-            raise EngineError(f"onnxruntime could not run the inputs given ({first_line(e)})") from e
+            raise EngineError(f"onnxruntime could not run the inputs given ({one_line(e, 300)})") from e
         return dict(zip(self.output_names, outs, strict=True))
 
     def close(self) -> None:
@@ -98,7 +98,7 @@ class OnnxRuntimeEngine(Engine):
             import onnxruntime  # noqa: F401
         except ImportError:
             return "the onnxruntime package is not installed; pip install onnxruntime"
-        return None
+        return super().unavailable(artifact)  # ONNX only: an OpenVINO IR artifact needs the openvino engine
 
     def open(self, artifact: Artifact, config: RuntimeConfig) -> OrtSession:
         return OrtSession(artifact, config)

@@ -1,4 +1,8 @@
-"""The Artifact: an immutable ONNX model folder (``model.onnx`` + ``meta.json``) identified by content."""
+"""The Artifact: an immutable model folder (``model.onnx`` + ``meta.json``) identified by content.
+
+Most artifacts are ONNX; passes that target OpenVINO write OpenVINO IR instead (``model.xml`` + ``model.bin``),
+recorded as ``format`` in ``meta.json`` (absent: ONNX, so folders written before formats existed still load).
+"""
 
 from __future__ import annotations
 
@@ -15,6 +19,8 @@ from lepton.ir.signature import Signature
 
 MODEL_FILE = "model.onnx"
 META_FILE = "meta.json"
+MODEL_FILES = {"onnx": MODEL_FILE, "openvino": "model.xml"}  # the file an engine opens, per format
+FORMATS = tuple(MODEL_FILES)
 TASKS = ("embedding", "classification", "regression", "forecast", "generic")
 
 
@@ -36,7 +42,7 @@ class Lineage:
 
 @dataclass(frozen=True)
 class Artifact:
-    """An ONNX model on disk plus what Lepton knows about it.
+    """A model on disk (ONNX, or OpenVINO IR when ``format`` says so) plus what Lepton knows about it.
 
     ``source`` says where it came from (``{"kind": "hf", "path": ...}``, ``{"kind": "torch"}``, ...);
     ``files`` names extra files in the folder (``{"tokenizer": "tokenizer"}``). ``torch_module`` is the
@@ -51,11 +57,13 @@ class Artifact:
     lineage: Lineage = field(default_factory=Lineage)
     files: Mapping[str, str] = field(default_factory=dict)
     name: str | None = None
+    format: str = "onnx"  # one of FORMATS
     torch_module: Any = field(default=None, compare=False, repr=False)
 
     @property
     def model_path(self) -> Path:
-        return self.path / MODEL_FILE
+        """The file an engine opens: ``model.onnx``, or ``model.xml`` (weights in ``model.bin``) for OpenVINO."""
+        return self.path / MODEL_FILES[self.format]
 
     def file(self, key: str) -> Path | None:
         rel = self.files.get(key)
@@ -63,11 +71,11 @@ class Artifact:
 
     @property
     def size_mb(self) -> float:
-        """Model size on disk: the ONNX file plus any external data files next to it."""
+        """Model size on disk: the model file plus its weights next to it (ONNX external data, OpenVINO .bin)."""
         total = sum(
             p.stat().st_size
             for p in self.path.iterdir()
-            if p.is_file() and p.name not in (META_FILE,) and p.suffix in (".onnx", ".data", ".bin", "")
+            if p.is_file() and p.name not in (META_FILE,) and p.suffix in (".onnx", ".xml", ".data", ".bin", "")
         )
         return total / 1e6
 
@@ -94,6 +102,7 @@ class Artifact:
             "source": dict(self.source),
             "lineage": self.lineage.to_json(),
             "files": dict(self.files),
+            "format": self.format,
         }
 
     def write_meta(self) -> None:
@@ -105,9 +114,13 @@ class Artifact:
     def load(cls, folder: Path) -> Artifact:
         folder = Path(folder)
         meta_path = folder / META_FILE
-        if not (folder / MODEL_FILE).exists() or not meta_path.exists():
-            raise IntakeError(f"{folder} is not a Lepton artifact folder (needs {MODEL_FILE} and {META_FILE})")
-        d = json.loads(meta_path.read_text())
+        d = json.loads(meta_path.read_text()) if meta_path.exists() else None
+        fmt = (d or {}).get("format", "onnx")
+        if d is None or fmt not in MODEL_FILES or not (folder / MODEL_FILES[fmt]).exists():
+            raise IntakeError(
+                f"{folder} is not a Lepton artifact folder (needs {META_FILE} and {MODEL_FILE}, "
+                f"or {MODEL_FILES['openvino']} for OpenVINO IR)"
+            )
         return cls(
             path=folder,
             id=d["id"],
@@ -117,6 +130,7 @@ class Artifact:
             lineage=Lineage.from_json(d.get("lineage", {})),
             files=d.get("files", {}),
             name=d.get("name"),
+            format=fmt,
         )
 
 
@@ -139,6 +153,15 @@ class ArtifactSummary(Contract):
     @property
     def display_name(self) -> str:
         return self.name or self.artifact_id
+
+
+def is_artifact_folder(folder: Path) -> bool:
+    """Whether ``folder`` holds ``meta.json`` and the model file its format names."""
+    try:
+        Artifact.load(folder)
+    except (IntakeError, OSError, ValueError, KeyError):
+        return False
+    return True
 
 
 def content_id(folder: Path, extra: Mapping[str, Any] | None = None) -> str:

@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from lepton.errors import IntakeError, UserError
-from lepton.ir.artifact import META_FILE, MODEL_FILE, TASKS, Artifact, Lineage
+from lepton.ir.artifact import META_FILE, MODEL_FILE, TASKS, Artifact, Lineage, is_artifact_folder
 from lepton.ir.signature import Signature
 from lepton.store.store import Store
 
@@ -32,6 +32,7 @@ class Built:
     files: Mapping[str, str] = field(default_factory=dict)
     lineage: Lineage = field(default_factory=Lineage)
     torch_module: Any = None
+    format: str = "onnx"
 
 
 Builder = Callable[[Path], Built]
@@ -56,7 +57,7 @@ def import_model(
     store = store or Store()
     if isinstance(source, str | os.PathLike):
         path = Path(source).expanduser()
-        if path.is_dir() and (path / META_FILE).exists() and (path / MODEL_FILE).exists():
+        if path.is_dir() and is_artifact_folder(path):
             stored = _stored_artifact(path, store)
             if stored is not None and not shapes:
                 art = stored.with_(name=name or stored.name or path.name)
@@ -78,6 +79,7 @@ def import_model(
             files=built.files,
             name=name,
             torch_module=built.torch_module,
+            format=built.format,
         )
     store.name_model(name, art.id)
     return art
@@ -97,7 +99,7 @@ def _path_builder(path: Path) -> tuple[Builder, str]:
         return (
             lambda wd: Built(onnx_intake(path, wd), source={"kind": "onnx", "path": str(path.resolve())})
         ), path.stem
-    if (path / META_FILE).exists() and (path / MODEL_FILE).exists():
+    if is_artifact_folder(path):
         return (lambda wd: _copy_artifact(path, wd)), path.name
     if (path / "config.json").exists():
         from lepton.ir.hf import hf_intake
@@ -182,4 +184,4 @@ def _copy_artifact(path: Path, workdir: Path) -> Built:
             shutil.copytree(p, workdir / p.name)
         else:
             shutil.copy2(p, workdir / p.name)
-    return Built(art.signature, art.task, art.source, art.files, art.lineage)
+    return Built(art.signature, art.task, art.source, art.files, art.lineage, format=art.format)

@@ -22,6 +22,7 @@ from lepton.measure.timing import Concurrent, Estimate, Latency, TimingPlan, mea
 from lepton.measure.workload import Workload
 
 Outputs = dict[str, np.ndarray]
+_DEFAULT_OPTIONS = {("precision", "f32"), ("hint", "latency")}
 Status = Literal["ok", "rejected", "failed"]
 
 
@@ -48,6 +49,7 @@ class Trial(Contract):
     batch_size: int
     threads: int | None = None
     runtime: RuntimeConfig = Field(default_factory=RuntimeConfig)
+    engine_settings: dict[str, Any] = Field(default_factory=dict)  # what the engine reports it really used
     latency_ms: Latency | None = None
     throughput_per_s: float | None = None
     peak_rss_mb: float | None = None
@@ -125,9 +127,21 @@ class Trial(Contract):
         d["quality"] = self.quality.to_json()
         return d
 
-    def config_key(self) -> tuple[str, str, int | None]:
-        """A configuration is a variant under an engine and thread setting; its trials differ by batch size."""
-        return (self.artifact_id, self.engine, self.threads)
+    def config_key(self) -> tuple[str, str, int | None, str]:
+        """A configuration is a variant under an engine, a thread setting and the engine's options (OpenVINO's
+        precision); its trials differ by batch size."""
+        return (self.artifact_id, self.engine, self.threads, self.options_text)
+
+    @property
+    def options_text(self) -> str:
+        """The engine options a person needs to tell settings apart (``bf16``); empty for the defaults."""
+        shown = {k: v for k, v in self.runtime.options.items() if (k, v) not in _DEFAULT_OPTIONS}
+        return " ".join(v if k == "precision" else f"{k}={v}" for k, v in sorted(shown.items()))
+
+    @property
+    def engine_label(self) -> str:
+        """The engine and its non-default options: ``openvino bf16``."""
+        return f"{self.engine} {self.options_text}".strip()
 
 
 @dataclass
@@ -268,6 +282,8 @@ def measure_trial(
                 quality = quality_of(spec.artifact.task, run_all(session, workload, max(b, 8)), reference)
             batches = workload.batches(b, max(1, min(8, workload.n_rows // b or 1)))
             stats = measure_latency(session.run, batches, plan, stop_early=stop_early)
+            # what the engine really used, where it reports it (OpenVINO: precision, streams, int8 layers)
+            engine_settings = dict(getattr(session, "settings", None) or {})
         finally:
             session.close()
     throughput = stats.throughput_per_s
@@ -280,6 +296,7 @@ def measure_trial(
         batch_size=b,
         threads=ENGINES.get(spec.engine)().threads_used(spec.runtime),
         runtime=spec.runtime,
+        engine_settings=engine_settings,
         latency_ms=stats.summary(percentiles),
         throughput_per_s=round(throughput, 3),
         peak_rss_mb=round(mem.peak_mb, 1),

@@ -63,6 +63,13 @@ class Workload:
     def batches(self, batch_size: int, count: int) -> list[dict[str, np.ndarray]]:
         return [self.batch(batch_size, i) for i in range(count)]
 
+    def label_batches(self, batch_size: int, count: int) -> list[np.ndarray] | None:
+        """The labels of ``batches(batch_size, count)``, row for row (None without labels)."""
+        if self.labels is None:
+            return None
+        n = len(self.labels)
+        return [self.labels[(np.arange(batch_size) + i * batch_size) % n] for i in range(count)]
+
     def chunks(self, batch_size: int) -> Iterator[dict[str, np.ndarray]]:
         """Every row once, in batches (the last may be short), for quality evaluation."""
         for start in range(0, self.n_rows, batch_size):

@@ -50,7 +50,7 @@ def slower_notes(trials: Sequence[Trial]) -> dict[str, str]:
     Trials are matched on (variant, engine, threads, batch size); a variant is called slower when its median
     throughput ratio to the parent is below 0.95.
     """
-    by_key = {(t.variant, t.engine, t.threads, t.batch_size): t for t in trials if t.measured}
+    by_key = {(t.variant, t.engine_label, t.threads, t.batch_size): t for t in trials if t.measured}
     ratios: dict[str, list[float]] = {}
     parents: dict[str, str] = {}
     last_pass: dict[str, str] = {}

@@ -66,6 +66,7 @@ def quoted_trial(rec: Trial, trials: Sequence[Trial], batch_size: int) -> Trial 
         for t in trials
         if t.artifact_id == rec.artifact_id
         and t.engine == rec.engine
+        and t.options_text == rec.options_text
         and t.batch_size == batch_size
         and t.measured
         and t.superseded_by is None

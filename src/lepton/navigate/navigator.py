@@ -9,7 +9,7 @@ from dataclasses import dataclass
 
 from lepton.cost.catalog import PriceCatalog
 from lepton.cost.hardware import detect_hardware
-from lepton.engines.base import RuntimeConfig
+from lepton.engines.base import ENGINES, RuntimeConfig
 from lepton.errors import CandidateError, UserError
 from lepton.ir.artifact import Artifact
 from lepton.measure.failures import check_runs
@@ -18,6 +18,7 @@ from lepton.measure.trial import Trial, TrialSpec, failed_trial, quality_of, ref
 from lepton.measure.workload import make_workload
 from lepton.navigate.explain import hardware_notes
 from lepton.navigate.options import OptimizeOptions
+from lepton.navigate.recovery import recovery_stage
 from lepton.navigate.result import OptimizeResult, SearchSummary, SensitivityInfo, Skipped
 from lepton.navigate.run import PRECISE, QUICK, SCREEN, RunState, Variant, prior_of
 from lepton.navigate.sensitivity import sensitivity_stage
@@ -95,20 +96,26 @@ def _run(run: RunState, options: OptimizeOptions, t_start: float) -> OptimizeRes
     try:
         deadline = t_start + options.time_budget if options.time_budget else None
         _measure_baseline(run)
-        variants, skipped = _build_variants(run, deadline)
+        variants, skipped = _build_variants(run, deadline, options.exhaustive)
         settings = _settings(run, variants)
         strategy = "exhaustive" if options.exhaustive else "optuna" if len(settings) > options.trials else "halving"
         first_rung = QUICK if strategy == "exhaustive" else SCREEN
         run.steps_total += len(settings)
         screened = screen(run, variants, settings, strategy, options.trials, _until(deadline, run), first_rung)
         sensitivity: SensitivityInfo | None = None
-        if options.sensitivity != "off" and run.reference.outputs is not None:
-            extra, sensitivity = sensitivity_stage(run, screened, variants, options.sensitivity == "on")
+        recovered: str | None = None
+        if options.sensitivity != "off":  # a faster variant that only misses quality: keep its worst layers float
+            extra: list[Variant] = []
+            if run.reference.outputs is not None:
+                extra, sensitivity = sensitivity_stage(run, screened, variants, options.sensitivity == "on")
+            twin, recovered = recovery_stage(run, screened, variants + extra, calibration_context(run))
             first = len(variants)
-            variants += extra
+            variants += extra + twin
             more = [s for s in _settings(run, variants) if s.variant >= first]
             run.steps_total += len(more)
             screened += screen(run, variants, more, "in order", len(more), _until(deadline, run), first_rung)
+            if recovered:
+                run.notes.append(recovered)
         by_label = {c.label: (c, a) for c, a in variants}
         if strategy == "exhaustive":
             longer, rung = near_frontier(run, screened), PRECISE
@@ -198,14 +205,24 @@ def _measure_baseline(run: RunState) -> None:
         run.measure(Candidate(label, []), run.artifact, rc, engine, rung=PRECISE, role="baseline")
 
 
-def _build_variants(run: RunState, deadline: float | None) -> tuple[list[Variant], list[Skipped]]:
+def calibration_context(run: RunState) -> PassContext:
+    """What passes calibrate on: eight batches of the run's own data (and their labels, when it has them)."""
+    return PassContext(
+        store=run.store,
+        hardware=run.hardware,
+        calibration=run.workload.batches(8, 8),
+        labels=run.workload.label_batches(8, 8),
+    )
+
+
+def _build_variants(run: RunState, deadline: float | None, exhaustive: bool) -> tuple[list[Variant], list[Skipped]]:
     """Build every candidate chain (cached in the store); a failing pass is recorded, not fatal. Past the
     deadline (less what screening and verification need) the remaining chains are skipped, and said so."""
     variants: list[Variant] = []
     skipped: list[Skipped] = []
-    space = candidates(run.artifact, run.hardware)
+    space = candidates(run.artifact, run.hardware, exhaustive=exhaustive)
     run.steps_total += len(space)
-    ctx = PassContext(store=run.store, hardware=run.hardware, calibration=run.workload.batches(8, 8)[:8])
+    ctx = calibration_context(run)
     for cand in space:
         run.tick(f"building {cand.label[:40]}")
         if cand.skip_reason:
@@ -219,7 +236,8 @@ def _build_variants(run: RunState, deadline: float | None) -> tuple[list[Variant
             with contextlib.redirect_stdout(io.StringIO()):  # the ORT calibrator prints progress
                 variants.append((cand, apply_chain(run.artifact, cand.passes, ctx)))
         except CandidateError as e:
-            spec = TrialSpec("onnxruntime", run.artifact, RuntimeConfig(), cand.label, cand.chain, cand.parent)
+            engine = "openvino" if cand.passes[-1].produces == "openvino" else "onnxruntime"
+            spec = TrialSpec(engine, run.artifact, RuntimeConfig(), cand.label, cand.chain, cand.parent)
             run.add(failed_trial(run.next_id(), spec, e))
     return variants, skipped
 
@@ -246,6 +264,7 @@ def _conclude(
     d = decide(run)
     notes = [
         *hardware_notes(run.hardware),
+        *run.notes,
         *(f"skipped {s.variant}: {s.reason}" for s in skipped),
         *dict.fromkeys(n for t in run.current() for n in t.notes),
     ]
@@ -273,6 +292,7 @@ def _conclude(
         reason=d.reason + (f" (the time budget left {out_of_time} candidates untried)" if out_of_time else ""),
         closest_miss=d.closest_miss,
         gains=tuple(d.gains),
+        best_by_engine=d.best_by_engine,
         notes=tuple(notes),
         skipped=tuple(skipped),
         search=SearchSummary(
@@ -298,7 +318,8 @@ def _finish(run: RunState, options: OptimizeOptions, result: OptimizeResult | No
     if rec is not None:
         deployment = Deployment(
             artifact_id=rec.artifact_id,
-            engine=rec.engine,
+            # a baseline-only engine (PyTorch eager) is not what lepton serve runs: the same model in ONNX is
+            engine=rec.engine if ENGINES.get(rec.engine).searched else "onnxruntime",
             runtime=rec.runtime,
             throughput_per_s=rec.capacity,
             latency_ms=rec.latency,

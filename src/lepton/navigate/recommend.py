@@ -9,7 +9,7 @@ from dataclasses import replace
 from lepton.measure.trial import Trial
 from lepton.navigate.result import ClosestMiss
 from lepton.navigate.targets import Slo, Targets, violations
-from lepton.report.format import ms, usd
+from lepton.report.format import engine_name, ms, usd
 
 
 def quality_text(t: Trial) -> str:
@@ -20,8 +20,9 @@ def quality_text(t: Trial) -> str:
 def describe(t: Trial) -> str:
     """One line a person reads: the configuration and its figures."""
     threads = "" if t.threads is None else f", {t.threads} thread{'s' if t.threads != 1 else ''}"
+    engine = f" on {engine_name(t.engine)} {t.options_text}".rstrip()
     return (
-        f"{t.variant}{threads}, batch {t.batch_size}: p95 {ms(t.latency.p95)} ms, "
+        f"{t.variant}{engine}{threads}, batch {t.batch_size}: p95 {ms(t.latency.p95)} ms, "
         f"{usd(t.usd_per_1m)} per 1M, {quality_text(t)}"
     )
 

@@ -130,6 +130,7 @@ class OptimizeResult(Contract):
     reason: str = ""
     closest_miss: ClosestMiss | None = None
     gains: tuple[Gain, ...] = ()
+    best_by_engine: dict[str, str] = Field(default_factory=dict)  # engine (with options) -> its best trial's id
     notes: tuple[str, ...] = ()
     skipped: tuple[Skipped, ...] = ()
     search: SearchSummary

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Literal
 
@@ -70,9 +70,10 @@ class RunState:
     progress: Progress | None = None
     steps_total: int = 0
     trials: dict[str, Trial] = field(default_factory=dict)
-    quality_cache: dict[tuple[str, str], Quality] = field(default_factory=dict)
+    quality_cache: dict[tuple[str, str, str], Quality] = field(default_factory=dict)
     prior: dict[PriorKey, Trial] = field(default_factory=dict)  # a resumed run's stored measurements
     reused: int = 0
+    notes: list[str] = field(default_factory=list)  # what the stages did, for the result's notes
     unmeasured: int = 0  # settings left unscreened when the time budget ran out
     _steps: int = 0
 
@@ -103,11 +104,12 @@ class RunState:
         return iter(self.trials.values())
 
     # -- measuring ----------------------------------------------------------------------------------------
-    def quality(self, art: Artifact, engine: str) -> Quality:
-        """Quality depends on the variant and engine, not on threads or batch size: measured once each."""
-        key = (art.id, engine)
+    def quality(self, art: Artifact, engine: str, options: Mapping[str, str]) -> Quality:
+        """Quality depends on the variant, the engine and its options (OpenVINO's bf16 changes the outputs),
+        not on threads or batch size: measured once for each."""
+        key = (art.id, engine, json.dumps(dict(options), sort_keys=True))
         if key not in self.quality_cache:
-            session = open_session(engine, art, RuntimeConfig())
+            session = open_session(engine, art, RuntimeConfig(options=options))
             try:
                 self.quality_cache[key] = quality_of(art.task, run_all(session, self.workload), self.reference)
             finally:
@@ -156,7 +158,7 @@ class RunState:
                 self.price,
                 plan=self.plans[rung],
                 qps=self.targets.qps,
-                quality=None if role == "baseline" else self.quality(art, engine),
+                quality=None if role == "baseline" else self.quality(art, engine, rc.options),
                 stop_early=self._stop_early(rc.batch_size),
                 percentiles=(slo_metric,) if slo_metric else (),
             )

@@ -8,7 +8,7 @@ from __future__ import annotations
 import contextlib
 import io
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 from lepton.errors import CandidateError
 from lepton.measure.trial import Trial
@@ -29,33 +29,41 @@ def _excludable(t: Trial) -> bool:
     return name in PASSES and PASSES.get(name).keeps_nodes_in_float
 
 
+def faster_but_rejected(
+    run: RunState, screened: Sequence[Trial], eligible: Callable[[Trial], bool]
+) -> tuple[Trial, str] | None:
+    """The ``eligible`` variant that misses the quality target but beats the best passing variant by the most
+    (at least ``WORTH``) at some batch size, and a sentence that says so."""
+    ok = [t for t in screened if t.measured]
+    passing = [t for t in ok if (t.quality_drop or 0) <= run.targets.max_drop]
+    failing = [t for t in ok if (t.quality_drop or 0) > run.targets.max_drop and eligible(t)]
+    best_pass = {
+        b: max((t.throughput for t in passing if t.batch_size == b), default=0.0) for b in {t.batch_size for t in ok}
+    }
+    gainers = [t for t in failing if t.throughput > WORTH * best_pass.get(t.batch_size, 0.0)]
+    if not gainers:
+        return None
+    top = max(gainers, key=lambda t: t.throughput / max(best_pass[t.batch_size], 1e-9))
+    gain = top.throughput / max(best_pass[top.batch_size], 1e-9)
+    why = (
+        f"{top.variant} is {gain:.2f}x the best passing variant at batch {top.batch_size} but drops quality "
+        f"by {top.quality_drop:.4f}"
+    )
+    return top, why
+
+
 def pick(
     run: RunState, screened: Sequence[Trial], variants: Sequence[Variant], always: bool
 ) -> tuple[list[Pass], str] | None:
     """The chain to analyse and why: the fastest rejected int8 variant that beats the best passing variant by
     ``WORTH`` at some batch size, or (``always``) the first int8 variant there is."""
-    ok = [t for t in screened if t.measured]
-    passing = [t for t in ok if (t.quality_drop or 0) <= run.targets.max_drop]
-    failing = [t for t in ok if (t.quality_drop or 0) > run.targets.max_drop and _excludable(t)]
-    best_pass = {
-        b: max((t.throughput for t in passing if t.batch_size == b), default=0.0) for b in {t.batch_size for t in ok}
-    }
-    gainers = [t for t in failing if t.throughput > WORTH * best_pass.get(t.batch_size, 0.0)]
-    if gainers:
-        top = max(gainers, key=lambda t: t.throughput / max(best_pass[t.batch_size], 1e-9))
-        gain = top.throughput / max(best_pass[top.batch_size], 1e-9)
-        why = (
-            f"{top.variant} is {gain:.2f}x the best passing variant at batch {top.batch_size} but drops quality "
-            f"by {top.quality_drop:.4f}"
-        )
-        return passes_of(top.chain), why
+    found = faster_but_rejected(run, screened, _excludable)
+    if found is not None:
+        return passes_of(found[0].chain), found[1]
     if always:
         for cand, _ in variants:
-            if (
-                cand.passes
-                and cand.passes[-1].keeps_nodes_in_float
-                and not cand.passes[-1].params().get("nodes_to_exclude")
-            ):
+            last = cand.passes[-1] if cand.passes else None
+            if last is not None and last.keeps_nodes_in_float and not last.params().get("nodes_to_exclude"):
                 return list(cand.passes), "asked for (--sensitivity on)"
     return None
 

@@ -18,7 +18,7 @@ from lepton.ir.family import model_family
 from lepton.measure.trial import ChainStep
 from lepton.passes import PASSES, Pass, describe
 
-BASE_LABEL = "ort fp32"
+BASE_LABEL = "fp32"
 
 
 @dataclass
@@ -44,46 +44,52 @@ def passes_of(chain: tuple[ChainStep, ...]) -> list[Pass]:
     return [PASSES.get(step.pass_)(**step.params) for step in chain]
 
 
-def proposed_chains(artifact: Artifact) -> list[list[Pass]]:
-    """Every chain the registered passes propose for ``artifact``'s model family, best-ranked first.
+def proposed_chains(artifact: Artifact) -> list[tuple[list[Pass], str | None]]:
+    """Every chain the registered passes propose for ``artifact``'s model family, best-ranked first, each with
+    the prior that says it rarely pays on this family (or None).
 
     A graph-family proposal is a chain of its own; other proposals go on the model as it is (``"model"``)
     and/or after the best-ranked graph proposal (``"graph"``).
     """
     family = model_family(artifact)
-    ranked: list[tuple[int, Pass, tuple[str, ...]]] = []
+    ranked: list[tuple[int, Pass, tuple[str, ...], str | None]] = []
     for _, cls in PASSES:
         if cls.worth_trying(family):
-            ranked += [(p.rank, cls(**dict(p.params)), p.after) for p in cls.proposals]
+            ranked += [(p.rank, cls(**dict(p.params)), p.after, p.unlikely.get(family)) for p in cls.proposals]
     ranked.sort(key=lambda r: r[0])
-    graph = next((p for _, p, _ in ranked if p.family == "graph"), None)
-    chains: list[tuple[int, list[Pass]]] = []
-    for rank, p, after in ranked:
+    graph = next((p for _, p, _, _ in ranked if p.family == "graph"), None)
+    chains: list[tuple[int, list[Pass], str | None]] = []
+    for rank, p, after, prior in ranked:
         if p.family == "graph":
-            chains.append((rank, [p]))
+            chains.append((rank, [p], prior))
             continue
         for where in after:
             if where == "model":
-                chains.append((rank, [p]))
+                chains.append((rank, [p], prior))
             elif where == "graph" and graph is not None:
-                chains.append((rank, [graph, p]))
-    return [c for _, c in sorted(chains, key=lambda r: r[0])]
+                chains.append((rank, [graph, p], prior))
+    return [(c, prior) for _, c, prior in sorted(chains, key=lambda r: r[0])]
 
 
-def candidates(artifact: Artifact, hw: Hardware, extra: list[list[Pass]] | None = None) -> list[Candidate]:
-    """The base model plus every proposed chain, with ``skip_reason`` when a later step cannot apply here.
+def candidates(
+    artifact: Artifact, hw: Hardware, extra: list[list[Pass]] | None = None, *, exhaustive: bool = False
+) -> list[Candidate]:
+    """The base model plus every proposed chain, with ``skip_reason`` when a later step cannot apply here, or
+    when a prior says it rarely pays on this model family (``exhaustive`` tries those anyway).
 
     Chains whose first pass refuses this model or machine are left out (they are not worth a line); a
     refusal found only while building is recorded as the candidate's failure.
     """
     out = [Candidate(BASE_LABEL, [], None)]
     seen = {describe([])}
-    for passes in [*proposed_chains(artifact), *(extra or [])]:
+    for passes, prior in [*proposed_chains(artifact), *((c, None) for c in extra or [])]:
         key = describe(passes)
         if key in seen or passes[0].check(artifact, hw) is not None:
             continue
         seen.add(key)
         why = next((f"{p.name}: {w}" for p in passes if (w := p.check(artifact, hw))), None)
+        if why is None and prior and not exhaustive:
+            why = f"prior: {prior}; --exhaustive tries it anyway"
         out.append(Candidate(chain_label(passes), list(passes), chain_label(passes[:-1]), why))
     labels = [c.label for c in out]
     for c in out:  # two chains that differ only in params hidden by the short label keep distinct names

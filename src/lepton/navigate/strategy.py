@@ -124,7 +124,11 @@ def verify_recommendation(run: RunState, variants: dict[str, Variant]) -> None:
         rec = choose(feasible, run.targets)
         if rec is None or rec.is_baseline:
             return
-        same = [t for t in ok if t.artifact_id == rec.artifact_id and t.engine == rec.engine]
+        same = [
+            t
+            for t in ok
+            if t.artifact_id == rec.artifact_id and t.engine == rec.engine and t.options_text == rec.options_text
+        ]
         fastest = {
             b: max((t for t in same if t.batch_size == b), key=lambda t: t.throughput).id
             for b in {t.batch_size for t in same}

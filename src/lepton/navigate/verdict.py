@@ -18,6 +18,7 @@ from lepton.navigate.recommend import WHY, choose, closest_miss, describe, feasi
 from lepton.navigate.result import ClosestMiss, Gain, Ratio, Verdict
 from lepton.navigate.run import RunState
 from lepton.navigate.targets import Targets, violations
+from lepton.report.format import engine_name
 
 _OBJECTIVE_WORDS = {"cost": "cheaper per 1M", "latency": "lower latency", "throughput": "more throughput"}
 
@@ -30,6 +31,7 @@ class Decision:
     frontier: list[Trial]
     gains: list[Gain]
     closest_miss: ClosestMiss | None
+    best_by_engine: dict[str, str]
 
 
 def judge(run: RunState) -> None:
@@ -62,10 +64,40 @@ def decide(run: RunState) -> Decision:
     feasible = [t for t in current if t.status == "ok" and t.measured]
     front = pareto_front(feasible, default_objectives(targets.slo_metric))
     best = choose(feasible, targets)
+    by_engine = best_by_engine(feasible, targets)
     if best is None:
-        return Decision("no-fit", None, "", front, [], closest_miss(current, targets, run.slo_batch))
+        return Decision("no-fit", None, "", front, [], closest_miss(current, targets, run.slo_batch), by_engine)
     verdict, rec, reason = _verdict(best, feasible, targets)
-    return Decision(verdict, rec, reason, front, gains(rec, current) if rec else [], None)
+    if verdict == "recommend":
+        reason += why_this_engine(rec, feasible, targets)
+    return Decision(verdict, rec, reason, front, gains(rec, current) if rec else [], None, by_engine)
+
+
+def best_by_engine(feasible: Sequence[Trial], targets: Targets) -> dict[str, str]:
+    """The best feasible trial by the objective on each engine (with its options: ``openvino bf16``)."""
+    out: dict[str, str] = {}
+    for label in sorted({t.engine_label for t in feasible}):
+        best = choose([t for t in feasible if t.engine_label == label], targets)
+        if best is not None:
+            out[label] = best.id
+    return out
+
+
+def why_this_engine(rec: Trial, feasible: Sequence[Trial], targets: Targets) -> str:
+    """Why this engine on this machine: against the best variant on each other searched engine, same batch."""
+    parts = []
+    for engine in sorted({t.engine for t in feasible if not t.is_baseline and t.engine != rec.engine}):
+        other = choose([t for t in feasible if t.engine == engine and t.batch_size == rec.batch_size], targets)
+        if other is None:
+            continue
+        ratio = objective_ratio(other, rec, targets.objective, targets.slo_metric)
+        mine, theirs = rec.quality.headline(), other.quality.headline()
+        quality = f"; {mine.text} vs {theirs.formatted}" if mine and theirs else ""
+        parts.append(
+            f"{ratio.x:.2f}x {_OBJECTIVE_WORDS[targets.objective]} than the best on {engine_name(engine)} "
+            f"({other.id} {other.variant}) at batch {rec.batch_size} here{quality}"
+        )
+    return f". {engine_name(rec.engine)}: " + "; ".join(parts) if parts else ""
 
 
 def _verdict(best: Trial, feasible: Sequence[Trial], targets: Targets) -> tuple[Verdict, Trial, str]:

@@ -10,6 +10,7 @@ from lepton.passes.base import PASSES, Pass, PassContext, create, synthesize_fee
 # Importing the modules registers the built-in passes.
 from lepton.passes import graph as _graph  # noqa: E402,F401  isort: skip
 from lepton.passes import opset as _opset  # noqa: E402,F401  isort: skip
+from lepton.passes import openvino as _openvino  # noqa: E402,F401  isort: skip
 from lepton.passes import precision as _precision  # noqa: E402,F401  isort: skip
 from lepton.passes import prune as _prune  # noqa: E402,F401  isort: skip
 from lepton.passes import quantize as _quantize  # noqa: E402,F401  isort: skip

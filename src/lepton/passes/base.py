@@ -15,8 +15,8 @@ import numpy as np
 import onnx
 
 from lepton.cost.hardware import Hardware
-from lepton.errors import LeptonError, NotApplicable, PassError
-from lepton.ir.artifact import META_FILE, MODEL_FILE, Artifact, Lineage
+from lepton.errors import LeptonError, NotApplicable, PassError, one_line
+from lepton.ir.artifact import META_FILE, MODEL_FILE, MODEL_FILES, Artifact, Lineage
 from lepton.registry import Registry
 from lepton.store.store import Store
 
@@ -35,6 +35,7 @@ class Proposal:
     params: Mapping[str, Any] = field(default_factory=dict)
     after: tuple[str, ...] = ("model",)
     rank: int = 50
+    unlikely: Mapping[str, str] = field(default_factory=dict)  # model family -> why it rarely pays there (a prior)
 
 
 @dataclass
@@ -43,7 +44,8 @@ class PassContext:
 
     ``calibration`` is a list of feed dicts (one batch each); None lets a pass synthesize inputs from the
     signature. ``train_feeds``/``train_targets`` enable fine-tuning where a pass supports it (targets
-    absent: the pass distils from the unpruned model's outputs).
+    absent: the pass distils from the unpruned model's outputs). ``labels`` (one array per calibration
+    batch) let a quality-controlled pass judge task accuracy instead of fidelity to the float model.
     """
 
     store: Store
@@ -52,6 +54,7 @@ class PassContext:
     train_feeds: list[Feeds] | None = None
     train_targets: list[np.ndarray] | None = None
     seed: int = 0
+    labels: list[np.ndarray] | None = None
 
     def feeds(self, artifact: Artifact, batches: int = 4, batch: int = 8, sequence: int = 32) -> list[Feeds]:
         """The calibration feeds, or ``batches`` synthesized ones when none were given."""
@@ -83,7 +86,11 @@ def synthesize_feeds(
 
 
 class Pass(ABC):
-    """Base of every pass. ``__init__`` only stores params; ``check`` validates; ``apply`` builds."""
+    """Base of every pass. ``__init__`` only stores params; ``check`` validates; ``apply`` builds.
+
+    ``accepts`` names the artifact formats a pass reads and ``produces`` the one it writes ("onnx", or
+    "openvino" for OpenVINO IR), so a chain can be checked before anything runs.
+    """
 
     name: ClassVar[str]
     family: ClassVar[str] = "graph"
@@ -94,6 +101,9 @@ class Pass(ABC):
     proposals: ClassVar[tuple[Proposal, ...]] = ()
     model_families: ClassVar[frozenset[str]] = frozenset()
     keeps_nodes_in_float: ClassVar[bool] = False
+    # A registered pass that builds the same kind of variant under a quality bound (it takes ``max_drop`` and
+    # ``drop_type``), tried when a variant of this pass is faster but misses the quality target.
+    recovered_by: ClassVar[str | None] = None
 
     @classmethod
     def worth_trying(cls, family: str) -> bool:
@@ -117,6 +127,9 @@ class Pass(ABC):
             raise NotApplicable(f"{self.name} cannot keep nodes in float")
         return type(self)(**{**self.params(), "nodes_to_exclude": tuple(nodes)})
 
+    accepts: ClassVar[frozenset[str]] = frozenset({"onnx"})
+    produces: ClassVar[str] = "onnx"
+
     def params(self) -> dict[str, Any]:
         """The JSON-able params: the cache key together with the parent id and the pass name."""
         return {k: _jsonable(v) for k, v in sorted(vars(self).items()) if not k.startswith("_")}
@@ -127,6 +140,9 @@ class Pass(ABC):
 
     def check(self, artifact: Artifact, hw: Hardware) -> str | None:
         """Why this pass does not apply to ``artifact`` on ``hw``, or None when it does."""
+        wrong_format = self.format_check(artifact)
+        if wrong_format:
+            return wrong_format
         missing = self.needs - hw.capabilities()
         if missing:
             return f"needs {', '.join(sorted(missing))}, which this machine lacks ({hw.summary()})"
@@ -137,9 +153,18 @@ class Pass(ABC):
         first with a cached ``convert-opset`` step, so the result's parent is the converted model."""
         return 0
 
+    def format_check(self, artifact: Artifact) -> str | None:
+        """Why this pass cannot read ``artifact``'s format, or None when it can."""
+        if artifact.format in self.accepts:
+            return None
+        return (
+            f"the model is {artifact.format} ({artifact.model_path.name}) and this pass reads only "
+            f"{' or '.join(sorted(self.accepts))}; run it before any pass that writes {artifact.format}"
+        )
+
     def apply(self, artifact: Artifact, ctx: PassContext) -> Artifact:
         """Run the pass: raises NotApplicable when ``check`` says no, PassError when it fails."""
-        why = self.check(artifact, ctx.hardware)
+        why = self.format_check(artifact) or self.check(artifact, ctx.hardware)
         if why:
             raise NotApplicable(f"{self.name}: {why}")
         need = self.min_opset(artifact)
@@ -155,16 +180,17 @@ class Pass(ABC):
         with ctx.store.workdir() as work:
             try:
                 self.build(artifact, ctx, work)
-                _validate(work / MODEL_FILE)
+                _validate(work, self.produces)
             except LeptonError:
                 raise
             except Exception as e:  # any crash inside third-party tooling is this candidate's failure
                 raise PassError(f"{self.name} failed on {artifact.id}: {type(e).__name__}: {one_line(e)}") from e
-            return commit_child(artifact, work, ctx, self.name, self.cache_params(artifact, ctx))
+            return commit_child(artifact, work, ctx, self.name, self.cache_params(artifact, ctx), format=self.produces)
 
     @abstractmethod
     def build(self, artifact: Artifact, ctx: PassContext, work: Path) -> None:
-        """Write the transformed ``model.onnx`` (and any external data) into ``work``."""
+        """Write the transformed model into ``work``: ``model.onnx`` (and any external data), or
+        ``model.xml`` + ``model.bin`` for a pass that produces OpenVINO IR."""
 
     def __repr__(self) -> str:
         args = ", ".join(f"{k}={v!r}" for k, v in self.params().items())
@@ -183,14 +209,19 @@ def _jsonable(v: Any) -> Any:
     return v
 
 
-def one_line(error: BaseException, limit: int = 500) -> str:
-    """A third-party error (ValidationError adds "==> Context: ..." lines) as one line a trial can show."""
-    return " ".join(str(error).split())[:limit] or type(error).__name__
-
-
-def _validate(model_path: Path) -> None:
+def _validate(work: Path, fmt: str = "onnx") -> None:
+    """The pass's output is a valid model of its format: ``onnx.checker`` for ONNX, OpenVINO's reader for IR."""
+    model_path = work / MODEL_FILES[fmt]
     if not model_path.exists():
-        raise PassError(f"the pass wrote no {MODEL_FILE}")
+        raise PassError(f"the pass wrote no {model_path.name}")
+    if fmt != "onnx":
+        weights = model_path.with_suffix(".bin")
+        if not weights.exists():
+            raise PassError(f"the pass wrote {model_path.name} but no {weights.name}")
+        from lepton.ir.openvino_ir import read_model
+
+        read_model(model_path, PassError)  # raises on a malformed graph or truncated weights
+        return
     try:
         onnx.checker.check_model(str(model_path))  # path form: works for models with external data
     except onnx.checker.ValidationError as e:
@@ -251,7 +282,9 @@ def copy_extras(parent: Artifact, work: Path) -> None:
             shutil.copy2(src, dst)
 
 
-def commit_child(parent: Artifact, work: Path, ctx: PassContext, pass_name: str, params: dict[str, Any]) -> Artifact:
+def commit_child(
+    parent: Artifact, work: Path, ctx: PassContext, pass_name: str, params: dict[str, Any], *, format: str = "onnx"
+) -> Artifact:
     copy_extras(parent, work)
     (work / META_FILE).unlink(missing_ok=True)
     child = ctx.store.commit_artifact(
@@ -262,6 +295,7 @@ def commit_child(parent: Artifact, work: Path, ctx: PassContext, pass_name: str,
         lineage=Lineage(parent.id, pass_name, params),
         files=parent.files,
         name=None,
+        format=format,
     )
     return child
 

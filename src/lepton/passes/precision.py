@@ -47,6 +47,8 @@ class Float16(Pass):
         self.op_block_list = tuple(op_block_list)
 
     def check(self, artifact: Artifact, hw: Hardware) -> str | None:
+        if wrong_format := self.format_check(artifact):
+            return wrong_format
         if not hw.has_gpu and not hw.fp16_native:
             return "no native fp16 on this CPU (avx512_fp16/amx_fp16 absent) and no GPU: fp16 would run slower"
         if not _float_weights(artifact):
@@ -106,6 +108,8 @@ class BFloat16(Pass):
         self.op_block_list = tuple(op_block_list)
 
     def check(self, artifact: Artifact, hw: Hardware) -> str | None:
+        if wrong_format := self.format_check(artifact):
+            return wrong_format
         if not hw.has_gpu:
             native = f" (this CPU has {hw.bf16_native}, but" if hw.bf16_native else " ("
             return (

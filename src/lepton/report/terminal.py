@@ -36,7 +36,7 @@ def trials_table(trials: Sequence[Trial], title: str = "", *, show_variant: bool
     for r in trials:
         cells = {
             "id": r.id,
-            "engine": ENGINE_SHORT.get(r.engine, r.engine),
+            "engine": f"{ENGINE_SHORT.get(r.engine, r.engine)} {r.options_text}".strip(),
             "variant": r.variant,
             "batch": str(r.batch_size),
             "status": f"[{STATUS_STYLE.get(r.status, 'white')}]{r.status}[/]",

@@ -18,7 +18,7 @@ class ServeConfig:
     host: str = "127.0.0.1"
     port: int = 8000
     workers: int = 1
-    engine: str = "onnxruntime"
+    engine: str | None = None  # None: the engine the model's trial chose (resolve.ResolvedModel.engine)
     max_batch_size: int | None = None  # None: the navigator's batch size, else 32
     max_delay_ms: float | None = None  # None: no fixed window (dispatch when the session is free)
     slo: Slo | None = None  # adaptive batching towards this latency target (its @N caps batches at N rows)

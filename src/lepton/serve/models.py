@@ -1,7 +1,7 @@
 """The models a server holds: each a session, its Batcher, its signature checks and (optionally) a shadow.
 
-Only ONNX files are opened (by ONNX Runtime) and tokenizers are read from ``tokenizer.json`` (through
-``lepton.ir.text``): nothing is unpickled and no code is imported from a model folder or a request.
+Only model files are opened (ONNX by ONNX Runtime or OpenVINO, OpenVINO IR by OpenVINO) and tokenizers are
+read from ``tokenizer.json``: nothing is unpickled and no code is imported from a model folder or a request.
 """
 
 from __future__ import annotations
@@ -33,6 +33,13 @@ from lepton.store.resolve import ResolvedModel
 
 log = logging.getLogger("lepton.serve")
 DEFAULT_MAX_BATCH = 32
+LANE_ENGINES = ("onnxruntime", "openvino")  # engines whose batches run on parallel lanes
+PLATFORMS = {"onnxruntime": "onnxruntime_onnx", "openvino": "openvino"}  # Triton's names
+
+
+def served_engine(cfg: ServeConfig, resolved: ResolvedModel) -> str:
+    """``--engine`` when given, else the engine the model's trial was measured on (ONNX Runtime by default)."""
+    return cfg.engine or resolved.engine
 
 
 def batchable(inputs: tuple[TensorSpec, ...]) -> bool:
@@ -64,6 +71,7 @@ class ServedModel:
     max_tokens: int | None = None  # the most tokens per text the model takes (known for text models)
     index_bounds: dict[str, int] = field(default_factory=dict)  # index input -> table rows (validate.index_bounds)
     loaded_at: float = field(default_factory=time.time)
+    engine: str = "onnxruntime"
 
     @property
     def name(self) -> str:
@@ -76,6 +84,10 @@ class ServedModel:
     @property
     def signature(self) -> Signature:
         return self.resolved.artifact.signature
+
+    @property
+    def platform(self) -> str:
+        return PLATFORMS.get(self.engine, self.engine)
 
     @property
     def max_rows(self) -> int:
@@ -110,7 +122,7 @@ class ServedModel:
         return {
             "name": self.name,
             "versions": [self.version],
-            "platform": "onnxruntime_onnx",
+            "platform": self.platform,
             "inputs": [spec(t) for t in self.signature.inputs],
             "outputs": [spec(t) for t in self.signature.outputs],
         }
@@ -139,15 +151,15 @@ def _policy(cfg: ServeConfig, max_batch: int) -> Policy:
     return FixedPolicy(max_batch, (cfg.max_delay_ms or 0.0) / 1000.0)
 
 
-def lane_count(cfg: ServeConfig, artifact_bytes: int, threads: int) -> int:
-    """How many sessions run a model's batches side by side: ``--instances``, or auto.
+def lane_count(cfg: ServeConfig, artifact_bytes: int, threads: int, engine: str | None = None) -> int:
+    """How many lanes run a model's batches side by side: ``--instances``, or auto.
 
-    Auto: one lane per core the session would use (at most 4) for ONNX Runtime, when the extra sessions
-    fit in a quarter of the memory available; else one. Each parallel session gets its share of threads.
+    Auto: one lane per core the session would use (at most 4) for ONNX Runtime and OpenVINO, when the extra
+    copies fit in a quarter of the memory available; else one. Each lane gets its share of the threads.
     """
     if cfg.instances is not None:
         return cfg.instances
-    if cfg.engine != "onnxruntime" or threads < 2:
+    if (engine or cfg.engine or "onnxruntime") not in LANE_ENGINES or threads < 2:
         return 1
     import psutil
 
@@ -157,7 +169,9 @@ def lane_count(cfg: ServeConfig, artifact_bytes: int, threads: int) -> int:
     return lanes
 
 
-def open_lanes(cfg: ServeConfig, resolved: ResolvedModel, session: Session) -> tuple[Lanes, list[Session]]:
+def open_lanes(
+    cfg: ServeConfig, resolved: ResolvedModel, session: Session, engine: str = "onnxruntime"
+) -> tuple[Lanes, list[Session]]:
     """The model's lanes: ``session`` alone, or N sessions with a share of its threads each plus ``session``
     itself as the solo lane (all the threads, for requests that arrive alone)."""
     from dataclasses import replace
@@ -165,18 +179,43 @@ def open_lanes(cfg: ServeConfig, resolved: ResolvedModel, session: Session) -> t
     from lepton.engines import ENGINES
 
     runtime = resolved.runtime
-    threads = ENGINES.get(cfg.engine)().threads_used(runtime)
-    n = lane_count(cfg, int(resolved.artifact.size_mb * 1e6), threads)
+    threads = ENGINES.get(engine)().threads_used(runtime)
+    if engine == "openvino":
+        return _openvino_lanes(cfg, resolved, session, threads)
+    n = lane_count(cfg, int(resolved.artifact.size_mb * 1e6), threads, engine)
     if n <= 1:
         return Lanes((session.run,)), [session]
     per_lane = max(1, threads // n)
-    narrow = [
-        open_session(cfg.engine, resolved.artifact, replace(runtime, intra_op_threads=per_lane)) for _ in range(n)
-    ]
+    narrow = [open_session(engine, resolved.artifact, replace(runtime, intra_op_threads=per_lane)) for _ in range(n)]
     for s in narrow:
         s.run(synthetic_feeds(resolved.artifact.signature.inputs))
     solo = session.run if threads > per_lane else None
     return Lanes(tuple(s.run for s in narrow), solo), [*narrow, session]
+
+
+def _openvino_lanes(
+    cfg: ServeConfig, resolved: ResolvedModel, session: Session, threads: int
+) -> tuple[Lanes, list[Session]]:
+    """OpenVINO runs parallel batches as streams of one compiled model (the weights are shared): N lanes call
+    one session compiled with N streams, each call on its own infer request. A session measured with several
+    streams already is that session; else ``session`` (one stream, all the threads) stays the solo lane."""
+    from dataclasses import replace
+
+    settings = getattr(session, "settings", {})
+    streams = int(settings.get("streams", 1))
+    if streams > 1 and cfg.instances in (None, streams):
+        return Lanes((session.run,) * streams), [session]
+    n = lane_count(cfg, int(resolved.artifact.size_mb * 1e6), threads, "openvino")
+    if n <= 1:
+        return Lanes((session.run,)), [session]
+    per_lane = max(1, threads // n)
+    runtime = resolved.runtime
+    options = {**runtime.options, "hint": "throughput", "streams": str(n)}
+    wide = open_session("openvino", resolved.artifact, replace(runtime, intra_op_threads=per_lane * n, options=options))
+    wide.run(synthetic_feeds(resolved.artifact.signature.inputs))
+    got = int(getattr(wide, "settings", {}).get("streams", n))  # OpenVINO may give fewer streams than asked
+    solo = session.run if threads > per_lane else None
+    return Lanes((wide.run,) * max(1, got), solo), [wide, session]
 
 
 def open_model(
@@ -185,7 +224,8 @@ def open_model(
     """Open the sessions (with the navigator's runtime config), warm them up, and build the Batcher."""
     sig = resolved.artifact.signature
     runtime = resolved.runtime
-    session = open_session(cfg.engine, resolved.artifact, runtime)
+    engine = served_engine(cfg, resolved)
+    session = open_session(engine, resolved.artifact, runtime)
     if batchable(sig.inputs):
         chosen = runtime.batch_size if resolved.prediction else DEFAULT_MAX_BATCH
         max_batch = cfg.max_batch_size or chosen
@@ -196,7 +236,7 @@ def open_model(
     except Exception as e:  # noqa: BLE001 - a model that cannot run one row should not be served
         raise UserError(f"model {resolved.name!r} failed its warm-up run on synthetic inputs: {e}") from None
     name = resolved.name
-    lanes, sessions = open_lanes(cfg, resolved, session)
+    lanes, sessions = open_lanes(cfg, resolved, session, engine)
     batcher = Batcher(
         lanes,
         _policy(cfg, max_batch),
@@ -211,13 +251,13 @@ def open_model(
         if ref_art is None or ref_art.id == resolved.artifact.id:
             log.warning("--shadow-rate: %s is its own reference (not an optimized variant); no shadow", name)
         else:
-            ref_session = open_session(cfg.engine, ref_art, RuntimeConfig(intra_op_threads=1))
+            ref_session = open_session(engine, ref_art, RuntimeConfig(intra_op_threads=1))
             shadow = Shadow(ref_session.run, cfg.shadow_rate, lambda c, m: metrics.observe_shadow(name, c, m))
     tokenizer, max_tokens = _tokenizer(resolved) if resolved.artifact.task == "embedding" else (None, None)
     info = {
         "version": resolved.version,
         "artifact": resolved.artifact.id,
-        "engine": cfg.engine,
+        "engine": engine,
         "task": resolved.artifact.task,
         "max_batch_size": str(max_batch),
         "batching": batcher.policy.mode,
@@ -226,10 +266,15 @@ def open_model(
         "ref": ref,
     }
     metrics.add_model(name, info, usd_per_hour, dict(resolved.prediction))
-    bounds = index_bounds(onnx.load(str(resolved.artifact.model_path), load_external_data=False))
+    graph = resolved.artifact if resolved.artifact.format == "onnx" else resolved.reference
+    bounds: dict[str, int] = {}
+    if graph is not None and graph.format == "onnx":  # the tables indices must stay inside (IR: its ONNX source)
+        bounds = index_bounds(onnx.load(str(graph.model_path), load_external_data=False))
     if tokenizer is not None and "input_ids" in sig.input_names and "input_ids" not in bounds:
         bounds["input_ids"] = tokenizer.get_vocab_size()  # e.g. a table a pass computes rather than stores
-    return ServedModel(ref, resolved, sessions, batcher, max_batch, shadow, tokenizer, max_tokens, bounds)
+    return ServedModel(
+        ref, resolved, sessions, batcher, max_batch, shadow, tokenizer, max_tokens, bounds, engine=engine
+    )
 
 
 class ModelRegistry:

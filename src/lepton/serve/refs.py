@@ -6,10 +6,12 @@ from lepton.errors import UserError
 from lepton.store.resolve import ResolvedModel
 
 
-def resolve_models(refs: list[str], example: str | None) -> list[tuple[str, ResolvedModel]]:
-    """Resolve every MODEL (``REF`` or ``NAME=REF``) before the server starts, so mistakes exit 2 at once."""
+def resolve_models(refs: list[str], example: str | None, engine: str | None = None) -> list[tuple[str, ResolvedModel]]:
+    """Resolve every MODEL (``REF`` or ``NAME=REF``) and check its engine (``engine``, else the one it was
+    measured on) can open it before the server starts, so mistakes exit 2 at once."""
     from dataclasses import replace
 
+    from lepton.engines import ENGINES
     from lepton.store.resolve import resolve_ref
     from lepton.store.store import Store
 
@@ -35,5 +37,9 @@ def resolve_models(refs: list[str], example: str | None) -> list[tuple[str, Reso
                 f"two models would be served as {resolved.name!r}; name one with NAME=REF, e.g. other={ref}"
             )
         seen.add(resolved.name)
+        runs_on = engine or resolved.engine
+        why = ENGINES.get(runs_on)().unavailable(resolved.artifact)
+        if why:
+            raise UserError(f"{ref}: engine {runs_on!r} cannot serve it: {why}")
         out.append((ref, resolved))
     return out

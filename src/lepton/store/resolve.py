@@ -24,7 +24,7 @@ class ResolvedModel:
     version: str = "1"
     reference: Artifact | None = None  # the unoptimized model, for shadow fidelity
     prediction: dict[str, Any] = field(default_factory=dict)  # the recommended trial's measured figures
-    engine: str | None = None  # the engine the recommendation was measured on (None: the server's default)
+    engine: str = "onnxruntime"  # the engine the recommendation was measured on, else the one that opens it
 
 
 def resolve_model(
@@ -71,7 +71,7 @@ def resolve_ref(ref: str, store: Store | None = None) -> ResolvedModel:
         from lepton.ir.intake import import_model
 
         art = import_model(path, store=store)
-        return ResolvedModel(path.stem, art, reference=art)
+        return ResolvedModel(path.stem, art, engine=engine_for(art), reference=art)
     name, _, tag = ref.partition(":")
     base = store.model_artifact(name)
     if base is None:
@@ -81,19 +81,24 @@ def resolve_ref(ref: str, store: Store | None = None) -> ResolvedModel:
             "Give a path to an .onnx file, or import/optimize a model first"
         )
     if tag == "base":
-        return ResolvedModel(name, base, reference=base)
+        return ResolvedModel(name, base, reference=base, engine=engine_for(base))
     if tag not in ("", "recommended"):
         raise UserError(f"{ref}: unknown tag {tag!r}; use NAME, NAME:recommended or NAME:base")
     run = store.latest_run(name)
     deployment = run.summary.deployment if run else None
     if run is None or deployment is None:
         if tag == "":  # the recommended variant when a run exists, else the model itself
-            return ResolvedModel(name, base, reference=base)
+            return ResolvedModel(name, base, reference=base, engine=engine_for(base))
         raise UserError(
             f"{ref}: model {name!r} has no finished optimize run with a recommendation; "
             f"run `lepton optimize` on it first, or serve {name!r} itself"
         )
     return _deployed(name, run.id, deployment, store, base)
+
+
+def engine_for(artifact: Artifact) -> str:
+    """The engine that opens an artifact when nothing else says: OpenVINO for OpenVINO IR, else ONNX Runtime."""
+    return "openvino" if artifact.format == "openvino" else "onnxruntime"
 
 
 def _deployed(name: str, run_id: str, d: Deployment, store: Store, base: Artifact) -> ResolvedModel:

@@ -91,12 +91,16 @@ class Store:
         files: Mapping[str, str] | None = None,
         name: str | None = None,
         torch_module: Any = None,
+        format: str = "onnx",
     ) -> Artifact:
-        """Move a complete artifact folder into the store; content-identical artifacts are shared."""
+        """Move a complete artifact folder into the store; content-identical artifacts are shared.
+
+        ``format``: "onnx" (``model.onnx``) or "openvino" (``model.xml`` + ``model.bin``).
+        """
         lineage = lineage or Lineage()
         aid = content_id(folder, {"pinned": signature.to_json()["pinned"], "lineage": lineage.to_json()})
         final = self.artifacts_dir / aid
-        art = Artifact(final, aid, signature, task, dict(source or {}), lineage, dict(files or {}), name)
+        art = Artifact(final, aid, signature, task, dict(source or {}), lineage, dict(files or {}), name, format)
         if not final.exists():
             staged = Path(tempfile.mkdtemp(prefix=scratch_prefix().replace("build", "stage"), dir=self.tmp_dir))
             for p in folder.iterdir():

@@ -51,7 +51,7 @@ def threads_text(t: Trial) -> str:
 
 def setting_text(t: Trial) -> str:
     """Engine, threads and batch size: ``ONNX Runtime, 2 threads, batch 32``."""
-    return f"{engine_name(t.engine)}, {threads_text(t)}, batch {t.batch_size}"
+    return f"{engine_name(t.engine)} {t.options_text}".strip() + f", {threads_text(t)}, batch {t.batch_size}"
 
 
 def chain_text(t: Trial, *, params: bool = False) -> str:

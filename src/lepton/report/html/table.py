@@ -85,7 +85,7 @@ def row(t: Trial, result: OptimizeResult) -> str:
     cells = [
         _td(f"<code>{esc(t.id)}</code>", t.id, "id"),
         _td(variant, t.variant, "variant"),
-        _td(esc(engine_name(t.engine)), engine_name(t.engine), "engine"),
+        _td(esc(f"{engine_name(t.engine)} {t.options_text}".strip()), t.engine_label, "engine"),
         _td(esc(t.threads) if t.threads is not None else _DASH, t.threads),
         _td(esc(t.batch_size), t.batch_size),
         *_figures(t),

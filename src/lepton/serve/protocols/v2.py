@@ -158,8 +158,8 @@ def triton_config(m: ServedModel) -> dict[str, Any]:
     st = m.batcher.policy.state()
     return {
         "name": m.name,
-        "platform": "onnxruntime_onnx",
-        "backend": "onnxruntime",
+        "platform": m.platform,
+        "backend": m.engine,
         "version_policy": {"specific": {"versions": [m.version]}},
         "max_batch_size": m.max_batch_size,
         "input": tensors(m.signature.inputs),
