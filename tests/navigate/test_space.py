@@ -41,8 +41,19 @@ def test_a_transformer_gets_fusion_and_other_graphs_get_graph_optimization(tiny_
 
 def test_only_searched_engines_that_run_the_model_are_searched(tiny_artifact: Artifact) -> None:
     # torch eager is a baseline only (and has no source here); ONNX Runtime and OpenVINO both open ONNX
-    assert search_engines(tiny_artifact) == ["onnxruntime", "openvino"]
+    assert search_engines(tiny_artifact) == (["onnxruntime", "openvino"], {})
     assert not ENGINES.get("torch").searched
+
+
+def test_a_prior_skips_openvino_on_onnx_runtime_int8(tiny_artifact: Artifact) -> None:
+    from lepton.passes import apply_chain
+    from lepton.store import Store
+
+    ctx = PassContext(store=Store(), hardware=fake_hardware())
+    int8 = apply_chain(tiny_artifact, [PASSES.get("quantize-dynamic")()], ctx)
+    engines, skipped = search_engines(int8)
+    assert engines == ["onnxruntime"] and "0 int8 layers" in skipped["openvino"]
+    assert search_engines(int8, exhaustive=True) == (["onnxruntime", "openvino"], {})
 
 
 def test_each_engine_proposes_its_own_runtime_settings() -> None:

@@ -107,6 +107,11 @@ class Engine(ABC):
     def open(self, artifact: Artifact, config: RuntimeConfig) -> Session:
         """Load ``artifact`` for running with ``config``."""
 
+    def unlikely(self, artifact: Artifact) -> str | None:
+        """A prior: why this engine rarely pays on ``artifact`` although it can run it (the navigator skips the
+        pair and says so, unless ``--exhaustive``); None when it may pay."""
+        return None
+
     def runtime_options(self, hw: Hardware, batch_sizes: Sequence[int]) -> list[RuntimeConfig]:
         """The runtime settings worth measuring on ``hw``: all cores for one stream, and one thread per caller
         under load (a server runs one single-threaded session per core side by side), at every batch size."""

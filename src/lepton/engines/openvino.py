@@ -180,6 +180,9 @@ class OpenVinoSession:
             self._compiled = None
 
 
+ORT_DYNAMIC_INT8 = frozenset({"MatMulInteger", "DynamicQuantizeLinear", "ConvInteger", "QAttention"})
+
+
 @ENGINES.register("openvino")
 class OpenVinoEngine(Engine):
     description = "OpenVINO on the CPU (ONNX or OpenVINO IR; threads, streams, performance hint, precision)"
@@ -203,6 +206,18 @@ class OpenVinoEngine(Engine):
         if "CPU" not in ov_core().available_devices:
             return f"OpenVINO finds no CPU device here (devices: {', '.join(ov_core().available_devices) or 'none'})"
         return super().unavailable(artifact)
+
+    def unlikely(self, artifact: Artifact) -> str | None:
+        if artifact.format != "onnx":
+            return None
+        from lepton.ir.family import op_types
+
+        if op_types(artifact) & ORT_DYNAMIC_INT8:
+            return (
+                "OpenVINO runs ONNX Runtime's dynamic int8 ops (MatMulInteger, DynamicQuantizeLinear) in float: "
+                "0 int8 layers when measured here; its own int8 is quantize-nncf"
+            )
+        return None
 
     def runtime_options(self, hw: Hardware, batch_sizes: Sequence[int]) -> list[RuntimeConfig]:
         """All cores as one latency stream and one thread per caller (as the server's lanes run), in f32; and

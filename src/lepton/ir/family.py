@@ -41,6 +41,19 @@ def _family_at(path: str, _mtime: float) -> str:
     return family_of(onnx.load(path, load_external_data=False))
 
 
+@functools.lru_cache(maxsize=256)
+def _ops_at(path: str, _mtime: float) -> frozenset[str]:
+    return frozenset(n.op_type for n in onnx.load(path, load_external_data=False).graph.node)
+
+
+def op_types(artifact: Artifact) -> frozenset[str]:
+    """The op types in ``artifact``'s ONNX graph (read once per file; empty for other formats)."""
+    if artifact.format != "onnx":
+        return frozenset()
+    path = Path(artifact.model_path)
+    return _ops_at(str(path), path.stat().st_mtime)
+
+
 def model_family(artifact: Artifact) -> str:
     """The family of ``artifact``'s graph (read once per file)."""
     path = Path(artifact.model_path)

@@ -97,7 +97,7 @@ def _run(run: RunState, options: OptimizeOptions, t_start: float) -> OptimizeRes
         deadline = t_start + options.time_budget if options.time_budget else None
         _measure_baseline(run)
         variants, skipped = _build_variants(run, deadline, options.exhaustive)
-        settings = _settings(run, variants)
+        settings = _settings(run, variants, options.exhaustive)
         strategy = "exhaustive" if options.exhaustive else "optuna" if len(settings) > options.trials else "halving"
         first_rung = QUICK if strategy == "exhaustive" else SCREEN
         run.steps_total += len(settings)
@@ -111,7 +111,7 @@ def _run(run: RunState, options: OptimizeOptions, t_start: float) -> OptimizeRes
             twin, recovered = recovery_stage(run, screened, variants + extra, calibration_context(run))
             first = len(variants)
             variants += extra + twin
-            more = [s for s in _settings(run, variants) if s.variant >= first]
+            more = [s for s in _settings(run, variants, options.exhaustive) if s.variant >= first]
             run.steps_total += len(more)
             screened += screen(run, variants, more, "in order", len(more), _until(deadline, run), first_rung)
             if recovered:
@@ -242,11 +242,17 @@ def _build_variants(run: RunState, deadline: float | None, exhaustive: bool) -> 
     return variants, skipped
 
 
-def _settings(run: RunState, variants: list[Variant]) -> list[Setting]:
-    """Every (variant, engine, runtime) to screen: each variant on each searched engine that runs it."""
+def _settings(run: RunState, variants: list[Variant], exhaustive: bool) -> list[Setting]:
+    """Every (variant, engine, runtime) to screen: each variant on each searched engine that runs it (unless a
+    prior says the pair rarely pays: said once per engine in the notes)."""
     out = []
     for i, (_, art) in enumerate(variants):
-        for engine in search_engines(art):
+        engines, skipped = search_engines(art, exhaustive)
+        for engine, why in skipped.items():
+            note = f"not measured on {engine}: {why} (--exhaustive measures it anyway)"
+            if note not in run.notes:
+                run.notes.append(note)
+        for engine in engines:
             out += [Setting(i, engine, rc) for rc in runtime_options(engine, run.hardware, run.batch_sizes)]
     return out
 

@@ -98,9 +98,20 @@ def candidates(
     return out
 
 
-def search_engines(artifact: Artifact) -> list[str]:
-    """The registered engines variants are searched on that can run ``artifact`` here."""
-    return [name for name, cls in ENGINES if cls.searched and cls().unavailable(artifact) is None]
+def search_engines(artifact: Artifact, exhaustive: bool = False) -> tuple[list[str], dict[str, str]]:
+    """The registered engines variants are searched on that can run ``artifact`` here, and those a prior
+    skips (engine -> why; ``exhaustive`` skips none)."""
+    engines, skipped = [], {}
+    for name, cls in ENGINES:
+        engine = cls()
+        if not cls.searched or engine.unavailable(artifact) is not None:
+            continue
+        prior = None if exhaustive else engine.unlikely(artifact)
+        if prior:
+            skipped[name] = prior
+        else:
+            engines.append(name)
+    return engines, skipped
 
 
 def runtime_options(engine: str, hw: Hardware, batch_sizes: list[int]) -> list[RuntimeConfig]:
