@@ -1,7 +1,7 @@
 """Lepton: take a trained model to production at the best trade-off of speed, cost and accuracy.
 
-``lepton.import_model``, ``lepton.bench`` and ``lepton.optimize`` mirror the CLI; ``lepton.Client`` talks to
-``lepton serve``. They are imported on first use so that ``import lepton`` stays light.
+``lepton.import_model``, ``lepton.bench``, ``lepton.optimize`` and ``lepton.train`` mirror the CLI;
+``lepton.Client`` talks to ``lepton serve``. They are imported on first use so that ``import lepton`` stays light.
 """
 
 from typing import Any
@@ -10,7 +10,7 @@ from lepton.errors import LeptonError, UserError
 
 __version__ = "0.1.0"
 
-__all__ = ["Client", "LeptonError", "UserError", "__version__", "bench", "import_model", "optimize"]
+__all__ = ["Client", "LeptonError", "UserError", "__version__", "bench", "import_model", "optimize", "train"]
 
 
 def __getattr__(name: str) -> Any:
@@ -18,6 +18,10 @@ def __getattr__(name: str) -> Any:
         from lepton import api
 
         return getattr(api, name)
+    if name == "train":  # the package lepton.train is callable: lepton.train("classify", example="digits")
+        import lepton.train
+
+        return lepton.train
     if name == "Client":
         from lepton.client import Client
 

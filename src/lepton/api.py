@@ -1,4 +1,4 @@
-"""The Python face of Lepton: import_model, bench, optimize (the CLI mirrors these)."""
+"""The Python face of Lepton: import_model, bench, optimize, train (the CLI mirrors these)."""
 
 from __future__ import annotations
 
@@ -63,11 +63,27 @@ def make_workload(artifact: Artifact, data: str | Path | None = None, *, rows: i
     """User data when given; real sentences for the bundled text example; else synthesized from the signature."""
     if data is not None:
         return load_workload(artifact, Path(data))
+    eval_data = artifact.file("eval_data")
+    if eval_data is not None and eval_data.is_file():  # a trained model's held-out test split
+        workload = load_workload(artifact, eval_data)
+        workload.source = f"held-out test split stored with the model ({workload.n_rows} rows)"
+        return workload
     if artifact.task == "embedding" and artifact.file("tokenizer") is not None:
         from lepton.examples import example_sentences
 
         return text_workload(artifact, example_sentences(), source="bundled example sentences")
     return synthesize_workload(artifact, rows=rows)
+
+
+def train(recipe: str, data: str | Path | None = None, **options: Any) -> Any:
+    """Train a model on data and store it with its test split; returns a ``TrainResult``.
+
+    Keyword options are ``lepton train``'s by the same names (``example``, ``target``, ``epochs``, ``tune`` ...),
+    plus ``json`` / ``html`` paths to write the result and report, and ``store`` / ``progress``.
+    """
+    from lepton.train.face import train as _train
+
+    return _train(recipe, data, **options)
 
 
 def default_engines(artifact: Artifact) -> list[str]:

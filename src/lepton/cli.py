@@ -170,7 +170,7 @@ def _register_optional() -> None:
     """Commands from other rooms register themselves when their module exists."""
     import importlib
 
-    for module in ("lepton.navigate.cli", "lepton.serve.cli"):
+    for module in ("lepton.navigate.cli", "lepton.serve.cli", "lepton.train.command"):
         try:
             mod = importlib.import_module(module)
         except ModuleNotFoundError as e:
