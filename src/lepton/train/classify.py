@@ -15,7 +15,7 @@ from lepton.train.dataset import Prepared, Split
 from lepton.train.evaluate import classification_report
 from lepton.train.images import IMAGE, augment, digits, prepare_images, read_image_folder
 from lepton.train.loop import Batch, Hyper, Objective
-from lepton.train.modules import ImageNet, Standardize, TabularNet
+from lepton.train.modules import ImageNet, Standardize, TabularNet, rounded
 from lepton.train.recipe import Recipe
 from lepton.train.tables import CATEGORICAL, FEATURES, numeric_table, prepare_table, read_npz, read_table
 
@@ -122,7 +122,7 @@ class Classify(Recipe):
     def space(self, trial: optuna.Trial, p: Prepared, base: Hyper) -> Hyper:
         widths = [16, 32, 48, 64] if p.kind == "image" else [32, 64, 128, 256]
         return Hyper(
-            epochs=trial.suggest_int("epochs", 15, max(60, base.epochs)),
+            epochs=trial.suggest_int("epochs", max(2, base.epochs // 4), base.epochs),
             batch_size=base.batch_size,
             lr=trial.suggest_float("lr", 3e-4, 1e-2, log=True),
             weight_decay=base.weight_decay,
@@ -145,16 +145,16 @@ class Classify(Recipe):
             norm = model.norm
             return {
                 "input": f"raw pixel values, float32 [batch, {', '.join(map(str, p.info['shape']))}]",
-                "normalise": {"mean": norm.mean.flatten().tolist(), "std": norm.std.flatten().tolist()},
+                "normalise": {"mean": rounded(norm.mean), "std": rounded(norm.std)},
             }
         out: dict[str, Any] = {}
         numeric = getattr(model, "numeric", None)
         if numeric is not None:
             out["features"] = {
                 "columns": p.info["numeric"],
-                "impute_median": numeric.fill.tolist(),
-                "mean": numeric.mean.tolist(),
-                "std": numeric.std.tolist(),
+                "impute_median": rounded(numeric.fill),
+                "mean": rounded(numeric.mean),
+                "std": rounded(numeric.std),
             }
         if p.info.get("vocab"):
             out["categorical"] = {

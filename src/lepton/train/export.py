@@ -157,6 +157,9 @@ def with_category_lookup(
     net.opset_import.append(helper.make_opsetid("ai.onnx.ml", ML_OPSET))
     merged = onnx.compose.merge_models(front_model, net, io_map=[("categorical_codes", "categorical_codes")])
     merged.graph.name = "lepton_train"
+    versions = {o.domain: o.version for o in merged.opset_import}  # merge_models lists each domain twice
+    del merged.opset_import[:]
+    merged.opset_import.extend(helper.make_opsetid(domain, version) for domain, version in versions.items())
     onnx.checker.check_model(merged)
     return merged
 

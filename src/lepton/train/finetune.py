@@ -103,7 +103,7 @@ class Finetune(Recipe):
 
     def space(self, trial: optuna.Trial, p: Prepared, base: Hyper) -> Hyper:
         return Hyper(
-            epochs=trial.suggest_int("epochs", 3, max(10, base.epochs)),
+            epochs=trial.suggest_int("epochs", max(2, base.epochs // 4), base.epochs),
             batch_size=base.batch_size,
             lr=trial.suggest_float("lr", 2e-5, 3e-4, log=True),
             weight_decay=base.weight_decay,

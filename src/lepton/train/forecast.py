@@ -14,7 +14,7 @@ from lepton.train.baselines import Baseline, naive_forecasts
 from lepton.train.dataset import Prepared
 from lepton.train.evaluate import forecast_report
 from lepton.train.loop import Batch, Hyper, Objective
-from lepton.train.modules import Forecaster
+from lepton.train.modules import Forecaster, rounded
 from lepton.train.recipe import Recipe
 from lepton.train.series import HISTORY, infer_season, make_windows, read_npz_series, read_series, stocks
 from lepton.train.tables import read_table
@@ -106,7 +106,7 @@ class Forecast(Recipe):
 
     def space(self, trial: optuna.Trial, p: Prepared, base: Hyper) -> Hyper:
         return Hyper(
-            epochs=trial.suggest_int("epochs", 30, max(150, base.epochs)),
+            epochs=trial.suggest_int("epochs", max(2, base.epochs // 4), base.epochs),
             batch_size=base.batch_size,
             lr=trial.suggest_float("lr", 1e-4, 1e-2, log=True),
             weight_decay=base.weight_decay,
@@ -129,12 +129,12 @@ class Forecast(Recipe):
         return naive_forecasts(p)
 
     def preprocessing(self, p: Prepared, model: nn.Module) -> dict[str, Any]:
-        s = self.stats(p)
+        assert isinstance(model, Forecaster)
         return {
             "input": f"history: the last {p.info['lags']} raw values, oldest first, float32 [batch, {p.info['lags']}]",
             "output": f"forecast: the next {p.info['horizon']} values, float32 [batch, {p.info['horizon']}]",
             "window": "each window relative to its last value, divided by its mean absolute value (+ eps)",
-            "eps": s["eps"],
-            "mean": s["x"][0].tolist(),
-            "std": s["x"][1].tolist(),
+            "eps": rounded(model.eps),
+            "mean": rounded(model.norm.mean),
+            "std": rounded(model.norm.std),
         }

@@ -17,6 +17,11 @@ def _buffer(values: np.ndarray | Sequence[float]) -> torch.Tensor:
     return torch.as_tensor(np.asarray(values, dtype=np.float32))
 
 
+def rounded(t: torch.Tensor, digits: int = 6) -> list[float]:
+    """A buffer's values for the record (6 significant digits)."""
+    return [float(f"{v:.{digits}g}") for v in t.detach().flatten().tolist()]
+
+
 class Standardize(nn.Module):
     """``(x - mean) / std``; with ``fill``, NaN entries are replaced by ``fill`` first (imputation)."""
 

@@ -212,21 +212,23 @@ def _result(r: dict[str, Any]) -> str:
             + "</tr>"
         )
     head = "".join(f"<th>{escape(c.upper() if forecast else c)}</th>" for c in cols)
-    better = all(v.get("better") for v in versus) if versus else None
-    cls = "rec" if better else "miss"
+    behind = [str(v.get("baseline")) for v in versus if not v.get("better")]
+    cls = "rec" if versus and not behind else "miss"
     verdict = (
-        "Beats every baseline on the test split"
-        if better
-        else "Does not beat every baseline on the test split"
-        if better is False
-        else "Test split"
+        "Test split"
+        if not versus
+        else "Beats every baseline on the test split"
+        if not behind
+        else f"Behind {', '.join(behind)} on the test split"
     )
+    colour = "green" if cls == "rec" else "amber"
+    headline = f"<p class='headline' style='color: var(--{colour})'>{escape(', '.join(phrases))}</p>" if phrases else ""
     return f"""
 <section class="{cls}">
   <div class="rec-title"><span class="tag">Test split</span><h2>{escape(verdict)}</h2>
     <span class="muted">{escape(str(_d(r.get("split")).get("test")))} held-out {"windows" if forecast else "rows"},
     scored with the exported model</span></div>
-  {f"<p class='headline'>{escape(', '.join(phrases))}</p>" if phrases else ""}
+  {headline}
   <div class="stats four">{stats}</div>
   <table class="gains"><thead><tr><th>model</th>{head}</tr></thead><tbody>{"".join(rows)}</tbody></table>
 </section>"""
