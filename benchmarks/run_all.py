@@ -7,7 +7,14 @@ import sys
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
-SCRIPTS = ["bench_engines.py", "bench_optimize.py", "bench_profile.py", "bench_optimize_small.py", "serve_bench.py"]
+SCRIPTS = [
+    "bench_engines.py",
+    "bench_optimize.py",
+    "bench_profile.py",
+    "bench_optimize_small.py",
+    "serve_bench.py",
+    "bench_train.py",
+]
 
 
 def main() -> int:

@@ -45,7 +45,11 @@ def test_bad_input_is_one_line_and_exit_2(table_csv: Path, tmp_path: Path) -> No
 
 
 def test_cli_options_are_the_python_keywords() -> None:
+    import lepton
+    import lepton.train.run  # importing a module of the package makes lepton.train the package itself
     from lepton.cli import app
+
+    assert callable(lepton.train) and lepton.train.__name__ == "lepton.train"
 
     command = typer.main.get_command(app).commands["train"]  # type: ignore[attr-defined]
     cli = {p.name for p in command.params} - {"recipe", "data", "json_path"} | {"json"}

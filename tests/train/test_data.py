@@ -192,3 +192,26 @@ def test_series_too_short(series_csv: Path) -> None:
     with pytest.raises(UserError, match=r"too few points for --lags 80 \+ --horizon 3 .*fewer --lags"):
         train(TrainOptions.build("forecast", series_csv, target="sales", group="shop", lags=80))
     nothing_stored()
+
+
+def test_forecast_folds_roll_forward_in_time(series_csv: Path) -> None:
+    p = prepare("forecast", series_csv, target="sales", group="shop", folds=3)
+    meta = p.info["pool_meta"]
+    assert len(p.folds) == 3
+    for tr, va in p.folds:
+        assert max(meta[i][3] for i in tr) < min(meta[i][2] for i in va)  # trained only on the past
+    starts = [min(meta[i][2] for i in va) for _, va in p.folds]
+    assert starts == sorted(starts)
+
+
+def test_npz_tables_and_images(tmp_path: Path) -> None:
+    rng = np.random.default_rng(0)
+    np.savez(tmp_path / "t.npz", x=rng.normal(size=(60, 5)), label=np.repeat([0, 1, 2], 20))
+    t = prepare("classify", tmp_path / "t.npz")
+    assert t.kind == "tabular" and t.train.inputs["features"].shape[1] == 5 and t.classes == ["0", "1", "2"]
+    np.savez(tmp_path / "i.npz", pixels=rng.integers(0, 255, (40, 6, 6)), y=np.repeat(["a", "b"], 20))
+    i = prepare("classify", tmp_path / "i.npz")
+    assert i.kind == "image" and i.info["shape"] == [1, 6, 6] and i.classes == ["a", "b"]
+    np.savez(tmp_path / "two.npz", a=np.zeros((4, 2)), b=np.zeros((4, 2)), label=np.zeros(4))
+    with pytest.raises(UserError, match="expected one feature array besides 'label'; found a, b"):
+        prepare("classify", tmp_path / "two.npz")

@@ -1,7 +1,6 @@
 """``--tune N``: Optuna (TPE, seeded) over learning rate, width, depth, dropout and epochs (a quarter to all of
-``--epochs``), pruning trials whose
-validation curve falls below the median of earlier trials. Trial 0 is the recipe's defaults, so the gain of
-tuning is measured in the same study; the best trial's network is the one exported."""
+``--epochs``), pruning trials whose validation curve falls below the median of earlier trials. Trial 0 is the
+recipe's defaults, so the gain of tuning is measured in the same study; the best trial's network is exported."""
 
 from __future__ import annotations
 
