@@ -25,7 +25,10 @@ from lepton.train.text import encoder_path, prepare_text, tickets_table
 if TYPE_CHECKING:
     import optuna
 
-DEFAULT_FREEZE = 2  # embeddings + the lowest 2 of 6 layers fixed: see the module docstring of the benchmark
+# The embeddings and the lowest 2 of 6 layers stay fixed by default. Measured on the bundled tickets (208 training
+# rows, 2 cores): training the 11.7M-parameter word-embedding table too (--freeze 0) made an epoch ~10x slower
+# (about 21 s against 2 s) for the same test accuracy (0.95-0.98 over two seeds, as with --freeze 2 or 4).
+DEFAULT_FREEZE = 2
 HEAD_LR_FACTOR = 20.0  # the new head learns faster than the pre-trained encoder
 
 

@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from lepton.errors import UserError, first_line
-from lepton.train.dataset import Prepared, Split, check_classes, split_rows, stratified_folds
+from lepton.train.dataset import Prepared, check_classes, split_rows, stratified_folds
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -201,8 +201,3 @@ def _with_target(opts: TrainOptions, target: str) -> TrainOptions:
     from dataclasses import replace
 
     return replace(opts, target=target)
-
-
-def split_summary(split: Split, classes: list[str]) -> dict[str, int]:
-    counts = np.bincount(split.y, minlength=len(classes))
-    return {c: int(n) for c, n in zip(classes, counts, strict=True)}
