@@ -2,16 +2,17 @@
 
 The artifact folder holds ``eval.npz`` (one array per model input, named after the input, plus ``label``),
 listed as ``artifact.files["eval_data"]``, so ``lepton optimize NAME`` measures task quality with no
-``--data``. The numeric paths go through ``import_model`` with the module (its exporter checks parity and the
-batch axis); tables with categorical columns get a string front end (ONNX ``LabelEncoder``) merged before
-the network, checked against PyTorch here before anything is stored.
+``--data``. Numeric models go through ``import_model`` with the module (its exporter checks parity and the
+batch axis). Two are exported here and checked against PyTorch before anything is stored: tables with
+categorical columns get a string front end (ONNX ``LabelEncoder``) merged before the network, and text models
+keep a dynamic sequence axis (clients may send token ids padded to any length up to the trained one).
 """
 
 from __future__ import annotations
 
 import inspect
 import tempfile
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -85,15 +86,18 @@ def export(
         folder = Path(tmp)
         files: dict[str, Path] = {"eval_data": write_eval(folder / EVAL_FILE, raw, p.test.y)}
         files.update(recipe.extra_files(p, folder))
+        source: Any = model
+        example: Any = {k: v[:PARITY_ROWS] for k, v in feeds.items()}
+        torch_module = None
         if CATEGORICAL in raw:
-            proto = with_category_lookup(model, p, feeds, folder)
-            check_parity(proto, model, p, raw, feeds, folder)
-            source: Any = proto
-            example = None
-        else:
-            source = model
-            example = {k: v[:PARITY_ROWS] for k, v in feeds.items()}
-        return import_model(
+            net_path = exported(model, p, feeds, folder, sequence=False)
+            source, example = with_category_lookup(net_path, p), None
+            check_parity(source, model, [(raw, feeds)], folder)
+        elif p.kind == "text":
+            source, example = onnx.load(str(exported(model, p, feeds, folder, sequence=True))), None
+            check_parity(source, model, [(raw, feeds), _trimmed(feeds)], folder)
+            torch_module = model  # it takes the graph's inputs as they are: PyTorch eager can be the baseline
+        art = import_model(
             source,
             example_input=example,
             name=name,
@@ -102,27 +106,41 @@ def export(
             files=files,
             source_info=source_info,
         )
+    return art.with_(torch_module=torch_module) if torch_module is not None else art
 
 
-def with_category_lookup(
-    model: nn.Module, p: Prepared, feeds: Mapping[str, torch.Tensor], folder: Path
-) -> onnx.ModelProto:
-    """The network exported with int64 codes, behind a graph mapping each string column to its codes."""
+def _trimmed(feeds: Mapping[str, torch.Tensor]) -> tuple[dict[str, np.ndarray], dict[str, torch.Tensor]]:
+    """Token inputs cut to their longest sentence: a shorter sequence than the one exported with."""
+    n = int(feeds["attention_mask"].sum(dim=1).max())
+    cut = {k: v[:, :n] for k, v in feeds.items()}
+    return {k: v.numpy() for k, v in cut.items()}, cut
+
+
+def exported(model: nn.Module, p: Prepared, feeds: Mapping[str, torch.Tensor], folder: Path, *, sequence: bool) -> Path:
+    """``model`` exported to ``folder/net.onnx`` with a dynamic batch axis (and sequence axis, for token inputs)."""
+    from lepton.ir.onnx_intake import fix_output_dims
     from lepton.ir.torch_intake import export_onnx
 
     names = list(feeds)
-    net_path = folder / "net.onnx"
-    sample = {k: v[:2] for k, v in feeds.items()}
+    path = folder / "net.onnx"
     out = output_name(p.task)
+    axes: dict[str, dict[int, str]] = {n: ({0: "batch", 1: "sequence"} if sequence else {0: "batch"}) for n in names}
+    axes[out] = {0: "batch"}
     export_onnx(
         model,
         (),
-        net_path,
-        kwargs=sample,
+        path,
+        kwargs={k: v[:2] for k, v in feeds.items()},
         input_names=names,
         output_names=[out],
-        dynamic_axes={**{n: {0: "batch"} for n in names}, out: {0: "batch"}},
+        dynamic_axes=axes,
     )
+    fix_output_dims(path, {out: (2, len(p.classes))} if p.task == "classification" else {}, axes)
+    return path
+
+
+def with_category_lookup(net_path: Path, p: Prepared) -> onnx.ModelProto:
+    """The network (exported with int64 codes) behind a graph mapping each string column to its codes."""
     net = onnx.load(str(net_path))
     vocab: list[list[str]] = p.info["vocab"]
     nodes, codes = [], []
@@ -167,24 +185,26 @@ def with_category_lookup(
 def check_parity(
     proto: onnx.ModelProto,
     model: nn.Module,
-    p: Prepared,
-    raw: Mapping[str, np.ndarray],
-    feeds: Mapping[str, torch.Tensor],
+    cases: Sequence[tuple[Mapping[str, np.ndarray], Mapping[str, torch.Tensor]]],
     folder: Path,
 ) -> None:
-    """ONNX Runtime on raw rows (strings in) against PyTorch on the encoded rows."""
+    """ONNX Runtime on raw rows (strings in, any sequence length) against PyTorch on the same rows as it takes
+    them, for each of ``cases`` (raw feeds, torch feeds), on up to ``PARITY_ROWS`` rows."""
     from lepton.ir.onnx_intake import run_onnx
     from lepton.ir.torch_intake import max_error
 
-    path = folder / "merged.onnx"
+    path = folder / "checked.onnx"
     onnx.save(proto, str(path))
-    n = min(PARITY_ROWS, len(p.test))
-    got = run_onnx(path, {k: (v[:n].astype(object) if v.dtype.kind == "U" else v[:n]) for k, v in raw.items()})
-    with torch.inference_mode():
-        want = model(**{k: v[:n] for k, v in feeds.items()})
-    ok, err = max_error(list(got.values()), [t.numpy() for t in want.values()])
-    if not ok:
-        raise IntakeError(
-            f"the exported graph with its category lookup does not match PyTorch on the test rows (max abs error "
-            f"{err:.3g}); report this as a bug"
+    for raw, feeds in cases:
+        got = run_onnx(
+            path, {k: (v.astype(object) if v.dtype.kind == "U" else v)[:PARITY_ROWS] for k, v in raw.items()}
         )
+        with torch.inference_mode():
+            want = model(**{k: v[:PARITY_ROWS] for k, v in feeds.items()})
+        ok, err = max_error(list(got.values()), [t.numpy() for t in want.values()])
+        if not ok:
+            shape = list(next(iter(raw.values())).shape)
+            raise IntakeError(
+                f"the exported graph does not match PyTorch on test rows of shape {shape} (max abs error "
+                f"{err:.3g}); report this as a bug"
+            )

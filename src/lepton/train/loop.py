@@ -69,6 +69,7 @@ class Fit:
     best_metric: float
     seconds: float
     stopped: str  # completed | early stopping | interrupted | time budget
+    best_loss: float = math.inf  # validation loss at the best epoch (breaks ties of the metric)
 
     @property
     def epoch_seconds(self) -> float:
@@ -79,6 +80,7 @@ class Fit:
             "history": [asdict(e) for e in self.history],
             "best_epoch": self.best_epoch,
             "best_val_metric": self.best_metric,
+            "best_val_loss": self.best_loss,
             "seconds": self.seconds,
             "epoch_seconds": self.epoch_seconds,
             "stopped": self.stopped,
@@ -227,7 +229,7 @@ def fit(
         if best_state is not None:
             model.load_state_dict(best_state)
         model.eval()
-    return Fit(history, best_epoch, best, time.perf_counter() - t_start, stopped)
+    return Fit(history, best_epoch, best, time.perf_counter() - t_start, stopped, best_loss)
 
 
 def _num(history: list[Epoch]) -> float | None:

@@ -387,7 +387,8 @@ def _tuning(r: dict[str, Any], charts: _Charts) -> str:
   <h2>Tuning <span class="muted small">{escape(str(tu.get("trials")))} trials, {escape(str(tu.get("pruned")))} pruned,
   {_f(tu.get("seconds"), ".0f", " s")}</span></h2>
   <p class="headline">Validation {_f(tu.get("val_default"))} with the defaults → {_f(tu.get("val_best"))} with trial
-  {escape(str(tu.get("best_trial")))} ({"+" if (gain or 0) >= 0 else ""}{_f(gain)}){test}</p>
+  {escape(str(tu.get("best_trial")))} ({"+" if (gain or 0) >= 0 else ""}{_f(gain)}); validation loss
+  {_f(tu.get("val_loss_default"))} → {_f(tu.get("val_loss_best"))}{test}</p>
   {charts.div(fig, "tuning")}
 </section>""")
     cv = _d(r.get("cv"))

@@ -140,8 +140,9 @@ def summary_lines(r: TrainResult) -> list[str]:
             test = f"; test {r.primary} {tu['test_default']:.4g} -> {tu['test_best']:.4g}"
         lines.append(
             f"tuning: {tu['trials']} trials ({tu['pruned']} pruned) in {tu['seconds']:.0f} s; best trial "
-            f"{tu['best_trial']}: val {tu['val_default']:.4g} (defaults) -> {tu['val_best']:.4g} "
-            f"({sign}{tu['val_gain']:.4g}){test}"
+            f"{tu['best_trial']}: val {r.primary if r.task == 'classification' else 'MAE'} {tu['val_default']:.4g} "
+            f"(defaults) -> {tu['val_best']:.4g} ({sign}{tu['val_gain']:.4g}), val loss "
+            f"{tu['val_loss_default']:.4g} -> {tu['val_loss_best']:.4g}{test}"
         )
     if r.cv:
         cv = r.cv

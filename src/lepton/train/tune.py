@@ -43,9 +43,19 @@ class Tuned:
             "best_params": self.best.hp.to_json(),
             "val_best": self.best.fit.best_metric,
             "val_default": self.default.fit.best_metric,
+            "val_loss_best": self.best.fit.best_loss,
+            "val_loss_default": self.default.fit.best_loss,
             "val_gain": gain if higher_is_better else -gain,
             "history": self.trials,
         }
+
+
+def _better(a: Fit, b: Fit, higher: bool) -> bool:
+    """A better validation metric, or the same one at a lower validation loss: a saturated metric (100%
+    validation accuracy) still tells trials apart."""
+    if a.best_metric != b.best_metric:
+        return a.best_metric > b.best_metric if higher else a.best_metric < b.best_metric
+    return a.best_loss < b.best_loss
 
 
 def train_once(
@@ -124,9 +134,7 @@ def tune(
         if trial.number == 0:
             kept["default"] = done
         best = kept.get("best")
-        if best is None or (
-            done.fit.best_metric > best.fit.best_metric if higher else done.fit.best_metric < best.fit.best_metric
-        ):
+        if best is None or _better(done.fit, best.fit, higher):
             kept["best"] = done
             for t in trials:
                 t["best"] = t is record
