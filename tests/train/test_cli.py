@@ -26,7 +26,7 @@ def test_train_prints_the_model_beside_its_baselines_and_writes_reports(table_cs
     )  # fmt: skip
     text = p.stdout + p.stderr
     assert p.returncode == 0, text
-    assert "trained classify (exported ONNX)" in text and "random forest (baseline)" in text
+    assert "MLP, 2 hidden layers of 128 (exported ONNX)" in text and "random forest (baseline)" in text
     assert "majority class (baseline)" in text and "next: lepton optimize flowers" in text
     assert "17 missing values" in text and "4 duplicates dropped" in text
     d = json.loads(out.read_text())

@@ -106,6 +106,12 @@ class Classify(Recipe):
         cards = [len(v) + 1 for v in p.info.get("vocab", [])]
         return TabularNet(numeric, cards, n, hp.width, hp.depth, hp.dropout)
 
+    def architecture(self, p: Prepared, hp: Hyper) -> str:
+        if p.kind == "image":
+            channels = "-".join(str(hp.width * 2**i) for i in range(hp.depth))
+            return f"CNN, {hp.depth} conv blocks of {channels} channels"
+        return f"MLP, {hp.depth} hidden layers of {hp.width}"
+
     def objective(self, p: Prepared, hp: Hyper) -> Objective:
         aug = None
         kinds = self.opts.augmentations(

@@ -101,6 +101,9 @@ class Finetune(Recipe):
         groups = [{"params": head, "lr": hp.lr * HEAD_LR_FACTOR}]
         return groups + ([{"params": body, "lr": hp.lr}] if body else [])
 
+    def architecture(self, p: Prepared, hp: Hyper) -> str:
+        return f"MiniLM-L6 + linear head, lowest {hp.extra.get('freeze', DEFAULT_FREEZE)} of 6 layers frozen"
+
     def objective(self, p: Prepared, hp: Hyper) -> Objective:
         return Objective(cross_entropy, "accuracy", True, accuracy, trim)
 

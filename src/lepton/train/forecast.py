@@ -95,6 +95,10 @@ class Forecast(Recipe):
         s = self.stats(p)
         return Forecaster(s["x"], s["y"], s["eps"], hp.width, hp.depth, hp.dropout, bool(hp.extra.get("conv")))
 
+    def architecture(self, p: Prepared, hp: Hyper) -> str:
+        front = "1-D CNN + " if hp.extra.get("conv") else ""
+        return f"{front}LSTM, {hp.depth} layer{'s' if hp.depth > 1 else ''} of {hp.width}"
+
     def objective(self, p: Prepared, hp: Hyper) -> Objective:
         eps = self.stats(p)["eps"]
 

@@ -75,6 +75,10 @@ class Recipe(ABC):
         return None
 
     @abstractmethod
+    def architecture(self, p: Prepared, hp: Hyper) -> str:
+        """The network in a few words (``CNN, 2 blocks of 32-64 channels``)."""
+
+    @abstractmethod
     def space(self, trial: optuna.Trial, p: Prepared, base: Hyper) -> Hyper:
         """One point of the tuning search space around ``base``."""
 

@@ -138,6 +138,7 @@ def _cards(r: dict[str, Any]) -> str:
     outs = ", ".join(f"{t.get('name')} {t.get('dtype')} {t.get('shape')}" for t in sig.get("outputs", []))
     params = ", ".join(f"{k}={v:g}" if isinstance(v, float) else f"{k}={v}" for k, v in _d(r.get("params")).items())
     model_rows = [
+        ("Network", escape(str(r.get("architecture") or ""))),
         ("Inputs", escape(ins)),
         ("Outputs", escape(outs)),
         ("Hyper-parameters", escape(params)),

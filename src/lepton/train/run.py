@@ -40,6 +40,7 @@ class TrainResult:
     split: dict[str, int]
     classes: list[str]
     params: dict[str, Any]
+    architecture: str
     metrics: dict[str, Any]  # test split, from the exported ONNX model
     baselines: list[Baseline]
     training: dict[str, Any]  # history, best epoch, seconds, stopped
@@ -90,6 +91,7 @@ class TrainResult:
             "split": self.split,
             "classes": self.classes,
             "params": self.params,
+            "architecture": self.architecture,
             "primary_metric": self.primary,
             "metrics": self.metrics,
             "baselines": [b.to_json() for b in self.baselines],
@@ -152,6 +154,7 @@ def train(
         "kind": "train",
         "recipe": opts.recipe,
         "params": chosen.hp.to_json(),
+        "architecture": recipe.architecture(p, chosen.hp),
         "metrics": {k: torch_metrics[k] for k in HEADLINE if torch_metrics.get(k) is not None},
         "baselines": {b.name: b.metrics.get(primary) for b in baselines},
         "classes": p.classes,
@@ -188,6 +191,7 @@ def train(
         split=p.sizes(),
         classes=p.classes,
         params=chosen.hp.to_json(),
+        architecture=recipe.architecture(p, chosen.hp),
         metrics=metrics,
         baselines=baselines,
         training=chosen.fit.to_json(),

@@ -71,7 +71,7 @@ def results_table(r: TrainResult) -> Table:
     else:
         t.add_column(f"{r.primary} vs model", justify="right")
     t.add_row(
-        f"[bold]trained {r.options.recipe} (exported ONNX)[/bold]",
+        f"[bold]{r.architecture} (exported ONNX)[/bold]",
         *(_fmt(r.metrics.get(c), c) for c in cols),
         "",
     )
