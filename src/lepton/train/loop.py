@@ -34,7 +34,7 @@ class Hyper:
     def to_json(self) -> dict[str, Any]:
         d = asdict(self)
         d.update(d.pop("extra"))
-        return d
+        return {k: v for k, v in d.items() if not (k in ("width", "depth") and v == 0)}  # 0: does not apply
 
 
 @dataclass(frozen=True)
