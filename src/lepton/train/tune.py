@@ -144,7 +144,12 @@ def tune(
         return done.fit.best_metric
 
     remaining = None if deadline is None else max(1.0, deadline - time.perf_counter())
-    study.optimize(objective, n_trials=n_trials, timeout=remaining, catch=())
+    try:
+        study.optimize(objective, n_trials=n_trials, timeout=remaining, catch=())
+    except KeyboardInterrupt:  # Ctrl-C between trials (inside one, training stops and the study with it)
+        if "default" not in kept:
+            raise
+        state["stopped"] = "interrupted"
     if state["stopped"] == "completed" and len(trials) < n_trials:
         state["stopped"] = "time budget"
     return Tuned(kept["best"], kept["default"], trials, time.perf_counter() - t0, state["stopped"])
