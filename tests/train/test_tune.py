@@ -33,3 +33,17 @@ def test_time_budget_stops_tuning_early(table_csv: Path) -> None:
     )
     assert r.tuning is not None and r.tuning["trials"] < 200
     assert any("tuning stopped early (time budget)" in n for n in r.notes)
+
+
+def test_ctrl_c_during_tuning_keeps_the_best_trial_so_far(table_csv: Path) -> None:
+    from lepton.train.loop import Event
+
+    def interrupt_trial_2(e: Event) -> None:
+        if e.phase.startswith("trial 2/") and e.epoch == 2:
+            raise KeyboardInterrupt
+
+    opts = TrainOptions.build("classify", table_csv, target="species", categorical="colour", epochs=3, tune=10)
+    r = train(opts, progress=interrupt_trial_2)
+    assert r.tuning is not None and r.tuning["trials"] == 2 and r.tuning["stopped"] == "interrupted"
+    assert any("tuning stopped early (interrupted) after 2 of 10 trials" in n for n in r.notes)
+    assert r.artifact.path.exists()
