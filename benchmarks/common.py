@@ -12,7 +12,7 @@ from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 RESULTS = ROOT / "benchmarks" / "results"
-SECTIONS = ["engines", "optimize", "profile", "optimize_small", "corpus", "serve"]  # order in BENCHMARKS.md
+SECTIONS = ["engines", "optimize", "profile", "optimize_small", "corpus", "train", "serve"]  # order in BENCHMARKS.md
 
 
 def machine() -> dict[str, Any]:
@@ -114,6 +114,28 @@ def goals_summary() -> list[str]:
             c["d_texts_ratio"],
             ">= 3x",
             c["d_texts_ratio"] >= 3,
+        )
+    tr = _load("train")
+    if tr and "checks" in tr:
+        c = tr["checks"]
+        row(
+            "#12 digits CNN test accuracy (SVC alongside)",
+            c["digits_accuracy"],
+            f">= 0.98 and >= {c['digits_svc']:.4f}",
+            c["digits_goal_met"],
+            "{:.4f}",
+        )
+        gain = c["tune_val_best"] - c["tune_val_default"]
+        row("#12 digits --tune: validation gain over defaults", gain, ">= 0", c["tune_goal_met"], "{:+.4f}")
+        last, seasonal = c["stocks_mae_vs_last_value"], c["stocks_mae_vs_seasonal_naive"]
+        row("#12 stocks MAE / last value", last, "< 1", last < 1, "{:.3f}")
+        row("#12 stocks MAE / seasonal naive", seasonal, "< 1", seasonal < 1, "{:.3f}")
+        row(
+            "#12 tickets finetune accuracy (TF-IDF alongside)",
+            c["tickets_accuracy"],
+            f"> {c['tickets_tfidf']:.4f}",
+            c["tickets_goal_met"],
+            "{:.4f}",
         )
     if not rows:
         return []

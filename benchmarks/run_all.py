@@ -13,6 +13,7 @@ SCRIPTS = [
     "bench_profile.py",
     "bench_optimize_small.py",
     "bench_corpus.py",
+    "bench_train.py",
     "serve_bench.py",
 ]
 

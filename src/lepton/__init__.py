@@ -1,7 +1,7 @@
 """Lepton: take a trained model to production at the best trade-off of speed, cost and accuracy.
 
-``lepton.import_model``, ``lepton.bench`` and ``lepton.optimize`` mirror the CLI; ``lepton.Client`` talks to
-``lepton serve``. They are imported on first use so that ``import lepton`` stays light.
+``lepton.import_model``, ``lepton.bench``, ``lepton.optimize`` and ``lepton.train`` mirror the CLI;
+``lepton.Client`` talks to ``lepton serve``. They are imported on first use so that ``import lepton`` stays light.
 """
 
 from typing import Any
@@ -10,11 +10,11 @@ from lepton.errors import LeptonError, UserError
 
 __version__ = "0.1.0"
 
-__all__ = ["Client", "LeptonError", "UserError", "__version__", "bench", "import_model", "optimize"]
+__all__ = ["Client", "LeptonError", "UserError", "__version__", "bench", "import_model", "optimize", "train"]
 
 
 def __getattr__(name: str) -> Any:
-    if name in ("bench", "import_model", "optimize"):
+    if name in ("bench", "import_model", "optimize", "train"):
         from lepton import api
 
         return getattr(api, name)

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from lepton.errors import UserError
 from lepton.ir.artifact import Artifact
@@ -20,6 +20,10 @@ from lepton.navigate.result import OptimizeResult
 from lepton.options import check_known
 from lepton.progress import Progress
 from lepton.store.store import Store
+
+if TYPE_CHECKING:
+    from lepton.training.loop import Progress as TrainProgress
+    from lepton.training.run import TrainResult
 
 Shape = Mapping[str, Sequence[int]] | Sequence[str] | None
 Batch = Sequence[int] | int | str | None
@@ -186,6 +190,34 @@ def optimize(
         from lepton.report.html import write_html
 
         write_html(result, options.html)
+    return result
+
+
+def train(
+    recipe: str,
+    data: str | Path | None = None,
+    *,
+    json: str | Path | None = None,
+    html: str | Path | None = None,
+    store: Store | None = None,
+    progress: TrainProgress | None = None,
+    **options: Any,
+) -> TrainResult:
+    """Train a model and store it with its test split; ``options`` are ``lepton train``'s, by the same names
+    (``example``, ``target``, ``categorical``, ``epochs``, ``lr``, ``tune``, ``folds``, ``horizon`` ...).
+
+    ``json`` / ``html`` write the result and the HTML report there, like ``--json`` / ``--html``.
+    """
+    from lepton.training.options import TrainOptions
+    from lepton.training.run import train as run
+
+    result = run(TrainOptions.build(recipe, data, **options), store=store, progress=progress)
+    if json is not None:
+        write_json(Path(json), result.to_json())
+    if html is not None:
+        from lepton.training.report import write_train_html
+
+        write_train_html(result.to_json(), Path(html))
     return result
 
 

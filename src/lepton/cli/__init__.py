@@ -7,7 +7,7 @@ from typing import Annotated
 
 import typer
 
-from lepton.cli import bench, models, optimize, serve
+from lepton.cli import bench, models, optimize, serve, train
 from lepton.cli.common import console, state
 from lepton.errors import LeptonError
 from lepton.settings import offline_hub
@@ -28,7 +28,7 @@ def _root(
     state["debug"] = debug
 
 
-for _command in (models, bench, optimize, serve):
+for _command in (models, bench, optimize, train, serve):
     _command.register(app)
 
 

@@ -104,12 +104,18 @@ def register(app: typer.Typer) -> None:
         run: Annotated[str, typer.Argument(help="A run id from `lepton runs` (or 'latest').")],
         html: Annotated[Path, typer.Option(help="Where to write the HTML report.")] = Path("lepton-report.html"),
     ) -> None:
-        """Write the self-contained HTML report of an optimize run."""
+        """Write the self-contained HTML report of an optimize or train run."""
         from lepton.navigate.stored import stored_result
         from lepton.report.html import write_html
         from lepton.store import Store
 
-        write_html(stored_result(Store(), run), html)
+        store = Store()
+        if run != "latest" and store.run(run).summary.kind == "train":
+            from lepton.training.report import write_train_html
+
+            write_train_html(store.run(run).payload, html)
+        else:
+            write_html(stored_result(store, run), html)
         console.print(f"report: {html}")
 
     @app.command()

@@ -46,11 +46,15 @@ def import_model(
     name: str | None = None,
     task: str | None = None,
     store: Store | None = None,
+    files: Mapping[str, str | os.PathLike[str]] | None = None,
+    source_info: Mapping[str, Any] | None = None,
 ) -> Artifact:
     """Convert ``source`` to an ONNX Artifact, store it, and name it (default: file stem, class, folder).
 
     ``example_input`` is required for a torch module (a tensor, a tuple of tensors or a dict name -> tensor)
     and optional for scikit-learn (rows to check parity on). ``shapes`` pins concrete input shapes.
+    ``files`` (key -> file or folder) are copied into the artifact and listed in ``artifact.files`` under
+    their key (``{"eval_data": "path/eval.npz"}``); ``source_info`` is merged into ``artifact.source``.
     """
     if task is not None and task not in TASKS:
         raise UserError(f"task {task!r} is not one of {', '.join(TASKS)}; pick one, or leave it out")
@@ -69,20 +73,39 @@ def import_model(
     name = name or default_name
     with store.workdir() as workdir:
         built = builder(workdir)
+        added = _add_files(workdir, files or {})
         signature = built.signature.with_pins(shapes) if shapes else built.signature
         art = store.commit_artifact(
             workdir,
             signature=signature,
             task=task or built.task,
-            source=built.source,
+            source={**built.source, **(source_info or {})},
             lineage=built.lineage,
-            files=built.files,
+            files={**built.files, **added},
             name=name,
             torch_module=built.torch_module,
             format=built.format,
         )
     store.name_model(name, art.id)
     return art
+
+
+def _add_files(workdir: Path, files: Mapping[str, str | os.PathLike[str]]) -> dict[str, str]:
+    """Copy extra files (or folders) into the artifact under their own names; returns key -> name."""
+    added: dict[str, str] = {}
+    for key, where in files.items():
+        src = Path(where)
+        dest = workdir / src.name
+        if not src.exists():
+            raise IntakeError(f"files[{key!r}]: {src} does not exist; give an existing file or folder")
+        if dest.exists() or src.name in (META_FILE, MODEL_FILE):
+            raise IntakeError(f"files[{key!r}]: {src.name} is already in the artifact; rename the file")
+        if src.is_dir():
+            shutil.copytree(src, dest)
+        else:
+            shutil.copy2(src, dest)
+        added[key] = src.name
+    return added
 
 
 def _path_builder(path: Path) -> tuple[Builder, str]:

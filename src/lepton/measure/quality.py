@@ -10,26 +10,38 @@ import numpy as np
 from lepton.contract import Contract
 
 
-def classification_metrics(y_true: np.ndarray, y_pred: np.ndarray) -> dict[str, float]:
-    """Accuracy and macro precision/recall/F1."""
+def per_class_metrics(
+    y_true: np.ndarray, y_pred: np.ndarray, classes: np.ndarray | None = None
+) -> dict[Any, dict[str, float]]:
+    """Precision, recall, F1 and support of each class (default: every class in ``y_true`` or ``y_pred``)."""
     y_true = np.asarray(y_true).reshape(-1)
     y_pred = np.asarray(y_pred).reshape(-1)
-    classes = np.union1d(y_true, y_pred)
-    precisions, recalls, f1s = [], [], []
-    for c in classes:
+    out: dict[Any, dict[str, float]] = {}
+    for c in np.union1d(y_true, y_pred) if classes is None else classes:
         tp = float(np.sum((y_pred == c) & (y_true == c)))
         fp = float(np.sum((y_pred == c) & (y_true != c)))
         fn = float(np.sum((y_pred != c) & (y_true == c)))
         p = tp / (tp + fp) if tp + fp else 0.0
         r = tp / (tp + fn) if tp + fn else 0.0
-        precisions.append(p)
-        recalls.append(r)
-        f1s.append(2 * p * r / (p + r) if p + r else 0.0)
+        out[c.item() if isinstance(c, np.generic) else c] = {
+            "precision": p,
+            "recall": r,
+            "f1": 2 * p * r / (p + r) if p + r else 0.0,
+            "support": tp + fn,
+        }
+    return out
+
+
+def classification_metrics(y_true: np.ndarray, y_pred: np.ndarray) -> dict[str, float]:
+    """Accuracy and macro precision/recall/F1 (over every class seen in ``y_true`` or ``y_pred``)."""
+    y_true = np.asarray(y_true).reshape(-1)
+    y_pred = np.asarray(y_pred).reshape(-1)
+    per = list(per_class_metrics(y_true, y_pred).values())
     return {
         "accuracy": float(np.mean(y_true == y_pred)),
-        "precision": float(np.mean(precisions)),
-        "recall": float(np.mean(recalls)),
-        "f1": float(np.mean(f1s)),
+        "precision": float(np.mean([m["precision"] for m in per])),
+        "recall": float(np.mean([m["recall"] for m in per])),
+        "f1": float(np.mean([m["f1"] for m in per])),
     }
 
 

@@ -197,6 +197,11 @@ def _conform(artifact: Artifact, arrays: Mapping[str, np.ndarray], source: str) 
         ):
             raise UserError(f"{source}: input {spec.name!r} expects shape {expected}; the data has {arr.shape}")
         want = numpy_dtype(spec.dtype)
+        if spec.dtype == "str":  # string inputs (categories): ONNX Runtime takes them as object arrays
+            if arr.dtype.kind not in "UO":
+                raise UserError(f"{source}: input {spec.name!r} expects strings; the data has {arr.dtype}")
+            out[spec.name] = arr.astype(object)
+            continue
         if arr.dtype != want:
             same_kind = (
                 not np.issubdtype(arr.dtype, np.complexfloating)

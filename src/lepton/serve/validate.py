@@ -55,7 +55,7 @@ def _shape_text(spec: TensorSpec) -> str:
 def from_json_data(data: Any, spec: TensorSpec, shape: list[int] | None) -> np.ndarray:
     """A JSON ``data`` value (flat or nested lists) -> an array of the spec's dtype, strictly converted."""
     if spec.dtype == "str":
-        raise bad(f"input {spec.name!r}: string inputs are not supported by this server")
+        return _strings(data, spec, shape)
     try:
         raw = np.asarray(data)
     except (ValueError, TypeError):
@@ -69,6 +69,21 @@ def from_json_data(data: Any, spec: TensorSpec, shape: list[int] | None) -> np.n
             f"Send {'integers' if want.kind in 'iu' else 'numbers'}"
         )
     arr = raw.astype(want, copy=False)
+    if shape is not None:
+        if arr.size != int(np.prod(shape)):
+            raise bad(f"input {spec.name!r}: shape {shape} needs {int(np.prod(shape))} values; got {arr.size}")
+        arr = arr.reshape(shape)
+    return arr
+
+
+def _strings(data: Any, spec: TensorSpec, shape: list[int] | None) -> np.ndarray:
+    """JSON strings (flat or nested lists) -> an object array, as ONNX Runtime takes string tensors."""
+    try:
+        arr = np.array(data, dtype=object)
+    except (ValueError, TypeError):
+        raise bad(f"input {spec.name!r}: data is not a rectangular list of strings") from None
+    if arr.size and not all(isinstance(v, str) for v in arr.flat):
+        raise bad(f'input {spec.name!r} takes strings; send a rectangular list of strings (e.g. [["red"]])')
     if shape is not None:
         if arr.size != int(np.prod(shape)):
             raise bad(f"input {spec.name!r}: shape {shape} needs {int(np.prod(shape))} values; got {arr.size}")
@@ -147,7 +162,7 @@ def validate_feeds(
     rows = -1
     for name, spec in want.items():
         arr = feeds[name]
-        if arr.dtype != np.dtype(spec.dtype):
+        if arr.dtype != (np.dtype(object) if spec.dtype == "str" else np.dtype(spec.dtype)):
             raise bad(f"input {name!r} takes {spec.dtype}; got {arr.dtype}")
         if arr.ndim != len(spec.shape):
             raise bad(f"input {name!r} has {len(spec.shape)} dims {_shape_text(spec)}; got shape {list(arr.shape)}")

@@ -1,0 +1,297 @@
+"""``train``: data preparation -> baselines -> training (or tuning) -> cross-validation -> export -> evaluation.
+
+Everything a user can get wrong is checked while preparing the data, before training starts; the store is
+written once, at the end (artifact, name, and a ``train`` run), so a failed or interrupted run leaves nothing.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass, field, replace
+from typing import Any
+
+import numpy as np
+
+from lepton.ir.artifact import Artifact
+from lepton.store.store import Store
+from lepton.training.baselines import Baseline
+from lepton.training.dataset import Prepared
+from lepton.training.evaluate import inference_timing, ratios
+from lepton.training.export import export
+from lepton.training.loop import Progress, fit, predict
+from lepton.training.options import TrainOptions
+from lepton.training.recipe import Recipe, recipe_for
+from lepton.training.tune import Trained, train_once, tune
+
+HEADLINE = ("accuracy", "precision", "recall", "f1", "mae", "rmse", "mape")
+
+
+@dataclass
+class TrainResult:
+    """One finished training run: the stored artifact and every figure the summary and reports show."""
+
+    name: str
+    artifact: Artifact
+    options: TrainOptions
+    task: str
+    data: dict[str, Any]
+    split: dict[str, int]
+    classes: list[str]
+    params: dict[str, Any]
+    architecture: str
+    metrics: dict[str, Any]  # test split, from the exported ONNX model
+    baselines: list[Baseline]
+    training: dict[str, Any]  # history, best epoch, seconds, stopped
+    timing: dict[str, Any]
+    parity: dict[str, Any]
+    preprocessing: dict[str, Any]
+    primary: str
+    higher_is_better: bool
+    tuning: dict[str, Any] | None = None
+    cv: dict[str, Any] | None = None
+    notes: list[str] = field(default_factory=list)
+    run_id: str | None = None
+    forecast_plot: dict[str, Any] | None = None
+    net: Any = field(default=None, repr=False)  # the trained torch.nn.Module (in memory only)
+
+    def headline(self, metrics: Mapping[str, Any] | None = None) -> dict[str, Any]:
+        m = self.metrics if metrics is None else metrics
+        return {k: m[k] for k in HEADLINE if m.get(k) is not None}
+
+    def versus(self) -> list[dict[str, Any]]:
+        """The model against each baseline on the primary metric (a ratio for errors, a difference for scores)."""
+        out = []
+        mine = self.metrics.get(self.primary)
+        for b in self.baselines:
+            theirs = b.metrics.get(self.primary)
+            if not isinstance(mine, int | float) or not isinstance(theirs, int | float):
+                continue
+            row: dict[str, Any] = {"baseline": b.name, "model": mine, "value": theirs}
+            if self.higher_is_better:
+                row["difference"] = mine - theirs
+                row["better"] = mine >= theirs
+            else:
+                row.update({f"ratio_{k}": v for k, v in ratios(self.metrics, b.metrics).items()})
+                row["better"] = mine < theirs
+            out.append(row)
+        return out
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "name": self.name,
+            "artifact_id": self.artifact.id,
+            "artifact_path": str(self.artifact.path),
+            "recipe": self.options.recipe,
+            "task": self.task,
+            "run_id": self.run_id,
+            "options": self.options.to_json(),
+            "data": self.data,
+            "split": self.split,
+            "classes": self.classes,
+            "params": self.params,
+            "architecture": self.architecture,
+            "primary_metric": self.primary,
+            "metrics": self.metrics,
+            "baselines": [b.to_json() for b in self.baselines],
+            "versus_baselines": self.versus(),
+            "training": self.training,
+            "timing": self.timing,
+            "parity": self.parity,
+            "preprocessing": self.preprocessing,
+            "tuning": self.tuning,
+            "cv": self.cv,
+            "notes": self.notes,
+            "forecast_plot": self.forecast_plot,
+            "signature": self.artifact.signature.to_json(),
+        }
+
+
+def train(
+    opts: TrainOptions,
+    *,
+    store: Store | None = None,
+    progress: Progress | None = None,
+) -> TrainResult:
+    """Run one ``lepton train``; returns the result with the stored artifact."""
+    t_start = time.perf_counter()
+    deadline = t_start + opts.time_budget if opts.time_budget else None
+    recipe = recipe_for(opts)
+    p = recipe.prepare()
+    name = recipe.default_name()
+    store = store or Store()
+    base = recipe.hyper(p)
+    baselines = recipe.baselines(p)
+    higher = recipe.objective(p, base).higher_is_better
+    notes: list[str] = []
+    tuning = None
+    test_default = None
+    if opts.tune:
+        tuned = tune(recipe, p, base, opts.tune, opts.seed, progress=progress, deadline=deadline)
+        _require_an_epoch(tuned.default)
+        chosen = tuned.best
+        tuning = tuned.summary(higher)
+        test_default = recipe.evaluate(p, _outputs(recipe, p, tuned.default))
+        if tuned.stopped != "completed":
+            notes.append(f"tuning stopped early ({tuned.stopped}) after {len(tuned.trials)} of {opts.tune} trials")
+    else:
+        chosen = train_once(recipe, p, base, opts.seed, progress=progress, deadline=deadline)
+        _require_an_epoch(chosen)
+    if chosen.fit.stopped == "interrupted":
+        notes.append(
+            f"training interrupted at epoch {len(chosen.fit.history)}; kept the best epoch {chosen.fit.best_epoch}"
+        )
+    elif chosen.fit.stopped == "time budget":
+        notes.append(f"training stopped by --time-budget at epoch {len(chosen.fit.history)}")
+    cv = None
+    if opts.folds and chosen.fit.stopped != "interrupted":
+        cv = cross_validate(recipe, p, chosen, opts.seed, progress)
+    torch_out = _outputs(recipe, p, chosen)
+    torch_metrics = recipe.evaluate(p, torch_out)
+    primary, _ = recipe.primary
+    source_info: dict[str, Any] = {
+        "kind": "train",
+        "recipe": opts.recipe,
+        "params": chosen.hp.to_json(),
+        "architecture": recipe.architecture(p, chosen.hp),
+        "metrics": {k: torch_metrics[k] for k in HEADLINE if torch_metrics.get(k) is not None},
+        "baselines": {b.name: b.metrics.get(primary) for b in baselines},
+        "classes": p.classes,
+        "data": {k: p.report[k] for k in ("source", "rows_used", "target") if k in p.report},
+        "split": p.sizes(),
+        "seed": opts.seed,
+        "preprocessing": recipe.preprocessing(p, chosen.net),
+    }
+    if tuning is not None:
+        source_info["tuning"] = {k: tuning[k] for k in ("trials", "val_default", "val_best", "val_gain")}
+    art = export(recipe, p, chosen.net, name=name, source_info=source_info, store=store)
+    onnx_out = _run_exported(art, recipe.export_inputs(p, p.test))
+    metrics = recipe.evaluate(p, onnx_out)
+    parity = _parity(torch_out, onnx_out, p.task)
+    if p.task == "classification" and metrics.get(primary) != torch_metrics.get(primary):
+        notes.append(
+            f"test {primary} of the exported model {metrics.get(primary):.6g} vs PyTorch "
+            f"{torch_metrics.get(primary):.6g} "
+            "(float rounding on a near tie)"
+        )
+    timing = {
+        "train_seconds": chosen.fit.seconds,
+        "epoch_seconds": chosen.fit.epoch_seconds,
+        "epochs_run": len(chosen.fit.history),
+        "total_seconds": time.perf_counter() - t_start,
+        **inference_timing(str(art.model_path), _ort_feeds(recipe.export_inputs(p, p.test))),
+    }
+    result = TrainResult(
+        name=art.name or name,
+        artifact=art,
+        options=opts,
+        task=p.task,
+        data=p.report,
+        split=p.sizes(),
+        classes=p.classes,
+        params=chosen.hp.to_json(),
+        architecture=recipe.architecture(p, chosen.hp),
+        metrics=metrics,
+        baselines=baselines,
+        training=chosen.fit.to_json(),
+        timing=timing,
+        parity=parity,
+        preprocessing=source_info["preprocessing"],
+        primary=primary,
+        higher_is_better=higher,
+        tuning=tuning,
+        cv=cv,
+        notes=notes,
+        forecast_plot=_forecast_plot(p, onnx_out) if p.task == "forecast" else None,
+        net=chosen.net,
+    )
+    if tuning is not None and test_default is not None:
+        tuning["test_default"] = test_default.get(primary)
+        tuning["test_best"] = metrics.get(primary)
+    result.run_id = store.start_run("train", result.name, art.id)
+    store.finish_run(result.run_id, "done", result.to_json())
+    return result
+
+
+def _require_an_epoch(t: Trained) -> None:
+    """Ctrl-C before the first epoch finished leaves nothing worth keeping: stop as an interrupt."""
+    if not t.fit.history:
+        raise KeyboardInterrupt
+
+
+def _outputs(recipe: Recipe, p: Prepared, t: Trained) -> np.ndarray:
+    inputs, _ = recipe.torch_split(p, p.test)
+    return predict(t.net, inputs)
+
+
+def _ort_feeds(raw: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
+    return {k: (v.astype(object) if v.dtype.kind == "U" else v) for k, v in raw.items()}
+
+
+def _run_exported(art: Artifact, raw: Mapping[str, np.ndarray]) -> np.ndarray:
+    from lepton.ir.onnx_intake import run_onnx
+
+    out = run_onnx(art.model_path, _ort_feeds(raw))
+    return next(iter(out.values()))
+
+
+def _parity(torch_out: np.ndarray, onnx_out: np.ndarray, task: str) -> dict[str, Any]:
+    diff = np.abs(torch_out.astype(np.float64) - onnx_out.astype(np.float64))
+    out: dict[str, Any] = {"rows": len(torch_out), "max_abs_error": float(diff.max()) if diff.size else 0.0}
+    if task == "classification":
+        out["same_class"] = float(np.mean(np.argmax(torch_out, 1) == np.argmax(onnx_out, 1)))
+    return out
+
+
+def cross_validate(
+    recipe: Recipe, p: Prepared, chosen: Trained, seed: int, progress: Progress | None
+) -> dict[str, Any]:
+    """k-fold over training + validation rows with the chosen hyper-parameters, for the number of epochs the
+    main run found best (no early stopping on the fold's held-out part, so its score is not selected on)."""
+    hp = replace(chosen.hp, epochs=max(1, chosen.fit.best_epoch), patience=0)
+    scores: list[float] = []
+    name = recipe.objective(p, hp).metric_name
+    for i, (tr, va) in enumerate(p.fold_splits()):
+        net = recipe.build(p, hp, seed + i + 1)
+        objective = recipe.objective(p, hp)
+        f = fit(
+            net,
+            recipe.torch_split(p, tr),
+            recipe.torch_split(p, va),
+            hp,
+            objective,
+            seed=seed + i + 1,
+            param_groups=recipe.param_groups(net, hp),
+            progress=progress,
+            phase=f"fold {i + 1}/{len(p.folds)}",
+        )
+        if f.stopped == "interrupted":
+            break
+        scores.append(f.history[-1].val_metric)
+    return {
+        "folds": len(p.folds),
+        "completed": len(scores),
+        "metric": name,
+        "scores": scores,
+        "mean": float(np.mean(scores)) if scores else math.nan,
+        "std": float(np.std(scores, ddof=1)) if len(scores) > 1 else 0.0,
+        "epochs": hp.epochs,
+    }
+
+
+def _forecast_plot(p: Prepared, outputs: np.ndarray) -> dict[str, Any]:
+    """The first series' test span: actual values, and the model's and the naive forecasts one step ahead."""
+    meta = p.info["test_meta"]
+    sid = meta[0][0]
+    rows = [i for i, m in enumerate(meta) if m[0] == sid]
+    labels, values = p.info["labels"][sid], p.info["values"][sid]
+    start = max(0, meta[rows[0]][1] - 3 * len(rows))
+    return {
+        "series": p.info["series"][sid],
+        "times": labels[start:],
+        "actual": [float(v) for v in values[start:]],
+        "forecast_times": [labels[meta[i][1]] for i in rows],
+        "forecast": [float(outputs[i, 0]) for i in rows],
+        "naive": [float(p.info["naive"]["test"][i, 0]) for i in rows],
+    }
