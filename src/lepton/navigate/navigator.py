@@ -95,40 +95,25 @@ def _run(run: RunState, options: OptimizeOptions, t_start: float) -> OptimizeRes
     status = "failed"
     try:
         deadline = t_start + options.time_budget if options.time_budget else None
-        _measure_baseline(run)
-        variants, skipped = _build_variants(run, deadline, options.exhaustive)
+        with run.stage("baseline"):
+            _measure_baseline(run)
+        with run.stage("build"):
+            variants, skipped = _build_variants(run, deadline, options.exhaustive)
         settings = _settings(run, variants, options.exhaustive)
         strategy = "exhaustive" if options.exhaustive else "optuna" if len(settings) > options.trials else "halving"
         first_rung = QUICK if strategy == "exhaustive" else SCREEN
         run.steps_total += len(settings)
-        screened = screen(run, variants, settings, strategy, options.trials, _until(deadline, run), first_rung)
+        with run.stage("screen"):
+            screened = screen(run, variants, settings, strategy, options.trials, _until(deadline, run), first_rung)
         sensitivity: SensitivityInfo | None = None
-        recovered: str | None = None
         if options.sensitivity != "off":  # a faster variant that only misses quality: keep its worst layers float
-            extra: list[Variant] = []
-            if run.reference.outputs is not None:
-                extra, sensitivity = sensitivity_stage(run, screened, variants, options.sensitivity == "on")
-            twin, recovered = recovery_stage(run, screened, variants + extra, calibration_context(run))
-            first = len(variants)
-            variants += extra + twin
-            more = [s for s in _settings(run, variants, options.exhaustive) if s.variant >= first]
-            run.steps_total += len(more)
-            screened += screen(run, variants, more, "in order", len(more), _until(deadline, run), first_rung)
-            if recovered:
-                run.notes.append(recovered)
+            with run.stage("recover"):
+                sensitivity = _recover_quality(run, options, variants, screened, deadline, first_rung)
         by_label = {c.label: (c, a) for c, a in variants}
-        if strategy == "exhaustive":
-            longer, rung = near_frontier(run, screened), PRECISE
-        else:
-            longer, rung = promote(run, screened), QUICK
-        run.steps_total += len(longer)
-        for trial in longer:
-            until = _until(deadline, run, 0.5)
-            if until is not None and time.perf_counter() > until:
-                break
-            run.tick(f"{'precise' if rung == PRECISE else 'quick'} {trial.variant[:40]}")
-            run.remeasure(trial, by_label, rung)
-        verify_recommendation(run, by_label)
+        with run.stage("promote"):
+            _measure_longer(run, strategy, screened, by_label, deadline)
+        with run.stage("verify"):
+            verify_recommendation(run, by_label)
         result = _conclude(run, skipped, strategy, len(settings), sensitivity, t_start, options.time_budget)
         status = {"recommend": "done", "keep": "done", "no-fit": "no-fit"}[result.verdict]
     except KeyboardInterrupt:
@@ -137,6 +122,49 @@ def _run(run: RunState, options: OptimizeOptions, t_start: float) -> OptimizeRes
     finally:
         _finish(run, options, result, status)
     return result
+
+
+def _recover_quality(
+    run: RunState,
+    options: OptimizeOptions,
+    variants: list[Variant],
+    screened: list[Trial],
+    deadline: float | None,
+    rung: int,
+) -> SensitivityInfo | None:
+    """Variants that keep a faster int8 variant's worst nodes in float (sensitivity), and its quality-bounded
+    twin (accuracy control), screened like the rest; ``variants`` and ``screened`` grow in place."""
+    extra: list[Variant] = []
+    sensitivity = None
+    if run.reference.outputs is not None:
+        extra, sensitivity = sensitivity_stage(run, screened, variants, options.sensitivity == "on")
+    twin, recovered = recovery_stage(run, screened, variants + extra, calibration_context(run))
+    if recovered:
+        run.notes.append(recovered)
+    first = len(variants)
+    variants += extra + twin
+    more = [s for s in _settings(run, variants, options.exhaustive) if s.variant >= first]
+    run.steps_total += len(more)
+    screened += screen(run, variants, more, "in order", len(more), _until(deadline, run), rung)
+    return sensitivity
+
+
+def _measure_longer(
+    run: RunState, strategy: str, screened: list[Trial], by_label: dict[str, Variant], deadline: float | None
+) -> None:
+    """The second rung: a quick measurement of the promoted fraction (halving), or a precise one of everything
+    near the frontier (exhaustive); stops early enough for the verification to fit the time budget."""
+    if strategy == "exhaustive":
+        longer, rung = near_frontier(run, screened), PRECISE
+    else:
+        longer, rung = promote(run, screened), QUICK
+    run.steps_total += len(longer)
+    for trial in longer:
+        until = _until(deadline, run, 0.5)
+        if until is not None and time.perf_counter() > until:
+            break
+        run.tick(f"{'precise' if rung == PRECISE else 'quick'} {trial.variant[:40]}")
+        run.remeasure(trial, by_label, rung)
 
 
 def _until(deadline: float | None, run: RunState, share: float = 1.0) -> float | None:
@@ -312,6 +340,7 @@ def _conclude(
             time_budget=time_budget,
             unmeasured=run.unmeasured,
             reused=run.reused,
+            stages={k: round(v, 1) for k, v in run.stage_seconds.items()},
         ),
         sensitivity=sensitivity,
     )

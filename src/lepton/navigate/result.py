@@ -90,6 +90,7 @@ class SearchSummary(Contract):
     time_budget: float | None = None
     unmeasured: int = 0  # settings the time budget left unscreened
     reused: int = 0  # measurements a resumed run took over from before its interruption
+    stages: dict[str, float] = Field(default_factory=dict)  # seconds per stage: baseline, build, screen, ...
 
 
 class NodeLoss(Contract):

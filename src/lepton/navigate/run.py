@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Literal
 
@@ -75,6 +77,7 @@ class RunState:
     reused: int = 0
     notes: list[str] = field(default_factory=list)  # what the stages did, for the result's notes
     unmeasured: int = 0  # settings left unscreened when the time budget ran out
+    stage_seconds: dict[str, float] = field(default_factory=dict)  # where the time went; quality evaluation apart
     _steps: int = 0
 
     # -- bookkeeping --------------------------------------------------------------------------------------
@@ -103,17 +106,28 @@ class RunState:
     def __iter__(self) -> Iterator[Trial]:
         return iter(self.trials.values())
 
+    @contextmanager
+    def stage(self, name: str) -> Iterator[None]:
+        """Time a stage of the run (what ``search.stages`` reports)."""
+        t0 = time.perf_counter()
+        try:
+            yield
+        finally:
+            self.stage_seconds[name] = self.stage_seconds.get(name, 0.0) + time.perf_counter() - t0
+
     # -- measuring ----------------------------------------------------------------------------------------
     def quality(self, art: Artifact, engine: str, options: Mapping[str, str]) -> Quality:
         """Quality depends on the variant, the engine and its options (OpenVINO's bf16 changes the outputs),
         not on threads or batch size: measured once for each."""
         key = (art.id, engine, json.dumps(dict(options), sort_keys=True))
         if key not in self.quality_cache:
+            t0 = time.perf_counter()
             session = open_session(engine, art, RuntimeConfig(options=options))
             try:
                 self.quality_cache[key] = quality_of(art.task, run_all(session, self.workload), self.reference)
             finally:
                 session.close()
+                self.stage_seconds["quality"] = self.stage_seconds.get("quality", 0.0) + time.perf_counter() - t0
         return self.quality_cache[key]
 
     def drop(self, quality: Quality) -> float | None:

@@ -80,9 +80,11 @@ def print_summary(console: Console, result: OptimizeResult) -> None:
         )
         console.print(f"sensitivity: {sens.why}; ranked the int8 nodes in {sens.seconds:.0f} s; {reached}")
     s = result.search
+    stages = ", ".join(f"{k} {v:.0f} s" for k, v in s.stages.items())
     console.print(
         f"search: {s.strategy}, {s.candidates} candidates, {s.measured} measurements "
-        f"({s.precise} precise) in {s.seconds:.0f} s"
+        f"({s.screened} screens, {s.quick} quick, {s.precise} precise) in {s.seconds:.0f} s"
+        + (f" ({stages})" if stages else "")
     )
     if result.verdict == "no-fit":
         console.print(f"[bold red]{headline(result)}[/bold red]")
