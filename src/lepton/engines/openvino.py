@@ -223,10 +223,9 @@ class OpenVinoEngine(Engine):
         """All cores as one latency stream and one thread per caller (as the server's lanes run), in f32; and
         bf16 with all cores where the CPU has native bf16 (it changes the outputs: quality is measured for it)."""
         out = []
-        for b in batch_sizes:
-            for threads, precision in self._settings(hw):
-                options = {"hint": "latency", "precision": precision}
-                out.append(RuntimeConfig(intra_op_threads=threads, batch_size=b, options=options))
+        for threads, precision in self._settings(hw):  # batch sizes innermost: one session serves them all
+            options = {"hint": "latency", "precision": precision}
+            out += [RuntimeConfig(intra_op_threads=threads, batch_size=b, options=options) for b in batch_sizes]
         return out
 
     @staticmethod

@@ -152,6 +152,12 @@ class Reference:
     outputs: Outputs | None = None
     description: str = ""
 
+    def head(self, rows: int) -> Reference:
+        """The reference for the first ``rows`` rows (``Workload.head``)."""
+        labels = self.labels[:rows] if self.labels is not None else None
+        outputs = {k: v[:rows] for k, v in self.outputs.items()} if self.outputs is not None else None
+        return Reference(labels, outputs, self.description)
+
 
 def compared_output(outputs: Mapping[str, np.ndarray]) -> str:
     """The output fidelity is computed on: the first floating-point one (scores, embeddings)."""
@@ -268,15 +274,20 @@ def measure_trial(
     quality: Quality | None = None,
     stop_early: Callable[[list[float]], bool] | None = None,
     percentiles: Sequence[str] = (),
+    session: Session | None = None,
 ) -> Trial:
     """Open the session, measure latency at ``spec.runtime.batch_size``, quality, memory and cost.
 
     ``quality`` already measured for this artifact (it does not depend on the runtime) skips re-running it;
-    ``percentiles`` names latency percentiles to record beyond p50/p95/p99 (an SLO's ``p99.9``).
+    ``percentiles`` names latency percentiles to record beyond p50/p95/p99 (an SLO's ``p99.9``); ``session``
+    already open with the same engine, threads and options (the batch size is only the inputs' shape) is used
+    and left open, so the caller can measure several batch sizes on one session.
     """
     b = spec.runtime.batch_size
+    own = session is None
     with PeakRss() as mem:
-        session = open_session(spec.engine, spec.artifact, spec.runtime)
+        if session is None:
+            session = open_session(spec.engine, spec.artifact, spec.runtime)
         try:
             if quality is None and with_quality:
                 quality = quality_of(spec.artifact.task, run_all(session, workload, max(b, 8)), reference)
@@ -285,7 +296,8 @@ def measure_trial(
             # what the engine really used, where it reports it (OpenVINO: precision, streams, int8 layers)
             engine_settings = dict(getattr(session, "settings", None) or {})
         finally:
-            session.close()
+            if own:
+                session.close()
     throughput = stats.throughput_per_s
     return Trial(
         id=trial_id,

@@ -63,6 +63,13 @@ class Workload:
     def batches(self, batch_size: int, count: int) -> list[dict[str, np.ndarray]]:
         return [self.batch(batch_size, i) for i in range(count)]
 
+    def head(self, rows: int) -> Workload:
+        """The first ``rows`` rows (all of them when there are fewer), labels included."""
+        if rows >= self.n_rows:
+            return self
+        labels = self.labels[:rows] if self.labels is not None else None
+        return replace(self, rows=self._take(slice(0, rows)), labels=labels)
+
     def label_batches(self, batch_size: int, count: int) -> list[np.ndarray] | None:
         """The labels of ``batches(batch_size, count)``, row for row (None without labels)."""
         if self.labels is None:

@@ -31,7 +31,7 @@ from lepton.store.runs import Deployment
 from lepton.store.store import Store
 
 SCREEN_PLAN = TimingPlan(warmup=1, min_runs=3, min_seconds=0.15, max_runs=60, max_seconds=2.0)
-PRECISE_PLAN = TimingPlan(min_runs=24, min_seconds=3.0, max_seconds=12.0)
+PRECISE_PLAN = TimingPlan(min_runs=16, min_seconds=3.0, max_seconds=12.0)
 
 
 @dataclass(frozen=True)

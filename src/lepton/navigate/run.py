@@ -13,7 +13,7 @@ import numpy as np
 
 from lepton.cost.catalog import PricePoint
 from lepton.cost.hardware import Hardware
-from lepton.engines.base import RuntimeConfig, open_session
+from lepton.engines.base import RuntimeConfig, Session, open_session
 from lepton.errors import CandidateError, LeptonError
 from lepton.ir.artifact import Artifact
 from lepton.measure.quality import Headline, Quality
@@ -38,6 +38,7 @@ from lepton.store.store import Store
 Variant = tuple[Candidate, Artifact]
 PriorKey = tuple[str | None, str, str, str, int]
 SCREEN, QUICK, PRECISE = 0, 1, 2  # the rungs of a search: every setting, the promising ones, the recommendation
+SCREEN_ROWS = 64  # rows a screen judges fidelity on
 
 
 def prior_key(
@@ -116,15 +117,25 @@ class RunState:
             self.stage_seconds[name] = self.stage_seconds.get(name, 0.0) + time.perf_counter() - t0
 
     # -- measuring ----------------------------------------------------------------------------------------
-    def quality(self, art: Artifact, engine: str, options: Mapping[str, str]) -> Quality:
+    def quality(self, art: Artifact, engine: str, options: Mapping[str, str], rung: int = QUICK) -> Quality:
         """Quality depends on the variant, the engine and its options (OpenVINO's bf16 changes the outputs),
-        not on threads or batch size: measured once for each."""
-        key = (art.id, engine, json.dumps(dict(options), sort_keys=True))
+        not on threads or batch size: measured once for each. A screen judges fidelity on the first
+        ``SCREEN_ROWS`` rows (the reference scores 1.0 on any subset); longer measurements on every row."""
+        subset = (
+            rung == SCREEN
+            and self.reference.outputs is not None
+            and self.workload.n_rows > SCREEN_ROWS
+            and all(axis == 0 for axis in self.workload.batch_axes.values())  # rows along axis 0 everywhere
+        )
+        key = (art.id, engine, json.dumps(dict(options), sort_keys=True) + ("/screen" if subset else ""))
         if key not in self.quality_cache:
             t0 = time.perf_counter()
             session = open_session(engine, art, RuntimeConfig(options=options))
+            workload, reference = self.workload, self.reference
+            if subset:
+                workload, reference = self.workload.head(SCREEN_ROWS), self.reference.head(SCREEN_ROWS)
             try:
-                self.quality_cache[key] = quality_of(art.task, run_all(session, self.workload), self.reference)
+                self.quality_cache[key] = quality_of(art.task, run_all(session, workload), reference)
             finally:
                 session.close()
                 self.stage_seconds["quality"] = self.stage_seconds.get("quality", 0.0) + time.perf_counter() - t0
@@ -152,6 +163,7 @@ class RunState:
         *,
         rung: int = QUICK,
         role: Literal["baseline"] | None = None,
+        session: Session | None = None,
     ) -> Trial:
         """Measure one configuration at ``rung`` (a short screen, a quick measurement, or a precise one with
         concurrent callers) and record it.
@@ -172,9 +184,10 @@ class RunState:
                 self.price,
                 plan=self.plans[rung],
                 qps=self.targets.qps,
-                quality=None if role == "baseline" else self.quality(art, engine, rc.options),
+                quality=None if role == "baseline" else self.quality(art, engine, rc.options, rung),
                 stop_early=self._stop_early(rc.batch_size),
                 percentiles=(slo_metric,) if slo_metric else (),
+                session=session,
             )
         except CandidateError as e:
             return self.add(failed_trial(self.next_id(), spec, e))

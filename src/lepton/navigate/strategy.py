@@ -6,12 +6,13 @@ or between rungs), so no measurement shares the CPU with a build."""
 
 from __future__ import annotations
 
+import json
 import math
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
-from lepton.engines.base import RuntimeConfig
+from lepton.engines.base import RuntimeConfig, Session, open_session
 from lepton.measure.trial import Trial
 from lepton.navigate.pareto import default_objectives, pareto_front
 from lepton.navigate.recommend import choose, feasible_trials, objective_key
@@ -19,7 +20,7 @@ from lepton.navigate.run import SCREEN, RunState, Variant
 
 NEAR_FRONTIER = 0.15  # candidates within 15% of the quick frontier get a precise measurement
 MAX_PRECISE = 12
-KEEP = 1 / 3  # the fraction of screened settings (per batch size) promoted to a quick measurement
+KEEP = 1 / 4  # the fraction of screened settings (per batch size) promoted to a quick measurement
 MIN_KEEP = 2
 
 
@@ -45,19 +46,21 @@ def screen(
     multi-objective study picks (``strategy == "optuna"``, at most ``budget``)."""
     out: list[Trial] = []
 
-    def measure(s: Setting, what: str) -> Trial:
+    def measure(s: Setting, what: str, session: Session | None = None) -> Trial:
         cand, art = variants[s.variant]
         run.tick(f"{cand.label[:40]} {what}")
-        trial = run.measure(cand, art, s.runtime, s.engine, rung=rung)
+        trial = run.measure(cand, art, s.runtime, s.engine, rung=rung, session=session)
         out.append(trial)
         return trial
 
     if strategy != "optuna":
-        for s in settings:
-            if deadline and time.perf_counter() > deadline:
-                run.unmeasured += 1
-                continue
-            measure(s, f"{s.engine} t{s.runtime.intra_op_threads} b{s.runtime.batch_size}")
+        with SessionReuse(variants) as sessions:  # consecutive batch sizes of one configuration share a session
+            for s in settings:
+                if deadline and time.perf_counter() > deadline:
+                    run.unmeasured += 1
+                    continue
+                label = f"{s.engine} t{s.runtime.intra_op_threads} b{s.runtime.batch_size}"
+                measure(s, label, sessions.get(s))
         return out
     import optuna
 
@@ -77,6 +80,38 @@ def screen(
     timeout = max(1.0, deadline - time.perf_counter()) if deadline else None
     study.optimize(objective, n_trials=budget, timeout=timeout, catch=())
     return out
+
+
+class SessionReuse:
+    """One open session for consecutive settings that differ only by batch size (opening one costs a graph
+    compile: up to a second on OpenVINO); a session that fails to open is left to ``measure`` to report."""
+
+    def __init__(self, variants: Sequence[Variant]) -> None:
+        self.variants = variants
+        self.key: tuple[int, str, int, str] | None = None
+        self.session: Session | None = None
+
+    def get(self, s: Setting) -> Session | None:
+        key = (s.variant, s.engine, s.runtime.intra_op_threads, json.dumps(dict(s.runtime.options), sort_keys=True))
+        if key != self.key:
+            self.close()
+            self.key = key
+            try:
+                self.session = open_session(s.engine, self.variants[s.variant][1], replace(s.runtime, batch_size=1))
+            except Exception:  # noqa: BLE001  measure() opens it again and records the failure as the trial's
+                self.session = None
+        return self.session
+
+    def close(self) -> None:
+        if self.session is not None:
+            self.session.close()
+        self.session, self.key = None, None
+
+    def __enter__(self) -> SessionReuse:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
 
 
 def promote(run: RunState, screened: Sequence[Trial]) -> list[Trial]:
