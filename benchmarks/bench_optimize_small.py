@@ -1,4 +1,6 @@
-"""The navigator on two small models trained here: a digits CNN and a stocks LSTM (labels, task metrics).
+"""Issue #9 on two small models trained here (a digits CNN and a stocks LSTM, held-out labels, task metrics):
+the recommended variant against PyTorch eager fp32, which engine the navigator chose, and the best variant on
+each engine beside it, all from one run per model.
 
 Run: .venv/bin/python benchmarks/bench_optimize_small.py
 """
@@ -8,6 +10,7 @@ from __future__ import annotations
 import sys
 import tempfile
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -19,43 +22,55 @@ from lepton.api import import_model, optimize  # noqa: E402
 from lepton.examples.small import digits_cnn, stocks_lstm  # noqa: E402
 
 
-def run(name: str, trained, batch_sizes: list[int]) -> dict:  # type: ignore[no-untyped-def]
+def run(name: str, trained: Any, batch_sizes: list[int]) -> Any:
     art = import_model(trained.module, example_input=trained.example_input, name=name, task=trained.task)
     with tempfile.TemporaryDirectory() as tmp:
         data = Path(tmp) / "eval.npz"
         np.savez(data, **{art.signature.input_names[0]: trained.x_eval, "label": trained.y_eval})
-        result = optimize(art, data=data, batch=batch_sizes, max_drop=0.01)
-    return result.to_json()
+        return optimize(art, data=data, batch=batch_sizes, max_drop=0.01)
 
 
 def main() -> None:
-    out, rows = {}, []
+    out: dict[str, Any] = {}
+    gains_rows, engine_rows = [], []
     for name, make, batches in (("digits-cnn", digits_cnn, [1, 64]), ("stocks-lstm", stocks_lstm, [1, 64])):
-        d = run(name, make(), batches)
-        out[name] = d
-        s = d["search"]
-        for g in d.get("gains", []):
-            rows.append(
+        result = run(name, make(), batches)
+        out[name] = result.to_json()
+        s = result.search
+        rec = result.recommended_trial
+        chosen = f"{rec.variant} on {rec.engine_label}" if rec else "none"
+        for g in result.gains:
+            loaded = g.ratio("throughput_x")
+            gains_rows.append(
                 [
                     name,
-                    g["batch_size"],
-                    f"{g['single_stream_throughput_x']:.2f}x",
-                    f"{g['p50_x']:.2f}x",
-                    f"{g['cost_x']:.2f}x",
-                    (d.get("reason") or "none")[:90],
-                    f"{s['measured']} in {s['seconds']:.0f} s",
+                    g.batch_size,
+                    f"{g.single_stream_throughput_x:.2f}x",
+                    f"{loaded.x:.2f}x [{loaded.low:.2f}-{loaded.high:.2f}]",
+                    f"{g.p50_x:.2f}x",
+                    f"{g.cost_x:.2f}x",
+                    f"{result.verdict}: {chosen}",
+                    f"{s.measured} in {s.seconds:.0f} s",
                 ]
             )
-        if not d.get("gains"):
-            rows.append(
+        if not result.gains:
+            why = (
+                result.reason if result.verdict == "keep" else (result.closest_miss.text if result.closest_miss else "")
+            )
+            gains_rows.append([name, "-", "-", "-", "-", "-", f"{result.verdict}: {why[:90]}", f"{s.measured}"])
+        for label, tid in sorted(result.best_by_engine.items()):
+            t = result.trial(tid)
+            h = t.quality.headline()
+            engine_rows.append(
                 [
                     name,
-                    "-",
-                    "-",
-                    "-",
-                    "-",
-                    (d.get("closest_miss") or {}).get("text", "none")[:90],
-                    f"{s['measured']} in {s['seconds']:.0f} s",
+                    label,
+                    f"{t.id} {t.variant}",
+                    t.batch_size,
+                    f"{t.capacity:.0f}",
+                    f"{t.usd_per_1m:.4g}",
+                    h.short if h else "-",
+                    "chosen" if rec and t.id == rec.id else "",
                 ]
             )
     md = "\n".join(
@@ -64,20 +79,17 @@ def main() -> None:
             "",
             "`python benchmarks/bench_optimize_small.py`: each model trained here on bundled data, imported from "
             "PyTorch, optimized with its held-out labels (accuracy for the CNN, RMSE for the LSTM; max drop 1%). "
-            "Ratios are the recommended variant against PyTorch eager fp32 in the same run.",
+            "Ratios are the recommended variant against PyTorch eager fp32 in the same run, with the 95% interval "
+            "of the loaded-throughput ratio.",
             "",
             table(
-                [
-                    "model",
-                    "batch",
-                    "throughput",
-                    "p50 lower",
-                    "cheaper per 1M",
-                    "recommended",
-                    "measurements",
-                ],
-                rows,
+                ["model", "batch", "throughput", "loaded", "p50 lower", "cheaper per 1M", "verdict", "measured"],
+                gains_rows,
             ),
+            "",
+            "Best variant on each engine (by cost per 1M among those meeting the quality bar):",
+            "",
+            table(["model", "engine", "trial", "batch", "items/s", "$/1M", "quality", ""], engine_rows),
         ]
     )
     write_result("optimize_small", {"results": out}, md)
