@@ -73,8 +73,6 @@ def bench(
 ) -> BenchResult:
     """Measure one model under one or more engines and batch sizes on this machine."""
     from lepton.measure.bench import bench as run_bench
-    from lepton.store.resolve import resolve_model
-
     check_known(unknown, [*_explicit(bench), "model"], "bench")
     options = BenchOptions.build(
         example=example,
@@ -90,15 +88,7 @@ def bench(
         json=json,
     )
     store = store or Store()
-    art = resolve_model(
-        model,
-        example=options.example,
-        shape=options.shape,
-        store=store,
-        example_input=example_input,
-        name=name,
-        task=task,
-    )
+    art = _resolve(model, options.example, options.shape, store, example_input, name, task)
     result = run_bench(art, options, store=store, plan=plan, progress=progress)
     if options.json:
         write_json(options.json, result.to_json())
@@ -144,8 +134,6 @@ def optimize(
     from lepton.navigate.navigator import Plans
     from lepton.navigate.navigator import optimize as run_optimize
     from lepton.navigate.navigator import resume as resume_run
-    from lepton.store.resolve import resolve_model
-
     check_known(unknown, [*_explicit(optimize), "model"], "optimize")
     options = OptimizeOptions.build(
         example=example,
@@ -174,15 +162,7 @@ def optimize(
             raise UserError("--resume continues a stored run with its own model and options; give no MODEL")
         result = resume_run(options.resume, store=store, plans=plans, progress=progress)
     else:
-        art = resolve_model(
-            model,
-            example=options.example,
-            shape=options.shape,
-            store=store,
-            example_input=example_input,
-            name=name,
-            task=task,
-        )
+        art = _resolve(model, options.example, options.shape, store, example_input, name, task)
         result = run_optimize(art, options, store=store, plans=plans, progress=progress)
     if options.json:
         write_json(options.json, result.to_json())
@@ -229,6 +209,22 @@ def write_json(path: Path, payload: dict[str, Any]) -> None:
     tmp = path.with_suffix(path.suffix + ".tmp")
     tmp.write_text(_json.dumps(payload, indent=2, default=str))
     tmp.replace(path)
+
+
+def _resolve(
+    model: Any,
+    example: str | None,
+    shape: Mapping[str, Sequence[int]],
+    store: Store,
+    example_input: Any,
+    name: str | None,
+    task: str | None,
+) -> Artifact:
+    from lepton.store.resolve import resolve_model
+
+    return resolve_model(
+        model, example=example, shape=shape, store=store, example_input=example_input, name=name, task=task
+    )
 
 
 def _explicit(fn: Any) -> list[str]:

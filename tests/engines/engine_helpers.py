@@ -8,6 +8,7 @@ from pathlib import Path
 import numpy as np
 import onnx
 from onnx import TensorProto, helper, numpy_helper
+from onnx_models import small_cnn
 
 from lepton.ir.artifact import Artifact
 from lepton.ir.signature import Signature
@@ -26,28 +27,7 @@ def _save(graph: onnx.GraphProto, path: Path) -> Path:
 
 def cnn_model(path: Path) -> Path:
     """x[batch,3,16,16] -> Conv(8) -> Relu -> Conv(16) -> Relu -> GlobalAveragePool -> Flatten -> Gemm -> [batch,10]."""
-    rng = np.random.default_rng(0)
-
-    def t(name: str, *shape: int) -> onnx.TensorProto:
-        return numpy_helper.from_array((rng.standard_normal(shape) * 0.3).astype(np.float32), name)
-
-    nodes = [
-        helper.make_node("Conv", ["x", "c1w", "c1b"], ["c1"], name="conv1", pads=[1, 1, 1, 1]),
-        helper.make_node("Relu", ["c1"], ["r1"], name="relu1"),
-        helper.make_node("Conv", ["r1", "c2w", "c2b"], ["c2"], name="conv2", pads=[1, 1, 1, 1]),
-        helper.make_node("Relu", ["c2"], ["r2"], name="relu2"),
-        helper.make_node("GlobalAveragePool", ["r2"], ["gap"], name="gap"),
-        helper.make_node("Flatten", ["gap"], ["flat"], name="flatten"),
-        helper.make_node("Gemm", ["flat", "fcw", "fcb"], ["logits"], name="fc", transB=1),
-    ]
-    graph = helper.make_graph(
-        nodes,
-        "cnn",
-        [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["batch", 3, 16, 16])],
-        [helper.make_tensor_value_info("logits", TensorProto.FLOAT, ["batch", 10])],
-        [t("c1w", 8, 3, 3, 3), t("c1b", 8), t("c2w", 16, 8, 3, 3), t("c2b", 16), t("fcw", 10, 16), t("fcb", 10)],
-    )
-    return _save(graph, path)
+    return small_cnn(path, channels=3, size=16, batchnorm=False)
 
 
 def token_model(path: Path) -> Path:

@@ -10,6 +10,7 @@ import numpy as np
 import onnx
 import pytest
 from onnx import TensorProto, helper, numpy_helper
+from onnx_models import small_cnn
 from pass_helpers import commit
 
 from lepton.cost.hardware import Hardware, detect_hardware
@@ -68,42 +69,7 @@ def digits_mlp_onnx(tmp_path_factory: pytest.TempPathFactory, digits: tuple[np.n
 @pytest.fixture(scope="session")
 def cnn_onnx(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """x[batch,1,8,8] -> Conv(8) -> BatchNorm -> Relu -> Conv(16) -> Relu -> GAP -> Flatten -> Gemm."""
-    rng = np.random.default_rng(0)
-
-    def t(name: str, *shape: int, scale: float = 0.3) -> onnx.TensorProto:
-        return numpy_helper.from_array((rng.standard_normal(shape) * scale).astype(np.float32), name)
-
-    inits = [
-        t("c1w", 8, 1, 3, 3),
-        t("c1b", 8),
-        t("bn_s", 8),
-        t("bn_b", 8),
-        t("bn_m", 8),
-        numpy_helper.from_array(np.abs(rng.standard_normal(8)).astype(np.float32) + 0.5, "bn_v"),
-        t("c2w", 16, 8, 3, 3),
-        t("c2b", 16),
-        t("fcw", 10, 16),
-        t("fcb", 10),
-    ]
-    nodes = [
-        helper.make_node("Conv", ["x", "c1w", "c1b"], ["c1"], name="conv1", pads=[1, 1, 1, 1]),
-        helper.make_node("BatchNormalization", ["c1", "bn_s", "bn_b", "bn_m", "bn_v"], ["bn"], name="bn1"),
-        helper.make_node("Relu", ["bn"], ["r1"], name="relu1"),
-        helper.make_node("Conv", ["r1", "c2w", "c2b"], ["c2"], name="conv2", pads=[1, 1, 1, 1]),
-        helper.make_node("Relu", ["c2"], ["r2"], name="relu2"),
-        helper.make_node("GlobalAveragePool", ["r2"], ["gap"], name="gap"),
-        helper.make_node("Flatten", ["gap"], ["flat"], name="flatten"),
-        helper.make_node("Gemm", ["flat", "fcw", "fcb"], ["logits"], name="fc", transB=1),
-    ]
-    graph = helper.make_graph(
-        nodes,
-        "cnn",
-        [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["batch", 1, 8, 8])],
-        [helper.make_tensor_value_info("logits", TensorProto.FLOAT, ["batch", 10])],
-        inits,
-    )
-    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
-    return _save(model, tmp_path_factory.mktemp("models") / "cnn.onnx")
+    return small_cnn(tmp_path_factory.mktemp("models") / "cnn.onnx")
 
 
 @pytest.fixture

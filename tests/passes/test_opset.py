@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 import onnx
 import pytest
-from onnx import TensorProto, helper, numpy_helper
+from onnx_models import small_cnn
 from pass_helpers import commit, run
 
 from lepton.cost.hardware import Hardware
@@ -22,39 +22,8 @@ from lepton.store import Store
 
 @pytest.fixture(scope="module")
 def cnn_opset11(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """x[batch,1,8,8] -> Conv(8) -> BatchNorm -> Relu -> Conv(16) -> Relu -> GAP -> Flatten -> Gemm, opset 11,
-    IR 6, as exporters of that time wrote it."""
-    rng = np.random.default_rng(1)
-
-    def t(name: str, *shape: int) -> onnx.TensorProto:
-        return numpy_helper.from_array((rng.standard_normal(shape) * 0.3).astype(np.float32), name)
-
-    inits = [t("c1w", 8, 1, 3, 3), t("c1b", 8), t("bn_s", 8), t("bn_b", 8), t("bn_m", 8)]
-    inits += [numpy_helper.from_array(np.abs(rng.standard_normal(8)).astype(np.float32) + 0.5, "bn_v")]
-    inits += [t("c2w", 16, 8, 3, 3), t("c2b", 16), t("fcw", 10, 16), t("fcb", 10)]
-    nodes = [
-        helper.make_node("Conv", ["x", "c1w", "c1b"], ["c1"], name="conv1", pads=[1, 1, 1, 1]),
-        helper.make_node("BatchNormalization", ["c1", "bn_s", "bn_b", "bn_m", "bn_v"], ["bn"], name="bn1"),
-        helper.make_node("Relu", ["bn"], ["r1"], name="relu1"),
-        helper.make_node("Conv", ["r1", "c2w", "c2b"], ["c2"], name="conv2", pads=[1, 1, 1, 1]),
-        helper.make_node("Relu", ["c2"], ["r2"], name="relu2"),
-        helper.make_node("GlobalAveragePool", ["r2"], ["gap"], name="gap"),
-        helper.make_node("Flatten", ["gap"], ["flat"], name="flatten"),
-        helper.make_node("Gemm", ["flat", "fcw", "fcb"], ["logits"], name="fc", transB=1),
-    ]
-    graph = helper.make_graph(
-        nodes,
-        "cnn11",
-        [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["batch", 1, 8, 8])],
-        [helper.make_tensor_value_info("logits", TensorProto.FLOAT, ["batch", 10])],
-        inits,
-    )
-    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 11)])
-    model.ir_version = 6
-    onnx.checker.check_model(model)
-    path = tmp_path_factory.mktemp("models") / "cnn11.onnx"
-    onnx.save(model, str(path))
-    return path
+    """The small CNN at opset 11, IR 6, as exporters of that time wrote it."""
+    return small_cnn(tmp_path_factory.mktemp("models") / "cnn11.onnx", opset=11, ir_version=6, seed=1)
 
 
 def _feeds(n: int = 4) -> list[dict[str, np.ndarray]]:
