@@ -41,10 +41,18 @@ def test_optimize_measures_prices_and_recommends(
     assert rec is not None and rec.id in result.frontier and result.verdict == "recommend"
     assert (rec.quality_drop or 0) <= 0.02 and (rec.priced.replicas or 0) >= 1
     assert "cheapest that meets" in result.reason and rec.variant in result.reason
-    # the frontier is really non-dominated among the trials it was drawn from
+    # the frontier spans engines: it is exactly the non-dominated set of the feasible trials of every engine
     objs = default_objectives()
+    feasible = [t for t in result.current if t.status == "ok" and t.measured]
+    assert {"onnxruntime", "openvino"} <= {t.engine for t in feasible} <= {"onnxruntime", "openvino", "torch"}
+    points = {t.id: [f(t) for f in objs] for t in feasible}
+    for t in feasible:
+        beaten = any(dominates(points[o.id], points[t.id]) for o in feasible if o.id != t.id)
+        assert (t.id in result.frontier) == (not beaten), t
     for a, b in itertools.permutations(result.frontier_trials, 2):
         assert not dominates([f(a) for f in objs], [f(b) for f in objs])
+    assert {"onnxruntime", "openvino", "torch"} <= set(result.best_by_engine)  # each engine's best is said
+    assert all(result.trial(i).engine_label == e for e, i in result.best_by_engine.items())
     assert html.exists() and rec.id in html.read_text()
     # the store resolves name:recommended to the chosen artifact, engine and runtime
     served = resolve_ref("digits:recommended", Store())
