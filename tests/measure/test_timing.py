@@ -42,9 +42,13 @@ def test_stop_early_abandons_a_slow_candidate() -> None:
         lambda f: time.sleep(0.002),
         BATCH,
         TimingPlan(warmup=0, min_runs=100, min_seconds=5.0),
-        stop_early=lambda s: np.median(s) > 1.0,
+        stop_early=lambda s: len(s) >= 3 and np.median(s) > 1.0,
     )
-    assert stats.n == 3
+    assert stats.n == 3  # the predicate is asked after every run and decides how much it needs to see
+    one = measure_latency(
+        lambda f: time.sleep(0.002), BATCH, TimingPlan(warmup=0, min_runs=100), stop_early=lambda s: True
+    )
+    assert one.n == 1
 
 
 def test_concurrent_callers_share_one_callable_and_answer_every_request() -> None:

@@ -175,7 +175,8 @@ def measure_latency(
 ) -> LatencyStats:
     """Time ``run`` over ``batches`` (cycled) after warm-up.
 
-    Stops once both minimums are met, or at either maximum; ``stop_early(samples)`` may end it sooner
+    Stops once both minimums are met, or at either maximum; ``stop_early(samples)`` (asked after every run)
+    may end it sooner
     (the navigator abandons a candidate whose first runs already break a constraint).
     """
     plan = plan or TimingPlan()
@@ -197,7 +198,7 @@ def measure_latency(
             break
         if len(samples) >= plan.min_runs and elapsed >= plan.min_seconds:
             break
-        if stop_early is not None and len(samples) >= 3 and stop_early(samples):
+        if stop_early is not None and stop_early(samples):
             break
     batch_size = int(next(iter(batches[0].values())).shape[0]) if batches[0] else 1
     return LatencyStats(tuple(samples), batch_size)

@@ -151,12 +151,13 @@ class Reference:
     labels: np.ndarray | None = None
     outputs: Outputs | None = None
     description: str = ""
+    engine: str | None = None  # the engine whose outputs these are
 
     def head(self, rows: int) -> Reference:
         """The reference for the first ``rows`` rows (``Workload.head``)."""
         labels = self.labels[:rows] if self.labels is not None else None
         outputs = {k: v[:rows] for k, v in self.outputs.items()} if self.outputs is not None else None
-        return Reference(labels, outputs, self.description)
+        return Reference(labels, outputs, self.description, self.engine)
 
 
 def compared_output(outputs: Mapping[str, np.ndarray]) -> str:
@@ -225,7 +226,7 @@ def reference_for(artifact: Artifact, workload: Workload, engines: Sequence[str]
         raise inputs_rejected(e, workload, artifact.signature.input_names) from None
     finally:
         session.close()
-    return Reference(outputs=outputs, description=f"{engine} fp32")
+    return Reference(outputs=outputs, description=f"{engine} fp32", engine=engine)
 
 
 @dataclass

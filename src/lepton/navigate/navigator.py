@@ -31,6 +31,7 @@ from lepton.store.runs import Deployment
 from lepton.store.store import Store
 
 SCREEN_PLAN = TimingPlan(warmup=1, min_runs=3, min_seconds=0.15, max_runs=60, max_seconds=2.0)
+QUICK_PLAN = TimingPlan(warmup=1, min_runs=8, min_seconds=0.5, max_runs=200, max_seconds=4.0)
 PRECISE_PLAN = TimingPlan(min_runs=16, min_seconds=3.0, max_seconds=12.0)
 
 
@@ -38,7 +39,7 @@ PRECISE_PLAN = TimingPlan(min_runs=16, min_seconds=3.0, max_seconds=12.0)
 class Plans:
     """How long a measurement takes at each rung: a short screen, a quick measurement, a precise one."""
 
-    quick: TimingPlan = TimingPlan.quick()
+    quick: TimingPlan = QUICK_PLAN
     precise: TimingPlan = PRECISE_PLAN
     screen: TimingPlan = SCREEN_PLAN
 

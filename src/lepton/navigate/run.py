@@ -38,7 +38,8 @@ from lepton.store.store import Store
 Variant = tuple[Candidate, Artifact]
 PriorKey = tuple[str | None, str, str, str, int]
 SCREEN, QUICK, PRECISE = 0, 1, 2  # the rungs of a search: every setting, the promising ones, the recommendation
-SCREEN_ROWS = 64  # rows a screen judges fidelity on
+SCREEN_ROWS = 64  # rows screens and quick measurements judge fidelity on (precise ones: every row)
+HOPELESS = 3.0  # a screen slower than this many times the fastest at its batch size stops after one run
 
 
 def prior_key(
@@ -119,10 +120,10 @@ class RunState:
     # -- measuring ----------------------------------------------------------------------------------------
     def quality(self, art: Artifact, engine: str, options: Mapping[str, str], rung: int = QUICK) -> Quality:
         """Quality depends on the variant, the engine and its options (OpenVINO's bf16 changes the outputs),
-        not on threads or batch size: measured once for each. A screen judges fidelity on the first
-        ``SCREEN_ROWS`` rows (the reference scores 1.0 on any subset); longer measurements on every row."""
+        not on threads or batch size: measured once for each. Screens and quick measurements judge fidelity on
+        the first ``SCREEN_ROWS`` rows (the reference scores 1.0 on any subset); precise ones on every row."""
         subset = (
-            rung == SCREEN
+            rung != PRECISE
             and self.reference.outputs is not None
             and self.workload.n_rows > SCREEN_ROWS
             and all(axis == 0 for axis in self.workload.batch_axes.values())  # rows along axis 0 everywhere
@@ -141,18 +142,34 @@ class RunState:
                 self.stage_seconds["quality"] = self.stage_seconds.get("quality", 0.0) + time.perf_counter() - t0
         return self.quality_cache[key]
 
+    def _baseline_quality(self, art: Artifact, engine: str) -> Quality:
+        """The baseline's quality: against labels, measured (once for every batch size); as fidelity, the
+        reference is the baseline's own outputs (the same engine on the same model), so it is not run again."""
+        if self.reference.outputs is not None and self.reference.engine == engine and art.id == self.artifact.id:
+            return quality_of(art.task, self.reference.outputs, self.reference)
+        return self.quality(art, engine, {}, PRECISE)
+
     def drop(self, quality: Quality) -> float | None:
         h = quality.headline()
         if self.base_quality is None or h is None:
             return None
         return round(h.drop_from(self.base_quality.value), 6)
 
-    def _stop_early(self, batch: int) -> Callable[[list[float]], bool] | None:
-        """Abandon timing once the first runs already miss the SLO by 50%."""
-        slo = self.targets.slo
-        if slo is None or batch != self.slo_batch:
-            return None
-        return lambda samples: len(samples) >= 5 and float(np.median(samples)) > 1.5 * slo.max_ms
+    def _stop_early(self, batch: int, rung: int) -> Callable[[list[float]], bool] | None:
+        """Abandon timing once the first runs already miss the SLO by 50%, or (a screen) once the first run is
+        ``HOPELESS`` times slower than the fastest screened at this batch size: it cannot reach the frontier."""
+        slo = self.targets.slo if batch == self.slo_batch else None
+        fastest = None
+        if rung == SCREEN:
+            screened = [t.latency.mean for t in self.trials.values() if t.measured and t.batch_size == batch]
+            fastest = min(screened, default=None)
+
+        def stop(samples: list[float]) -> bool:
+            if slo is not None and len(samples) >= 5 and float(np.median(samples)) > 1.5 * slo.max_ms:
+                return True
+            return fastest is not None and len(samples) >= 1 and min(samples) > HOPELESS * fastest
+
+        return stop if slo is not None or fastest is not None else None
 
     def measure(
         self,
@@ -184,8 +201,10 @@ class RunState:
                 self.price,
                 plan=self.plans[rung],
                 qps=self.targets.qps,
-                quality=None if role == "baseline" else self.quality(art, engine, rc.options, rung),
-                stop_early=self._stop_early(rc.batch_size),
+                quality=self._baseline_quality(art, engine) if role == "baseline" else self.quality(
+                    art, engine, rc.options, rung
+                ),
+                stop_early=self._stop_early(rc.batch_size, rung),
                 percentiles=(slo_metric,) if slo_metric else (),
                 session=session,
             )
