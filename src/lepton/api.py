@@ -73,6 +73,7 @@ def bench(
 ) -> BenchResult:
     """Measure one model under one or more engines and batch sizes on this machine."""
     from lepton.measure.bench import bench as run_bench
+
     check_known(unknown, [*_explicit(bench), "model"], "bench")
     options = BenchOptions.build(
         example=example,
@@ -116,6 +117,8 @@ def optimize(
     html: str | Path | None = None,
     json: str | Path | None = None,
     resume: str | None = None,
+    ray: str | bool | None = None,
+    hardware_price: Mapping[str, float] | Sequence[str] | None = None,
     example_input: Any = None,
     name: str | None = None,
     task: str | None = None,
@@ -129,11 +132,14 @@ def optimize(
 
     Returns an ``OptimizeResult`` (``recommended_trial``, ``frontier_trials``, ``reason``, ``gains``,
     ``exit_code``); ``html``/``json`` also write the report and the JSON. ``quick``/``precise`` change how long
-    each measurement runs (tests and benchmarks use them).
+    each measurement runs (tests and benchmarks use them). ``ray`` (an address, or True for the cluster this
+    machine joined) measures every setting on each kind of node of a Ray cluster; ``hardware_price`` prices
+    kinds the catalog does not list (``{"lab/big-box": 0.42}``).
     """
     from lepton.navigate.navigator import Plans
     from lepton.navigate.navigator import optimize as run_optimize
     from lepton.navigate.navigator import resume as resume_run
+
     check_known(unknown, [*_explicit(optimize), "model"], "optimize")
     options = OptimizeOptions.build(
         example=example,
@@ -154,6 +160,8 @@ def optimize(
         html=html,
         json=json,
         resume=resume,
+        ray=ray,
+        hardware_price=hardware_price,
     )
     store = store or Store()
     plans = Plans(quick or Plans.quick, precise or Plans.precise)

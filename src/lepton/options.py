@@ -75,3 +75,17 @@ def check_known(given: Iterable[str], valid: Iterable[str], what: str) -> None:
 def option_names(options_type: type[Any]) -> list[str]:
     """The field names of an options dataclass: the CLI's option names with ``_`` for ``-``."""
     return [f.name for f in dataclasses.fields(options_type)]
+
+
+def ray_address(value: str | bool | None) -> str | None:
+    """``--ray`` as given: an address (``HOST:PORT``, ``ray://HOST:PORT``), ``auto`` (the cluster this machine
+    joined with ``ray start``), True (auto), or None / False (no cluster)."""
+    if value is None or value is False:
+        return None
+    if value is True:
+        return "auto"
+    if not isinstance(value, str):
+        raise UserError(
+            f"--ray: expected a cluster address like 10.0.0.5:6379, ray://10.0.0.5:10001 or auto; got {value!r}"
+        )
+    return value.strip() or "auto"

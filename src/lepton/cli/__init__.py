@@ -6,6 +6,7 @@ import sys
 from typing import Annotated
 
 import typer
+from rich.markup import escape
 
 from lepton.cli import bench, models, optimize, serve, train
 from lepton.cli.common import console, state
@@ -35,11 +36,11 @@ for _command in (models, bench, optimize, train, serve):
 def main() -> None:
     offline_hub()
     try:
-        app(standalone_mode=False)
+        app(args=ray_flag(sys.argv[1:]), standalone_mode=False)
     except LeptonError as e:
         if state["debug"]:
             raise
-        console.print(f"[red]error:[/red] {e}", highlight=False, soft_wrap=True)
+        console.print(f"[red]error:[/red] {escape(str(e))}", highlight=False, soft_wrap=True)
         sys.exit(2)
     except KeyboardInterrupt:
         console.print("[yellow]interrupted[/yellow]")
@@ -52,8 +53,24 @@ def main() -> None:
     except typer.TyperException as e:  # click's usage errors: an unknown option or command, a bad value
         if state["debug"]:
             raise
-        console.print(f"[red]error:[/red] {usage_line(e)}", highlight=False, soft_wrap=True)
+        console.print(f"[red]error:[/red] {escape(usage_line(e))}", highlight=False, soft_wrap=True)
         sys.exit(2)
+
+
+def ray_flag(argv: list[str]) -> list[str]:
+    """``--ray`` takes an optional address: alone (last, or before another option or a MODEL) it means the cluster
+    this machine joined with ``ray start`` (``--ray auto``). An address is ``auto``, ``HOST:PORT`` or
+    ``ray://...``; anything else after ``--ray`` is the next argument."""
+    import re
+
+    out: list[str] = []
+    for i, arg in enumerate(argv):
+        out.append(arg)
+        if arg == "--ray":
+            following = argv[i + 1] if i + 1 < len(argv) else ""
+            if not re.fullmatch(r"auto|ray://\S+|[\w.\-]+:\d+|\[[0-9a-fA-F:]+\]:\d+", following):
+                out.append("auto")
+    return out
 
 
 def usage_line(e: typer.TyperException) -> str:

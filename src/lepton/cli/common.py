@@ -20,3 +20,12 @@ InstanceOpt = Annotated[str | None, typer.Option(help="Price as this catalog ins
 PricePerHourOpt = Annotated[float | None, typer.Option(help="Price one replica at this USD/hour.")]
 QpsOpt = Annotated[float | None, typer.Option(help="Target load: replicas and USD/month at this QPS.")]
 JsonOpt = Annotated[Path | None, typer.Option("--json", help="Write the result as JSON here.")]
+RayOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--ray",
+        metavar="[ADDRESS]",
+        help="Run on a Ray cluster: its address (HOST:PORT or ray://HOST:PORT), or none for the cluster this "
+        "machine joined with `ray start` (needs Lepton's optional ray extra).",
+    ),
+]

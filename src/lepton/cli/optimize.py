@@ -15,6 +15,7 @@ from lepton.cli.common import (
     JsonOpt,
     ModelArg,
     PricePerHourOpt,
+    RayOpt,
     ShapeOpt,
     console,
 )
@@ -62,6 +63,14 @@ def register(app: typer.Typer) -> None:
             str | None,
             typer.Option(help="Continue an interrupted run (see `lepton runs`) with its model and options."),
         ] = None,
+        ray: RayOpt = None,
+        hardware_price: Annotated[
+            list[str] | None,
+            typer.Option(
+                help="With --ray: USD per hour of a kind of node the price catalog does not list, KIND=USD "
+                "(repeatable), e.g. lab/big-box=0.42."
+            ),
+        ] = None,
     ) -> None:
         """Build optimized variants, measure and price them, and recommend one (exit 3 when none fits)."""
         from lepton.api import optimize as run_optimize
@@ -89,6 +98,8 @@ def register(app: typer.Typer) -> None:
                 html=html,
                 json=json,
                 resume=resume,
+                ray=ray,
+                hardware_price=hardware_price,
                 progress=update,
             )
         print_summary(console, result)

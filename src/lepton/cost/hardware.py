@@ -92,6 +92,26 @@ class Hardware:
         )
 
 
+def combined(machines: list[Hardware]) -> Hardware:
+    """One Hardware with what any of ``machines`` has (flags, GPUs, the most cores): what variants are proposed
+    and built for when they are measured on several kinds of machine, each then run only where it applies."""
+    first = machines[0]
+    if len(machines) == 1:
+        return first
+    models = list(dict.fromkeys(m.cpu_model for m in machines))
+    vendors = {m.vendor for m in machines}
+    return Hardware(
+        cpu_model=" | ".join(models),
+        vendor=first.vendor if len(vendors) == 1 else "mixed",
+        arch=first.arch,
+        logical_cores=max(m.logical_cores for m in machines),
+        physical_cores=max(m.physical_cores for m in machines),
+        memory_gb=max(m.memory_gb for m in machines),
+        flags=frozenset().union(*(m.flags for m in machines)),
+        gpus=tuple(dict.fromkeys(g for m in machines for g in m.gpus)),
+    )
+
+
 def _cpuinfo() -> tuple[str, set[str]]:
     text = Path("/proc/cpuinfo").read_text() if Path("/proc/cpuinfo").exists() else ""
     model, flags = "", set[str]()

@@ -34,7 +34,8 @@ class ChainStep(Contract):
 
 
 class Trial(Contract):
-    """One candidate (variant x engine x runtime settings) measured on this machine.
+    """One candidate (variant x engine x runtime settings) measured on this machine, or on a node of a cluster
+    (``hardware_kind``: the kind of hardware, priced as such; ``node``: the node that measured it).
 
     A failed trial has ``error`` and no figures. The navigator adds its verdict: ``status`` rejected with
     ``reasons``, ``notes``, ``quality_drop``, and ``superseded_by`` when a precise measurement replaced a quick one.
@@ -69,6 +70,8 @@ class Trial(Contract):
     reasons: tuple[str, ...] = ()
     notes: tuple[str, ...] = ()
     error: str | None = None
+    hardware_kind: str | None = None  # None: the machine the run ran on
+    node: str | None = None  # the cluster node that measured it (a Ray node id)
 
     # -- typed access to the figures of a measured trial ------------------------------------------------
     @property
@@ -127,10 +130,10 @@ class Trial(Contract):
         d["quality"] = self.quality.to_json()
         return d
 
-    def config_key(self) -> tuple[str, str, int | None, str]:
+    def config_key(self) -> tuple[str, str, int | None, str, str | None]:
         """A configuration is a variant under an engine, a thread setting and the engine's options (OpenVINO's
-        precision); its trials differ by batch size."""
-        return (self.artifact_id, self.engine, self.threads, self.options_text)
+        precision) on a kind of hardware; its trials differ by batch size."""
+        return (self.artifact_id, self.engine, self.threads, self.options_text, self.hardware_kind)
 
     @property
     def options_text(self) -> str:

@@ -47,15 +47,15 @@ _CAUSES = {
 def slower_notes(trials: Sequence[Trial]) -> dict[str, str]:
     """One note per variant that came out slower than its parent chain under the same runtime and batch.
 
-    Trials are matched on (variant, engine, threads, batch size); a variant is called slower when its median
-    throughput ratio to the parent is below 0.95.
+    Trials are matched on (variant, engine, threads, batch size, kind of machine); a variant is called slower
+    when its median throughput ratio to the parent is below 0.95.
     """
-    by_key = {(t.variant, t.engine_label, t.threads, t.batch_size): t for t in trials if t.measured}
+    by_key = {(t.variant, t.engine_label, t.threads, t.batch_size, t.hardware_kind): t for t in trials if t.measured}
     ratios: dict[str, list[float]] = {}
     parents: dict[str, str] = {}
     last_pass: dict[str, str] = {}
-    for (variant, engine, threads, batch), t in by_key.items():
-        parent = by_key.get((t.parent_variant or "", engine, threads, batch))
+    for (variant, engine, threads, batch, kind), t in by_key.items():
+        parent = by_key.get((t.parent_variant or "", engine, threads, batch, kind))
         if parent is not None:
             ratios.setdefault(variant, []).append(t.throughput / parent.throughput)
             parents[variant] = parent.variant

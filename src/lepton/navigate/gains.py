@@ -71,6 +71,7 @@ def quoted_trial(rec: Trial, trials: Sequence[Trial], batch_size: int) -> Trial 
         and t.measured
         and t.superseded_by is None
         and t.is_baseline == rec.is_baseline
+        and t.hardware_kind == rec.hardware_kind
     ]
     if rec.batch_size == batch_size:
         return rec
@@ -78,9 +79,11 @@ def quoted_trial(rec: Trial, trials: Sequence[Trial], batch_size: int) -> Trial 
 
 
 def gains(rec: Trial, trials: Sequence[Trial]) -> list[Gain]:
-    """The recommended variant against the baseline at each batch size both were measured at."""
+    """The recommended variant against the baseline at each batch size both were measured at (on a cluster: the
+    baseline on the same kind of machine)."""
     out = []
-    for base in (t for t in trials if t.is_baseline and t.measured and t.superseded_by is None):
+    baselines = (t for t in trials if t.is_baseline and t.measured and t.superseded_by is None)
+    for base in (t for t in baselines if t.hardware_kind == rec.hardware_kind):
         mine = quoted_trial(rec, trials, base.batch_size)
         if mine is None or mine.id == base.id:
             continue

@@ -13,14 +13,15 @@ from lepton.engines.base import ENGINES, RuntimeConfig
 from lepton.errors import CandidateError, UserError
 from lepton.ir.artifact import Artifact
 from lepton.measure.failures import check_runs
+from lepton.measure.job import Measurer
 from lepton.measure.timing import TimingPlan
 from lepton.measure.trial import Trial, TrialSpec, failed_trial, quality_of, reference_engine, reference_for
 from lepton.measure.workload import make_workload
 from lepton.navigate.explain import hardware_notes
 from lepton.navigate.options import OptimizeOptions
 from lepton.navigate.recovery import recovery_stage
-from lepton.navigate.result import OptimizeResult, SearchSummary, SensitivityInfo, Skipped
-from lepton.navigate.run import PRECISE, QUICK, SCREEN, RunState, Variant, prior_of
+from lepton.navigate.result import HardwareKind, OptimizeResult, SearchSummary, SensitivityInfo, Skipped
+from lepton.navigate.run import PRECISE, QUICK, SCREEN, Request, RunState, Variant, prior_of
 from lepton.navigate.sensitivity import sensitivity_stage
 from lepton.navigate.space import Candidate, candidates, runtime_options, search_engines
 from lepton.navigate.strategy import Setting, near_frontier, promote, screen, verify_recommendation
@@ -160,12 +161,14 @@ def _measure_longer(
     else:
         longer, rung = promote(run, screened), QUICK
     run.steps_total += len(longer)
-    for trial in longer:
+    word = "precise" if rung == PRECISE else "quick"
+    requests = [run.longer_request(t, by_label, rung, f"{word} {t.variant[:40]}") for t in longer]
+
+    def stop() -> bool:
         until = _until(deadline, run, 0.5)
-        if until is not None and time.perf_counter() > until:
-            break
-        run.tick(f"{'precise' if rung == PRECISE else 'quick'} {trial.variant[:40]}")
-        run.remeasure(trial, by_label, rung)
+        return until is not None and time.perf_counter() > until
+
+    run.measure_many(requests, stop=stop, done=lambda r, t: run.supersede(r.shorter, t))
 
 
 def _until(deadline: float | None, run: RunState, share: float = 1.0) -> float | None:
@@ -194,11 +197,18 @@ def _start(
     """Everything a run measures against (machine, price, workload, reference), checked before the run is
     opened in the store (``run_id`` None: a new run; else the one being resumed)."""
     hw = detect_hardware()
-    price = PriceCatalog.load().price(hw, instance=options.instance, price_per_hour=options.price_per_hour)
     batches, slo_batch = options.batch_sizes(artifact.signature.fixed_batch())
     workload = make_workload(artifact, options.data)
     check_runs(artifact, workload, batch_size=batches[0])  # inputs the model refuses: one line, before any run
     reference = reference_for(artifact, workload)
+    measurer: Measurer | None = None
+    if options.ray:  # measured on the kinds of node of a cluster, each priced as such
+        from lepton.distributed.measurer import RayMeasurer
+
+        measurer = RayMeasurer.connect(options.ray, workload, reference, prices=options.hardware_price)
+        price = measurer.price(measurer.kinds[0])
+    else:
+        price = PriceCatalog.load().price(hw, instance=options.instance, price_per_hour=options.price_per_hour)
     if run_id is None:
         run_id = store.start_run("optimize", artifact.name, artifact.id)
         store.save_payload(run_id, {"options": options.to_json()})
@@ -215,6 +225,7 @@ def _start(
         slo_batch,
         batch_sizes=batches,
         progress=progress,
+        measurer=measurer,
     )
     if reference.outputs is not None:  # fidelity: the reference itself scores 1.0
         run.base_quality = quality_of(artifact.task, reference.outputs, reference).headline()
@@ -227,18 +238,23 @@ def _measure_baseline(run: RunState) -> None:
     measured = next((t for t in run.prior.values() if t.is_baseline), None)
     engine = measured.engine if measured else reference_engine(run.artifact)
     label = "pytorch eager fp32" if engine == "torch" else "onnxruntime defaults"
-    run.steps_total += len(run.batch_sizes)
-    for b in run.batch_sizes:
-        run.tick(f"baseline batch {b}")
-        rc = RuntimeConfig(batch_size=b)
-        run.measure(Candidate(label, []), run.artifact, rc, engine, rung=PRECISE, role="baseline")
+    run.steps_total += len(run.batch_sizes) * len(run.kinds)
+    base = Candidate(label, [])
+    run.measure_many(
+        [
+            Request(base, run.artifact, RuntimeConfig(batch_size=b), engine, PRECISE, "baseline", kind, what)
+            for kind in run.kinds
+            for b in run.batch_sizes
+            for what in [f"baseline batch {b}" + (f" on {kind}" if kind else "")]
+        ]
+    )
 
 
 def calibration_context(run: RunState) -> PassContext:
     """What passes calibrate on: eight batches of the run's own data (and their labels, when it has them)."""
     return PassContext(
         store=run.store,
-        hardware=run.hardware,
+        hardware=run.build_hardware,
         calibration=run.workload.batches(8, 8),
         labels=run.workload.label_batches(8, 8),
     )
@@ -249,7 +265,7 @@ def _build_variants(run: RunState, deadline: float | None, exhaustive: bool) -> 
     deadline (less what screening and verification need) the remaining chains are skipped, and said so."""
     variants: list[Variant] = []
     skipped: list[Skipped] = []
-    space = candidates(run.artifact, run.hardware, exhaustive=exhaustive)
+    space = candidates(run.artifact, run.build_hardware, exhaustive=exhaustive)
     run.steps_total += len(space)
     ctx = calibration_context(run)
     for cand in space:
@@ -275,14 +291,18 @@ def _settings(run: RunState, variants: list[Variant], exhaustive: bool) -> list[
     """Every (variant, engine, runtime) to screen: each variant on each searched engine that runs it (unless a
     prior says the pair rarely pays: said once per engine in the notes)."""
     out = []
-    for i, (_, art) in enumerate(variants):
+    for i, (cand, art) in enumerate(variants):
         engines, skipped = search_engines(art, exhaustive)
         for engine, why in skipped.items():
             note = f"not measured on {engine}: {why} (--exhaustive measures it anyway)"
             if note not in run.notes:
                 run.notes.append(note)
         for engine in engines:
-            out += [Setting(i, engine, rc) for rc in runtime_options(engine, run.hardware, run.batch_sizes)]
+            for kind in run.kinds:
+                hw = run.hardware_of(kind)
+                if kind is not None and any(p.check(run.artifact, hw) for p in cand.passes):
+                    continue  # a pass this kind of machine cannot run (bf16, VNNI ...): measured elsewhere only
+                out += [Setting(i, engine, rc, kind) for rc in runtime_options(engine, hw, run.batch_sizes)]
     return out
 
 
@@ -297,8 +317,14 @@ def _conclude(
 ) -> OptimizeResult:
     judge(run)
     d = decide(run)
+    kinds = _kinds(run)
+    machine_notes = (
+        [f"{k.name}: {note}" for k in kinds for note in hardware_notes(k.hardware)]
+        if kinds
+        else hardware_notes(run.hardware)
+    )
     notes = [
-        *hardware_notes(run.hardware),
+        *machine_notes,
         *run.notes,
         *(f"skipped {s.variant}: {s.reason}" for s in skipped),
         *dict.fromkeys(n for t in run.current() for n in t.notes),
@@ -309,13 +335,13 @@ def _conclude(
             f"the time budget ({time_budget:g} s) ran out: {run.unmeasured} settings unscreened and "
             f"{out_of_time - run.unmeasured} variants unbuilt; raise --time-budget to try them"
         )
-    trials = tuple(run.trials.values())
+    trials = tuple(sorted(run.trials.values(), key=_id_order))  # on a cluster they finish in any order
     return OptimizeResult(
         run_id=run.run_id,
         created=time.time(),
         model=run.artifact.summary(),
         hardware=run.hardware,
-        price=run.price,
+        price=run.measuring.price(d.recommended.hardware_kind if d.recommended else run.kinds[0]),
         targets=run.targets,
         workload=run.workload.source,
         inputs=dict(run.workload.provenance),
@@ -328,6 +354,8 @@ def _conclude(
         closest_miss=d.closest_miss,
         gains=tuple(d.gains),
         best_by_engine=d.best_by_engine,
+        best_by_hardware=d.best_by_hardware,
+        kinds=tuple(kinds),
         notes=tuple(notes),
         skipped=tuple(skipped),
         search=SearchSummary(
@@ -347,8 +375,25 @@ def _conclude(
     )
 
 
+def _id_order(t: Trial) -> int:
+    return int(t.id[1:]) if t.id[1:].isdigit() else 0
+
+
+def _kinds(run: RunState) -> list[HardwareKind]:
+    """The kinds of machine of a cluster run, with their hardware, price and nodes (none on one machine)."""
+    if run.kinds == (None,):
+        return []
+    m = run.measuring
+    return [
+        HardwareKind(name=k, hardware=run.hardware_of(k), price=m.price(k), nodes=m.node_count(k))
+        for k in run.kinds
+        if k is not None
+    ]
+
+
 def _finish(run: RunState, options: OptimizeOptions, result: OptimizeResult | None, status: str) -> None:
     """Close the run in the store: its status, the result (without trials, stored apart) and what to serve."""
+    run.measuring.close()
     deployment = None
     rec = result.recommended_trial if result else None
     if rec is not None:
@@ -360,6 +405,9 @@ def _finish(run: RunState, options: OptimizeOptions, result: OptimizeResult | No
             throughput_per_s=rec.capacity,
             latency_ms=rec.latency,
             usd_per_1m=rec.usd_per_1m,
+            hardware_kind=rec.hardware_kind,
+            qps=rec.priced.qps,
+            replicas=rec.priced.replicas,
         )
     payload = {k: v for k, v in result.to_json().items() if k not in ("trials", "baseline")} if result else {}
     run.store.finish_run(run.run_id, status, {**payload, "options": options.to_json()}, deployment)

@@ -9,7 +9,7 @@ from typing import Any
 
 from lepton.errors import UserError
 from lepton.navigate.targets import OBJECTIVES, Slo, Targets, parse_slo
-from lepton.options import check_known, int_list, option_names, optional_path, shape_pins
+from lepton.options import check_known, int_list, option_names, optional_path, ray_address, shape_pins
 
 SENSITIVITY = ("auto", "on", "off")
 
@@ -36,6 +36,8 @@ class OptimizeOptions:
     html: Path | None = None
     json: Path | None = None
     resume: str | None = None
+    ray: str | None = None  # a Ray cluster's address ("auto": the one this machine belongs to)
+    hardware_price: Mapping[str, float] = field(default_factory=dict)  # cluster kind -> USD per hour
 
     @classmethod
     def build(cls, **values: Any) -> OptimizeOptions:
@@ -53,6 +55,10 @@ class OptimizeOptions:
             v["batch"] = int_list(v["batch"], "--batch")
         if isinstance(v.get("slo"), str):
             v["slo"] = parse_slo(v["slo"])
+        if "ray" in v:
+            v["ray"] = ray_address(v["ray"])
+        if "hardware_price" in v:
+            v["hardware_price"] = kind_prices(v["hardware_price"])
         opts = cls(**v)
         opts.targets  # noqa: B018  validate the targets now, before anything is measured
         if opts.sensitivity not in SENSITIVITY:
@@ -65,6 +71,16 @@ class OptimizeOptions:
             raise UserError(f"--time-budget must be positive (seconds); got {opts.time_budget}")
         if opts.price_per_hour is not None and opts.price_per_hour <= 0:
             raise UserError(f"--price-per-hour must be positive; got {opts.price_per_hour}")
+        if opts.ray and (opts.instance or opts.price_per_hour is not None):
+            flag = "--instance" if opts.instance else "--price-per-hour"
+            raise UserError(
+                f"{flag} prices this machine; with --ray each kind of node is priced by its name in the catalog, "
+                "or by --hardware-price KIND=USD_PER_HOUR"
+            )
+        if opts.hardware_price and not opts.ray:
+            raise UserError(
+                "--hardware-price prices the kinds of node of a Ray cluster; add --ray, or use --price-per-hour"
+            )
         return opts
 
     def to_json(self) -> dict[str, Any]:
@@ -85,6 +101,8 @@ class OptimizeOptions:
             "price_per_hour": self.price_per_hour,
             "sensitivity": self.sensitivity,
             "exhaustive": self.exhaustive,
+            "ray": self.ray,
+            "hardware_price": dict(self.hardware_price),
         }
 
     @property
@@ -111,3 +129,32 @@ class OptimizeOptions:
 
 def optimize_option_names() -> Sequence[str]:
     return option_names(OptimizeOptions)
+
+
+def kind_prices(value: Mapping[str, float] | Sequence[str] | str | None) -> dict[str, float]:
+    """``--hardware-price KIND=USD`` values (``["lab/box=0.12"]``) or a mapping ``{"lab/box": 0.12}``."""
+    if not value:
+        return {}
+    pairs: list[tuple[str, object]]
+    if isinstance(value, Mapping):
+        pairs = [(str(k), v) for k, v in value.items()]
+    else:
+        items = [value] if isinstance(value, str) else list(value)
+        pairs = []
+        for item in items:
+            name, sep, text = str(item).rpartition("=")
+            if not sep or not name.strip():
+                raise UserError(f"--hardware-price: expected KIND=USD_PER_HOUR like lab/big-box=0.42; got {item!r}")
+            pairs.append((name.strip(), text))
+    out = {}
+    for kind, usd in pairs:
+        try:
+            price = float(usd)  # type: ignore[arg-type]  # a str or a number; anything else is said below
+        except (TypeError, ValueError):
+            price = -1.0
+        if not price > 0:
+            raise UserError(
+                f"--hardware-price {kind}: the price must be a positive number of USD per hour; got {usd!r}"
+            )
+        out[kind] = price
+    return out

@@ -21,8 +21,9 @@ def describe(t: Trial) -> str:
     """One line a person reads: the configuration and its figures."""
     threads = "" if t.threads is None else f", {t.threads} thread{'s' if t.threads != 1 else ''}"
     engine = f" on {engine_name(t.engine)} {t.options_text}".rstrip()
+    kind = f"{t.hardware_kind}: " if t.hardware_kind else ""
     return (
-        f"{t.variant}{engine}{threads}, batch {t.batch_size}: p95 {ms(t.latency.p95)} ms, "
+        f"{kind}{t.variant}{engine}{threads}, batch {t.batch_size}: p95 {ms(t.latency.p95)} ms, "
         f"{usd(t.usd_per_1m)} per 1M, {quality_text(t)}"
     )
 

@@ -93,6 +93,15 @@ class SearchSummary(Contract):
     stages: dict[str, float] = Field(default_factory=dict)  # seconds per stage: baseline, build, screen, ...
 
 
+class HardwareKind(Contract):
+    """A kind of machine of a cluster the run measured on: what it is, what an hour of it costs, its nodes."""
+
+    name: str
+    hardware: HardwareField
+    price: PricePoint
+    nodes: int = 1
+
+
 class NodeLoss(Contract):
     node: str
     loss: float
@@ -113,7 +122,10 @@ class SensitivityInfo(Contract):
 
 
 class OptimizeResult(Contract):
-    """One optimize run: every trial, the frontier, the recommendation with its reason and gains."""
+    """One optimize run: every trial, the frontier, the recommendation with its reason and gains.
+
+    ``hardware`` and ``price`` are the machine the run ran on; a run on a cluster also lists its ``kinds`` (each
+    trial says which it was measured on, and is priced at that kind's price)."""
 
     run_id: str
     created: float
@@ -132,6 +144,8 @@ class OptimizeResult(Contract):
     closest_miss: ClosestMiss | None = None
     gains: tuple[Gain, ...] = ()
     best_by_engine: dict[str, str] = Field(default_factory=dict)  # engine (with options) -> its best trial's id
+    best_by_hardware: dict[str, str] = Field(default_factory=dict)  # cluster hardware kind -> its best trial's id
+    kinds: tuple[HardwareKind, ...] = ()  # the kinds of machine of a cluster run (empty: this machine alone)
     notes: tuple[str, ...] = ()
     skipped: tuple[Skipped, ...] = ()
     search: SearchSummary

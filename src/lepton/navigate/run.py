@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Literal
@@ -12,23 +12,14 @@ from typing import Literal
 import numpy as np
 
 from lepton.cost.catalog import PricePoint
-from lepton.cost.hardware import Hardware
+from lepton.cost.hardware import Hardware, combined
 from lepton.engines.base import RuntimeConfig, Session, open_session
 from lepton.errors import CandidateError, LeptonError
 from lepton.ir.artifact import Artifact
+from lepton.measure.job import Job, LocalMeasurer, Measurer
 from lepton.measure.quality import Headline, Quality
-from lepton.measure.timing import TimingPlan, measure_concurrent
-from lepton.measure.trial import (
-    ChainStep,
-    Reference,
-    Trial,
-    TrialSpec,
-    failed_trial,
-    measure_trial,
-    priced_at,
-    quality_of,
-    run_all,
-)
+from lepton.measure.timing import TimingPlan
+from lepton.measure.trial import ChainStep, Reference, Trial, TrialSpec, failed_trial, quality_of, run_all
 from lepton.measure.workload import Workload
 from lepton.navigate.space import Candidate
 from lepton.navigate.targets import Targets
@@ -36,23 +27,46 @@ from lepton.progress import Progress
 from lepton.store.store import Store
 
 Variant = tuple[Candidate, Artifact]
-PriorKey = tuple[str | None, str, str, str, int]
+PriorKey = tuple[str | None, str, str, str, int, str | None]
 SCREEN, QUICK, PRECISE = 0, 1, 2  # the rungs of a search: every setting, the promising ones, the recommendation
 SCREEN_ROWS = 64  # rows screens and quick measurements judge fidelity on (precise ones: every row)
 HOPELESS = 3.0  # a screen slower than this many times the fastest at its batch size stops after one run
 
 
 def prior_key(
-    role: str | None, chain: tuple[ChainStep, ...], engine: str, runtime: RuntimeConfig, rung: int
+    role: str | None,
+    chain: tuple[ChainStep, ...],
+    engine: str,
+    runtime: RuntimeConfig,
+    rung: int,
+    kind: str | None = None,
 ) -> PriorKey:
     """What identifies one measurement of a run, so a resumed run finds what was already measured."""
     steps = json.dumps([s.to_json() for s in chain], sort_keys=True)
-    return (role, steps, engine, json.dumps(runtime.to_json(), sort_keys=True), rung)
+    return (role, steps, engine, json.dumps(runtime.to_json(), sort_keys=True), rung, kind)
 
 
 def prior_of(trials: list[Trial]) -> dict[PriorKey, Trial]:
     """The measurements of an interrupted run, keyed for reuse (failed builds are simply tried again)."""
-    return {prior_key(t.role, t.chain, t.engine, t.runtime, t.rung): t for t in trials if t.measured}
+    return {prior_key(t.role, t.chain, t.engine, t.runtime, t.rung, t.hardware_kind): t for t in trials if t.measured}
+
+
+@dataclass(frozen=True)
+class Request:
+    """One configuration to measure at a rung on a kind of hardware (None: this machine); ``what`` is the
+    progress line, ``shorter`` the id of the trial a longer measurement supersedes, ``session`` what hands it an
+    open session (consecutive batch sizes of one configuration share one) when it is measured in this process."""
+
+    cand: Candidate
+    art: Artifact
+    runtime: RuntimeConfig
+    engine: str
+    rung: int = QUICK
+    role: Literal["baseline"] | None = None
+    kind: str | None = None
+    what: str = ""
+    shorter: str | None = None
+    session: Callable[[], Session | None] | None = None  # opens (or reuses) a session for it, in this process
 
 
 @dataclass
@@ -80,15 +94,45 @@ class RunState:
     notes: list[str] = field(default_factory=list)  # what the stages did, for the result's notes
     unmeasured: int = 0  # settings left unscreened when the time budget ran out
     stage_seconds: dict[str, float] = field(default_factory=dict)  # where the time went; quality evaluation apart
+    measurer: Measurer | None = None  # who measures, on which kinds of hardware (None: this process, here)
     _steps: int = 0
+    _reserved: set[str] = field(default_factory=set)  # ids of measurements under way
+
+    def __post_init__(self) -> None:
+        if self.measurer is None:
+            self.measurer = LocalMeasurer(self.hardware, self.price, self.workload, self.reference)
+
+    @property
+    def measuring(self) -> Measurer:
+        """Who measures (set when the run is made)."""
+        assert self.measurer is not None
+        return self.measurer
+
+    @property
+    def kinds(self) -> tuple[str | None, ...]:
+        """The kinds of hardware every setting is measured on (``(None,)``: this machine)."""
+        return self.measuring.kinds
+
+    def hardware_of(self, kind: str | None) -> Hardware:
+        return self.measuring.hardware(kind)
+
+    @property
+    def build_hardware(self) -> Hardware:
+        """What variants are proposed and built for: this machine, or what any kind of the cluster has (each
+        setting is then measured only on the kinds its passes apply to)."""
+        if self.kinds == (None,):
+            return self.hardware
+        return combined([self.hardware_of(k) for k in self.kinds])
 
     # -- bookkeeping --------------------------------------------------------------------------------------
     def next_id(self) -> str:
-        used = [int(i[1:]) for i in (*self.trials, *(t.id for t in self.prior.values())) if i[1:].isdigit()]
+        ids = (*self.trials, *(t.id for t in self.prior.values()), *self._reserved)
+        used = [int(i[1:]) for i in ids if i[1:].isdigit()]
         return f"t{max(used, default=0) + 1}"
 
     def add(self, trial: Trial) -> Trial:
         self.trials[trial.id] = trial
+        self._reserved.discard(trial.id)
         self.store.add_trial(self.run_id, trial)
         return trial
 
@@ -155,17 +199,23 @@ class RunState:
             return None
         return round(h.drop_from(self.base_quality.value), 6)
 
-    def _stop_early(self, batch: int, rung: int) -> Callable[[list[float]], bool] | None:
+    def _stop_early(self, batch: int, rung: int, kind: str | None = None) -> Callable[[list[float]], bool] | None:
         """Abandon timing once the first runs already miss the SLO by 50%, or (a screen) once the first run is
-        ``HOPELESS`` times slower than the fastest screened at this batch size: it cannot reach the frontier."""
+        ``HOPELESS`` times slower than the fastest screened at this batch size (on the same kind of machine): it
+        cannot reach the frontier."""
         slo = self.targets.slo if batch == self.slo_batch else None
         fastest = None
         if rung == SCREEN:
-            screened = [t.latency.mean for t in self.trials.values() if t.measured and t.batch_size == batch]
+            screened = [
+                t.latency.mean
+                for t in self.trials.values()
+                if t.measured and t.batch_size == batch and t.hardware_kind == kind
+            ]
             fastest = min(screened, default=None)
+        limit = 1.5 * slo.max_ms if slo is not None else None
 
         def stop(samples: list[float]) -> bool:
-            if slo is not None and len(samples) >= 5 and float(np.median(samples)) > 1.5 * slo.max_ms:
+            if limit is not None and len(samples) >= 5 and float(np.median(samples)) > limit:
                 return True
             return fastest is not None and len(samples) >= 1 and min(samples) > HOPELESS * fastest
 
@@ -180,46 +230,100 @@ class RunState:
         *,
         rung: int = QUICK,
         role: Literal["baseline"] | None = None,
+        kind: str | None = None,
         session: Session | None = None,
     ) -> Trial:
         """Measure one configuration at ``rung`` (a short screen, a quick measurement, or a precise one with
-        concurrent callers) and record it.
+        concurrent callers) on hardware ``kind`` (None: this machine) and record it.
 
         A failing candidate is recorded as failed and the search goes on; a user's mistake still stops it.
         """
-        spec = TrialSpec(engine, art, rc, cand.label, cand.chain, cand.parent, role)
-        stored = self.prior.pop(prior_key(role, cand.chain, engine, rc, rung), None)
+        request = Request(cand, art, rc, engine, rung, role, kind)
+        job = self._job(request, session)
+        if isinstance(job, Trial):
+            return job
+        try:
+            outcome: Trial | BaseException = self.measuring.measure(job)
+        except Exception as e:  # noqa: BLE001  _record tells a failed candidate from a user's mistake
+            outcome = e
+        return self._record(request, job, outcome)
+
+    def measure_many(
+        self,
+        requests: Sequence[Request],
+        *,
+        stop: Callable[[], bool] | None = None,
+        done: Callable[[Request, Trial], object] | None = None,
+    ) -> list[Trial | None]:
+        """Measure ``requests`` as ``measure`` does each: in order here, or side by side on a cluster's nodes
+        (one at a time per node). Once ``stop`` says so, the rest are left out (None); ``done`` sees each trial
+        as it is recorded."""
+
+        def start(r: Request) -> Job | Trial:
+            session = r.session() if r.session is not None and self.measuring.shares_sessions else None
+            self.tick(r.what)
+            job = self._job(r, session)
+            if isinstance(job, Trial) and done is not None:  # reused, or failed before measuring
+                done(r, job)
+            return job
+
+        def finish(r: Request, job: Job, outcome: Trial | BaseException) -> Trial:
+            trial = self._record(r, job, outcome)
+            if done is not None:
+                done(r, trial)
+            return trial
+
+        return self.measuring.each(requests, lambda r: r.kind, start, finish, stop)
+
+    def _job(self, r: Request, session: Session | None = None) -> Job | Trial:
+        """What measuring ``r`` takes (on ``session`` when one is open for it: ``r.session`` opens it for a
+        measurer in this process); the stored trial when a resumed run measured it before (or the failed trial
+        when its quality cannot be measured)."""
+        spec = TrialSpec(r.engine, r.art, r.runtime, r.cand.label, r.cand.chain, r.cand.parent, r.role)
+        stored = self.prior.pop(prior_key(r.role, r.cand.chain, r.engine, r.runtime, r.rung, r.kind), None)
         if stored is not None:  # measured before the run was interrupted: reuse it as it was measured
             return self._reuse(stored)
-        slo_metric = self.targets.slo.metric if self.targets.slo else None
+        trial_id = self.next_id()
+        self._reserved.add(trial_id)
         try:
-            trial = measure_trial(
-                self.next_id(),
-                spec,
-                self.workload,
-                self.reference,
-                self.price,
-                plan=self.plans[rung],
-                qps=self.targets.qps,
-                quality=self._baseline_quality(art, engine) if role == "baseline" else self.quality(
-                    art, engine, rc.options, rung
-                ),
-                stop_early=self._stop_early(rc.batch_size, rung),
-                percentiles=(slo_metric,) if slo_metric else (),
-                session=session,
-            )
-        except CandidateError as e:
-            return self.add(failed_trial(self.next_id(), spec, e))
-        except LeptonError:
-            raise
-        except Exception as e:  # noqa: BLE001  an engine crash on one candidate must not end the search
-            return self.add(failed_trial(self.next_id(), spec, e))
-        if role == "baseline" and self.base_quality is None:
+            if r.role == "baseline":
+                quality = self._baseline_quality(r.art, r.engine)
+            else:
+                quality = self.quality(r.art, r.engine, r.runtime.options, r.rung)
+        except Exception as e:  # noqa: BLE001  as for the measurement itself
+            return self._failed(trial_id, spec, e, r.kind)
+        slo_metric = self.targets.slo.metric if self.targets.slo else None
+        return Job(
+            trial_id,
+            spec,
+            self.plans[r.rung],
+            self.measuring.price(r.kind),
+            qps=self.targets.qps,
+            quality=quality,
+            stop_early=self._stop_early(r.runtime.batch_size, r.rung, r.kind),
+            percentiles=(slo_metric,) if slo_metric else (),
+            concurrent=r.rung == PRECISE,
+            kind=r.kind,
+            session=session,
+        )
+
+    def _record(self, r: Request, job: Job, outcome: Trial | BaseException) -> Trial:
+        """Record a measurement's outcome: the trial with its quality drop and rung, or a failed trial."""
+        if isinstance(outcome, BaseException):
+            return self._failed(job.trial_id, job.spec, outcome, r.kind)
+        trial = outcome
+        if r.role == "baseline" and self.base_quality is None:
             self.base_quality = trial.quality.headline()
-        trial = trial.with_(quality_drop=self.drop(trial.quality), rung=rung, precise=rung == PRECISE)
-        if rung == PRECISE:
-            trial = self._with_concurrency(trial, art, rc, engine)
+        trial = trial.with_(quality_drop=self.drop(trial.quality), rung=r.rung, precise=r.rung == PRECISE)
         return self.add(trial)
+
+    def _failed(self, trial_id: str, spec: TrialSpec, error: BaseException, kind: str | None = None) -> Trial:
+        """A failing candidate is recorded as failed; a user's mistake (a LeptonError that is not a candidate's
+        failure) stops the run."""
+        if isinstance(error, LeptonError) and not isinstance(error, CandidateError):
+            raise error
+        trial = failed_trial(trial_id, spec, error)
+        return self.add(trial.with_(hardware_kind=kind) if kind is not None else trial)
 
     def _reuse(self, stored: Trial) -> Trial:
         """A stored trial back in the run, without the verdict the interrupted run may have started on."""
@@ -229,29 +333,15 @@ class RunState:
         status = "failed" if stored.status == "failed" else "ok"
         return self.add(stored.with_(status=status, reasons=(), notes=(), superseded_by=None))
 
-    def _with_concurrency(self, trial: Trial, art: Artifact, rc: RuntimeConfig, engine: str) -> Trial:
-        """Throughput with several callers sharing one session, as the server runs it; cost follows capacity."""
-        callers = 4 if rc.batch_size == 1 else 2
-        requests = int(min(400, max(callers * 4, 2000 / max(trial.latency.mean, 0.01))))
-        session = open_session(engine, art, rc)
-        try:
-            stats = measure_concurrent(
-                session.run, self.workload.batches(rc.batch_size, 4), callers=callers, requests=requests
-            )
-        finally:
-            session.close()
-        capacity = round(max(trial.throughput, stats.throughput_per_s), 3)
-        return trial.with_(
-            concurrent=stats.summary(),
-            capacity_per_s=capacity,
-            cost=priced_at(capacity, self.price, self.targets.qps),
-        )
-
-    def remeasure(self, trial: Trial, variants: dict[str, Variant], rung: int = PRECISE) -> Trial:
-        """A longer measurement at ``rung`` (precise: the full plan and concurrent callers) that supersedes
-        a shorter one."""
+    def longer_request(self, trial: Trial, variants: dict[str, Variant], rung: int, what: str) -> Request:
+        """A longer measurement of ``trial``'s configuration at ``rung`` (precise: the full plan and concurrent
+        callers), for ``measure_many``; ``supersede`` then links the two."""
         cand, art = variants[trial.variant]
-        longer = self.measure(cand, art, trial.runtime, trial.engine, rung=rung)
-        longer = self.update(longer.id, screened_as=trial.id)
-        self.update(trial.id, superseded_by=longer.id)
+        return Request(cand, art, trial.runtime, trial.engine, rung, None, trial.hardware_kind, what, trial.id)
+
+    def supersede(self, shorter: str | None, longer: Trial) -> Trial:
+        """Link a longer measurement to the shorter one (its id) it replaces."""
+        assert shorter is not None
+        longer = self.update(longer.id, screened_as=shorter)
+        self.update(shorter, superseded_by=longer.id)
         return longer

@@ -80,7 +80,7 @@ def sensitivity_stage(
     prefix, quant = chain[:-1], chain[-1]
     target = 1.0 - run.targets.max_drop
     feeds = run.workload.batches(8, 4)
-    ctx = PassContext(store=run.store, hardware=run.hardware, calibration=feeds)
+    ctx = PassContext(store=run.store, hardware=run.build_hardware, calibration=feeds)
     t0 = time.perf_counter()
     try:
         with contextlib.redirect_stdout(io.StringIO()):

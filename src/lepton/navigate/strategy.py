@@ -11,12 +11,13 @@ import math
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
+from functools import partial
 
 from lepton.engines.base import RuntimeConfig, Session, open_session
 from lepton.measure.trial import Trial
 from lepton.navigate.pareto import default_objectives, pareto_front
 from lepton.navigate.recommend import choose, feasible_trials, objective_key
-from lepton.navigate.run import SCREEN, RunState, Variant
+from lepton.navigate.run import PRECISE, SCREEN, Request, RunState, Variant
 
 NEAR_FRONTIER = 0.15  # candidates within 15% of the quick frontier get a precise measurement
 MAX_PRECISE = 12
@@ -31,6 +32,7 @@ class Setting:
     variant: int  # index into the run's variants
     engine: str
     runtime: RuntimeConfig
+    kind: str | None = None  # the kind of hardware it is measured on (None: this machine)
 
 
 def screen(
@@ -46,22 +48,31 @@ def screen(
     multi-objective study picks (``strategy == "optuna"``, at most ``budget``)."""
     out: list[Trial] = []
 
-    def measure(s: Setting, what: str, session: Session | None = None) -> Trial:
+    def on(s: Setting) -> str:
+        return f" on {s.kind}" if s.kind else ""
+
+    def measure(s: Setting, what: str) -> Trial:
         cand, art = variants[s.variant]
-        run.tick(f"{cand.label[:40]} {what}")
-        trial = run.measure(cand, art, s.runtime, s.engine, rung=rung, session=session)
+        run.tick(f"{cand.label[:40]} {what}{on(s)}")
+        trial = run.measure(cand, art, s.runtime, s.engine, rung=rung, kind=s.kind)
         out.append(trial)
         return trial
 
     if strategy != "optuna":
+
+        def past_deadline() -> bool:
+            return bool(deadline) and time.perf_counter() > (deadline or 0.0)
+
         with SessionReuse(variants) as sessions:  # consecutive batch sizes of one configuration share a session
+            requests = []
             for s in settings:
-                if deadline and time.perf_counter() > deadline:
-                    run.unmeasured += 1
-                    continue
-                label = f"{s.engine} t{s.runtime.intra_op_threads} b{s.runtime.batch_size}"
-                measure(s, label, sessions.get(s))
-        return out
+                cand, art = variants[s.variant]
+                what = f"{cand.label[:40]} {s.engine} t{s.runtime.intra_op_threads} b{s.runtime.batch_size}{on(s)}"
+                reuse = partial(sessions.get, s)
+                requests.append(Request(cand, art, s.runtime, s.engine, rung, None, s.kind, what, session=reuse))
+            measured = run.measure_many(requests, stop=past_deadline)
+        run.unmeasured += sum(1 for t in measured if t is None)
+        return [t for t in measured if t is not None]
     import optuna
 
     optuna.logging.set_verbosity(optuna.logging.WARNING)
@@ -162,7 +173,10 @@ def verify_recommendation(run: RunState, variants: dict[str, Variant]) -> None:
         same = [
             t
             for t in ok
-            if t.artifact_id == rec.artifact_id and t.engine == rec.engine and t.options_text == rec.options_text
+            if t.artifact_id == rec.artifact_id
+            and t.engine == rec.engine
+            and t.options_text == rec.options_text
+            and t.hardware_kind == rec.hardware_kind
         ]
         fastest = {
             b: max((t for t in same if t.batch_size == b), key=lambda t: t.throughput).id
@@ -171,6 +185,5 @@ def verify_recommendation(run: RunState, variants: dict[str, Variant]) -> None:
         todo = [t for t in same if (t.config_key() == rec.config_key() or t.id in fastest.values()) and not t.precise]
         if not todo:
             return
-        for t in todo:
-            run.tick(f"verifying {t.variant[:40]}")
-            run.remeasure(t, variants)
+        requests = [run.longer_request(t, variants, PRECISE, f"verifying {t.variant[:40]}") for t in todo]
+        run.measure_many(requests, done=lambda r, longer: run.supersede(r.shorter, longer))

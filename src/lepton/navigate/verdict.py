@@ -18,7 +18,7 @@ from lepton.navigate.recommend import WHY, choose, closest_miss, describe, feasi
 from lepton.navigate.result import ClosestMiss, Gain, Ratio, Verdict
 from lepton.navigate.run import RunState
 from lepton.navigate.targets import Targets, violations
-from lepton.report.format import engine_name
+from lepton.report.format import engine_name, ms, usd
 
 _OBJECTIVE_WORDS = {"cost": "cheaper per 1M", "latency": "lower latency", "throughput": "more throughput"}
 
@@ -32,6 +32,7 @@ class Decision:
     gains: list[Gain]
     closest_miss: ClosestMiss | None
     best_by_engine: dict[str, str]
+    best_by_hardware: dict[str, str]
 
 
 def judge(run: RunState) -> None:
@@ -65,12 +66,15 @@ def decide(run: RunState) -> Decision:
     front = pareto_front(feasible, default_objectives(targets.slo_metric))
     best = choose(feasible, targets)
     by_engine = best_by_engine(feasible, targets)
+    by_kind = best_by_hardware(feasible, targets)
     if best is None:
-        return Decision("no-fit", None, "", front, [], closest_miss(current, targets, run.slo_batch), by_engine)
+        miss = closest_miss(current, targets, run.slo_batch)
+        return Decision("no-fit", None, "", front, [], miss, by_engine, by_kind)
     verdict, rec, reason = _verdict(best, feasible, targets)
     if verdict == "recommend":
         reason += why_this_engine(rec, feasible, targets)
-    return Decision(verdict, rec, reason, front, gains(rec, current) if rec else [], None, by_engine)
+    reason += why_this_hardware(rec, feasible, targets, [t for t in current if t.measured])
+    return Decision(verdict, rec, reason, front, gains(rec, current) if rec else [], None, by_engine, by_kind)
 
 
 def best_by_engine(feasible: Sequence[Trial], targets: Targets) -> dict[str, str]:
@@ -83,11 +87,58 @@ def best_by_engine(feasible: Sequence[Trial], targets: Targets) -> dict[str, str
     return out
 
 
+def best_by_hardware(feasible: Sequence[Trial], targets: Targets) -> dict[str, str]:
+    """The best feasible trial by the objective on each kind of machine of a cluster (empty on one machine)."""
+    out: dict[str, str] = {}
+    for kind in sorted({t.hardware_kind for t in feasible if t.hardware_kind is not None}):
+        best = choose([t for t in feasible if t.hardware_kind == kind], targets)
+        if best is not None:
+            out[kind] = best.id
+    return out
+
+
+def why_this_hardware(rec: Trial, feasible: Sequence[Trial], targets: Targets, measured: Sequence[Trial]) -> str:
+    """On a cluster, what the choice costs on its kind of machine and what the best on each other kind would
+    (per month at the target QPS with its replicas, else per 1M inferences), or that nothing there meets the
+    targets."""
+    if rec.hardware_kind is None:
+        return ""
+    best = best_by_hardware(feasible, targets)
+    others = []
+    for kind in sorted({t.hardware_kind for t in measured if t.hardware_kind not in (None, rec.hardware_kind)}):
+        assert kind is not None
+        if kind in best:
+            other = next(t for t in feasible if t.id == best[kind])
+            others.append(
+                f"{kind} would cost {_price_text(other)} ({other.id} {other.variant}, batch {other.batch_size})"
+            )
+            continue
+        mine = [t for t in measured if t.hardware_kind == kind and t.measured]
+        fastest = min(mine, key=lambda t: t.latency.value(targets.slo_metric))
+        others.append(
+            f"nothing on {kind} meets {targets.describe()} (its fastest, {fastest.id}, has "
+            f"{targets.slo_metric} {ms(fastest.latency.value(targets.slo_metric))} ms)"
+        )
+    here = f". On {rec.hardware_kind}: {_price_text(rec)}"
+    return here + ("; " + "; ".join(others) if others else "")
+
+
+def _price_text(t: Trial) -> str:
+    """``$X/month for N QPS with R replicas`` at a target load, else ``$X per 1M``."""
+    c = t.priced
+    if c.usd_per_month is not None and c.qps is not None:
+        replicas = f"{c.replicas} replica{'s' if c.replicas != 1 else ''}"
+        return f"${c.usd_per_month:,.2f}/month for {c.qps:g} QPS with {replicas}"
+    return f"{usd(c.usd_per_1m)} per 1M"
+
+
 def why_this_engine(rec: Trial, feasible: Sequence[Trial], targets: Targets) -> str:
-    """Why this engine on this machine: against the best variant on each other searched engine, same batch."""
+    """Why this engine on this machine: against the best variant on each other searched engine, same batch (and
+    the same kind of machine, on a cluster)."""
     parts = []
-    for engine in sorted({t.engine for t in feasible if not t.is_baseline and t.engine != rec.engine}):
-        other = choose([t for t in feasible if t.engine == engine and t.batch_size == rec.batch_size], targets)
+    here = [t for t in feasible if t.hardware_kind == rec.hardware_kind]
+    for engine in sorted({t.engine for t in here if not t.is_baseline and t.engine != rec.engine}):
+        other = choose([t for t in here if t.engine == engine and t.batch_size == rec.batch_size], targets)
         if other is None:
             continue
         ratio = objective_ratio(other, rec, targets.objective, targets.slo_metric)
@@ -104,7 +155,14 @@ def _verdict(best: Trial, feasible: Sequence[Trial], targets: Targets) -> tuple[
     meets = f"{WHY[targets.objective]} that meets {targets.describe()}"
     if best.is_baseline:
         return "keep", best, f"keep your current deployment: {describe(best)} is the {meets}; no variant does better"
-    base = next((t for t in feasible if t.is_baseline and t.batch_size == best.batch_size), None)
+    base = next(
+        (
+            t
+            for t in feasible
+            if t.is_baseline and t.batch_size == best.batch_size and t.hardware_kind == best.hardware_kind
+        ),
+        None,
+    )
     if base is None:  # the baseline misses the targets at this batch size: the variant is needed
         return "recommend", best, f"{describe(best)}; {meets}"
     gain: Ratio = objective_ratio(base, best, targets.objective, targets.slo_metric)

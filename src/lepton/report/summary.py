@@ -15,12 +15,12 @@ from lepton.report.terminal import trials_table
 
 def condensed(result: OptimizeResult) -> list[Trial]:
     """The rows a person reads first: baselines, then each variant's cheapest trial per batch size and engine
-    (the recommended trial always shown)."""
+    (and kind of node, on a cluster; the recommended trial always shown)."""
     rec_id = result.recommended
     current = result.current
-    best: dict[tuple[str, str, int], Trial] = {}
+    best: dict[tuple[str, str, int, str | None], Trial] = {}
     for t in (t for t in current if not t.is_baseline):
-        key = (t.variant, t.engine, t.batch_size)
+        key = (t.variant, t.engine, t.batch_size, t.hardware_kind)
         old = best.get(key)
         if not t.measured:
             best.setdefault(key, t)

@@ -21,11 +21,13 @@ def trials_table(trials: Sequence[Trial], title: str = "", *, show_variant: bool
     """Bench view: engine per row. Optimize view (``show_variant``): variant, engine and status."""
     t = Table(title=title or None, header_style="bold", pad_edge=False)
     head = ["id", "variant", "engine", "status"] if show_variant else ["id", "engine"]
+    if any(r.hardware_kind for r in trials):  # a cluster run: the kind of node each ran on
+        head.insert(head.index("engine") + 1, "hardware")
     tail = ["batch", "thr", "p50 ms", "p95 ms", "p99 ms", "items/s", "RSS MB", "MB", "quality", "$/1M"]
     if show_variant:
         tail.remove("MB")
     for col in head + tail:
-        left = col in ("id", "engine", "variant", "status", "quality")
+        left = col in ("id", "engine", "hardware", "variant", "status", "quality")
         t.add_column(
             col,
             justify="left" if left else "right",
@@ -38,6 +40,7 @@ def trials_table(trials: Sequence[Trial], title: str = "", *, show_variant: bool
             "id": r.id,
             "engine": f"{ENGINE_SHORT.get(r.engine, r.engine)} {r.options_text}".strip(),
             "variant": r.variant,
+            "hardware": r.hardware_kind or "-",
             "batch": str(r.batch_size),
             "status": f"[{STATUS_STYLE.get(r.status, 'white')}]{r.status}[/]",
         }

@@ -25,6 +25,7 @@ class ResolvedModel:
     reference: Artifact | None = None  # the unoptimized model, for shadow fidelity
     prediction: dict[str, Any] = field(default_factory=dict)  # the recommended trial's measured figures
     engine: str = "onnxruntime"  # the engine the recommendation was measured on, else the one that opens it
+    deployment: Deployment | None = None  # what the optimize run recommended (None: no run chose it)
 
 
 def resolve_model(
@@ -110,4 +111,5 @@ def _deployed(name: str, run_id: str, d: Deployment, store: Store, base: Artifac
         reference=base,
         prediction=d.prediction(),
         engine=d.engine,
+        deployment=d,
     )

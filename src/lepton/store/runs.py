@@ -33,14 +33,18 @@ class Record(Protocol):
 
 class Deployment(Contract):
     """What a run recommends to serve: the variant, the engine and runtime it was measured with, and the
-    figures the navigator measured (the server compares them with what it sees)."""
+    figures the navigator measured (the server compares them with what it sees); on a cluster, the kind of
+    machine it was measured on, and the replicas it needs at the run's target QPS."""
 
     artifact_id: str
     engine: str = "onnxruntime"
     runtime: RuntimeConfig = Field(default_factory=RuntimeConfig)
-    throughput_per_s: float | None = None
+    throughput_per_s: float | None = None  # per replica (the navigator's capacity)
     latency_ms: Latency | None = None
     usd_per_1m: float | None = None
+    hardware_kind: str | None = None
+    qps: float | None = None  # the target load the run priced
+    replicas: int | None = None  # replicas at that load
 
     def prediction(self) -> dict[str, Any]:
         """The predicted figures as the server's metrics publish them."""

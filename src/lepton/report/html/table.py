@@ -78,6 +78,12 @@ def _figures(t: Trial) -> list[str]:
     ]
 
 
+def _engine_text(t: Trial) -> str:
+    """The engine and its options, and on a cluster the kind of node it ran on."""
+    engine = esc(f"{engine_name(t.engine)} {t.options_text}".strip())
+    return engine + (f"<br><small>on {esc(t.hardware_kind)}</small>" if t.hardware_kind else "")
+
+
 def row(t: Trial, result: OptimizeResult) -> str:
     status = shown_status(t, result)
     chain = f"<small class='chain' title='{esc(chain_text(t, params=True))}'>{esc(chain_text(t))}</small>"
@@ -85,7 +91,7 @@ def row(t: Trial, result: OptimizeResult) -> str:
     cells = [
         _td(f"<code>{esc(t.id)}</code>", t.id, "id"),
         _td(variant, t.variant, "variant"),
-        _td(esc(f"{engine_name(t.engine)} {t.options_text}".strip()), t.engine_label, "engine"),
+        _td(_engine_text(t), f"{t.hardware_kind or ''} {t.engine_label}".strip(), "engine"),
         _td(esc(t.threads) if t.threads is not None else _DASH, t.threads),
         _td(esc(t.batch_size), t.batch_size),
         *_figures(t),
