@@ -22,7 +22,10 @@ from lepton.progress import Progress
 from lepton.store.store import Store
 
 if TYPE_CHECKING:
+    from lepton.distributed.serving import RayDeployment, RayServeStatus
+    from lepton.serve.config import ServeConfig
     from lepton.training.loop import Progress as TrainProgress
+    from lepton.training.options import TrainOptions
     from lepton.training.run import TrainResult
 
 Shape = Mapping[str, Sequence[int]] | Sequence[str] | None
@@ -192,14 +195,16 @@ def train(
     **options: Any,
 ) -> TrainResult:
     """Train a model and store it with its test split; ``options`` are ``lepton train``'s, by the same names
-    (``example``, ``target``, ``categorical``, ``epochs``, ``lr``, ``tune``, ``folds``, ``horizon`` ...).
+    (``example``, ``target``, ``categorical``, ``epochs``, ``lr``, ``tune``, ``folds``, ``horizon``, ``ray``,
+    ``workers`` ...): ``ray`` (an address, or True) trains data-parallel on ``workers`` Ray Train workers.
 
     ``json`` / ``html`` write the result and the HTML report there, like ``--json`` / ``--html``.
     """
     from lepton.training.options import TrainOptions
     from lepton.training.run import train as run
 
-    result = run(TrainOptions.build(recipe, data, **options), store=store, progress=progress)
+    opts = TrainOptions.build(recipe, data, **options)
+    result = run(opts, store=store, progress=progress, **trainer_for(opts))
     if json is not None:
         write_json(Path(json), result.to_json())
     if html is not None:
@@ -207,6 +212,118 @@ def train(
 
         write_train_html(result.to_json(), Path(html))
     return result
+
+
+def serve_on_ray(
+    cfg: ServeConfig,
+    *,
+    example: str | None = None,
+    ray: str | bool | None = None,
+    qps: float | None = None,
+    status: bool = False,
+    stop: bool = False,
+) -> RayDeployment | RayServeStatus | bool:
+    """``lepton serve --ray``: deploy ``cfg.models`` on Ray Serve (sized for ``qps``), or show (``status``) or
+    remove (``stop``) the deployment."""
+    from lepton.distributed import require_ray
+    from lepton.options import ray_address
+
+    address = ray_address(ray)
+    if address is None:
+        flag = "--status" if status else "--stop" if stop else "--qps"
+        raise UserError(f"{flag} is for a Ray Serve deployment; add --ray (and the cluster's address)")
+    if cfg.workers != 1:
+        raise UserError("--workers starts processes on this machine; on Ray, --qps sizes the replicas")
+    require_ray()
+    from lepton.distributed import serving
+
+    if status:
+        return serving.status(address)
+    if stop:
+        return serving.stop(address)
+    from lepton.serve.refs import resolve_models
+
+    if not cfg.models and not example:
+        raise UserError("lepton serve --ray: name at least one MODEL (a stored name or a path), or --example minilm")
+    resolved = resolve_models(list(cfg.models), example, cfg.engine)
+    return serving.deploy(address, cfg, resolved, qps=qps)
+
+
+def serve(
+    *models: str,
+    example: str | None = None,
+    host: str = "127.0.0.1",
+    port: int = 8000,
+    workers: int = 1,
+    max_batch_size: int | None = None,
+    max_delay_ms: float | None = None,
+    slo: str | None = None,
+    instances: int | None = None,
+    max_queue: int = 256,
+    timeout: float = 30.0,
+    max_body_bytes: int = 16 * 1024 * 1024,
+    shadow_rate: float = 0.0,
+    token: str | None = None,
+    price_per_hour: float | None = None,
+    instance: str | None = None,
+    engine: str | None = None,
+    log_level: str = "info",
+    ray: str | bool | None = None,
+    qps: float | None = None,
+    status: bool = False,
+    stop: bool = False,
+) -> RayDeployment | RayServeStatus | bool | None:
+    """``lepton serve`` from Python, under the CLI's option names: the server on this machine (returns when it
+    stops), or with ``ray`` a Ray Serve deployment (returned once its replicas are up; ``status`` and ``stop``
+    show or remove it). ``lepton.serve`` is the server's package, so this is ``lepton.api.serve``."""
+    from lepton.serve.config import ServeConfig
+    from lepton.settings import env_token
+
+    cfg = ServeConfig.build(
+        models=models,
+        host=host,
+        port=port,
+        workers=workers,
+        engine=engine,
+        max_batch_size=max_batch_size,
+        max_delay_ms=max_delay_ms,
+        slo=slo,
+        instances=instances,
+        max_queue=max_queue,
+        timeout=timeout,
+        max_body_bytes=max_body_bytes,
+        shadow_rate=shadow_rate,
+        token=token or env_token(),
+        price_per_hour=price_per_hour,
+        instance=instance,
+        log_level=log_level,
+    )
+    if ray or status or stop or qps is not None:
+        return serve_on_ray(cfg, example=example, ray=ray, qps=qps, status=status, stop=stop)
+    from lepton.serve.app import serve as run_server
+    from lepton.serve.refs import resolve_models
+
+    if not models and not example:
+        raise UserError("lepton serve: name at least one MODEL (a stored name or a path), or example='minilm'")
+    resolved = resolve_models(list(models), example, engine)
+    if workers > 1:  # worker processes resolve again from the refs (the example is stored by now)
+        from dataclasses import replace
+
+        cfg = replace(cfg, models=tuple(([example] if example else []) + list(models)))
+    run_server(cfg, resolved)
+    return None
+
+
+def trainer_for(opts: TrainOptions) -> dict[str, Any]:
+    """How ``training.run.train`` trains once: here, or data-parallel on a Ray cluster (``--ray``)."""
+    if not opts.ray:
+        return {}
+    from lepton.distributed import require_ray
+
+    require_ray()
+    from lepton.distributed.training import data_parallel
+
+    return {"fit_once": data_parallel(opts.ray, opts.workers or 2)}
 
 
 def write_json(path: Path, payload: dict[str, Any]) -> None:

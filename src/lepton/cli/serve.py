@@ -6,7 +6,12 @@ from typing import Annotated
 
 import typer
 
+from lepton.cli.common import RayOpt
 from lepton.errors import UserError
+
+
+def _stopped(removed: bool) -> str:
+    return "removed the Lepton deployment" if removed else "no Lepton deployment on this cluster"
 
 
 def register(app: typer.Typer) -> None:
@@ -73,11 +78,24 @@ def register(app: typer.Typer) -> None:
             ),
         ] = None,
         log_level: Annotated[str, typer.Option(help="uvicorn log level")] = "info",
+        ray: RayOpt = None,
+        qps: Annotated[
+            float | None,
+            typer.Option(
+                help="With --ray: the target load in requests/s; replicas are sized from it and the capacity per "
+                "replica lepton optimize measured (default: the optimize run's --qps)"
+            ),
+        ] = None,
+        status: Annotated[
+            bool, typer.Option("--status", help="With --ray: show the deployment's replicas and health")
+        ] = False,
+        stop: Annotated[bool, typer.Option("--stop", help="With --ray: remove the deployment")] = False,
     ) -> None:
-        """Serve models over HTTP: Open Inference Protocol v2, simple JSON, OpenAI embeddings, /dashboard."""
+        """Serve models over HTTP: Open Inference Protocol v2, simple JSON, OpenAI embeddings, /dashboard; with
+        --ray, as a Ray Serve deployment sized for --qps."""
         from dataclasses import replace
 
-        from lepton.navigate.targets import parse_slo
+        from lepton.api import serve_on_ray
         from lepton.serve.app import serve
         from lepton.serve.config import ServeConfig
         from lepton.serve.refs import resolve_models
@@ -85,22 +103,18 @@ def register(app: typer.Typer) -> None:
 
         offline_hub()
         refs = list(models or [])
-        if not refs and not example:
-            raise UserError(
-                "lepton serve: name at least one MODEL (a path to an .onnx file or a stored name), or --example minilm"
-            )
-        cfg = ServeConfig(
-            models=tuple(refs),
+        cfg = ServeConfig.build(
+            models=refs,
             host=host,
             port=port,
             workers=workers,
             engine=engine,
             max_batch_size=max_batch_size,
             max_delay_ms=max_delay_ms,
-            slo=parse_slo(slo) if slo else None,
+            slo=slo,
             instances=instances,
             max_queue=max_queue,
-            timeout_s=timeout,
+            timeout=timeout,
             max_body_bytes=max_body_bytes,
             shadow_rate=shadow_rate,
             token=token or env_token(),
@@ -108,6 +122,15 @@ def register(app: typer.Typer) -> None:
             instance=instance,
             log_level=log_level,
         )
+        if ray or status or stop or qps is not None:
+            out = serve_on_ray(cfg, example=example, ray=ray, qps=qps, status=status, stop=stop)
+            for line in out.lines() if not isinstance(out, bool) else [_stopped(out)]:
+                typer.echo(line)
+            return
+        if not refs and not example:
+            raise UserError(
+                "lepton serve: name at least one MODEL (a path to an .onnx file or a stored name), or --example minilm"
+            )
         resolved = resolve_models(refs, example, engine)
         if workers > 1:  # worker processes resolve again from the refs (the example is stored by now)
             cfg = replace(cfg, models=tuple(([example] if example else []) + refs))

@@ -8,10 +8,11 @@ from typing import Annotated
 import typer
 
 DATA, TRAIN, FORECAST, FINETUNE, TUNE, OUT = "Data", "Training", "Forecast", "Finetune", "Tuning", "Output"
+RAY = "Ray cluster"
 
 
 def register(app: typer.Typer) -> None:
-    from lepton.api import write_json
+    from lepton.api import trainer_for, write_json
     from lepton.cli.common import console
 
     @app.command()
@@ -102,6 +103,19 @@ def register(app: typer.Typer) -> None:
         time_budget: Annotated[
             float | None, typer.Option(help="Stop tuning/training after this many seconds.", rich_help_panel=TUNE)
         ] = None,
+        ray: Annotated[
+            str | None,
+            typer.Option(
+                "--ray",
+                metavar="[ADDRESS]",
+                help="Train data-parallel with Ray Train on this cluster (HOST:PORT, or none for the one this "
+                "machine joined); the model and metrics land in the store as for a local run.",
+                rich_help_panel=RAY,
+            ),
+        ] = None,
+        workers: Annotated[
+            int | None, typer.Option(help="Ray Train workers, one CPU each (default 2).", rich_help_panel=RAY)
+        ] = None,
         json_path: Annotated[
             Path | None, typer.Option("--json", help="Write the result as JSON here.", rich_help_panel=OUT)
         ] = None,
@@ -148,9 +162,13 @@ def register(app: typer.Typer) -> None:
             freeze=freeze,
             tune=tune,
             time_budget=time_budget,
+            ray=ray,
+            workers=workers,
         )
+        if opts.ray:
+            console.print(f"training on Ray ({opts.ray}) with {opts.workers or 2} workers ...")
         with epoch_progress(console) as update:
-            result = run_train(opts, progress=update)
+            result = run_train(opts, progress=update, **trainer_for(opts))
         print_summary(console, result)
         if json_path:
             write_json(json_path, result.to_json())

@@ -55,6 +55,19 @@ class ServeConfig:
         if not 0.0 <= self.shadow_rate <= 1.0:
             raise UserError(f"--shadow-rate is a fraction of requests in [0, 1]; got {self.shadow_rate}")
 
+    @classmethod
+    def build(cls, **values: Any) -> ServeConfig:
+        """From ``lepton serve``'s options by their CLI names (``timeout`` is ``timeout_s``, ``slo`` a string), as
+        the CLI and ``lepton.api.serve`` give them."""
+        v = dict(values)
+        if "timeout" in v:
+            v["timeout_s"] = v.pop("timeout")
+        if isinstance(v.get("slo"), str):
+            v["slo"] = parse_slo(v["slo"]) if v["slo"] else None
+        if "models" in v:
+            v["models"] = tuple(v["models"] or ())
+        return cls(**v)
+
     def to_json(self) -> dict[str, Any]:
         d = asdict(self)
         d["slo"] = str(self.slo) if self.slo else None

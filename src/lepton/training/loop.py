@@ -70,6 +70,7 @@ class Fit:
     seconds: float
     stopped: str  # completed | early stopping | interrupted | time budget
     best_loss: float = math.inf  # validation loss at the best epoch (breaks ties of the metric)
+    workers: list[dict[str, Any]] = field(default_factory=list)  # data-parallel: each worker's rank, node, pid
 
     @property
     def epoch_seconds(self) -> float:
@@ -84,6 +85,7 @@ class Fit:
             "seconds": self.seconds,
             "epoch_seconds": self.epoch_seconds,
             "stopped": self.stopped,
+            **({"workers": self.workers} if self.workers else {}),
         }
 
 
@@ -105,6 +107,23 @@ class Event:
 
 Progress = Callable[[Event], None]
 EpochHook = Callable[[int, float], None]  # (epoch, validation metric); may raise to stop (Optuna pruning)
+
+
+@dataclass(frozen=True)
+class Shard:
+    """One worker of a data-parallel run (``distributed.training``): its ``rank`` among ``world`` workers, the
+    ``wrapped`` model whose backward pass averages gradients over the workers (PyTorch DDP), ``total`` that sums
+    numbers over the workers, and ``agree`` that stops every worker when one says so.
+
+    Each epoch every worker draws the same seeded permutation and trains on its slice of it (padded so all
+    workers take the same number of steps) with ``batch_size / world`` rows per step: the global batch, the
+    number of optimizer steps and the learning-rate schedule are those of a run on one machine."""
+
+    rank: int
+    world: int
+    wrapped: nn.Module
+    total: Callable[[list[float]], list[float]]
+    agree: Callable[[bool], bool]
 
 
 def predict(model: nn.Module, inputs: Batch, batch_size: int = 256) -> np.ndarray:
@@ -141,12 +160,18 @@ def fit(
     phase: str = "",
     deadline: float | None = None,
     on_epoch: EpochHook | None = None,
+    shard: Shard | None = None,
 ) -> Fit:
-    """Train ``model`` in place; it ends holding the weights of its best validation epoch."""
+    """Train ``model`` in place; it ends holding the weights of its best validation epoch. With ``shard``, this
+    is one worker of a data-parallel run (every worker validates on the whole validation split)."""
     x, y = train
     xv, yv = val
     n = len(y)
-    steps = max(1, math.ceil(n / hp.batch_size))
+    batch_size, rows = hp.batch_size, n
+    if shard is not None:
+        batch_size, rows = math.ceil(hp.batch_size / shard.world), math.ceil(n / shard.world)
+    steps = max(1, math.ceil(rows / batch_size))
+    forward = shard.wrapped if shard is not None else model
     gen = torch.Generator().manual_seed(seed)
     groups = param_groups or [{"params": [p for p in model.parameters() if p.requires_grad]}]
     opt = torch.optim.AdamW(groups, lr=hp.lr, weight_decay=hp.weight_decay)
@@ -162,15 +187,17 @@ def fit(
             t0 = time.perf_counter()
             model.train()
             order = torch.randperm(n, generator=gen)
+            if shard is not None:  # this worker's slice, padded so that every worker takes as many steps
+                order = torch.cat([order, order[: rows * shard.world - n]])[shard.rank :: shard.world]
             running, seen = 0.0, 0
             for step in range(steps):
-                idx = order[step * hp.batch_size : (step + 1) * hp.batch_size]
+                idx = order[step * batch_size : (step + 1) * batch_size]
                 if len(idx) < 2 and step:  # a lone row breaks BatchNorm; it is seen next epoch
                     continue
                 batch = {k: v[idx] for k, v in x.items()}
                 if objective.augment is not None:
                     batch = objective.augment(batch, gen)
-                loss = objective.loss(model(**batch), y[idx], batch)
+                loss = objective.loss(forward(**batch), y[idx], batch)
                 opt.zero_grad(set_to_none=True)
                 loss.backward()
                 opt.step()
@@ -191,6 +218,9 @@ def fit(
                             objective.metric_name,
                         )
                     )
+            if shard is not None:  # the epoch's training loss over every worker's rows
+                running, total_seen = shard.total([running, float(seen)])
+                seen = int(total_seen)
             preds = predict(model, xv)
             metric = objective.metric(preds, yv.numpy())
             vloss = _val_loss(model, xv, yv, objective, 256)
@@ -217,10 +247,14 @@ def fit(
                 )
             if on_epoch is not None:
                 on_epoch(epoch, metric)
-            if hp.patience and stale >= hp.patience:
+            patience_out = bool(hp.patience and stale >= hp.patience)
+            out_of_time = deadline is not None and time.perf_counter() > deadline
+            if shard is not None:  # workers stop together (their clocks and BatchNorm statistics differ)
+                patience_out, out_of_time = shard.agree(patience_out), shard.agree(out_of_time)
+            if patience_out:
                 stopped = "early stopping"
                 break
-            if deadline is not None and time.perf_counter() > deadline:
+            if out_of_time:
                 stopped = "time budget"
                 break
     except KeyboardInterrupt:

@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from lepton.errors import UserError
+from lepton.options import ray_address
 
 RECIPES = ("classify", "forecast", "finetune")
 HYPER = ("epochs", "batch_size", "lr", "weight_decay", "dropout", "patience", "width", "depth")
@@ -59,6 +60,9 @@ class TrainOptions:
     # tuning
     tune: int = 0
     time_budget: float | None = None
+    # on a Ray cluster
+    ray: str | None = None  # the cluster's address ("auto": the one this machine joined)
+    workers: int | None = None  # data-parallel workers (with --ray; default 2)
     extra: Mapping[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
@@ -76,6 +80,8 @@ class TrainOptions:
         for key in ("categorical", "ignore"):
             if key in options:
                 options[key] = _names(options[key], key)
+        if "ray" in options:
+            options["ray"] = ray_address(options["ray"])
         return cls(recipe=recipe, data=Path(data).expanduser() if data is not None else None, **options)
 
     def hyper(self) -> dict[str, Any]:
@@ -152,6 +158,11 @@ def _check(o: TrainOptions) -> None:
     bad = [a for a in o.augmentations(()) if a not in AUGMENTATIONS]
     if bad:
         raise UserError(f"--augment: unknown {', '.join(bad)}; use a comma list of {', '.join(AUGMENTATIONS)}, or none")
+    _positive(o, "workers")
+    if o.workers is not None and not o.ray:
+        raise UserError(f"--workers {o.workers}: data-parallel workers run on a Ray cluster; add --ray")
+    if o.ray and o.tune:
+        raise UserError("--tune with --ray: tuning runs on this machine only for now; leave out --tune or --ray")
     if o.name is not None and (not o.name.strip() or ":" in o.name or "/" in o.name):
         raise UserError(f"--name: {o.name!r} cannot be a model name (no ':' or '/', not empty); pick another")
     _only_for(o)

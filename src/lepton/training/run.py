@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import math
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
 from typing import Any
 
@@ -113,8 +113,13 @@ def train(
     *,
     store: Store | None = None,
     progress: Progress | None = None,
+    fit_once: Callable[..., Trained] = train_once,
 ) -> TrainResult:
-    """Run one ``lepton train``; returns the result with the stored artifact."""
+    """Run one ``lepton train``; returns the result with the stored artifact.
+
+    ``fit_once`` trains the network once (``tune.train_once`` here; ``distributed.training.data_parallel`` on a
+    Ray cluster, which the faces pass for ``--ray``): everything around it is the same either way."""
+    assert not opts.ray or fit_once is not train_once, "--ray: the face passes the data-parallel trainer"
     t_start = time.perf_counter()
     deadline = t_start + opts.time_budget if opts.time_budget else None
     recipe = recipe_for(opts)
@@ -136,8 +141,10 @@ def train(
         if tuned.stopped != "completed":
             notes.append(f"tuning stopped early ({tuned.stopped}) after {len(tuned.trials)} of {opts.tune} trials")
     else:
-        chosen = train_once(recipe, p, base, opts.seed, progress=progress, deadline=deadline)
+        chosen = fit_once(recipe, p, base, opts.seed, progress=progress, deadline=deadline)
         _require_an_epoch(chosen)
+        if chosen.fit.workers:
+            notes.append(f"trained data-parallel on {len(chosen.fit.workers)} Ray Train workers")
     if chosen.fit.stopped == "interrupted":
         notes.append(
             f"training interrupted at epoch {len(chosen.fit.history)}; kept the best epoch {chosen.fit.best_epoch}"
