@@ -94,7 +94,7 @@ def test_replicas_are_sized_from_the_target_and_the_measured_capacity(tiny_artif
 
     plan = plan_replicas(ServeConfig(), [model(100.0)], 500)  # 500 / (100 x 0.8) = 6.25 -> 7
     assert (plan.min_replicas, plan.max_replicas, plan.num_cpus) == (7, 14, 2.0) and plan.autoscaling
-    assert "7 replicas carry 500 QPS at 80% of the measured capacity" in plan.why
+    assert "7 replicas carry 500 QPS at 80% of the measured capacity (mlp 100/s per replica)" in plan.why
     assert plan_replicas(ServeConfig(), [model(100.0, qps=60)], None).min_replicas == 1  # the run's own --qps
     single = plan_replicas(ServeConfig(), [model(None)], None)
     assert (single.min_replicas, single.max_replicas, single.autoscaling) == (1, 1, None)

@@ -83,13 +83,22 @@ def plan_replicas(cfg: ServeConfig, models: Sequence[ResolvedModel], qps: float 
         latency_s = (d.latency_ms.mean if d.latency_ms else 1000.0 / d.throughput_per_s) / 1000.0
         ongoing = max(ongoing, per_replica * 2 * latency_s)  # Little's law: queued + running (about 2x a batch)
         need = max(need, n)
-        parts.append(f"{m.name} {d.throughput_per_s:g}/s per replica")
+        parts.append(f"{m.name} {_rate(d.throughput_per_s)}/s per replica")
     why = (
-        f"{need} replica{'s' if need != 1 else ''} carry {target:g} QPS at {DEFAULT_MAX_UTILIZATION:.0%} of the "
-        f"measured capacity ({', '.join(parts)}); up to {2 * need} for bursts"
+        f"{need} replica{'s carry' if need != 1 else ' carries'} {target:g} QPS at {DEFAULT_MAX_UTILIZATION:.0%} "
+        f"of the measured capacity ({', '.join(parts)}); up to {2 * need} for bursts"
     )
     target_ongoing = round(max(1.0, ongoing), 2)
     return ReplicaPlan(need, 2 * need, target_ongoing, max(max_ongoing, math.ceil(4 * target_ongoing)), why, cpus)
+
+
+def _rate(x: float) -> str:
+    return f"{x:,.0f}" if x >= 100 else f"{x:.3g}"
+
+
+def _quiet() -> None:
+    """Ray Serve's own INFO lines (started, deleting ...): what Lepton prints says it."""
+    logging.getLogger("ray.serve").setLevel(logging.WARNING)
 
 
 def _placement(models: Sequence[ResolvedModel]) -> tuple[dict[str, Any], str]:
@@ -235,7 +244,7 @@ def deploy(
     ray = require_ray()
     from ray import serve
 
-    logging.getLogger("ray.serve").setLevel(logging.WARNING)  # the summary says where it answers
+    _quiet()
     with connected(address):
         placement, where = _placement(resolved)
         plan = replace(plan, placement=placement)
@@ -296,6 +305,7 @@ def status(address: str) -> RayServeStatus:
     require_ray()
     from ray import serve
 
+    _quiet()
     with connected(address):
         st = serve.status()
     proxies = {str(k): str(getattr(v, "value", v)) for k, v in st.proxies.items()}
@@ -317,6 +327,7 @@ def stop(address: str) -> bool:
     require_ray()
     from ray import serve
 
+    _quiet()
     ray = require_ray()
     with connected(address):
         if APP not in serve.status().applications:

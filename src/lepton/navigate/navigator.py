@@ -102,7 +102,8 @@ def _run(run: RunState, options: OptimizeOptions, t_start: float) -> OptimizeRes
         with run.stage("build"):
             variants, skipped = _build_variants(run, deadline, options.exhaustive)
         settings = _settings(run, variants, options.exhaustive)
-        strategy = "exhaustive" if options.exhaustive else "optuna" if len(settings) > options.trials else "halving"
+        per_kind = len(settings) / len(run.kinds)  # a cluster screens its kinds side by side
+        strategy = "exhaustive" if options.exhaustive else "optuna" if per_kind > options.trials else "halving"
         first_rung = QUICK if strategy == "exhaustive" else SCREEN
         run.steps_total += len(settings)
         with run.stage("screen"):
