@@ -28,10 +28,12 @@ class LocalCluster:
     def address(self) -> str:
         return str(self.cluster.address)
 
-    def add(self, kind: str | None, cpus: int = 1) -> Any:
-        """A node of ``kind`` (the custom resource ``ray start --resources`` would give), or of no kind."""
-        resources = {f"lepton-hw:{kind}": 1} if kind else {}
-        node = self.cluster.add_node(num_cpus=cpus, resources=resources)
+    def add(self, kind: str | None, cpus: int = 1, *, label: bool = False) -> Any:
+        """A node of ``kind`` (the custom resource ``ray start --resources`` would give, or with ``label`` the
+        node label ``ray start --labels`` would), or of no kind."""
+        resources = {f"lepton-hw:{kind}": 1} if kind and not label else {}
+        labels = {"lepton-hw": kind} if kind and label else {}
+        node = self.cluster.add_node(num_cpus=cpus, resources=resources, labels=labels)
         if kind:
             self.kinds.setdefault(kind, set()).add(node.node_id)
         self.cluster.wait_for_nodes()
@@ -39,9 +41,12 @@ class LocalCluster:
 
 
 @contextmanager
-def local_cluster(nodes: Mapping[str | None, int], head_cpus: int = 0) -> Iterator[LocalCluster]:
-    """A cluster with a node per entry of ``nodes`` (kind -> CPUs); on exit it is shut down and none of the
-    processes it started is left."""
+def local_cluster(
+    nodes: Mapping[str | None, int], head_cpus: int = 0, labelled: tuple[str, ...] = ()
+) -> Iterator[LocalCluster]:
+    """A cluster with a node per entry of ``nodes`` (kind -> CPUs; the kinds in ``labelled`` advertised by a node
+    label, the others by a custom resource); on exit it is shut down and none of the processes it started is
+    left."""
     before = {p.pid for p in psutil.Process().children(recursive=True)}
     os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
     cluster = Cluster(
@@ -51,7 +56,7 @@ def local_cluster(nodes: Mapping[str | None, int], head_cpus: int = 0) -> Iterat
     local = LocalCluster(cluster)
     try:
         for kind, cpus in nodes.items():
-            local.add(kind, cpus)
+            local.add(kind, cpus, label=kind in labelled)
         yield local
     finally:
         if ray.is_initialized():

@@ -21,15 +21,15 @@ from lepton.store.resolve import resolve_ref
 
 pytestmark = pytest.mark.ray
 
-CATALOG_KIND = "aws/c7i.large"  # in the price catalog: $0.08925 an hour
-CHEAP_KIND = "lab/box"  # not in it: priced by --hardware-price below the catalog kind
+CATALOG_KIND = "aws/c7i.large"  # in the price catalog ($0.08925 an hour), a custom resource of its node
+CHEAP_KIND = "lab-box"  # not in it: priced by --hardware-price below the catalog kind; a label of its node
 PLAN = TimingPlan(warmup=1, min_runs=5, min_seconds=0.0, max_seconds=0.5)
 SCHEMA = Path(__file__).resolve().parents[2] / "docs" / "schema" / "optimize.json"
 
 
 @pytest.fixture(scope="module")
 def cluster() -> Iterator[LocalCluster]:
-    with local_cluster({CATALOG_KIND: 1, CHEAP_KIND: 1}) as c:
+    with local_cluster({CATALOG_KIND: 1, CHEAP_KIND: 1}, labelled=(CHEAP_KIND,)) as c:
         yield c
 
 

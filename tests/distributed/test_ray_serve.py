@@ -18,6 +18,7 @@ from onnx import TensorProto, helper, numpy_helper
 
 from lepton import api
 from lepton.engines.base import RuntimeConfig
+from lepton.errors import UserError
 from lepton.ir.signature import Signature
 from lepton.measure.timing import Latency
 from lepton.serve import ServeConfig, build_app
@@ -26,12 +27,12 @@ from lepton.store.store import Store
 
 pytestmark = pytest.mark.ray
 
-KIND = "aws/c7i.large"
+KIND = "c7i.large"  # a node label (label values hold no "/"); the catalog knows it as aws/c7i.large
 
 
 @pytest.fixture(scope="module")
 def cluster() -> Iterator[LocalCluster]:
-    with local_cluster({KIND: 2}) as c:
+    with local_cluster({KIND: 2}, labelled=(KIND,)) as c:
         yield c
 
 
@@ -101,3 +102,20 @@ def test_ray_serve_answers_like_the_local_server_with_replicas_sized_for_the_tar
     assert api.serve(ray=cluster.address, stop=True) is True
     gone = api.serve(ray=cluster.address, status=True)
     assert not isinstance(gone, bool) and gone is not None and gone.app is None
+
+
+def test_replicas_no_node_can_hold_are_one_line_and_nothing_stays_deployed(
+    cluster: LocalCluster, lepton_home: Path, tmp_path: Path
+) -> None:
+    from dataclasses import replace
+
+    from lepton.distributed import serving
+    from lepton.serve.refs import resolve_models
+
+    store = Store()
+    recommended_dense(store, tmp_path)
+    [(ref, resolved)] = resolve_models(["dense:recommended"], None)
+    wide = replace(resolved, runtime=replace(resolved.runtime, intra_op_threads=4))  # 4 CPUs: the node has 2
+    with pytest.raises(UserError, match=r"the replicas did not start within 3 s .*so the deployment is removed"):
+        serving.deploy(cluster.address, ServeConfig(), [(ref, wide)], timeout_s=3)
+    assert serving.status(cluster.address).app in (None, "DELETING")

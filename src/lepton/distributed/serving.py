@@ -234,9 +234,15 @@ class RayDeployment:
 
 
 def deploy(
-    address: str, cfg: ServeConfig, models: Sequence[tuple[str, ResolvedModel]], *, qps: float | None = None
+    address: str,
+    cfg: ServeConfig,
+    models: Sequence[tuple[str, ResolvedModel]],
+    *,
+    qps: float | None = None,
+    timeout_s: float = 600.0,
 ) -> RayDeployment:
-    """Deploy (or redeploy) the ``lepton`` application on the cluster and wait until its replicas are up."""
+    """Deploy (or redeploy) the ``lepton`` application on the cluster and wait until its replicas are up (one
+    line when they are not within ``timeout_s``: no node can hold them, or they fail to start)."""
     if not models:
         raise UserError("lepton serve --ray: name at least one MODEL to serve")
     resolved = [r for _, r in models]
@@ -251,6 +257,7 @@ def deploy(
         try:
             _stock(resolved)
             serve.start(http_options={"host": cfg.host, "port": cfg.port})
+            url = _answers_at(cfg)
             replica_cfg = replace(cfg, models=(), workers=1).to_json()
             options: dict[str, Any] = {"num_cpus": plan.num_cpus, **placement}
             deployment: Any = serve.deployment(
@@ -265,13 +272,54 @@ def deploy(
                 ),
             )
             app = deployment.bind(replica_cfg, [_shipped(ref, r) for ref, r in models])
-            serve.run(app, name=APP, route_prefix="/", blocking=False)
+            target = serve.RunTarget(app, name=APP, route_prefix="/")
+            serve.run_many([target], wait_for_ingress_deployment_creation=False, wait_for_applications_running=False)
+            _wait_running(timeout_s)
         except (ray.exceptions.RayError, RuntimeError) as e:
             raise UserError(
                 f"lepton serve --ray: the deployment did not start ({str(e).splitlines()[0]}); the replicas' logs are "
                 "under the cluster's session folder (logs/serve/), `ray status` shows its resources"
             ) from None
-    return RayDeployment(f"http://{cfg.host}:{cfg.port}", tuple(r.name for r in resolved), plan, where)
+    return RayDeployment(url, tuple(r.name for r in resolved), plan, where)
+
+
+def _answers_at(cfg: ServeConfig) -> str:
+    """Where the proxies answer: ``--host``/``--port``, unless Ray Serve was already running on the cluster with
+    its own (it keeps those; Serve says so in a warning)."""
+    try:
+        from ray.serve.context import _get_global_client
+
+        client = _get_global_client()
+        if client is not None:
+            return f"http://{client.http_config.host}:{client.http_config.port}"
+    except Exception:  # noqa: BLE001,S110  a Ray Serve without this accessor: what was asked
+        pass
+    return f"http://{cfg.host}:{cfg.port}"
+
+
+def _wait_running(timeout_s: float) -> None:
+    """Until the application runs; its failure, or what it still waits for at ``timeout_s``, as one line."""
+    import time
+
+    from ray import serve
+
+    deadline = time.monotonic() + timeout_s
+    while True:
+        app = serve.status().applications.get(APP)
+        state = str(getattr(app.status, "value", app.status)) if app else "NOT_STARTED"
+        if state == "RUNNING":
+            return
+        message = " ".join((app.message if app else "").split())[:400]
+        if state in ("DEPLOY_FAILED", "UNHEALTHY"):
+            raise UserError(f"lepton serve --ray: the deployment failed ({message or state.lower()})")
+        if time.monotonic() > deadline:
+            serve.delete(APP, _blocking=False)  # its pending replicas are removed in the background
+            why = message or state.lower()
+            raise UserError(
+                f"lepton serve --ray: the replicas did not start within {timeout_s:.0f} s ({why}), so the deployment "
+                "is removed; `ray status` shows whether the nodes have the CPUs they ask for"
+            )
+        time.sleep(0.5)
 
 
 @dataclass(frozen=True)
