@@ -4,6 +4,7 @@ kind of hardware. Few CPUs, no dashboard; every process a cluster started is gon
 from __future__ import annotations
 
 import os
+import shutil
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -62,9 +63,12 @@ def local_cluster(
         if ray.is_initialized():
             ray.shutdown()
         started = [p for p in psutil.Process().children(recursive=True) if p.pid not in before]
+        logs = cluster.head_node.get_session_dir_path() if cluster.head_node else None
         cluster.shutdown()
         _, alive = psutil.wait_procs(started, timeout=30)
         left = [f"{p.pid} {' '.join(p.cmdline()[:2])}" for p in alive if p.is_running()]
+        if logs:  # the cluster's session folder (its logs, under /tmp/ray)
+            shutil.rmtree(logs, ignore_errors=True)
         assert not left, f"Ray processes left behind: {left}"
 
 

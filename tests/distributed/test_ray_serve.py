@@ -17,6 +17,7 @@ from cluster_helpers import LocalCluster, LocalServer, free_port, local_cluster
 from onnx import TensorProto, helper, numpy_helper
 
 from lepton import api
+from lepton.distributed.shipping import node_cache
 from lepton.engines.base import RuntimeConfig
 from lepton.errors import UserError
 from lepton.ir.signature import Signature
@@ -100,6 +101,7 @@ def test_ray_serve_answers_like_the_local_server_with_replicas_sized_for_the_tar
     assert "replicas: 2 running" in status.stdout, status.stdout
 
     assert api.serve(ray=cluster.address, stop=True) is True
+    assert not node_cache("serve").exists()  # the nodes forget the served artifacts
     gone = api.serve(ray=cluster.address, status=True)
     assert not isinstance(gone, bool) and gone is not None and gone.app is None
 

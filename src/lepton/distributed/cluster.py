@@ -116,6 +116,16 @@ def nodes_by_kind() -> dict[str, list[Node]]:
     return dict(sorted(out.items()))
 
 
+def alive_nodes() -> list[Node]:
+    """Every live node, of a kind or not (what a clean-up visits)."""
+    ray = require_ray()
+    return [
+        Node(n["NodeID"], "", float(n["Resources"].get("CPU", 0.0)), n["NodeManagerAddress"], "")
+        for n in ray.nodes()
+        if n.get("Alive")
+    ]
+
+
 def alive(node_id: str) -> bool:
     ray = require_ray()
     return any(n["NodeID"] == node_id and n.get("Alive") for n in ray.nodes())

@@ -17,8 +17,8 @@ from typing import Any, cast
 
 from lepton.cost.model import DEFAULT_MAX_UTILIZATION
 from lepton.distributed import require_ray
-from lepton.distributed.cluster import NAMESPACE, connected, nodes_by_kind, on_kind
-from lepton.distributed.shipping import Package, node_cache, pack, unpack
+from lepton.distributed.cluster import NAMESPACE, alive_nodes, connected, nodes_by_kind, on_kind, pinned
+from lepton.distributed.shipping import Package, node_cache, pack, remove, unpack
 from lepton.engines.base import ENGINES, RuntimeConfig
 from lepton.errors import UserError
 from lepton.ir.artifact import Artifact
@@ -385,4 +385,7 @@ def stop(address: str) -> bool:
             ray.kill(ray.get_actor(DEPOT, namespace=NAMESPACE))
         except ValueError:  # no depot (deployed by another version, or removed already)
             pass
+        forget = ray.remote(remove)
+        caches = [forget.options(**pinned(n, 0)).remote(node_cache(SCOPE)) for n in alive_nodes()]
+        ray.wait(caches, num_returns=len(caches), timeout=30)
     return True
