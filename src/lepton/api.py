@@ -73,6 +73,7 @@ def bench(
 ) -> BenchResult:
     """Measure one model under one or more engines and batch sizes on this machine."""
     from lepton.measure.bench import bench as run_bench
+
     check_known(unknown, [*_explicit(bench), "model"], "bench")
     options = BenchOptions.build(
         example=example,
@@ -134,6 +135,7 @@ def optimize(
     from lepton.navigate.navigator import Plans
     from lepton.navigate.navigator import optimize as run_optimize
     from lepton.navigate.navigator import resume as resume_run
+
     check_known(unknown, [*_explicit(optimize), "model"], "optimize")
     options = OptimizeOptions.build(
         example=example,

@@ -201,9 +201,9 @@ class RunState:
                 self.price,
                 plan=self.plans[rung],
                 qps=self.targets.qps,
-                quality=self._baseline_quality(art, engine) if role == "baseline" else self.quality(
-                    art, engine, rc.options, rung
-                ),
+                quality=self._baseline_quality(art, engine)
+                if role == "baseline"
+                else self.quality(art, engine, rc.options, rung),
                 stop_early=self._stop_early(rc.batch_size, rung),
                 percentiles=(slo_metric,) if slo_metric else (),
                 session=session,
