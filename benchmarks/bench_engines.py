@@ -21,7 +21,7 @@ def main() -> None:
     offline_hub()
     result = bench(
         example="minilm",
-        engine=["torch", "onnxruntime"],
+        engine=["torch", "onnxruntime", "openvino"],
         batch=[1, 32],
         plan=TimingPlan(min_runs=30, min_seconds=5.0, max_seconds=30.0),
     )
@@ -44,19 +44,21 @@ def main() -> None:
             ]
         )
     for b in (1, 32):
-        o = next(t for t in trials if t["engine"] == "onnxruntime" and t["batch_size"] == b)
         p = next(t for t in trials if t["engine"] == "torch" and t["batch_size"] == b)
-        ratios[b] = {
-            "throughput_x": round(o["throughput_per_s"] / p["throughput_per_s"], 3),
-            "p50_x": round(p["latency_ms"]["p50"] / o["latency_ms"]["p50"], 3),
-        }
+        for engine in ("onnxruntime", "openvino"):
+            o = next(t for t in trials if t["engine"] == engine and t["batch_size"] == b)
+            ratios[f"{engine} b{b}"] = {
+                "throughput_x": round(o["throughput_per_s"] / p["throughput_per_s"], 3),
+                "p50_x": round(p["latency_ms"]["p50"] / o["latency_ms"]["p50"], 3),
+            }
     md = "\n".join(
         [
-            "## Engines: ONNX Runtime vs PyTorch eager (MiniLM, length 128)",
+            "## Engines: ONNX Runtime and OpenVINO vs PyTorch eager (MiniLM, length 128, fp32)",
             "",
-            "`python benchmarks/bench_engines.py` (= `lepton bench --example minilm --engine torch,onnxruntime "
-            "--batch 1,32`): fp32 both sides, the bundled real sentences padded to 128 tokens, cosine = fidelity "
-            "of each engine's embeddings to PyTorch's.",
+            "`python benchmarks/bench_engines.py` (= `lepton bench --example minilm --engine "
+            "torch,onnxruntime,openvino --batch 1,32`): fp32 on every engine (OpenVINO's inference precision set "
+            "to f32 explicitly), the bundled real sentences padded to 128 tokens, cosine = fidelity of each engine's "
+            "embeddings to PyTorch's.",
             "",
             table(
                 [
@@ -75,9 +77,8 @@ def main() -> None:
             ),
             "",
             *[
-                f"- batch {b}: ONNX Runtime / PyTorch eager = **{r['throughput_x']:.2f}x** throughput, "
-                f"{r['p50_x']:.2f}x lower p50"
-                for b, r in ratios.items()
+                f"- {key}: / PyTorch eager = **{r['throughput_x']:.2f}x** throughput, {r['p50_x']:.2f}x lower p50"
+                for key, r in ratios.items()
             ],
             f"- price assumed: {result.price.instance} at ${result.price.usd_per_hour}/h ({result.price.matched})",
         ]

@@ -22,6 +22,7 @@ from lepton.navigate.options import OptimizeOptions
 from lepton.navigate.recovery import recovery_stage
 from lepton.navigate.result import HardwareKind, OptimizeResult, SearchSummary, SensitivityInfo, Skipped
 from lepton.navigate.run import PRECISE, QUICK, SCREEN, Request, RunState, Variant, prior_of
+from lepton.navigate.sensitivity import BUDGET_S as SENSITIVITY_BUDGET_S
 from lepton.navigate.sensitivity import sensitivity_stage
 from lepton.navigate.space import Candidate, candidates, runtime_options, search_engines
 from lepton.navigate.strategy import Setting, near_frontier, promote, screen, verify_recommendation
@@ -140,7 +141,10 @@ def _recover_quality(
     extra: list[Variant] = []
     sensitivity = None
     if run.reference.outputs is not None:
-        extra, sensitivity = sensitivity_stage(run, screened, variants, options.sensitivity == "on")
+        budget = SENSITIVITY_BUDGET_S
+        if deadline is not None:  # within a time budget the stage gets at most a quarter of what is left
+            budget = min(budget, max(0.0, (deadline - time.perf_counter()) / 4))
+        extra, sensitivity = sensitivity_stage(run, screened, variants, options.sensitivity == "on", budget)
     twin, recovered = recovery_stage(run, screened, variants + extra, calibration_context(run))
     if recovered:
         run.notes.append(recovered)

@@ -19,6 +19,7 @@ from lepton.passes import PASSES, Pass, PassContext, apply_chain
 from lepton.passes.sensitivity import sensitivity_candidates
 
 WORTH = 1.05  # the rejected variant must beat the best passing one by 5% somewhere to be worth the cost
+BUDGET_S = 60.0  # the most the stage may take unless asked for (--sensitivity on): estimated before it starts
 
 
 def _excludable(t: Trial) -> bool:
@@ -69,7 +70,7 @@ def pick(
 
 
 def sensitivity_stage(
-    run: RunState, screened: Sequence[Trial], variants: list[Variant], always: bool
+    run: RunState, screened: Sequence[Trial], variants: list[Variant], always: bool, budget_s: float | None = BUDGET_S
 ) -> tuple[list[Variant], SensitivityInfo | None]:
     """Rank the chosen variant's quantized nodes by sensitivity and build the variants keeping the worst few in
     float (for the fewest that reach the fidelity target, and its neighbours)."""
@@ -85,7 +86,14 @@ def sensitivity_stage(
     try:
         with contextlib.redirect_stdout(io.StringIO()):
             report, chains = sensitivity_candidates(
-                run.artifact, ctx, prefix, quant, feeds=feeds, target=target, extra_ks=()
+                run.artifact,
+                ctx,
+                prefix,
+                quant,
+                feeds=feeds,
+                target=target,
+                extra_ks=(),
+                budget_s=None if always else budget_s,
             )
     except CandidateError as e:
         return [], SensitivityInfo(why=why, error=str(e))

@@ -14,6 +14,7 @@ The navigator builds candidates from the ranking::
 from __future__ import annotations
 
 import tempfile
+import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -122,6 +123,7 @@ def measure_sensitivity(
     target: float = 0.99,
     method: str = "one-at-a-time",
     ks: Sequence[int] = (1, 2, 3, 4, 6, 8, 12, 16, 24),
+    budget_s: float | None = None,
 ) -> SensitivityReport:
     """Rank the quantizable nodes of ``artifact`` under ``quant`` (default: dynamic int8, signed per-channel)
     by the fidelity each costs, then find the fewest top nodes to keep in float to reach ``target``.
@@ -152,7 +154,14 @@ def measure_sensitivity(
     def fid(exclude: Sequence[str]) -> float:
         return _fidelity(quant, [*fixed, *exclude], artifact, ctx, feeds, reference, output)
 
+    t0 = time.perf_counter()
     everything = fid([])
+    each = time.perf_counter() - t0
+    if budget_s is not None and each * (len(nodes) + 2) > budget_s:  # one quantization per node, plus the k tried
+        raise NotApplicable(
+            f"sensitivity: ranking {len(nodes)} nodes would take about {each * (len(nodes) + 2):.0f} s "
+            f"({each:.1f} s per quantization of {quant.name}), over the {budget_s:.0f} s it may take"
+        )
     scores = []
     for node in nodes:
         if method == "one-at-a-time":
@@ -183,6 +192,7 @@ def sensitivity_candidates(
     feeds: Sequence[Feeds] | None = None,
     target: float = 0.99,
     extra_ks: Sequence[int] = (0,),
+    budget_s: float | None = None,
 ) -> tuple[SensitivityReport, list[list[Pass]]]:
     """Rank the nodes ``quant`` would quantize on ``artifact`` after ``prefix`` (e.g. the graph pass), and return
     chains ``[*prefix, quant keeping the top-k in float]`` for the k that reaches ``target`` and its neighbours.
@@ -191,5 +201,5 @@ def sensitivity_candidates(
     dynamic quantization scales activations per batch, so padding changes what it sees.
     """
     base = apply_chain(artifact, prefix, ctx)
-    report = measure_sensitivity(base, ctx, quant, feeds=feeds, target=target)
+    report = measure_sensitivity(base, ctx, quant, feeds=feeds, target=target, budget_s=budget_s)
     return report, [[*prefix, quant.excluding(report.top(k))] for k in report.candidate_ks(extra_ks)]

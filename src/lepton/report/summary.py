@@ -79,6 +79,8 @@ def print_summary(console: Console, result: OptimizeResult) -> None:
             else f"fidelity {sens.target:g} not reached by the k tried"
         )
         console.print(f"sensitivity: {sens.why}; ranked the int8 nodes in {sens.seconds:.0f} s; {reached}")
+    elif sens is not None and sens.error:
+        console.print(f"[dim]sensitivity: {sens.why}; not run: {sens.error}[/dim]")
     s = result.search
     stages = ", ".join(f"{k} {v:.0f} s" for k, v in s.stages.items())
     console.print(
