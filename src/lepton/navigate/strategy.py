@@ -22,6 +22,8 @@ from lepton.navigate.run import PRECISE, SCREEN, Request, RunState, Variant
 NEAR_FRONTIER = 0.15  # candidates within 15% of the quick frontier get a precise measurement
 MAX_PRECISE = 12
 KEEP = 1 / 4  # the fraction of screened settings (per batch size) promoted to a quick measurement
+CONTEND = 1.10  # settings within 10% of the recommendation's objective are measured precisely beside it
+MAX_CONTENDERS = 2
 MIN_KEEP = 2
 
 
@@ -161,9 +163,33 @@ def near_frontier(run: RunState, screened: Sequence[Trial]) -> list[Trial]:
     return near[:MAX_PRECISE]
 
 
+def contenders(run: RunState, rec: Trial, feasible: Sequence[Trial]) -> list[Trial]:
+    """Feasible settings at the recommendation's batch size within ``CONTEND`` of it by the objective, measured
+    less precisely than it: a quick measurement cannot tell them apart, a precise one can."""
+
+    def badness(t: Trial) -> float:  # the objective as a positive figure, smaller is better
+        if run.targets.objective == "latency":
+            return t.latency.value(run.targets.slo_metric)
+        if run.targets.objective == "throughput":
+            return 1.0 / t.capacity
+        return t.usd_per_1m
+
+    close = [
+        t
+        for t in feasible
+        if t.batch_size == rec.batch_size
+        and not t.precise
+        and not t.is_baseline
+        and t.config_key() != rec.config_key()
+        and badness(t) <= badness(rec) * CONTEND
+    ]
+    return sorted(close, key=badness)[:MAX_CONTENDERS]
+
+
 def verify_recommendation(run: RunState, variants: dict[str, Variant]) -> None:
     """What is recommended is measured precisely, at every batch size, together with the variant's fastest
-    setting at each batch size (its gains are quoted from those): re-measure until the choice holds."""
+    setting at each batch size (its gains are quoted from those) and its close contenders: re-measure until
+    the choice holds."""
     for _ in range(4):
         ok = [t for t in run.current() if t.measured and not t.is_baseline]
         feasible = feasible_trials([*ok, *(t for t in run.current() if t.is_baseline)], run.targets, run.slo_batch)
@@ -183,6 +209,7 @@ def verify_recommendation(run: RunState, variants: dict[str, Variant]) -> None:
             for b in {t.batch_size for t in same}
         }
         todo = [t for t in same if (t.config_key() == rec.config_key() or t.id in fastest.values()) and not t.precise]
+        todo += contenders(run, rec, feasible)
         if not todo:
             return
         requests = [run.longer_request(t, variants, PRECISE, f"verifying {t.variant[:40]}") for t in todo]
