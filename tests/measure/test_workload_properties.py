@@ -113,3 +113,21 @@ def test_an_empty_array_file_gets_one_line(tiny_artifact: Artifact, suffix: str)
 def test_a_csv_with_ragged_rows_gets_one_line(tiny_artifact: Artifact) -> None:
     result = _load(tiny_artifact, "d.csv", lambda p: p.write_text("x,a\n1,2\n1,2,3\n"))
     assert isinstance(result, UserError) and "\n" not in str(result)
+
+
+def test_float64_beyond_float32_is_refused_not_turned_into_inf(tiny_artifact: Artifact) -> None:
+    rows = np.ones((2, 8))
+    rows[1, 3] = 1e39  # finite in float64, inf in float32
+    result = _load(tiny_artifact, "d.npy", lambda p: np.save(p, rows))
+    assert isinstance(result, UserError) and "1e+39" in str(result) and "\n" not in str(result)
+    fits = _load(tiny_artifact, "d.npy", lambda p: np.save(p, np.full((2, 8), 3e38)))
+    assert isinstance(fits, Workload) and np.isfinite(fits.rows["x"]).all()
+
+
+def test_integers_beyond_the_inputs_type_are_refused_not_wrapped() -> None:
+    from lepton.measure.workload import _narrowed
+
+    ok = _narrowed(np.array([[-5, 2**31 - 1]], np.int64), np.dtype(np.int32), "ids", "int32")
+    assert ok.dtype == np.int32 and ok.tolist() == [[-5, 2**31 - 1]]
+    with pytest.raises(UserError, match=r"from -2147483648 to 2147483647.*to 2147483648"):
+        _narrowed(np.array([[0, 2**31]], np.int64), np.dtype(np.int32), "ids", "int32")

@@ -221,9 +221,31 @@ def _conform(artifact: Artifact, arrays: Mapping[str, np.ndarray], source: str) 
             )
             if not same_kind:
                 raise UserError(f"{source}: input {spec.name!r} expects dtype {spec.dtype}; the data has {arr.dtype}")
-            arr = arr.astype(want)
+            arr = _narrowed(arr, want, f"{source}: input {spec.name!r}", spec.dtype)
         out[spec.name] = arr
     return out
+
+
+def _narrowed(arr: np.ndarray, want: np.dtype, what: str, dtype_name: str) -> np.ndarray:
+    """``arr`` cast to ``want``, refusing values the narrower type cannot hold: a float beyond float32's range
+    would become inf and an int64 beyond int32's would wrap around, both silently."""
+    if np.issubdtype(want, np.integer):
+        info = np.iinfo(want)
+        if arr.size and (arr.min() < info.min or arr.max() > info.max):
+            raise UserError(
+                f"{what} expects {dtype_name} (from {info.min} to {info.max}); the data has values from "
+                f"{arr.min()} to {arr.max()}: rescale or re-encode them"
+            )
+        return arr.astype(want)
+    with np.errstate(over="ignore", invalid="ignore"):
+        cast = arr.astype(want)
+    overflowed = np.isfinite(arr) & ~np.isfinite(cast)
+    if overflowed.any():
+        raise UserError(
+            f"{what} expects {dtype_name} (largest {np.finfo(want).max:.4g}); the data has {int(overflowed.sum())} "
+            f"value(s) beyond it, such as {arr[overflowed].flat[0]:.6g}: rescale them"
+        )
+    return cast
 
 
 def text_workload(
