@@ -74,7 +74,7 @@ def row(m: CorpusModel, out: dict[str, Any]) -> list[Any]:
 
 def main() -> None:
     ap = argparse.ArgumentParser()
-    ap.add_argument("--time-budget", type=float, default=60.0, help="search seconds per model (lepton optimize --time-budget)")
+    ap.add_argument("--time-budget", type=float, default=60.0, help="lepton optimize --time-budget per model")
     ap.add_argument("--only", default="", help="comma-separated model ids from the manifest")
     args = ap.parse_args()
     models = load_manifest()

@@ -61,6 +61,9 @@ def side_by_side(a: Any, b: Any, rounds: int = 4) -> float:
     return float(np.median(per_s[b.id]) / np.median(per_s[a.id]))
 
 
+ENGINE_COLUMNS = ["engine", "trial", "threads", "batch", "p50 ms", "loaded items/s", "$/1M", "quality"]
+
+
 def engine_rows(result: Any) -> list[list[Any]]:
     rows = []
     for label, tid in sorted(result.best_by_engine.items()):
@@ -140,15 +143,14 @@ def main() -> None:
             f"default's choice costs **{same_run:.3f}x** the exhaustive's per 1M when the two are re-measured "
             f"alternately in this process (goal <= 1.05; {within:.3f}x as each run measured its own)",
             "",
-            "Best variant on each engine (default run; cost objective):",
+            "Best variant on each engine (default run; cost objective; loaded items/s is what $/1M is priced "
+            "from: with concurrent callers where measured precisely, else single-stream):",
             "",
-            table(
-                ["engine", "trial", "threads", "batch", "p50 ms", "items/s", "$/1M", "quality"], engine_rows(default)
-            ),
+            table(ENGINE_COLUMNS, engine_rows(default)),
             "",
             "Best on each engine, --exhaustive run:",
             "",
-            table(["engine", "trial", "threads", "batch", "p50 ms", "items/s", "$/1M", "quality"], engine_rows(full)),
+            table(ENGINE_COLUMNS, engine_rows(full)),
         ]
     )
     write_result("optimize", {"figures": figures, "default": default.to_json(), "exhaustive": full.to_json()}, md)
