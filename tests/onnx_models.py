@@ -18,9 +18,10 @@ def small_cnn(
     opset: int = 17,
     ir_version: int = 8,
     seed: int = 0,
+    batch: int | str = "batch",
 ) -> Path:
     """x[batch, channels, size, size] -> Conv(8) [-> BatchNorm] -> Relu -> Conv(16) -> Relu -> GlobalAveragePool
-    -> Flatten -> Gemm -> logits[batch, 10], saved at ``path`` (checked by onnx)."""
+    -> Flatten -> Gemm -> logits[batch, 10], saved at ``path`` (checked by onnx). ``batch`` may fix the batch dim."""
     rng = np.random.default_rng(seed)
 
     def t(name: str, *shape: int) -> onnx.TensorProto:
@@ -46,8 +47,8 @@ def small_cnn(
     graph = helper.make_graph(
         nodes,
         "cnn",
-        [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["batch", channels, size, size])],
-        [helper.make_tensor_value_info("logits", TensorProto.FLOAT, ["batch", 10])],
+        [helper.make_tensor_value_info("x", TensorProto.FLOAT, [batch, channels, size, size])],
+        [helper.make_tensor_value_info("logits", TensorProto.FLOAT, [batch, 10])],
         inits,
     )
     model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", opset)])

@@ -182,3 +182,27 @@ def test_minilm_int8_transformer_preset_keeps_embeddings(store: Store, ctx_for: 
     assert child.size_mb < 0.5 * art.size_mb and int8_layers(child) > 30
     rows = list(workload.chunks(32))
     assert fidelity(outputs(art, rows), outputs(child, rows))["cosine"] > 0.99
+
+
+def test_a_fixed_batch_model_calibrates_on_batches_it_takes(
+    store: Store, ctx_for: Callable[..., PassContext], tmp_path: Path
+) -> None:
+    """A model that takes exactly one row (``x [1, 1, 8, 8]``, like public OCR and layout models) calibrated on
+    batches of four rows: every int8 pass re-cuts them (labels alike) rather than failing on the shape."""
+    from onnx_models import small_cnn
+
+    fixed = commit(store, small_cnn(tmp_path / "fixed.onnx", batch=1))
+    rng = np.random.default_rng(0)
+    feeds = [{"x": rng.random((4, 1, 8, 8)).astype(np.float32)} for _ in range(4)]
+    labels = [np.argmax(np.concatenate([outputs(fixed, [{"x": r[None]}]) for r in f["x"]]), 1) for f in feeds]
+    ctx = ctx_for(calibration=feeds, labels=labels)
+
+    recut = ctx.feeds(fixed)
+    assert len(recut) == 16 and all(f["x"].shape == (1, 1, 8, 8) for f in recut)
+    assert [lab.tolist() for lab in ctx.labels_for(fixed) or []] == [[v] for lab in labels for v in lab.tolist()]
+
+    for name in ("quantize-nncf", "quantize-nncf-accuracy", "quantize-static"):
+        child = create(name).apply(fixed, ctx)
+        engine = "openvino" if child.format == "openvino" else "onnxruntime"
+        out = open_session(engine, child).run(recut[0])["logits"]
+        assert out.shape == (1, 10), name

@@ -260,8 +260,8 @@ def calibration_context(run: RunState) -> PassContext:
     return PassContext(
         store=run.store,
         hardware=run.build_hardware,
-        calibration=run.workload.batches(8, 8),
-        labels=run.workload.label_batches(8, 8),
+        calibration=run.workload.batches(run.calibration_batch, 8),
+        labels=run.workload.label_batches(run.calibration_batch, 8),
     )
 
 

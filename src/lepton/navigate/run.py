@@ -30,6 +30,7 @@ Variant = tuple[Candidate, Artifact]
 PriorKey = tuple[str | None, str, str, str, int, str | None]
 SCREEN, QUICK, PRECISE = 0, 1, 2  # the rungs of a search: every setting, the promising ones, the recommendation
 SCREEN_ROWS = 64  # rows screens and quick measurements judge fidelity on (precise ones: every row)
+CALIBRATION_ROWS = 8  # rows per calibration batch (passes re-cut them for a model with a smaller fixed batch)
 HOPELESS = 3.0  # a screen slower than this many times the fastest at its batch size stops after one run
 
 
@@ -143,6 +144,11 @@ class RunState:
     def current(self) -> list[Trial]:
         """The latest measurement of every configuration, the baseline's included."""
         return [t for t in self.trials.values() if t.superseded_by is None]
+
+    @property
+    def calibration_batch(self) -> int:
+        """Rows per calibration batch: ``CALIBRATION_ROWS``, or the model's fixed batch when it takes more."""
+        return max(CALIBRATION_ROWS, self.artifact.signature.fixed_batch() or 0)
 
     def tick(self, what: str) -> None:
         self._steps += 1

@@ -80,7 +80,7 @@ def sensitivity_stage(
     chain, why = picked
     prefix, quant = chain[:-1], chain[-1]
     target = 1.0 - run.targets.max_drop
-    feeds = run.workload.batches(8, 4)
+    feeds = run.workload.batches(run.calibration_batch, 4)
     ctx = PassContext(store=run.store, hardware=run.build_hardware, calibration=feeds)
     t0 = time.perf_counter()
     try:

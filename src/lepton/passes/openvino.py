@@ -268,7 +268,7 @@ class NncfInt8AccuracyControl(_NncfInt8):
 
     def cache_params(self, artifact: Artifact, ctx: PassContext) -> dict[str, Any]:
         out = super().cache_params(artifact, ctx)
-        labels = _labels(ctx)
+        labels = ctx.labels_for(artifact)
         if labels is not None:
             h = hashlib.sha256()
             for arr in labels:
@@ -294,7 +294,7 @@ class NncfInt8AccuracyControl(_NncfInt8):
 
         model, feeds = self._model_and_data(artifact, ctx)
         options, advanced = self._options(model, len(feeds))
-        labels = _labels(ctx)
+        labels = ctx.labels_for(artifact)
         metric = FidelityMetric(model, feeds, artifact.task, labels)
         items = list(enumerate(feeds))
         restorer = AdvancedAccuracyRestorerParameters()
@@ -313,10 +313,3 @@ class NncfInt8AccuracyControl(_NncfInt8):
                 **options,
             )
         self._save(quantized, artifact, work)
-
-
-def _labels(ctx: PassContext) -> list[np.ndarray] | None:
-    """The context's labels when they match its calibration batches one to one, else None."""
-    if ctx.labels is None or not ctx.calibration or len(ctx.labels) != len(ctx.calibration):
-        return None
-    return list(ctx.labels)

@@ -175,32 +175,14 @@ class DynamicInt8(Pass):
 
 
 class _Reader:
-    """A CalibrationDataReader over a list of feed dicts (only the model's inputs are passed).
+    """A CalibrationDataReader over a list of feed dicts (only the model's inputs are passed)."""
 
-    A model with a fixed batch (``image [1, 3, 800, 608]``) gets feeds re-cut into batches of that size.
-    """
-
-    def __init__(
-        self, feeds: list[Feeds], names: Sequence[str], fixed_batch: int | None = None, limit: int = 0
-    ) -> None:
+    def __init__(self, feeds: list[Feeds], names: Sequence[str], limit: int = 0) -> None:
         picked = [{n: f[n] for n in names} for f in feeds]
-        if fixed_batch:
-            picked = [c for f in picked for c in _recut(f, fixed_batch)]
         self._it: Iterator[Feeds] = iter(picked[:limit] if limit else picked)
 
     def get_next(self) -> Feeds | None:
         return next(self._it, None)
-
-
-def _recut(feeds: Feeds, size: int) -> list[Feeds]:
-    """Cut a feed dict along axis 0 into batches of ``size`` rows (inputs with another dim 0 stay whole)."""
-    rows = max((v.shape[0] for v in feeds.values() if v.ndim), default=0)
-    if rows <= size:
-        return [feeds]
-    return [
-        {k: v[i : i + size] if v.ndim and v.shape[0] == rows else v for k, v in feeds.items()}
-        for i in range(0, rows - size + 1, size)
-    ]
 
 
 @PASSES.register("quantize-static")
@@ -311,7 +293,7 @@ class StaticInt8(Pass):
                 quantize_static(
                     str(src),
                     str(work / MODEL_FILE),
-                    _Reader(feeds, artifact.signature.input_names, artifact.signature.fixed_batch(), self.max_batches),
+                    _Reader(feeds, artifact.signature.input_names, self.max_batches),
                     quant_format=QuantFormat.QDQ,
                     op_types_to_quantize=list(self.op_types),
                     per_channel=self.per_channel,
