@@ -212,3 +212,29 @@ def test_second_apply_chain_reuses_every_step(
         ctx_for(),
     )
     assert other.id != first.id and calls == ["quantize-dynamic", "quantize-dynamic"]
+
+
+def test_static_int8_is_quiet_on_a_model_that_declares_its_output_shape_wrong(
+    store: Store, ctx_for: Callable[..., PassContext], tmp_path: Path, capfd: pytest.CaptureFixture[str]
+) -> None:
+    """Public models declare output shapes they do not produce (ddddocr's OCR: [1, seqlen] for [seq, 1, 8210]);
+    ONNX Runtime's calibration sessions then log a warning on every run, thousands of lines on a user's terminal."""
+    w = numpy_helper.from_array(np.random.default_rng(0).standard_normal((4, 4)).astype(np.float32), "w")
+    graph = helper.make_graph(
+        [helper.make_node("MatMul", ["x", "w"], ["y"], name="mm")],
+        "wrong_shape",
+        [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["batch", 4])],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, "n"])],  # really [batch, 4]
+        [w],
+    )
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+    model.ir_version = 8
+    onnx.save(model, str(tmp_path / "wrong.onnx"))
+    art = commit(store, tmp_path / "wrong.onnx")
+    feeds = [{"x": np.random.default_rng(i).standard_normal((8, 4)).astype(np.float32)} for i in range(4)]
+    capfd.readouterr()
+
+    q = create("quantize-static").apply(art, ctx_for(calibration=feeds))
+
+    assert q.lineage.parent == art.id
+    assert "VerifyOutputSizes" not in capfd.readouterr().err

@@ -320,13 +320,19 @@ class StaticInt8(Pass):
 
 @contextmanager
 def _quiet() -> Iterator[None]:
-    """The quantizer logs a pre-processing hint on the root logger at WARNING on every call, and the
-    calibrators print progress to stdout: noise for Lepton's callers."""
+    """The quantizer logs a pre-processing hint on the root logger at WARNING on every call, the calibrators
+    print progress to stdout, and their own ONNX Runtime sessions log a warning on every run of a model whose
+    declared output shape is wrong (ddddocr's OCR model: thousands of lines): noise for Lepton's callers.
+    ONNX Runtime has no getter for its default severity, so it goes back to its default (warning)."""
+    import onnxruntime as ort
+
     root = logging.getLogger()
     old = root.level
     root.setLevel(max(old, logging.ERROR))
+    ort.set_default_logger_severity(3)
     try:
         with redirect_stdout(io.StringIO()):
             yield
     finally:
         root.setLevel(old)
+        ort.set_default_logger_severity(2)
