@@ -94,6 +94,15 @@ def test_successive_halving_screens_everything_and_promotes_a_fraction(
     assert rec is not None and rec.precise and rec.rung == 2  # and the recommendation a precise one
     promoted = {t.screened_as for t in result.trials if t.rung == 1}
     assert promoted <= {t.id for t in result.trials if t.rung == 0}
+    # the baseline is screened first and measured precisely in the verification, right before the variant its
+    # gains quote: every ratio compares two measurements taken side by side, after all screens and promotions
+    number = {t.id: int(t.id[1:]) for t in result.trials}
+    last_before_verify = max(number[t.id] for t in result.trials if t.rung in (0, 1))
+    assert {g.batch_size for g in result.gains} == {1, 8}
+    for g in result.gains:
+        base, quoted = result.trial(g.baseline_trial), result.trial(g.trial)
+        assert base.is_baseline and base.precise and result.trial(base.screened_as or "").rung == 0
+        assert quoted.precise and last_before_verify < number[base.id] < number[quoted.id]
 
 
 def test_exhaustive_measures_every_setting_quickly(digits_mlp: Any, digits_data: Path, fast: dict[str, Any]) -> None:

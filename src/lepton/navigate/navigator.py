@@ -178,16 +178,22 @@ def _measure_longer(
 
 def _until(deadline: float | None, run: RunState, share: float = 1.0) -> float | None:
     """When to stop starting new measurements so the precise ones that close the run still fit: the deadline
-    minus an estimate of the verification (two precise measurements per batch size; ``share`` of it)."""
+    minus an estimate of the verification (per batch size, two precise measurements of the fastest variant's
+    length and one of the baseline's; ``share`` of it)."""
     if deadline is None:
         return None
     plan = run.plans[PRECISE]
+
+    def precise_s(mean_ms: float) -> float:
+        call_s = mean_ms / 1000.0
+        return max(plan.min_seconds, plan.min_runs * call_s) + min(400 * call_s / 4, 2000 / 1000)  # + concurrency
+
     reserve = 0.0
     for b in run.batch_sizes:
-        means = [t.latency.mean for t in run.current() if t.measured and t.batch_size == b and not t.is_baseline]
-        call_s = (min(means) if means else 10.0) / 1000.0
-        one = max(plan.min_seconds, plan.min_runs * call_s) + min(400 * call_s / 4, 2000 / 1000)  # + concurrency
-        reserve += 2 * one
+        at_b = [t for t in run.current() if t.measured and t.batch_size == b]
+        fastest = min((t.latency.mean for t in at_b if not t.is_baseline), default=10.0)
+        base = min((t.latency.mean for t in at_b if t.is_baseline and not t.precise), default=0.0)
+        reserve += 2 * precise_s(fastest) + (precise_s(base) if base else 0.0)
     return deadline - share * reserve
 
 
@@ -238,8 +244,9 @@ def _start(
 
 
 def _measure_baseline(run: RunState) -> None:
-    """What the user would deploy without Lepton, measured precisely at every batch size (a resumed run keeps
-    the baseline it measured, even when its PyTorch source no longer exists in memory)."""
+    """What the user would deploy without Lepton, screened at every batch size like the candidates (it is
+    measured precisely in the verification, beside the recommendation; a resumed run keeps the baseline it
+    measured, even when its PyTorch source no longer exists in memory)."""
     measured = next((t for t in run.prior.values() if t.is_baseline), None)
     engine = measured.engine if measured else reference_engine(run.artifact)
     label = "pytorch eager fp32" if engine == "torch" else "onnxruntime defaults"
@@ -247,7 +254,7 @@ def _measure_baseline(run: RunState) -> None:
     base = Candidate(label, [])
     run.measure_many(
         [
-            Request(base, run.artifact, RuntimeConfig(batch_size=b), engine, PRECISE, "baseline", kind, what)
+            Request(base, run.artifact, RuntimeConfig(batch_size=b), engine, SCREEN, "baseline", kind, what)
             for kind in run.kinds
             for b in run.batch_sizes
             for what in [f"baseline batch {b}" + (f" on {kind}" if kind else "")]

@@ -154,8 +154,11 @@ class OptimizeResult(Contract):
     @computed_field  # type: ignore[prop-decorator]
     @property
     def baseline(self) -> list[Trial]:
-        """What the user would deploy without Lepton, measured at every batch size (also among ``trials``)."""
-        return [t for t in self.trials if t.is_baseline]
+        """What the user would deploy without Lepton, its latest measurement at every batch size (also among
+        ``trials``, with the screens the verification replaced)."""
+        current = [t for t in self.trials if t.is_baseline and t.superseded_by is None]
+        measured = {(t.batch_size, t.hardware_kind) for t in current if t.measured}
+        return [t for t in current if t.measured or (t.batch_size, t.hardware_kind) not in measured]
 
     @property
     def exit_code(self) -> int:

@@ -342,6 +342,9 @@ class RunState:
     def longer_request(self, trial: Trial, variants: dict[str, Variant], rung: int, what: str) -> Request:
         """A longer measurement of ``trial``'s configuration at ``rung`` (precise: the full plan and concurrent
         callers), for ``measure_many``; ``supersede`` then links the two."""
+        if trial.is_baseline:  # the user's model as it is, not a variant built in the run
+            base, kind = Candidate(trial.variant, []), trial.hardware_kind
+            return Request(base, self.artifact, trial.runtime, trial.engine, rung, "baseline", kind, what, trial.id)
         cand, art = variants[trial.variant]
         return Request(cand, art, trial.runtime, trial.engine, rung, None, trial.hardware_kind, what, trial.id)
 

@@ -189,28 +189,55 @@ def contenders(run: RunState, rec: Trial, feasible: Sequence[Trial]) -> list[Tri
 def verify_recommendation(run: RunState, variants: dict[str, Variant]) -> None:
     """What is recommended is measured precisely, at every batch size, together with the variant's fastest
     setting at each batch size (its gains are quoted from those) and its close contenders: re-measure until
-    the choice holds."""
+    the choice holds. The baseline is measured precisely here too, right before the variant at each batch size,
+    so every gain is a ratio of two measurements taken side by side (not minutes apart, where a burst of outside
+    load on a shared machine skews one of them). When the baseline itself is chosen, its best challenger is the
+    variant measured beside it, so "keep your current deployment" is decided on precise figures as well."""
     for _ in range(4):
         ok = [t for t in run.current() if t.measured and not t.is_baseline]
-        feasible = feasible_trials([*ok, *(t for t in run.current() if t.is_baseline)], run.targets, run.slo_batch)
+        baselines = [t for t in run.current() if t.is_baseline]
+        feasible = feasible_trials([*ok, *baselines], run.targets, run.slo_batch)
         rec = choose(feasible, run.targets)
-        if rec is None or rec.is_baseline:
+        if rec is None:
             return
-        same = [
+        kind = rec.hardware_kind
+        if rec.is_baseline:  # its best challenger on the same machine is measured beside it
+            rec = choose([t for t in feasible if not t.is_baseline and t.hardware_kind == kind], run.targets)
+        failed = {t.config_key() for t in baselines if t.status == "failed"}  # e.g. a resumed run's lost module
+        todo = [
             t
-            for t in ok
-            if t.artifact_id == rec.artifact_id
-            and t.engine == rec.engine
-            and t.options_text == rec.options_text
-            and t.hardware_kind == rec.hardware_kind
+            for t in baselines
+            if t.measured and t.hardware_kind == kind and not t.precise and t.config_key() not in failed
         ]
-        fastest = {
-            b: max((t for t in same if t.batch_size == b), key=lambda t: t.throughput).id
-            for b in {t.batch_size for t in same}
-        }
-        todo = [t for t in same if (t.config_key() == rec.config_key() or t.id in fastest.values()) and not t.precise]
-        todo += contenders(run, rec, feasible)
+        if rec is not None:
+            todo += _verification_of(rec, ok) + contenders(run, rec, feasible)
         if not todo:
             return
+        todo.sort(key=lambda t: (t.batch_size, not t.is_baseline))  # each batch size: the baseline, then the rest
         requests = [run.longer_request(t, variants, PRECISE, f"verifying {t.variant[:40]}") for t in todo]
-        run.measure_many(requests, done=lambda r, longer: run.supersede(r.shorter, longer))
+        run.measure_many(requests, done=partial(_supersede, run))
+
+
+def _supersede(run: RunState, request: Request, longer: Trial) -> None:
+    """Link a verification to the measurement it replaces; a baseline that cannot be measured again keeps the
+    measurement it has (its failure stays on record)."""
+    if longer.measured or request.role != "baseline":
+        run.supersede(request.shorter, longer)
+
+
+def _verification_of(rec: Trial, ok: Sequence[Trial]) -> list[Trial]:
+    """The trials of ``rec``'s variant (same engine, options and machine) not yet measured precisely that its
+    recommendation and gains quote: its own, and its fastest setting at each batch size."""
+    same = [
+        t
+        for t in ok
+        if t.artifact_id == rec.artifact_id
+        and t.engine == rec.engine
+        and t.options_text == rec.options_text
+        and t.hardware_kind == rec.hardware_kind
+    ]
+    fastest = {
+        b: max((t for t in same if t.batch_size == b), key=lambda t: t.throughput).id
+        for b in {t.batch_size for t in same}
+    }
+    return [t for t in same if (t.config_key() == rec.config_key() or t.id in fastest.values()) and not t.precise]
