@@ -64,14 +64,20 @@ class PassContext:
         else:
             feeds = synthesize_feeds(artifact, batches=batches, batch=batch, sequence=sequence, seed=self.seed)
         size = artifact.signature.fixed_batch()
-        return [{k: v[cut] if _batched(v, f) else v for k, v in f.items()} for f in feeds for cut in _cuts(f, size)]
+        out: list[Feeds] = []
+        for f in feeds:
+            rows = _rows(f)  # inputs whose dim 0 is something else (a scalar, a state) stay whole
+            out += [
+                {k: v[cut] if v.ndim and v.shape[0] == rows else v for k, v in f.items()} for cut in _cuts(rows, size)
+            ]
+        return out
 
     def labels_for(self, artifact: Artifact) -> list[np.ndarray] | None:
         """The labels of ``feeds(artifact)``, batch for batch; None unless each calibration batch has its own."""
         if self.labels is None or not self.calibration or len(self.labels) != len(self.calibration):
             return None
         size = artifact.signature.fixed_batch()
-        return [lab[cut] for f, lab in zip(self.calibration, self.labels, strict=True) for cut in _cuts(f, size)]
+        return [lab[cut] for f, lab in zip(self.calibration, self.labels, strict=True) for cut in _cuts(_rows(f), size)]
 
     def calibration_key(self) -> str:
         """A short fingerprint of the calibration data, so cached variants do not mix data sets."""
@@ -89,15 +95,9 @@ def _rows(feeds: Feeds) -> int:
     return max((v.shape[0] for v in feeds.values() if v.ndim), default=0)
 
 
-def _batched(value: np.ndarray, feeds: Feeds) -> bool:
-    """Whether ``value`` runs along the batch (inputs whose dim 0 is something else stay whole)."""
-    return bool(value.ndim) and value.shape[0] == _rows(feeds)
-
-
-def _cuts(feeds: Feeds, size: int | None) -> list[slice]:
-    """Row slices of ``feeds`` in batches of ``size`` (the whole batch when it has no more rows than that; a
+def _cuts(rows: int, size: int | None) -> list[slice]:
+    """Slices of ``rows`` rows in batches of ``size`` (the whole batch when it has no more rows than that; a
     short tail is left out, since the model takes exactly ``size``)."""
-    rows = _rows(feeds)
     if not size or rows <= size:
         return [slice(None)]
     return [slice(i, i + size) for i in range(0, rows - size + 1, size)]

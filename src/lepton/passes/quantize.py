@@ -177,9 +177,8 @@ class DynamicInt8(Pass):
 class _Reader:
     """A CalibrationDataReader over a list of feed dicts (only the model's inputs are passed)."""
 
-    def __init__(self, feeds: list[Feeds], names: Sequence[str], limit: int = 0) -> None:
-        picked = [{n: f[n] for n in names} for f in feeds]
-        self._it: Iterator[Feeds] = iter(picked[:limit] if limit else picked)
+    def __init__(self, feeds: list[Feeds], names: Sequence[str]) -> None:
+        self._it: Iterator[Feeds] = iter([{n: f[n] for n in names} for f in feeds])
 
     def get_next(self) -> Feeds | None:
         return next(self._it, None)
@@ -293,7 +292,7 @@ class StaticInt8(Pass):
                 quantize_static(
                     str(src),
                     str(work / MODEL_FILE),
-                    _Reader(feeds, artifact.signature.input_names, self.max_batches),
+                    _Reader(feeds, artifact.signature.input_names),
                     quant_format=QuantFormat.QDQ,
                     op_types_to_quantize=list(self.op_types),
                     per_channel=self.per_channel,
