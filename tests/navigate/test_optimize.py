@@ -101,8 +101,12 @@ def test_successive_halving_screens_everything_and_promotes_a_fraction(
     assert {g.batch_size for g in result.gains} == {1, 8}
     for g in result.gains:
         base, quoted = result.trial(g.baseline_trial), result.trial(g.trial)
-        assert base.is_baseline and base.precise and result.trial(base.screened_as or "").rung == 0
+        first = base
+        while first.screened_as:  # measured again beside each variant it was compared with
+            first = result.trial(first.screened_as)
+        assert base.is_baseline and base.precise and first.rung == 0
         assert quoted.precise and last_before_verify < number[base.id] < number[quoted.id]
+        assert g.pairs >= 4  # and timed with it in alternating blocks: the gain is a median of pair ratios
 
 
 def test_exhaustive_measures_every_setting_quickly(digits_mlp: Any, digits_data: Path, fast: dict[str, Any]) -> None:

@@ -22,6 +22,7 @@ from lepton.distributed.cluster import START_HINT, Node, alive, connect, kind_pr
 from lepton.distributed.shipping import Package, node_cache, pack, remove, unpack
 from lepton.errors import CandidateError, UserError
 from lepton.measure.job import Job, measure_job
+from lepton.measure.paired import PairedRatios
 from lepton.measure.trial import Reference, Trial
 from lepton.measure.workload import Workload
 
@@ -151,6 +152,16 @@ class RayMeasurer:
         if isinstance(outcome, BaseException):
             raise outcome
         return outcome
+
+    def side_by_side(self, jobs: Sequence[Job]) -> tuple[list[Trial | BaseException], list[PairedRatios]]:
+        """One after the other, each on a node of its kind: two tasks cannot share a node's CPUs by turns."""
+        outcomes: list[Trial | BaseException] = []
+        for job in jobs:
+            try:
+                outcomes.append(self.measure(job))
+            except Exception as e:  # noqa: BLE001  the run records it as the job's failure
+                outcomes.append(e)
+        return outcomes, []
 
     def each(
         self,

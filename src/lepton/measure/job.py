@@ -15,9 +15,21 @@ from typing import Protocol, TypeVar
 from lepton.cost.catalog import PricePoint
 from lepton.cost.hardware import Hardware
 from lepton.engines.base import Session, open_session
+from lepton.measure.interference import Disturbance
+from lepton.measure.memory import PeakRss
+from lepton.measure.paired import PairedRatios, Side, compare, concurrent_of, interleave, latency_of
 from lepton.measure.quality import Quality
-from lepton.measure.timing import TimingPlan, measure_concurrent
-from lepton.measure.trial import Reference, Trial, TrialSpec, measure_trial, priced_at
+from lepton.measure.timing import ConcurrentStats, TimingPlan, measure_concurrent
+from lepton.measure.trial import (
+    Reference,
+    Trial,
+    TrialSpec,
+    measure_trial,
+    measured_trial,
+    priced_at,
+    quality_of,
+    run_all,
+)
 from lepton.measure.workload import Workload
 
 StopEarly = Callable[[list[float]], bool]
@@ -61,18 +73,106 @@ def measure_job(job: Job, workload: Workload, reference: Reference) -> Trial:
     return trial.with_(hardware_kind=job.kind) if job.kind is not None else trial
 
 
+def callers_and_requests(batch_size: int, mean_ms: float) -> tuple[int, int]:
+    """Concurrent callers of the loaded measurement (a server's lanes at this batch size), and about two seconds
+    of requests."""
+    callers = 4 if batch_size == 1 else 2
+    return callers, int(min(400, max(callers * 4, 2000 / max(mean_ms, 0.01))))
+
+
 def with_concurrency(trial: Trial, spec: TrialSpec, workload: Workload, price: PricePoint, qps: float | None) -> Trial:
-    """Throughput with several callers sharing one session, as the server runs it; cost follows capacity."""
+    """Throughput with several callers sharing one session, as the server runs it; cost follows capacity. A burst
+    other processes disturbed is measured again (twice at most), then flagged."""
     rc = spec.runtime
-    callers = 4 if rc.batch_size == 1 else 2
-    requests = int(min(400, max(callers * 4, 2000 / max(trial.latency.mean, 0.01))))
+    callers, requests = callers_and_requests(rc.batch_size, trial.latency.mean)
     session = open_session(spec.engine, spec.artifact, rc)
     try:
-        stats = measure_concurrent(session.run, workload.batches(rc.batch_size, 4), callers=callers, requests=requests)
+        stats = measure_concurrent(
+            session.run, workload.batches(rc.batch_size, 4), callers=callers, requests=requests, retries=2
+        )
     finally:
         session.close()
+    return with_loaded(trial, stats, price, qps)
+
+
+def with_loaded(trial: Trial, stats: ConcurrentStats, price: PricePoint, qps: float | None) -> Trial:
+    """The trial with its loaded measurement: capacity, cost at it, and the flag of either measurement."""
     capacity = round(max(trial.throughput, stats.throughput_per_s), 3)
-    return trial.with_(concurrent=stats.summary(), capacity_per_s=capacity, cost=priced_at(capacity, price, qps))
+    flags = [d for d in (trial.disturbed, stats.disturbance) if d is not None]
+    return trial.with_(
+        concurrent=stats.summary(),
+        capacity_per_s=capacity,
+        cost=priced_at(capacity, price, qps),
+        disturbed=Disturbance.merge(flags),
+    )
+
+
+def measure_side_by_side(
+    jobs: Sequence[Job], workload: Workload, reference: Reference
+) -> tuple[list[Trial | BaseException], list[PairedRatios]]:
+    """Time ``jobs`` (one batch size, this machine) in alternating blocks, then their concurrent bursts likewise;
+    each trial is its clean blocks pooled, and every job is compared with the first (the baseline) pair by pair.
+
+    A job whose session fails to open or run gets its exception as the outcome; the others go on."""
+    sides: list[Side] = []
+    sessions: list[Session | None] = []
+    mems: list[PeakRss] = []
+    qualities: list[Quality | None] = []
+    try:
+        for job in jobs:
+            session, quality, mem, side = _open_side(job, workload, reference)
+            sessions.append(session)
+            qualities.append(quality)
+            mems.append(mem)
+            sides.append(side)
+        plan = jobs[0].plan or TimingPlan()
+        interleave(sides, plan, concurrent=any(j.concurrent for j in jobs))
+        outcomes: list[Trial | BaseException] = []
+        for job, side, session, quality, mem in zip(jobs, sides, sessions, qualities, mems, strict=True):
+            if side.failed is not None:
+                outcomes.append(side.failed)
+                continue
+            settings = dict(getattr(session, "settings", None) or {})
+            trial = measured_trial(
+                job.trial_id, job.spec, latency_of(side), quality or Quality(), settings, mem, job.price, job.qps,
+                job.percentiles,
+            )  # fmt: skip
+            loaded = concurrent_of(side)
+            outcomes.append(with_loaded(trial, loaded, job.price, job.qps) if loaded is not None else trial)
+    finally:
+        for session in sessions:
+            if session is not None:
+                session.close()
+    pairs = []
+    for job, side in zip(jobs[1:], sides[1:], strict=True):
+        paired = compare(sides[0], side, jobs[0].trial_id, job.trial_id, jobs[0].spec.runtime.batch_size)
+        if paired is not None:
+            pairs.append(paired)
+    return outcomes, pairs
+
+
+def _open_side(
+    job: Job, workload: Workload, reference: Reference
+) -> tuple[Session | None, Quality | None, PeakRss, Side]:
+    """Open ``job``'s session, measure its quality when not known yet, and make its side of the comparison."""
+    rc = job.spec.runtime
+    batches = workload.batches(rc.batch_size, max(1, min(8, workload.n_rows // rc.batch_size or 1)))
+    session: Session | None = None
+    quality = job.quality
+    with PeakRss() as mem:
+        try:
+            session = open_session(job.spec.engine, job.spec.artifact, rc)
+            if quality is None:
+                outputs = run_all(session, workload, max(rc.batch_size, 8))
+                quality = quality_of(job.spec.artifact.task, outputs, reference)
+        except Exception as e:  # noqa: BLE001  this job's failure, recorded as its outcome
+            return session, quality, mem, Side(run=_no_run, batches=batches, failed=e)
+    callers, _ = callers_and_requests(rc.batch_size, 1.0)  # the burst's size follows the side's speed (interleave)
+    return session, quality, mem, Side(run=session.run, batches=batches, callers=callers)
+
+
+def _no_run(feeds: object) -> object:
+    raise AssertionError("a failed side is never run")
 
 
 class Measurer(Protocol):
@@ -93,6 +193,11 @@ class Measurer(Protocol):
     def node_count(self, kind: str | None) -> int: ...
 
     def measure(self, job: Job) -> Trial: ...
+
+    def side_by_side(self, jobs: Sequence[Job]) -> tuple[list[Trial | BaseException], list[PairedRatios]]:
+        """Measure ``jobs`` (one batch size, one kind) in alternating blocks, each compared with the first; a
+        measurer that cannot interleave measures them one after the other and compares none."""
+        ...
 
     def each(
         self,
@@ -128,6 +233,9 @@ class LocalMeasurer:
 
     def measure(self, job: Job) -> Trial:
         return measure_job(job, self.workload, self.reference)
+
+    def side_by_side(self, jobs: Sequence[Job]) -> tuple[list[Trial | BaseException], list[PairedRatios]]:
+        return measure_side_by_side(jobs, self.workload, self.reference)
 
     def each(
         self,

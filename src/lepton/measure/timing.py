@@ -1,20 +1,29 @@
-"""Latency and throughput: warm-up, enough runs for stable tails, percentiles with confidence intervals."""
+"""Latency and throughput: warm-up until stable, enough runs for stable tails, percentiles with confidence intervals.
+
+Runs are timed in short blocks; around each block ``interference`` reads how much CPU other processes took. A
+precise plan drops a disturbed block and times another in its place (within its time limit); a measurement left
+with too few clean runs keeps every run and carries a ``Disturbance`` flag, so its figures are never quoted as fact.
+"""
 
 from __future__ import annotations
 
+import math
 import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import numpy as np
 from pydantic import Field
 
 from lepton.contract import Contract
+from lepton.measure.interference import Disturbance, Watch
 
 Feeds = Mapping[str, np.ndarray]
 PERCENTILES = (50, 95, 99)
+STABLE = 0.10  # warm-up ends when two successive windows' medians agree within 10% (perf_analyzer's default)
+WINDOW_S = 0.02  # a warm-up window holds at least this much run time (many runs of a fast model, one of a slow one)
 
 
 def plain_number(x: float, decimals: int = 6) -> str:
@@ -64,6 +73,9 @@ class Latency(Contract):
     std: float | None = None
     percentiles: dict[str, float] = Field(default_factory=dict)  # other percentiles an SLO named: {"p99.9": ...}
     ci95: dict[str, tuple[float, float]] = Field(default_factory=dict)  # per statistic: p50, p95, p99, mean
+    warmup_runs: int | None = None  # runs until successive windows agreed (None: not recorded)
+    dropped_runs: int = 0  # runs of disturbed blocks left out (timed again in their place)
+    disturbed: Disturbance | None = None  # set when too few clean runs remained: the figures are not facts
 
     def value(self, metric: str) -> float:
         """``p50``, ``p95``, ``p99``, ``mean`` or another percentile measured for an SLO (``p99.9``)."""
@@ -82,24 +94,42 @@ class Latency(Contract):
 
 @dataclass(frozen=True)
 class TimingPlan:
-    """How long to measure: at least ``min_runs`` and ``min_seconds``, at most ``max_runs``/``max_seconds``."""
+    """How long to measure: at least ``min_runs`` and ``min_seconds``, at most ``max_runs``/``max_seconds``.
+
+    Warm-up runs at least ``warmup`` times and until successive windows agree (0: no warm-up at all), for at most
+    a quarter of ``max_seconds`` (3 s at most). ``retry_disturbed``: drop the runs of disturbed blocks and time more
+    in their place (the precise plan, whose figures are quoted); otherwise disturbed blocks are kept and flagged."""
 
     warmup: int = 3
     min_runs: int = 30
     min_seconds: float = 2.0
     max_runs: int = 2000
     max_seconds: float = 20.0
+    block_seconds: float = 0.25
+    retry_disturbed: bool = True
 
     @classmethod
     def quick(cls) -> TimingPlan:
         """A cheap first look (the navigator screens candidates with this)."""
-        return cls(warmup=2, min_runs=10, min_seconds=0.5, max_runs=200, max_seconds=4.0)
+        return cls(warmup=2, min_runs=10, min_seconds=0.5, max_runs=200, max_seconds=4.0, retry_disturbed=False)
+
+    @property
+    def warmup_seconds(self) -> float:
+        return min(3.0, self.max_seconds / 4)
+
+    @property
+    def enough_clean_runs(self) -> int:
+        """Fewer clean runs than this and the measurement is flagged disturbed."""
+        return max(3, self.min_runs // 2)
 
 
 @dataclass(frozen=True)
 class LatencyStats:
     samples_ms: tuple[float, ...]
     batch_size: int
+    warmup_runs: int | None = None
+    dropped_runs: int = 0
+    disturbance: Disturbance | None = None
 
     @property
     def n(self) -> int:
@@ -156,6 +186,9 @@ class LatencyStats:
             std=round(float(np.std(self.samples_ms)), 4),
             percentiles=more,
             ci95=ci,
+            warmup_runs=self.warmup_runs,
+            dropped_runs=self.dropped_runs,
+            disturbed=self.disturbance,
         )
 
     def to_json(self) -> dict[str, Any]:
@@ -166,6 +199,29 @@ def _round_pair(pair: tuple[float, float]) -> tuple[float, float]:
     return round(pair[0], 4), round(pair[1], 4)
 
 
+def warm_up(run: Callable[[Feeds], object], batches: Sequence[Feeds], plan: TimingPlan) -> int:
+    """Run until two successive windows' median times agree within ``STABLE`` (the first run, which compiles and
+    allocates, never counts), at least ``plan.warmup`` runs and at most ``plan.warmup_seconds``; returns the runs."""
+    if plan.warmup <= 0:
+        return 0
+    times: list[float] = []
+    start = time.perf_counter()
+    while True:
+        t0 = time.perf_counter()
+        run(batches[len(times) % len(batches)])
+        times.append(time.perf_counter() - t0)
+        if time.perf_counter() - start >= plan.warmup_seconds:
+            return len(times)
+        if len(times) < plan.warmup:
+            continue
+        settled = times[1:]
+        w = max(1, min(50, math.ceil(WINDOW_S / max(float(np.median(settled[-3:] or times)), 1e-9))))
+        if len(settled) >= 2 * w:
+            before, last = float(np.median(settled[-2 * w : -w])), float(np.median(settled[-w:]))
+            if abs(before - last) <= STABLE * max(before, last):
+                return len(times)
+
+
 def measure_latency(
     run: Callable[[Feeds], object],
     batches: Sequence[Feeds],
@@ -173,35 +229,100 @@ def measure_latency(
     *,
     stop_early: Callable[[list[float]], bool] | None = None,
 ) -> LatencyStats:
-    """Time ``run`` over ``batches`` (cycled) after warm-up.
+    """Time ``run`` over ``batches`` (cycled) after warm-up, in blocks watched for interference.
 
-    Stops once both minimums are met, or at either maximum; ``stop_early(samples)`` (asked after every run)
-    may end it sooner
-    (the navigator abandons a candidate whose first runs already break a constraint).
+    Stops once both minimums are met by clean runs, or at either maximum; ``stop_early(samples)`` (asked after
+    every run) may end it sooner (the navigator abandons a candidate whose first runs already break a constraint).
     """
     plan = plan or TimingPlan()
     if not batches:
         raise ValueError("measure_latency needs at least one batch")
-    for i in range(plan.warmup):
-        run(batches[i % len(batches)])
-    samples: list[float] = []
+    timer = BlockTimer(run, batches, plan)
+    timer.warm_up()
     start = time.perf_counter()
-    i = 0
     while True:
-        feeds = batches[i % len(batches)]
-        t0 = time.perf_counter()
-        run(feeds)
-        samples.append((time.perf_counter() - t0) * 1000.0)
-        i += 1
+        stopped = timer.block(plan.block_seconds, stop_early=stop_early)
         elapsed = time.perf_counter() - start
-        if len(samples) >= plan.max_runs or elapsed >= plan.max_seconds:
+        if timer.runs >= plan.max_runs or elapsed >= plan.max_seconds or stopped:
             break
-        if len(samples) >= plan.min_runs and elapsed >= plan.min_seconds:
+        if timer.enough():
             break
-        if stop_early is not None and stop_early(samples):
-            break
-    batch_size = int(next(iter(batches[0].values())).shape[0]) if batches[0] else 1
-    return LatencyStats(tuple(samples), batch_size)
+    return timer.stats()
+
+
+class BlockTimer:
+    """One configuration timed block by block: clean runs are kept, the runs of a disturbed block are set aside
+    (``plan.retry_disturbed``) or kept with a flag. ``measure_latency`` times one configuration with it; a paired
+    comparison alternates the blocks of two."""
+
+    def __init__(self, run: Callable[[Feeds], object], batches: Sequence[Feeds], plan: TimingPlan) -> None:
+        self.run, self.batches, self.plan = run, batches, plan
+        self.watch = Watch()
+        self.clean: list[float] = []
+        self.set_aside: list[float] = []
+        self.clean_seconds = 0.0
+        self.warmup_runs: int | None = None
+        self.last: tuple[list[float], bool] = ([], False)  # the latest block's runs, and whether it was disturbed
+        self.i = 0
+
+    @property
+    def runs(self) -> int:
+        return len(self.clean) + len(self.set_aside)
+
+    def warm_up(self) -> None:
+        self.warmup_runs = warm_up(self.run, self.batches, self.plan)
+
+    def enough(self) -> bool:
+        return len(self.clean) >= self.plan.min_runs and self.clean_seconds >= self.plan.min_seconds
+
+    def block(
+        self, seconds: float, *, stop_early: Callable[[list[float]], bool] | None = None, runs: int | None = None
+    ) -> bool:
+        """Time one block of about ``seconds`` (at least one run; ``runs`` exactly that many); returns True when
+        ``stop_early`` asked to stop. The block's runs and whether it was disturbed are in ``last``."""
+        samples: list[float] = []
+        stopped = False
+        self.watch.start_block()
+        b0 = time.perf_counter()
+        while True:
+            feeds = self.batches[self.i % len(self.batches)]
+            t0 = time.perf_counter()
+            self.run(feeds)
+            samples.append((time.perf_counter() - t0) * 1000.0)
+            self.i += 1
+            if runs is not None:
+                if len(samples) >= runs:
+                    break
+                continue
+            if time.perf_counter() - b0 >= seconds or self.runs + len(samples) >= self.plan.max_runs:
+                break
+            if (
+                len(self.clean) + len(samples) >= self.plan.min_runs
+                and self.clean_seconds + (time.perf_counter() - b0) >= self.plan.min_seconds
+            ):
+                break
+            if stop_early is not None and stop_early([*self.clean, *self.set_aside, *samples]):
+                stopped = True
+                break
+        disturbed = self.watch.end_block()
+        self.last = (samples, disturbed)
+        if disturbed and self.plan.retry_disturbed:
+            self.set_aside += samples
+        else:
+            self.clean += samples
+            self.clean_seconds += sum(samples) / 1000.0
+        if not stopped and stop_early is not None and runs is None:
+            stopped = stop_early([*self.clean, *self.set_aside])
+        return stopped
+
+    def stats(self) -> LatencyStats:
+        """The clean runs; every run, flagged, when fewer than ``plan.enough_clean_runs`` stayed clean (or when a
+        plan that keeps disturbed blocks had any)."""
+        batch_size = int(next(iter(self.batches[0].values())).shape[0]) if self.batches[0] else 1
+        if self.plan.retry_disturbed and len(self.clean) >= min(self.plan.enough_clean_runs, self.runs):
+            return LatencyStats(tuple(self.clean), batch_size, self.warmup_runs, len(self.set_aside))
+        samples = tuple(self.clean + self.set_aside)
+        return LatencyStats(samples, batch_size, self.warmup_runs, 0, self.watch.disturbance())
 
 
 @dataclass(frozen=True)
@@ -210,6 +331,7 @@ class ConcurrentStats:
     requests: int
     seconds: float
     latency: LatencyStats
+    disturbance: Disturbance | None = None
 
     @property
     def throughput_per_s(self) -> float:
@@ -221,6 +343,7 @@ class ConcurrentStats:
             requests=self.requests,
             throughput_per_s=round(self.throughput_per_s, 3),
             latency_ms=self.latency.summary(),
+            disturbed=self.disturbance,
         )
 
     def to_json(self) -> dict[str, Any]:
@@ -234,6 +357,7 @@ class Concurrent(Contract):
     requests: int
     throughput_per_s: float
     latency_ms: Latency
+    disturbed: Disturbance | None = None  # other processes took CPU during every attempt
 
     def throughput(self) -> Estimate:
         """Throughput with an interval carried from the callers' mean latency (relative width kept)."""
@@ -252,10 +376,26 @@ def measure_concurrent(
     callers: int,
     requests: int,
     warmup: int = 2,
+    retries: int = 0,
 ) -> ConcurrentStats:
-    """Several callers share one session, as a server runs it: throughput and the latency each caller sees."""
+    """Several callers share one session, as a server runs it: throughput and the latency each caller sees.
+
+    The whole burst is one watched block; a disturbed one is measured again up to ``retries`` times, and the last
+    attempt carries the flag when every attempt was disturbed."""
     for i in range(warmup):
         run(batches[i % len(batches)])
+    for attempt in range(retries + 1):
+        watch = Watch()
+        watch.start_block()
+        stats = burst(run, batches, callers, requests)
+        if not watch.end_block():
+            return stats
+        if attempt == retries:
+            return replace(stats, disturbance=watch.disturbance())
+    raise AssertionError("unreachable")
+
+
+def burst(run: Callable[[Feeds], object], batches: Sequence[Feeds], callers: int, requests: int) -> ConcurrentStats:
     counter = iter(range(requests))
     lock = threading.Lock()
     samples: list[float] = []

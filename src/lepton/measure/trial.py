@@ -16,9 +16,10 @@ from lepton.engines.base import ENGINES, RuntimeConfig, Session, open_session
 from lepton.errors import EngineError
 from lepton.ir.artifact import Artifact
 from lepton.measure.failures import run_failure
+from lepton.measure.interference import Disturbance
 from lepton.measure.memory import PeakRss
 from lepton.measure.quality import Quality, fidelity, task_metrics
-from lepton.measure.timing import Concurrent, Estimate, Latency, TimingPlan, measure_latency
+from lepton.measure.timing import Concurrent, Estimate, Latency, LatencyStats, TimingPlan, measure_latency
 from lepton.measure.workload import Workload
 
 Outputs = dict[str, np.ndarray]
@@ -72,6 +73,7 @@ class Trial(Contract):
     error: str | None = None
     hardware_kind: str | None = None  # None: the machine the run ran on
     node: str | None = None  # the cluster node that measured it (a Ray node id)
+    disturbed: Disturbance | None = None  # other processes took CPU while it was timed: its figures are not facts
 
     # -- typed access to the figures of a measured trial ------------------------------------------------
     @property
@@ -302,6 +304,23 @@ def measure_trial(
         finally:
             if own:
                 session.close()
+    return measured_trial(
+        trial_id, spec, stats, quality or Quality(), engine_settings, mem, price_point, qps, percentiles
+    )
+
+
+def measured_trial(
+    trial_id: str,
+    spec: TrialSpec,
+    stats: LatencyStats,
+    quality: Quality,
+    engine_settings: Mapping[str, Any],
+    mem: PeakRss,
+    price_point: PricePoint,
+    qps: float | None,
+    percentiles: Sequence[str] = (),
+) -> Trial:
+    """The record of one timed configuration (``measure_trial``'s, and each side of a paired comparison's)."""
     throughput = stats.throughput_per_s
     return Trial(
         id=trial_id,
@@ -309,19 +328,20 @@ def measure_trial(
         engine=spec.engine,
         variant=spec.variant,
         artifact_id=spec.artifact.id,
-        batch_size=b,
+        batch_size=spec.runtime.batch_size,
         threads=ENGINES.get(spec.engine)().threads_used(spec.runtime),
         runtime=spec.runtime,
-        engine_settings=engine_settings,
+        engine_settings=dict(engine_settings),
         latency_ms=stats.summary(percentiles),
         throughput_per_s=round(throughput, 3),
         peak_rss_mb=round(mem.peak_mb, 1),
         rss_delta_mb=round(mem.delta_mb, 1),
         model_mb=round(spec.artifact.size_mb, 3),
-        quality=quality or Quality(),
+        quality=quality,
         cost=priced_at(throughput, price_point, qps),
         chain=spec.chain,
         parent_variant=spec.parent_variant,
+        disturbed=stats.disturbance,
     )
 
 

@@ -1,16 +1,21 @@
 """Gains over the baseline: one computation, with a confidence interval on every ratio.
 
 The terminal, the JSON and the HTML report all quote ``OptimizeResult.gains``; nothing else computes a gain.
-A ratio's interval combines the two measurements' intervals on the log scale (each side's 95% interval read as
-+-1.96 standard errors); it sees only the noise inside this run, so a gain must also clear ``MIN_GAIN`` before
-the navigator calls it real (run-to-run drift on shared machines is a few percent).
+Where the verification measured the two side by side in alternating blocks (``measure.paired``), a gain is the
+median of the per-pair ratios with its bootstrap interval over the pairs. Otherwise (a cluster's nodes) a ratio's
+interval combines the two measurements' intervals on the log scale (each side's 95% interval read as +-1.96
+standard errors). Either sees only the noise inside this run, so a gain must also clear ``MIN_GAIN`` before the
+navigator calls it real (run-to-run drift on shared machines is a few percent). A gain whose measurements other
+processes disturbed carries their ``Disturbance``: it is flagged, never quoted as fact.
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
+from lepton.measure.interference import Disturbance
+from lepton.measure.paired import PairedRatios
 from lepton.measure.timing import Estimate
 from lepton.measure.trial import Trial
 from lepton.navigate.result import Gain, Ratio
@@ -42,20 +47,26 @@ def capacity_ratio(base: Trial, cand: Trial) -> Ratio:
     return ratio(cand.capacity_estimate(), base.capacity_estimate())
 
 
-def cost_ratio(base: Trial, cand: Trial) -> Ratio:
+def cost_ratio(base: Trial, cand: Trial, cap: Ratio | None = None) -> Ratio:
     """Times cheaper per 1M inferences: the costs' ratio, with the capacity ratio's relative interval."""
-    cap = capacity_ratio(base, cand)
+    cap = cap or capacity_ratio(base, cand)
     x = base.usd_per_1m / cand.usd_per_1m
     return Ratio(x=round(x, 3), low=round(x * cap.low / cap.x, 3), high=round(x * cap.high / cap.x, 3))
 
 
-def objective_ratio(base: Trial, cand: Trial, objective: str, slo_metric: str) -> Ratio:
-    """The gain that decides a recommendation under ``objective`` (cost, latency or throughput)."""
+def objective_ratio(
+    base: Trial, cand: Trial, objective: str, slo_metric: str, paired: PairedRatios | None = None
+) -> Ratio:
+    """The gain that decides a recommendation under ``objective`` (cost, latency or throughput); from the two's
+    paired comparison where there is one (a p50 objective, capacity and cost)."""
+    loaded = _from(paired.loaded) if paired is not None and paired.loaded is not None else None
     if objective == "latency":
+        if paired is not None and slo_metric == "p50":
+            return _from(paired.p50)
         return latency_ratio(base, cand, slo_metric)
     if objective == "throughput":
-        return capacity_ratio(base, cand)
-    return cost_ratio(base, cand)
+        return loaded or capacity_ratio(base, cand)
+    return cost_ratio(base, cand, loaded)
 
 
 def quoted_trial(rec: Trial, trials: Sequence[Trial], batch_size: int) -> Trial | None:
@@ -78,19 +89,33 @@ def quoted_trial(rec: Trial, trials: Sequence[Trial], batch_size: int) -> Trial 
     return max(mine, key=lambda t: (t.precise, t.throughput), default=None)
 
 
-def gains(rec: Trial, trials: Sequence[Trial]) -> list[Gain]:
+def _from(e: Estimate) -> Ratio:
+    return Ratio(x=round(e.value, 3), low=round(e.low, 3), high=round(e.high, 3))
+
+
+Pairings = Mapping[tuple[str, str], PairedRatios]  # (baseline trial id, variant trial id) -> their comparison
+
+
+def gains(rec: Trial, trials: Sequence[Trial], pairings: Pairings | None = None) -> list[Gain]:
     """The recommended variant against the baseline at each batch size both were measured at (on a cluster: the
-    baseline on the same kind of machine)."""
+    baseline on the same kind of machine); from their paired comparison where there is one."""
     out = []
     baselines = (t for t in trials if t.is_baseline and t.measured and t.superseded_by is None)
     for base in (t for t in baselines if t.hardware_kind == rec.hardware_kind):
         mine = quoted_trial(rec, trials, base.batch_size)
         if mine is None or mine.id == base.id:
             continue
-        single = ratio(mine.throughput_estimate(), base.throughput_estimate())
-        loaded = capacity_ratio(base, mine)
-        p50 = latency_ratio(base, mine, "p50")
-        cost = cost_ratio(base, mine)
+        paired = (pairings or {}).get((base.id, mine.id))
+        if paired is not None:
+            single, p50 = _from(paired.single_stream), _from(paired.p50)
+            loaded = _from(paired.loaded) if paired.loaded is not None else capacity_ratio(base, mine)
+            disturbed = paired.disturbed
+        else:
+            single = ratio(mine.throughput_estimate(), base.throughput_estimate())
+            loaded = capacity_ratio(base, mine)
+            p50 = latency_ratio(base, mine, "p50")
+            disturbed = Disturbance.merge([d for d in (base.disturbed, mine.disturbed) if d is not None])
+        cost = cost_ratio(base, mine, loaded)
         out.append(
             Gain(
                 batch_size=base.batch_size,
@@ -107,6 +132,8 @@ def gains(rec: Trial, trials: Sequence[Trial]) -> list[Gain]:
                     "p50_x": (p50.low, p50.high),
                     "cost_x": (cost.low, cost.high),
                 },
+                pairs=paired.pairs if paired is not None else 0,
+                disturbed=disturbed,
             )
         )
     return sorted(out, key=lambda g: g.batch_size)

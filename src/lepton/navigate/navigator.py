@@ -117,7 +117,7 @@ def _run(run: RunState, options: OptimizeOptions, t_start: float) -> OptimizeRes
         with run.stage("promote"):
             _measure_longer(run, strategy, screened, by_label, deadline)
         with run.stage("verify"):
-            verify_recommendation(run, by_label)
+            verify_recommendation(run, by_label, deadline)
         result = _conclude(run, skipped, strategy, len(settings), sensitivity, t_start, options.time_budget)
         status = {"recommend": "done", "keep": "done", "no-fit": "no-fit"}[result.verdict]
     except KeyboardInterrupt:

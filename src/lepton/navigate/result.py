@@ -14,6 +14,7 @@ from lepton.contract import Contract, JsonForm
 from lepton.cost.catalog import PricePoint
 from lepton.cost.hardware import Hardware
 from lepton.ir.artifact import ArtifactSummary
+from lepton.measure.interference import Disturbance
 from lepton.measure.trial import ChainStep, Trial
 from lepton.navigate.targets import Targets
 
@@ -54,6 +55,8 @@ class Gain(Contract):
     p50_x: float  # baseline p50 over the variant's: times lower
     cost_x: float  # baseline $/1M over the variant's: times cheaper
     ci95: dict[str, tuple[float, float]] = Field(default_factory=dict)  # per ratio above
+    pairs: int = 0  # alternating block pairs the ratios are medians of (0: two measurements one after the other)
+    disturbed: Disturbance | None = None  # other processes took CPU during the comparison: not quoted as fact
 
     def ratio(self, name: str) -> Ratio:
         x = float(getattr(self, name))

@@ -17,6 +17,7 @@ from lepton.engines.base import RuntimeConfig, Session, open_session
 from lepton.errors import CandidateError, LeptonError
 from lepton.ir.artifact import Artifact
 from lepton.measure.job import Job, LocalMeasurer, Measurer
+from lepton.measure.paired import PairedRatios
 from lepton.measure.quality import Headline, Quality
 from lepton.measure.timing import TimingPlan
 from lepton.measure.trial import ChainStep, Reference, Trial, TrialSpec, failed_trial, quality_of, run_all
@@ -96,6 +97,7 @@ class RunState:
     unmeasured: int = 0  # settings left unscreened when the time budget ran out
     stage_seconds: dict[str, float] = field(default_factory=dict)  # where the time went; quality evaluation apart
     measurer: Measurer | None = None  # who measures, on which kinds of hardware (None: this process, here)
+    pairings: dict[tuple[str, str], PairedRatios] = field(default_factory=dict)  # (baseline id, trial id) -> pairs
     _steps: int = 0
     _reserved: set[str] = field(default_factory=set)  # ids of measurements under way
 
@@ -280,6 +282,33 @@ class RunState:
             return trial
 
         return self.measuring.each(requests, lambda r: r.kind, start, finish, stop)
+
+    def measure_side_by_side(
+        self, requests: Sequence[Request], done: Callable[[Request, Trial], object] | None = None
+    ) -> list[Trial]:
+        """Measure ``requests`` (one batch size, one kind of machine; the baseline first) in alternating blocks,
+        as ``measure`` does each; every one is compared with the first pair by pair (``pairings``)."""
+        out: dict[int, Trial] = {}
+        pending: list[tuple[int, Request, Job]] = []
+        for i, r in enumerate(requests):
+            self.tick(r.what)
+            job = self._job(r)
+            if isinstance(job, Trial):  # reused, or failed before measuring
+                out[i] = job
+                if done is not None:
+                    done(r, job)
+                continue
+            pending.append((i, r, job))
+        if not pending:
+            return [out[i] for i in sorted(out)]
+        outcomes, pairs = self.measuring.side_by_side([job for _, _, job in pending])
+        for (i, r, job), outcome in zip(pending, outcomes, strict=True):
+            out[i] = self._record(r, job, outcome)
+            if done is not None:
+                done(r, out[i])
+        for paired in pairs:
+            self.pairings[(paired.a, paired.b)] = paired
+        return [out[i] for i in sorted(out)]
 
     def _job(self, r: Request, session: Session | None = None) -> Job | Trial:
         """What measuring ``r`` takes (on ``session`` when one is open for it: ``r.session`` opens it for a

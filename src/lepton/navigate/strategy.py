@@ -186,13 +186,15 @@ def contenders(run: RunState, rec: Trial, feasible: Sequence[Trial]) -> list[Tri
     return sorted(close, key=badness)[:MAX_CONTENDERS]
 
 
-def verify_recommendation(run: RunState, variants: dict[str, Variant]) -> None:
+def verify_recommendation(run: RunState, variants: dict[str, Variant], deadline: float | None = None) -> None:
     """What is recommended is measured precisely, at every batch size, together with the variant's fastest
     setting at each batch size (its gains are quoted from those) and its close contenders: re-measure until
-    the choice holds. The baseline is measured precisely here too, right before the variant at each batch size,
-    so every gain is a ratio of two measurements taken side by side (not minutes apart, where a burst of outside
-    load on a shared machine skews one of them). When the baseline itself is chosen, its best challenger is the
-    variant measured beside it, so "keep your current deployment" is decided on precise figures as well."""
+    the choice holds. At each batch size they are measured side by side with the baseline, in alternating
+    blocks (``measure.paired``), so every gain is the median of per-pair ratios of measurements taken by turns
+    (a burst of outside load falls on both sides of a pair; a disturbed pair is dropped and timed again). When
+    the comparison stays disturbed it is measured once more while ``deadline`` allows, then flagged. When the
+    baseline itself is chosen, its best challenger is measured beside it, so "keep your current deployment" is
+    decided on precise figures as well."""
     for _ in range(4):
         ok = [t for t in run.current() if t.measured and not t.is_baseline]
         baselines = [t for t in run.current() if t.is_baseline]
@@ -204,18 +206,36 @@ def verify_recommendation(run: RunState, variants: dict[str, Variant]) -> None:
         if rec.is_baseline:  # its best challenger on the same machine is measured beside it
             rec = choose([t for t in feasible if not t.is_baseline and t.hardware_kind == kind], run.targets)
         failed = {t.config_key() for t in baselines if t.status == "failed"}  # e.g. a resumed run's lost module
-        todo = [
-            t
-            for t in baselines
-            if t.measured and t.hardware_kind == kind and not t.precise and t.config_key() not in failed
-        ]
+        usable = [t for t in baselines if t.measured and t.hardware_kind == kind and t.config_key() not in failed]
+        todo = [t for t in usable if not t.precise]
         if rec is not None:
             todo += _verification_of(rec, ok) + contenders(run, rec, feasible)
         if not todo:
             return
-        todo.sort(key=lambda t: (t.batch_size, not t.is_baseline))  # each batch size: the baseline, then the rest
-        requests = [run.longer_request(t, variants, PRECISE, f"verifying {t.variant[:40]}") for t in todo]
-        run.measure_many(requests, done=partial(_supersede, run))
+        for b in sorted({t.batch_size for t in todo}):
+            base = [t for t in usable if t.batch_size == b]  # measured again beside what it is compared with
+            group = base[:1] + [t for t in todo if t.batch_size == b and not t.is_baseline]
+            _side_by_side(run, variants, group, deadline)
+
+
+def _side_by_side(run: RunState, variants: dict[str, Variant], group: list[Trial], deadline: float | None) -> None:
+    """Measure ``group`` (the baseline first) precisely in alternating blocks; again once when a comparison stays
+    disturbed and the time budget has room for it."""
+    started = time.perf_counter()
+    for attempt in range(2):
+        requests = [run.longer_request(t, variants, PRECISE, f"verifying {t.variant[:40]}") for t in group]
+        group = run.measure_side_by_side(requests, done=partial(_supersede, run))
+        flagged = any(
+            p.disturbed is not None for t in group[1:] if (p := run.pairings.get((group[0].id, t.id))) is not None
+        )
+        took = time.perf_counter() - started
+        if not flagged or (deadline is not None and time.perf_counter() + took > deadline):
+            return
+        run.notes.append(
+            f"the side-by-side measurement at batch {group[0].batch_size} was disturbed by other processes; "
+            + ("measured again" if attempt == 0 else "still disturbed: its gains are flagged")
+        )
+        group = [run.trials[t.id] for t in group if t.measured]
 
 
 def _supersede(run: RunState, request: Request, longer: Trial) -> None:

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 
 from lepton.measure.trial import Trial
 from lepton.navigate.explain import slower_notes
-from lepton.navigate.gains import MIN_GAIN, gains, objective_ratio
+from lepton.navigate.gains import MIN_GAIN, Pairings, gains, objective_ratio
 from lepton.navigate.pareto import default_objectives, pareto_front
 from lepton.navigate.recommend import WHY, choose, closest_miss, describe, feasible_trials
 from lepton.navigate.result import ClosestMiss, Gain, Ratio, Verdict
@@ -70,11 +70,13 @@ def decide(run: RunState) -> Decision:
     if best is None:
         miss = closest_miss(current, targets, run.slo_batch)
         return Decision("no-fit", None, "", front, [], miss, by_engine, by_kind)
-    verdict, rec, reason = _verdict(best, feasible, targets)
+    verdict, rec, reason = _verdict(best, feasible, targets, run.pairings)
     if verdict == "recommend":
         reason += why_this_engine(rec, feasible, targets)
     reason += why_this_hardware(rec, feasible, targets, [t for t in current if t.measured])
-    return Decision(verdict, rec, reason, front, gains(rec, current) if rec else [], None, by_engine, by_kind)
+    return Decision(
+        verdict, rec, reason, front, gains(rec, current, run.pairings) if rec else [], None, by_engine, by_kind
+    )
 
 
 def best_by_engine(feasible: Sequence[Trial], targets: Targets) -> dict[str, str]:
@@ -151,7 +153,9 @@ def why_this_engine(rec: Trial, feasible: Sequence[Trial], targets: Targets) -> 
     return f". {engine_name(rec.engine)}: " + "; ".join(parts) if parts else ""
 
 
-def _verdict(best: Trial, feasible: Sequence[Trial], targets: Targets) -> tuple[Verdict, Trial, str]:
+def _verdict(
+    best: Trial, feasible: Sequence[Trial], targets: Targets, pairings: Pairings | None = None
+) -> tuple[Verdict, Trial, str]:
     meets = f"{WHY[targets.objective]} that meets {targets.describe()}"
     if best.is_baseline:
         return "keep", best, f"keep your current deployment: {describe(best)} is the {meets}; no variant does better"
@@ -165,7 +169,8 @@ def _verdict(best: Trial, feasible: Sequence[Trial], targets: Targets) -> tuple[
     )
     if base is None:  # the baseline misses the targets at this batch size: the variant is needed
         return "recommend", best, f"{describe(best)}; {meets}"
-    gain: Ratio = objective_ratio(base, best, targets.objective, targets.slo_metric)
+    paired = (pairings or {}).get((base.id, best.id))
+    gain: Ratio = objective_ratio(base, best, targets.objective, targets.slo_metric, paired)
     if gain.beyond_noise:
         return "recommend", best, f"{describe(best)}; {meets}"
     return (

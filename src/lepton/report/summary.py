@@ -35,11 +35,28 @@ def gain_text(g: Gain) -> str:
     """One batch size's gains, with the 95% interval of the loaded throughput ratio."""
     threads = f" ({g.threads} thread{'s' if g.threads != 1 else ''})" if g.threads is not None else ""
     loaded = g.ratio("throughput_x")
+    paired = f" (median of {g.pairs} alternating pairs)" if g.pairs else ""
+    flag = f"; NOT A FACT, {g.disturbed.text}: re-run on a quiet machine" if g.disturbed is not None else ""
     return (
         f"vs baseline at batch {g.batch_size}{threads}: {g.single_stream_throughput_x:.2f}x throughput "
         f"single-stream, {g.throughput_x:.2f}x loaded [95% CI {loaded.low:.2f}-{loaded.high:.2f}], "
-        f"{g.p50_x:.2f}x lower p50, {g.cost_x:.2f}x cheaper per 1M"
+        f"{g.p50_x:.2f}x lower p50, {g.cost_x:.2f}x cheaper per 1M{paired}{flag}"
     )
+
+
+def disturbed_lines(result: OptimizeResult) -> list[str]:
+    """Which current figures other processes disturbed, and who was busiest (empty on a quiet run)."""
+    flagged = [t for t in result.current if t.disturbed is not None]
+    if not flagged and not any(g.disturbed for g in result.gains):
+        return []
+    quoted = [t for t in flagged if t.precise]
+    parts = [d for d in [*(t.disturbed for t in flagged), *(g.disturbed for g in result.gains)] if d is not None]
+    busiest = max(parts, key=lambda d: d.other_cpu_s).busiest
+    who = f"; the busiest other process was {busiest}" if busiest else ""
+    return [
+        f"{len(flagged)} measurement(s) were disturbed by other processes ({len(quoted)} precise: "
+        f"{', '.join(t.id for t in quoted) or 'none'}){who}; flagged figures are not quoted as facts"
+    ]
 
 
 def gain_lines(result: OptimizeResult) -> list[str]:
@@ -70,6 +87,10 @@ def print_summary(console: Console, result: OptimizeResult) -> None:
     for t in shown:
         if t.status == "rejected":
             console.print(f"[yellow]{t.id} rejected:[/yellow] {'; '.join(t.reasons)}")
+        if t.disturbed is not None and t.precise:
+            console.print(f"[yellow]{t.id} {t.disturbed.text}[/yellow]")
+    for line in disturbed_lines(result):
+        console.print(f"[yellow]{line}[/yellow]")
     sens = result.sensitivity
     if sens is not None and sens.seconds is not None:
         kept = len(sens.kept_float)

@@ -42,7 +42,8 @@ def trials_table(trials: Sequence[Trial], title: str = "", *, show_variant: bool
             "variant": r.variant,
             "hardware": r.hardware_kind or "-",
             "batch": str(r.batch_size),
-            "status": f"[{STATUS_STYLE.get(r.status, 'white')}]{r.status}[/]",
+            "status": f"[{STATUS_STYLE.get(r.status, 'white')}]{r.status}[/]"
+            + (" [yellow]disturbed[/]" if r.disturbed is not None else ""),
         }
         if not r.measured:
             cells["quality"] = f"[red]{(r.error or '')[:36]}[/red]"

@@ -14,7 +14,7 @@ from lepton.navigate.result import Gain, OptimizeResult, Ratio
 from lepton.navigate.targets import Targets
 from lepton.report.format import ms, per_s, usd
 from lepton.report.html.common import counts, esc, listed, megabytes, setting_text
-from lepton.report.summary import gain_text
+from lepton.report.summary import disturbed_lines, gain_text
 
 # Each ratio of a Gain: its column heading, and the figure of a trial it is the ratio of (shown as was -> now).
 _RATIOS: tuple[tuple[str, str, Callable[[Trial], str]], ...] = (
@@ -45,6 +45,7 @@ def verdict_section(result: OptimizeResult) -> str:
         what = esc(setting_text(rec))
     lines = "".join(f"<li>{esc(gain_text(g))}</li>" for g in result.gains)
     gains = f"<ul class='gain-lines'>{lines}</ul>{gains_table(result)}" if lines else _no_gains(result)
+    gains += "".join(f"<p class='why disturbed'>{esc(line)}</p>" for line in disturbed_lines(result))
     return f"""
 <section class="rec {esc(result.verdict)}" id="verdict" data-verdict="{esc(result.verdict)}">
   <div class="rec-title"><span class="tag">{tag}</span>

@@ -43,7 +43,11 @@ def _status_cell(t: Trial, status: str, result: OptimizeResult) -> str:
         pills.append("<span class='pill frontier'>frontier</span>")
     if t.is_baseline:
         pills.append("<span class='pill baseline'>baseline</span>")
+    if t.disturbed is not None:
+        pills.append("<span class='pill disturbed'>disturbed</span>")
     notes = [f"<li class='why'>{esc(x)}</li>" for x in t.reasons]
+    if t.disturbed is not None:
+        notes.append(f"<li class='why'>{esc(t.disturbed.text)}</li>")
     notes += [f"<li>{esc(x)}</li>" for x in t.notes]
     if t.error:
         notes.append(f"<li class='why'><code>{esc(t.error)}</code></li>")

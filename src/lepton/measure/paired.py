@@ -1,0 +1,208 @@
+"""Paired, interleaved comparison: configurations timed in alternating short blocks (A B, B A, A B ...), so a
+burst of outside load or a drift of the machine's clock falls on both sides of a pair alike.
+
+A gain is the median of the per-pair ratios, with a 95% bootstrap interval over the pairs; a pair with a
+disturbed block is dropped and another is timed in its place (within the plan's time limit). Each side's own
+figures are its clean blocks pooled, so the trial tables show measurements taken side by side too.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from lepton.contract import Contract
+from lepton.measure.interference import Disturbance, Watch
+from lepton.measure.timing import (
+    BlockTimer,
+    ConcurrentStats,
+    Estimate,
+    Feeds,
+    LatencyStats,
+    TimingPlan,
+    burst,
+)
+
+PAIRS = 8  # clean pairs a comparison aims for (each side's minimum time is split over them)
+LOADED_PAIRS = 6  # pairs of concurrent bursts
+MIN_PAIRS = 4  # fewer clean pairs than this and the comparison is flagged disturbed
+MAX_ROUNDS = 4  # at most this many times the pairs aimed for, before the time limit
+
+
+class PairedRatios(Contract):
+    """Side ``b`` against side ``a`` (trial ids), timed in alternating blocks at one batch size; each ratio above
+    1 favours ``b``."""
+
+    a: str
+    b: str
+    batch_size: int
+    pairs: int  # clean pairs of single-stream blocks the ratios come from
+    dropped: int = 0  # pairs left out because a block of theirs was disturbed
+    single_stream: Estimate  # b's throughput over a's
+    p50: Estimate  # a's p50 over b's: times lower
+    loaded_pairs: int = 0
+    loaded: Estimate | None = None  # b's throughput with concurrent callers over a's
+    disturbed: Disturbance | None = None  # too few clean pairs: every pair was used, and the ratios are flagged
+
+
+def median_ratio(ratios: Sequence[float], resamples: int = 2000, seed: int = 0) -> Estimate:
+    """The median of per-pair ratios with a 95% bootstrap interval (resampling pairs, on the log scale)."""
+    x = np.log(np.asarray(ratios, dtype=float))
+    med = float(np.exp(np.median(x)))
+    if len(x) < 2:
+        return Estimate(value=round(med, 4), low=round(med, 4), high=round(med, 4))
+    rng = np.random.default_rng(seed)
+    stats = np.median(x[rng.integers(0, len(x), size=(resamples, len(x)))], axis=1)
+    lo, hi = np.exp(np.percentile(stats, [2.5, 97.5]))
+    return Estimate(value=round(med, 4), low=round(min(float(lo), med), 4), high=round(max(float(hi), med), 4))
+
+
+@dataclass
+class Side:
+    """One configuration of a comparison: how to run it, its batches, and its concurrency (callers, requests)."""
+
+    run: Callable[[Feeds], object]
+    batches: Sequence[Feeds]
+    callers: int = 2
+    requests: int = 64
+    failed: BaseException | None = None
+    timer: BlockTimer | None = None
+    blocks: list[tuple[list[float], bool]] = field(default_factory=list)  # per round: runs, disturbed
+    bursts: list[ConcurrentStats] = field(default_factory=list)
+    burst_disturbed: list[bool] = field(default_factory=list)
+    burst_watch: Watch = field(default_factory=Watch)
+
+
+def interleave(sides: Sequence[Side], plan: TimingPlan, *, concurrent: bool = False) -> None:
+    """Warm every side up, then time them in rounds of one block each, the order reversed every round; with
+    ``concurrent``, the same for bursts of concurrent callers. A side that raises is set aside (``failed``)."""
+    for s in sides:
+        s.timer = BlockTimer(s.run, s.batches, plan)
+        _guard(s, s.timer.warm_up)
+    runs_per_block: dict[int, int] = {}
+    for s in sides:
+        call_s = _call_seconds(s)
+        runs_per_block[id(s)] = max(math.ceil(plan.min_runs / PAIRS), math.ceil(plan.min_seconds / PAIRS / call_s), 1)
+        # about two seconds of concurrent requests over the bursts, at least one per caller each
+        s.requests = int(min(400 / LOADED_PAIRS, max(s.callers, 2.0 / LOADED_PAIRS / call_s)))
+    limit = time.perf_counter() + plan.max_seconds * max(1, len(sides))
+    _rounds(sides, PAIRS, limit, lambda s: _block(s, runs_per_block[id(s)]))
+    if concurrent:
+        _rounds(sides, LOADED_PAIRS, limit + plan.max_seconds, _loaded_block)
+
+
+def _call_seconds(s: Side) -> float:
+    """One run's time: each side gets its minimum time and runs over ``PAIRS`` blocks (a slow side runs fewer,
+    longer blocks)."""
+    t0 = time.perf_counter()
+    _guard(s, lambda: s.run(s.batches[0]))
+    return max(time.perf_counter() - t0, 1e-6)
+
+
+def _guard(s: Side, fn: Callable[[], object]) -> None:
+    if s.failed is not None:
+        return
+    try:
+        fn()
+    except Exception as e:  # noqa: BLE001  one side's failure is its trial's, the comparison goes on
+        s.failed = e
+
+
+def _block(s: Side, runs: int) -> bool:
+    assert s.timer is not None
+    _guard(s, lambda: s.timer.block(0.0, runs=runs) if s.timer else None)
+    if s.failed is None:
+        s.blocks.append(s.timer.last)
+        return s.timer.last[1]
+    return False
+
+
+def _loaded_block(s: Side) -> bool:
+    watch = s.burst_watch
+    watch.start_block()
+    out: list[ConcurrentStats] = []
+    _guard(s, lambda: out.append(burst(s.run, s.batches, s.callers, s.requests)))
+    disturbed = watch.end_block()
+    if s.failed is None:
+        s.bursts.append(out[0])
+        s.burst_disturbed.append(disturbed)
+    return disturbed
+
+
+def _rounds(sides: Sequence[Side], pairs: int, limit: float, one: Callable[[Side], bool]) -> None:
+    clean = 0
+    for r in range(pairs * MAX_ROUNDS):
+        live = [s for s in sides if s.failed is None]
+        if not live:
+            return
+        order = live if r % 2 == 0 else live[::-1]
+        disturbed = [one(s) for s in order]
+        clean += not any(disturbed)
+        if clean >= pairs or time.perf_counter() > limit:
+            return
+
+
+def compare(a: Side, b: Side, a_id: str, b_id: str, batch_size: int) -> PairedRatios | None:
+    """The per-pair ratios of ``b`` over ``a`` from the rounds both took part in."""
+    n = min(len(a.blocks), len(b.blocks))
+    if a.failed is not None or b.failed is not None or n == 0:
+        return None
+    rounds = [(a.blocks[i], b.blocks[i]) for i in range(n)]
+    clean = [(x, y) for x, y in rounds if not x[1] and not y[1]]
+    flagged = len(clean) < MIN_PAIRS
+    used = rounds if flagged else clean
+    single = median_ratio([float(np.mean(x[0])) / float(np.mean(y[0])) for x, y in used])
+    p50 = median_ratio([float(np.median(x[0])) / float(np.median(y[0])) for x, y in used])
+    loaded, loaded_pairs = None, 0
+    m = min(len(a.bursts), len(b.bursts))
+    if m:
+        bursts = [(a.bursts[i], b.bursts[i], a.burst_disturbed[i] or b.burst_disturbed[i]) for i in range(m)]
+        clean_bursts = [(x, y) for x, y, d in bursts if not d]
+        used_bursts = clean_bursts if len(clean_bursts) >= MIN_PAIRS else [(x, y) for x, y, _ in bursts]
+        flagged = flagged or len(clean_bursts) < MIN_PAIRS
+        loaded = median_ratio([y.throughput_per_s / x.throughput_per_s for x, y in used_bursts])
+        loaded_pairs = len(used_bursts)
+    disturbed = None
+    if flagged:
+        assert a.timer is not None and b.timer is not None
+        parts = [a.timer.watch, b.timer.watch, a.burst_watch, b.burst_watch]
+        disturbed = Disturbance.merge([d for w in parts if (d := w.disturbance()) is not None])
+    return PairedRatios(
+        a=a_id,
+        b=b_id,
+        batch_size=batch_size,
+        pairs=len(used),
+        dropped=len(rounds) - len(clean) if not flagged else 0,
+        single_stream=single,
+        p50=p50,
+        loaded_pairs=loaded_pairs,
+        loaded=loaded,
+        disturbed=disturbed,
+    )
+
+
+def latency_of(s: Side) -> LatencyStats:
+    """The side's clean blocks pooled (every block, flagged, when too few were clean)."""
+    assert s.timer is not None
+    return s.timer.stats()
+
+
+def concurrent_of(s: Side) -> ConcurrentStats | None:
+    """The side's clean bursts pooled: their requests over their time (every burst, flagged, when none was clean)."""
+    if not s.bursts:
+        return None
+    clean = [b for b, d in zip(s.bursts, s.burst_disturbed, strict=True) if not d]
+    used = clean or s.bursts
+    samples = tuple(x for b in used for x in b.latency.samples_ms)
+    first = used[0]
+    return ConcurrentStats(
+        callers=first.callers,
+        requests=sum(b.requests for b in used),
+        seconds=sum(b.seconds for b in used),
+        latency=LatencyStats(samples, first.latency.batch_size),
+        disturbance=None if clean else s.burst_watch.disturbance(),
+    )
