@@ -12,7 +12,7 @@ from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 RESULTS = ROOT / "benchmarks" / "results"
-SECTIONS = ["engines", "optimize", "profile", "optimize_small", "corpus", "train", "serve"]  # order in BENCHMARKS.md
+SECTIONS = ["engines", "optimize", "noise", "profile", "optimize_small", "corpus", "train", "serve"]  # order in BENCHMARKS.md
 
 
 def machine() -> dict[str, Any]:
@@ -96,6 +96,20 @@ def goals_summary() -> list[str]:
         row("#9 measured candidates (default search)", n, ">= 20", n is not None and n >= 20, "{:.0f}")
         obj = f.get("objective_ratio_vs_exhaustive")
         row("#9 $/1M of the default's choice vs --exhaustive's", obj, "<= 1.05x", obj is not None and obj <= 1.05)
+    noise = _load("noise")
+    if noise and "noisy_within_15pct_or_flagged" in noise:
+        ok = noise["noisy_within_15pct_or_flagged"]
+        row("#18 noisy run's gains within 15% of quiet or flagged", None, "all", ok)
+        row("#18 constant hog: every gain flagged", None, "all", noise["constant_all_flagged"])
+        obj = noise.get("noisy_objective_vs_quiet")
+        row(
+            "#18 noisy run's choice, $/1M vs quiet run's",
+            obj,
+            "same or <= 1.05x",
+            noise["same_recommendation"] or (obj or 9) <= 1.05,
+        )
+        worst = max((abs(float(c[-1]) - 1) for c in noise.get("in_search_vs_alone", [])), default=None)
+        row("#18 in-search vs alone, worst deviation", worst, "<= 5%", worst is not None and worst <= 0.05, "{:.1%}")
     srv = _load("serve")
     if srv and "checks" in srv:
         c = srv["checks"]

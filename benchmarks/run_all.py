@@ -10,6 +10,7 @@ HERE = Path(__file__).resolve().parent
 SCRIPTS = [
     "bench_engines.py",
     "bench_optimize.py",
+    "bench_noise.py",
     "bench_profile.py",
     "bench_optimize_small.py",
     "bench_corpus.py",
