@@ -98,6 +98,7 @@ def _run(run: RunState, options: OptimizeOptions, t_start: float) -> OptimizeRes
     status = "failed"
     try:
         deadline = t_start + options.time_budget if options.time_budget else None
+        run.deadline = deadline
         with run.stage("baseline"):
             _measure_baseline(run)
         with run.stage("build"):

@@ -6,7 +6,7 @@ import json
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Literal
 
 import numpy as np
@@ -98,6 +98,7 @@ class RunState:
     stage_seconds: dict[str, float] = field(default_factory=dict)  # where the time went; quality evaluation apart
     measurer: Measurer | None = None  # who measures, on which kinds of hardware (None: this process, here)
     pairings: dict[tuple[str, str], PairedRatios] = field(default_factory=dict)  # (baseline id, trial id) -> pairs
+    deadline: float | None = None  # perf_counter() time the run's --time-budget ends (None: no budget)
     _steps: int = 0
     _reserved: set[str] = field(default_factory=set)  # ids of measurements under way
 
@@ -310,6 +311,17 @@ class RunState:
             self.pairings[(paired.a, paired.b)] = paired
         return [out[i] for i in sorted(out)]
 
+    def plan_for(self, rung: int) -> TimingPlan:
+        """The rung's timing plan: only a precise measurement (what gains quote) times disturbed blocks again, and
+        never past the run's deadline (screens and quick looks are judged as measured, flagged)."""
+        plan = self.plans[rung]
+        if rung != PRECISE:
+            return replace(plan, retry_disturbed=False)
+        if self.deadline is not None:
+            left = self.deadline - time.perf_counter()
+            return replace(plan, max_seconds=max(plan.min_seconds, min(plan.max_seconds, left / 2)))
+        return plan
+
     def _job(self, r: Request, session: Session | None = None) -> Job | Trial:
         """What measuring ``r`` takes (on ``session`` when one is open for it: ``r.session`` opens it for a
         measurer in this process); the stored trial when a resumed run measured it before (or the failed trial
@@ -331,7 +343,7 @@ class RunState:
         return Job(
             trial_id,
             spec,
-            self.plans[r.rung],
+            self.plan_for(r.rung),
             self.measuring.price(r.kind),
             qps=self.targets.qps,
             quality=quality,
