@@ -14,6 +14,7 @@ from pass_helpers import commit
 
 from lepton.cost.hardware import Hardware
 from lepton.engines import ENGINES, open_session
+from lepton.errors import UserError
 from lepton.ir.artifact import Artifact
 from lepton.ir.openvino_ir import read_model
 from lepton.measure.quality import fidelity
@@ -164,8 +165,10 @@ def test_already_quantized_and_nothing_to_quantize_are_refused(
     for name in ("quantize-nncf", "quantize-nncf-accuracy"):
         assert create(name).check(child, hw) == "the model is already quantized"
         assert create(name).check(relu, hw) == "no MatMul/Gemm/Conv to quantize"
-    assert "model_type" in (create("quantize-nncf", model_type="llm").check(mlp, hw) or "")
-    assert "max_drop" in (create("quantize-nncf-accuracy", max_drop=2.0).check(mlp, hw) or "")
+    with pytest.raises(UserError, match="quantize-nncf: param model_type should be"):
+        create("quantize-nncf", model_type="llm")  # a bad param is the user's mistake, refused when made
+    with pytest.raises(UserError, match="quantize-nncf-accuracy: param max_drop should be less than 1; got 2.0"):
+        create("quantize-nncf-accuracy", max_drop=2.0)
 
 
 @pytest.mark.slow

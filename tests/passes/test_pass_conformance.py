@@ -127,9 +127,14 @@ def test_a_step_of_a_pass_that_does_not_exist_is_refused() -> None:
 def test_a_quality_bounded_twin_takes_every_param_of_its_pass(name: str) -> None:
     twin = PASSES.get(name).recovered_by
     if twin is None:
+        with pytest.raises(NotApplicable, match="has no quality-bounded twin"):
+            PASSES.get(name)().bounded(max_drop=0.01, drop_type="absolute")
         return
     assert issubclass(PASSES.get(twin).Params, PASSES.get(name).Params)  # the twin inherits its Params
-    assert {"max_drop", "drop_type"} <= set(PASSES.get(twin).Params.model_fields)
+    p = PASSES.get(name)()
+    bounded = p.bounded(max_drop=0.02, drop_type="relative")  # what the navigator's recovery stage builds
+    assert bounded.name == twin and bounded.params.max_drop == 0.02 and bounded.params.drop_type == "relative"
+    assert {k: v for k, v in bounded.params.model_dump().items() if k in p.params.model_fields} == dict(p.params)
 
 
 # A refusal each pass gives on a real model it cannot apply to (valid params).

@@ -34,9 +34,7 @@ def recovery_stage(
     assert twin_name is not None  # _recoverable
     headline = trial.quality.headline()
     drop_type = "relative" if headline is not None and not headline.higher_is_better else "absolute"
-    params = {k: v for k, v in passes[-1].params.model_dump().items() if k in PASSES.get(twin_name).Params.model_fields}
-    bound: dict[str, object] = {"max_drop": run.targets.max_drop, "drop_type": drop_type}
-    twin = PASSES.get(twin_name)(**params, **bound)
+    twin = passes[-1].bounded(max_drop=run.targets.max_drop, drop_type=drop_type)
     chain = [*passes[:-1], twin]
     label = chain_label(chain)
     if label in {c.label for c, _ in variants}:

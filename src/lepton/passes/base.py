@@ -168,6 +168,14 @@ class Pass(ABC, Generic[P]):
             raise NotApplicable(f"{self.name} cannot keep nodes in float")
         return type(self)(**{**self.params.model_dump(), "nodes_to_exclude": tuple(nodes)})
 
+    def bounded(self, max_drop: float, drop_type: str) -> Pass[Any]:
+        """This pass's quality-bounded twin (``recovered_by``) with this pass's params and the bound."""
+        if self.recovered_by is None:
+            raise NotApplicable(f"{self.name} has no quality-bounded twin")
+        twin = PASSES.get(self.recovered_by)
+        same = {k: v for k, v in self.params.model_dump().items() if k in twin.Params.model_fields}
+        return twin(**same, max_drop=max_drop, drop_type=drop_type)
+
     def cache_params(self, artifact: Artifact, ctx: PassContext) -> dict[str, Any]:
         """The params recorded in the lineage (the cache key with the parent id and the pass name); passes that
         depend on context data add a fingerprint of it."""
