@@ -15,6 +15,7 @@ from lepton.cost.hardware import Hardware
 from lepton.errors import NotApplicable, UserError
 from lepton.ir.artifact import FORMATS, Artifact
 from lepton.ir.openvino_ir import read_model
+from lepton.measure.trial import ChainStep
 from lepton.passes import PASSES, Pass, PassContext, PassParams, apply_pass, check_step
 from lepton.store import Store
 
@@ -121,6 +122,14 @@ def test_every_built_in_pass_has_a_bad_param_case() -> None:
 def test_a_step_of_a_pass_that_does_not_exist_is_refused() -> None:
     with pytest.raises(UserError, match="unknown pass 'graph-fusion'; known: .*fuse-transformer"):
         check_step("graph-fusion", {})
+    # a trial's chain is checked when it is read: a record naming a made-up pass or param does not validate
+    with pytest.raises(ValueError, match="unknown pass 'graph-fusion'"):
+        ChainStep.model_validate({"pass": "graph-fusion", "params": {}})
+    with pytest.raises(ValueError, match="quantize-static: unknown param 'samples'"):
+        ChainStep.model_validate({"pass": "quantize-static", "params": {"samples": 64}})
+    assert ChainStep.model_validate({"pass": "quantize-static", "params": {"max_batches": 64}}).params == {
+        "max_batches": 64
+    }  # the record keeps what it was given (its JSON is unchanged)
 
 
 @pytest.mark.parametrize("name", NAMES)
