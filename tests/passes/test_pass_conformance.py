@@ -56,6 +56,8 @@ def test_declarations_are_on_the_class(name: str) -> None:
     assert cls.family in FAMILIES
     assert cls.__doc__
     assert cls.accepts and cls.accepts <= set(FORMATS) and cls.produces in FORMATS
+    for proposal in cls.proposals:  # what the navigator tries by default is valid for the pass's Params
+        cls(**proposal.params)
 
 
 @pytest.mark.parametrize("name", NAMES)

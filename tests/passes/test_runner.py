@@ -132,6 +132,7 @@ def test_a_declared_minimum_opset_runs_one_cached_conversion_first(
     cnn11: Artifact, store: Store, ctx_for: Callable[..., PassContext]
 ) -> None:
     child = apply_pass(cnn11, PASSES.get("negate-13")(), ctx_for())
+    assert child.lineage.parent is not None
     parent = store.artifact(child.lineage.parent)
     assert (parent.lineage.pass_name, dict(parent.lineage.pass_params)) == ("convert-opset", {"opset": 13})
     assert parent.lineage.parent == cnn11.id and default_opset(onnx.load(str(child.model_path))) == 13
