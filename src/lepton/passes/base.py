@@ -144,7 +144,8 @@ class Pass(ABC, Generic[P]):
     params: P
 
     def __init__(self, **params: Any) -> None:
-        self.params = cast(P, validate_params(self.name, self.Params, params))
+        name = getattr(self, "name", type(self).__name__)  # a class not registered yet has no name
+        self.params = cast(P, validate_params(name, self.Params, params))
 
     @classmethod
     def worth_trying(cls, family: str) -> bool:
