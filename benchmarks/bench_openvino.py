@@ -70,7 +70,7 @@ def main() -> None:
     from lepton.cost.hardware import detect_hardware
     from lepton.examples import example_sentences, import_example
     from lepton.measure.workload import text_workload
-    from lepton.passes import PassContext, create
+    from lepton.passes import PassContext, apply_pass, create
     from lepton.store import Store
 
     hw = detect_hardware()
@@ -87,7 +87,7 @@ def main() -> None:
     t_import = time.perf_counter() - t0
     t0 = time.perf_counter()
     ctx = PassContext(store=store, hardware=hw, calibration=workload.batches(8, 8))
-    int8 = create("quantize-nncf").apply(base, ctx)  # transformer preset + SmoothQuant, chosen by model_type=auto
+    int8 = apply_pass(base, create("quantize-nncf"), ctx)  # transformer preset + SmoothQuant, chosen by model_type=auto
     t_quantize = time.perf_counter() - t0
 
     configs = configurations(base, int8, hw.bf16_native is not None)

@@ -43,14 +43,14 @@ def profile(path: Path, feeds: dict, prefix: str) -> tuple[float, dict[str, floa
 def main() -> None:
     from lepton.cost.hardware import detect_hardware
     from lepton.examples import example_sentences, import_example, tokenize
-    from lepton.passes import PassContext, create
+    from lepton.passes import PassContext, apply_pass, create
     from lepton.settings import offline_hub
     from lepton.store import Store
 
     offline_hub()
     store = Store()
     base = import_example("minilm", store)
-    int8 = create("quantize-dynamic", per_channel=True).apply(base, PassContext(store, detect_hardware()))
+    int8 = apply_pass(base, create("quantize-dynamic", per_channel=True), PassContext(store, detect_hardware()))
     feeds = tokenize(base.file("tokenizer"), example_sentences()[:32], max_length=128, pad_to="max_length")
     feeds = {k: v for k, v in feeds.items() if k in base.signature.input_names}
     rows, out = [], {}

@@ -196,12 +196,12 @@ def main() -> None:
     os.environ["LEPTON_HOME"] = str(home)
     from lepton.cost.hardware import detect_hardware
     from lepton.examples import example_sentences, import_example
-    from lepton.passes import PassContext, create
+    from lepton.passes import PassContext, apply_pass, create
     from lepton.store.store import Store
 
     store = Store(home)
     base = import_example("minilm", store)
-    int8 = create("quantize-dynamic").apply(base, PassContext(store=store, hardware=detect_hardware()))
+    int8 = apply_pass(base, create("quantize-dynamic"), PassContext(store=store, hardware=detect_hardware()))
     store.name_model("minilm-int8", int8.id)
     tok_dir = base.file("tokenizer")
     assert tok_dir is not None

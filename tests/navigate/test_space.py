@@ -25,7 +25,7 @@ FAST = {
 def test_the_int8_recipe_comes_first_and_what_the_machine_lacks_is_skipped(tiny_artifact: Artifact) -> None:
     chains = [c for c, _ in proposed_chains(tiny_artifact)]
     assert [p.name for p in chains[0]] == ["optimize-graph", "quantize-dynamic"]
-    assert chains[0][1].params()["per_channel"] is True and chains[0][1].params()["weight_type"] == "qint8"
+    assert chains[0][1].params.per_channel is True and chains[0][1].params.weight_type == "qint8"
     plain = candidates(tiny_artifact, fake_hardware(flags=("avx512_vnni",)))
     assert plain[0].passes == [] and plain[0].label == "fp32"
     skipped = {c.label: c.skip_reason for c in plain if c.skip_reason}

@@ -13,7 +13,7 @@ from pass_helpers import commit, fake_hardware, run
 
 from lepton.errors import NotApplicable, PassError
 from lepton.ir.artifact import Artifact
-from lepton.passes import PassContext, apply_chain, create
+from lepton.passes import PassContext, apply_chain, apply_pass, create
 from lepton.passes.prune import sparsity_of
 from lepton.passes.quantize import DynamicInt8
 from lepton.store import Store
@@ -27,7 +27,7 @@ def test_dynamic_int8_makes_a_weight_dominated_mlp_over_2x_smaller_and_keeps_pre
     mlp: Artifact, digits: tuple[np.ndarray, np.ndarray], ctx_for: Callable[..., PassContext]
 ) -> None:
     x, _ = digits
-    q = create("quantize-dynamic").apply(mlp, ctx_for())
+    q = apply_pass(mlp, create("quantize-dynamic"), ctx_for())
     ops = {n.op_type for n in onnx.load(str(q.model_path)).graph.node}
     assert "MatMulInteger" in ops and "Gemm" not in ops  # the Gemm nodes were rewritten and quantized
     assert (mlp.path / "model.onnx").stat().st_size > 2 * (q.path / "model.onnx").stat().st_size
@@ -43,7 +43,7 @@ def test_static_qdq_runs_with_each_calibration_method(
     ctx_for: Callable[..., PassContext],
 ) -> None:
     x, _ = digits
-    q = create("quantize-static", calibrate_method=method).apply(mlp, ctx_for(calibration=digits_feeds))
+    q = apply_pass(mlp, create("quantize-static", calibrate_method=method), ctx_for(calibration=digits_feeds))
     graph = onnx.load(str(q.model_path)).graph
     assert sum(n.op_type == "QuantizeLinear" for n in graph.node) >= 3
     assert q.lineage.pass_params["calibration"] != "synthetic-0"  # the real feeds are part of the cache key
@@ -53,7 +53,7 @@ def test_static_qdq_runs_with_each_calibration_method(
 def test_static_qdq_keeps_excluded_nodes_in_float(
     mlp: Artifact, digits_feeds: list[dict[str, np.ndarray]], ctx_for: Callable[..., PassContext]
 ) -> None:
-    q = create("quantize-static", nodes_to_exclude=["fc2"]).apply(mlp, ctx_for(calibration=digits_feeds))
+    q = apply_pass(mlp, create("quantize-static", nodes_to_exclude=["fc2"]), ctx_for(calibration=digits_feeds))
     graph = onnx.load(str(q.model_path)).graph
     fc2 = next(n for n in graph.node if n.name == "fc2")
     producers = {o: n.op_type for n in graph.node for o in n.output}
@@ -61,7 +61,7 @@ def test_static_qdq_keeps_excluded_nodes_in_float(
 
 
 def test_magnitude_pruning_zeroes_the_requested_fraction(mlp: Artifact, ctx_for: Callable[..., PassContext]) -> None:
-    pruned = create("prune-magnitude", sparsity=0.6).apply(mlp, ctx_for())
+    pruned = apply_pass(mlp, create("prune-magnitude", sparsity=0.6), ctx_for())
     assert sparsity_of(onnx.load(str(pruned.model_path))) == pytest.approx(0.6, abs=0.002)
     assert sparsity_of(onnx.load(str(mlp.model_path))) < 0.01
     assert pruned.lineage.pass_params["finetuned"] is False
@@ -89,7 +89,7 @@ def test_magnitude_pruning_fine_tunes_a_torch_source(
     feeds = [{"x": x[i : i + 64]} for i in range(0, 640, 64)]
     targets = [y[i : i + 64] for i in range(0, 640, 64)]
     ctx = ctx_for(train_feeds=feeds, train_targets=targets)
-    tuned = create("prune-magnitude", sparsity=0.5, finetune_steps=5).apply(art, ctx)
+    tuned = apply_pass(art, create("prune-magnitude", sparsity=0.5, finetune_steps=5), ctx)
     assert tuned.lineage.pass_params["finetuned"] is True
     assert sparsity_of(onnx.load(str(tuned.model_path))) == pytest.approx(0.5, abs=0.01)  # masks held
     assert run(tuned, {"x": x[:8]}).shape == (8, 10)
@@ -99,7 +99,7 @@ def test_structured_pruning_really_shrinks_mlp_channels(
     mlp: Artifact, digits: tuple[np.ndarray, np.ndarray], ctx_for: Callable[..., PassContext]
 ) -> None:
     x, _ = digits
-    pruned = create("prune-structured", sparsity=0.25).apply(mlp, ctx_for())
+    pruned = apply_pass(mlp, create("prune-structured", sparsity=0.25), ctx_for())
     dims = {i.name: list(i.dims) for i in onnx.load(str(pruned.model_path)).graph.initializer}
     assert dims["w0"] == [64, 192] and dims["b0"] == [192] and dims["w1"] == [192, 96] and dims["w2"] == [96, 10]
     assert pruned.size_mb < 0.8 * mlp.size_mb
@@ -109,7 +109,7 @@ def test_structured_pruning_really_shrinks_mlp_channels(
 def test_structured_pruning_shrinks_conv_filters_through_batchnorm(
     cnn: Artifact, ctx_for: Callable[..., PassContext]
 ) -> None:
-    pruned = create("prune-structured", sparsity=0.5).apply(cnn, ctx_for())
+    pruned = apply_pass(cnn, create("prune-structured", sparsity=0.5), ctx_for())
     dims = {i.name: list(i.dims) for i in onnx.load(str(pruned.model_path)).graph.initializer}
     assert dims["c1w"] == [4, 1, 3, 3] and dims["bn_v"] == [4] and dims["c2w"] == [16, 4, 3, 3]
     assert run(pruned, {"x": np.ones((2, 1, 8, 8), np.float32)}).shape == (2, 10)
@@ -129,7 +129,7 @@ def test_structured_pruning_says_why_when_no_chain_can_shrink(
     onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)]), str(tmp_path / "one.onnx"))
     art = commit(store, tmp_path / "one.onnx")
     with pytest.raises(NotApplicable, match="no channel chain"):
-        create("prune-structured").apply(art, ctx_for())
+        apply_pass(art, create("prune-structured"), ctx_for())
 
 
 def test_fp16_is_refused_without_native_fp16_or_gpu(mlp: Artifact) -> None:
@@ -145,7 +145,7 @@ def test_bf16_is_refused_on_cpu_and_builds_bf16_weights_for_a_gpu(
 ) -> None:
     why = create("bf16").check(mlp, fake_hardware(flags=("avx512_bf16",)))
     assert why is not None and "GPU" in why and "avx512_bf16" in why
-    art = create("bf16").apply(mlp, ctx_for(hardware=fake_hardware(gpus=("NVIDIA H100",))))
+    art = apply_pass(mlp, create("bf16"), ctx_for(hardware=fake_hardware(gpus=("NVIDIA H100",))))
     model = onnx.load(str(art.model_path))
     assert {i.data_type for i in model.graph.initializer if i.name.startswith("w")} == {TensorProto.BFLOAT16}
     assert model.graph.input[0].type.tensor_type.elem_type == TensorProto.FLOAT  # io kept in float32
@@ -164,7 +164,7 @@ def test_quantize_says_why_when_there_is_nothing_to_quantize(
     art = commit(store, tmp_path / "relu.onnx")
     assert "no MatMul" in (create("quantize-dynamic").check(art, ctx_for().hardware) or "")
     with pytest.raises(NotApplicable, match="quantize-dynamic: no MatMul"):
-        create("quantize-dynamic").apply(art, ctx_for())
+        apply_pass(art, create("quantize-dynamic"), ctx_for())
 
 
 def test_a_pass_crashing_on_an_exotic_graph_raises_pass_error(
@@ -183,7 +183,7 @@ def test_a_pass_crashing_on_an_exotic_graph_raises_pass_error(
     onnx.save(model, str(tmp_path / "exotic.onnx"))
     art = commit(store, tmp_path / "exotic.onnx")
     with pytest.raises(PassError, match="optimize-graph failed.*FancyOp") as info:
-        create("optimize-graph").apply(art, ctx_for())
+        apply_pass(art, create("optimize-graph"), ctx_for())
     assert info.value.__cause__ is not None
     assert list(store.tmp_dir.iterdir()) == []  # nothing half-built left behind
 
@@ -234,7 +234,7 @@ def test_static_int8_is_quiet_on_a_model_that_declares_its_output_shape_wrong(
     feeds = [{"x": np.random.default_rng(i).standard_normal((8, 4)).astype(np.float32)} for i in range(4)]
     capfd.readouterr()
 
-    q = create("quantize-static").apply(art, ctx_for(calibration=feeds))
+    q = apply_pass(art, create("quantize-static"), ctx_for(calibration=feeds))
 
     assert q.lineage.parent == art.id
     assert "VerifyOutputSizes" not in capfd.readouterr().err

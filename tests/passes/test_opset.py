@@ -14,7 +14,7 @@ from pass_helpers import commit, run
 from lepton.cost.hardware import Hardware
 from lepton.errors import NotApplicable
 from lepton.ir.onnx_intake import default_opset
-from lepton.passes import PassContext, apply_chain
+from lepton.passes import PassContext, apply_chain, apply_pass
 from lepton.passes.opset import ConvertOpset
 from lepton.passes.quantize import StaticInt8
 from lepton.store import Store
@@ -77,6 +77,6 @@ def test_convert_opset_only_upgrades_and_says_why_not(
     )
     assert "newer than onnx and onnxruntime here support" in (ConvertOpset(opset=999).check(art, hw) or "")
     with pytest.raises(NotApplicable, match="convert-opset: the model is already at opset 17"):
-        ConvertOpset(opset=13).apply(cnn, ctx_for())  # type: ignore[arg-type]
-    newest = ConvertOpset().apply(art, ctx_for())  # 0: the newest both onnx and onnxruntime support
+        apply_pass(cnn, ConvertOpset(opset=13), ctx_for())  # type: ignore[arg-type]
+    newest = apply_pass(art, ConvertOpset(), ctx_for())  # 0: the newest both onnx and onnxruntime support
     assert default_opset(onnx.load(str(newest.model_path))) == ConvertOpset().target() > 13

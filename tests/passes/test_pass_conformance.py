@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import hashlib
-import inspect
 from collections.abc import Callable
 from pathlib import Path
 
@@ -13,10 +12,11 @@ import pytest
 from pass_helpers import commit_ir, run
 
 from lepton.cost.hardware import Hardware
-from lepton.errors import NotApplicable
+from lepton.errors import NotApplicable, UserError
 from lepton.ir.artifact import FORMATS, Artifact
 from lepton.ir.openvino_ir import read_model
-from lepton.passes import PASSES, Pass, PassContext
+from lepton.measure.trial import ChainStep
+from lepton.passes import PASSES, Pass, PassContext, PassParams, apply_pass, check_step
 from lepton.store import Store
 
 CAPABILITIES = {"cpu", "gpu", "int8", "bf16", "fp16"}
@@ -56,6 +56,8 @@ def test_declarations_are_on_the_class(name: str) -> None:
     assert cls.family in FAMILIES
     assert cls.__doc__
     assert cls.accepts and cls.accepts <= set(FORMATS) and cls.produces in FORMATS
+    for proposal in cls.proposals:  # what the navigator tries by default is valid for the pass's Params
+        cls(**proposal.params)
 
 
 @pytest.mark.parametrize("name", NAMES)
@@ -69,52 +71,99 @@ def test_a_format_the_pass_cannot_read_is_refused(
     if "openvino" not in type(p).accepts:
         assert why is not None and "openvino" in why
         with pytest.raises(NotApplicable, match="reads only onnx"):
-            p.apply(ir, ctx_for())
+            apply_pass(ir, p, ctx_for())
 
 
 @pytest.mark.parametrize("name", NAMES)
-def test_init_only_stores_keyword_params(name: str) -> None:
+def test_init_only_stores_the_declared_params(name: str) -> None:
     cls = PASSES.get(name)
-    sig = inspect.signature(cls.__init__)
-    params = [p for p in sig.parameters.values() if p.name != "self"]
-    assert all(p.kind is p.KEYWORD_ONLY and p.default is not p.empty for p in params)
+    assert cls.__init__ is Pass.__init__  # no pass writes its own: the params model is the one declaration
+    assert issubclass(cls.Params, PassParams) and cls.Params.model_config.get("frozen")
+    assert all(not f.is_required() for f in cls.Params.model_fields.values())  # every param has a default
     p = cls()
-    stored = p.params()
-    assert set(stored) == {q.name for q in params}  # every param stored under its own name, nothing else
-    for q in params:
-        default = q.default
-        assert stored[q.name] == (list(default) if isinstance(default, tuple) else default)
-    assert type(p)(**stored).params() == stored  # params round-trip: the cache key rebuilds the pass
+    assert vars(p) == {"params": cls.Params()}  # nothing else is stored, nothing is read
+    stored = p.params.to_json()
+    assert list(stored) == sorted(cls.Params.model_fields)  # the cache key: every param under its own name
+    assert cls(**stored).params == p.params  # params round-trip: the recorded chain rebuilds the pass
+    check_step(name, stored)  # and a trial's chain step with them is valid
 
 
-# A refusal each built-in pass really gives on a real model: bad params, or a model it cannot apply to.
+# A param each built-in pass refuses, with the words its one-line UserError says.
+BAD_PARAMS: dict[str, tuple[dict[str, object], str]] = {
+    "quantize-dynamic": ({"weight_type": "int3"}, "param weight_type should be 'qint8' or 'quint8'; got 'int3'"),
+    "quantize-static": ({"calibrate_method": "vibes"}, "param calibrate_method should be"),
+    "optimize-graph": ({"level": "all"}, "param level should be 'basic' or 'extended'; got 'all'"),
+    "fuse-transformer": ({"num_heads": -1}, "param num_heads should be greater than or equal to 0; got -1"),
+    "prune-magnitude": ({"sparsity": 1.5}, "param sparsity should be less than 1; got 1.5"),
+    "prune-structured": ({"sparsity": 0.0}, "param sparsity should be greater than 0; got 0.0"),
+    "convert-opset": ({"opset": -1}, "param opset should be greater than or equal to 0"),
+    "quantize-nncf": ({"preset": "vibes"}, "param preset should be"),
+    "quantize-nncf-accuracy": ({"drop_type": "vibes"}, "param drop_type should be 'absolute' or 'relative'"),
+    "fp16": ({"op_block_list": 3}, "param op_block_list should be a valid tuple"),
+    "bf16": ({"op_block_list": 3}, "param op_block_list should be a valid tuple"),
+}
+
+
+@pytest.mark.parametrize("name", sorted(BAD_PARAMS))
+def test_a_bad_param_is_a_user_error_of_one_line(name: str) -> None:
+    params, words = BAD_PARAMS[name]
+    with pytest.raises(UserError) as bad:
+        PASSES.get(name)(**params)
+    assert str(bad.value).startswith(f"{name}: ") and words in str(bad.value) and "\n" not in str(bad.value)
+    with pytest.raises(UserError, match=f"{name}: unknown param 'vibes'; its params are: "):
+        PASSES.get(name)(vibes=1)
+    with pytest.raises(ValueError, match=words.split(";")[0]):  # a recorded chain step is checked the same way
+        check_step(name, params)
+
+
+def test_every_built_in_pass_has_a_bad_param_case() -> None:
+    built_in = {n for n in NAMES if PASSES.get(n).__module__.startswith("lepton.passes.")}
+    assert built_in <= set(BAD_PARAMS)
+
+
+def test_a_step_of_a_pass_that_does_not_exist_is_refused() -> None:
+    with pytest.raises(UserError, match="unknown pass 'graph-fusion'; known: .*fuse-transformer"):
+        check_step("graph-fusion", {})
+    # a trial's chain is checked when it is read: a record naming a made-up pass or param does not validate
+    with pytest.raises(ValueError, match="unknown pass 'graph-fusion'"):
+        ChainStep.model_validate({"pass": "graph-fusion", "params": {}})
+    with pytest.raises(ValueError, match="quantize-static: unknown param 'samples'"):
+        ChainStep.model_validate({"pass": "quantize-static", "params": {"samples": 64}})
+    assert ChainStep.model_validate({"pass": "quantize-static", "params": {"max_batches": 64}}).params == {
+        "max_batches": 64
+    }  # the record keeps what it was given (its JSON is unchanged)
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_a_quality_bounded_twin_takes_every_param_of_its_pass(name: str) -> None:
+    twin = PASSES.get(name).recovered_by
+    if twin is None:
+        with pytest.raises(NotApplicable, match="has no quality-bounded twin"):
+            PASSES.get(name)().bounded(max_drop=0.01, drop_type="absolute")
+        return
+    assert issubclass(PASSES.get(twin).Params, PASSES.get(name).Params)  # the twin inherits its Params
+    p = PASSES.get(name)()
+    bounded = p.bounded(max_drop=0.02, drop_type="relative")  # what the navigator's recovery stage builds
+    assert bounded.name == twin and bounded.params.max_drop == 0.02 and bounded.params.drop_type == "relative"
+    assert {k: v for k, v in bounded.params.model_dump().items() if k in p.params.model_fields} == dict(p.params)
+
+
+# A refusal each pass gives on a real model it cannot apply to (valid params).
 REFUSALS: dict[str, tuple[dict[str, object], str]] = {
-    "quantize-dynamic": ({"weight_type": "int3"}, "weight_type 'int3'"),
-    "quantize-static": ({"calibrate_method": "vibes"}, "calibrate_method 'vibes'"),
-    "optimize-graph": ({"level": "all"}, "not portable"),
     "fuse-transformer": ({}, "no transformer encoder pattern"),  # the MLP is not a transformer
-    "prune-magnitude": ({"sparsity": 1.5}, "sparsity must be between 0 and 1"),
-    "prune-structured": ({"sparsity": 0.0}, "sparsity must be between 0 and 1"),
     "convert-opset": ({"opset": 12}, "only upgrades are made"),  # the MLP is at opset 17 already
-    "quantize-nncf": ({"preset": "vibes"}, "preset 'vibes'"),
-    "quantize-nncf-accuracy": ({"drop_type": "vibes"}, "drop_type 'vibes'"),
+    "quantize-dynamic": ({"op_types": ["Attention"]}, "no Attention with constant weights to quantize"),
 }
 
 
 @pytest.mark.parametrize("name", sorted(REFUSALS))
-def test_check_refuses_with_a_reason_and_init_accepts(name: str, mlp: Artifact, hw: Hardware) -> None:
+def test_check_refuses_with_a_reason_and_the_runner_says_not_applicable(name: str, mlp: Artifact, hw: Hardware) -> None:
     params, words = REFUSALS[name]
-    p = PASSES.get(name)(**params)  # __init__ only stores: even nonsense is accepted here
+    p = PASSES.get(name)(**params)
     why = p.check(mlp, hw)
     assert isinstance(why, str) and words in why, why
     with pytest.raises(NotApplicable, match=name):
-        p.apply(mlp, PassContext(store=Store(), hardware=hw))
-
-
-def test_every_built_in_pass_that_validates_has_a_refusal_case() -> None:
-    precision = {n for n in NAMES if PASSES.get(n).family == "precision"}  # refused by the machine, tested below
-    built_in = {n for n in NAMES if PASSES.get(n).__module__.startswith("lepton.passes.")}
-    assert built_in - precision <= set(REFUSALS)
+        apply_pass(mlp, p, PassContext(store=Store(), hardware=hw))
 
 
 @pytest.mark.parametrize("name", NAMES)
@@ -139,10 +188,10 @@ def test_pass_conforms(
     x = np.random.default_rng(0).random((3, 64) if model == "mlp" else (3, 1, 8, 8)).astype(np.float32)
     if why is not None:
         with pytest.raises(NotApplicable, match=name):
-            p.apply(art, ctx_for())
+            apply_pass(art, p, ctx_for())
         return
     try:
-        child = p.apply(art, ctx_for())
+        child = apply_pass(art, p, ctx_for())
     except NotApplicable as e:  # found only while building (e.g. nothing to fuse): must say why
         assert name in str(e)
         return

@@ -10,7 +10,7 @@ from pass_helpers import run
 
 from lepton.errors import NotApplicable
 from lepton.ir.artifact import Artifact
-from lepton.passes import PassContext, create
+from lepton.passes import PassContext, apply_pass, create
 from lepton.passes.sensitivity import mean_cosine, measure_sensitivity
 
 
@@ -31,7 +31,7 @@ def test_sensitivity_ranks_every_node_and_finds_the_fewest_to_keep_in_float(
     target = (probe.all_quantized + probe.tried[max(probe.tried)]) / 2 if len(probe.tried) > 1 else 1.0
     report = measure_sensitivity(mlp, ctx, coarse, feeds=digits_feeds, target=target)
     assert report.reached and 1 <= len(report.exclude) <= 3 and report.exclude == report.top(len(report.exclude))
-    variant = create("quantize-dynamic", per_channel=False, nodes_to_exclude=report.exclude).apply(mlp, ctx)
+    variant = apply_pass(mlp, create("quantize-dynamic", per_channel=False, nodes_to_exclude=report.exclude), ctx)
     ref = [run(mlp, f) for f in digits_feeds]
     assert mean_cosine(ref, [run(variant, f) for f in digits_feeds]) >= target - 1e-6
     assert len(report.exclude) in report.candidate_ks()
@@ -55,7 +55,7 @@ def test_sensitivity_candidates_extend_a_prefix_with_float_nodes(
     report, chains = sensitivity_candidates(
         mlp, ctx, prefix, create("quantize-dynamic"), feeds=digits_feeds, target=0.999999
     )
-    excluded = [tuple(c[-1].params()["nodes_to_exclude"]) for c in chains]
+    excluded = [tuple(c[-1].params.nodes_to_exclude) for c in chains]
     assert () in excluded and len(set(excluded)) == len(chains)
     assert all([p.name for p in c[:-1]] == ["optimize-graph"] for c in chains)
     art = apply_chain(mlp, chains[-1], ctx)

@@ -22,10 +22,10 @@ from lepton.navigate.targets import Slo, Targets
 
 USD_PER_HOUR = 0.08925
 QPS = 100.0
-FUSION: tuple[str, dict[str, Any]] = ("graph-fusion", {})
+FUSION: tuple[str, dict[str, Any]] = ("fuse-transformer", {})
 INT8 = ("quantize-dynamic", {"per_channel": False})
 INT8_PC = ("quantize-dynamic", {"per_channel": True})
-INT8_STATIC = ("quantize-static", {"calibration": "minmax", "samples": 64})
+INT8_STATIC = ("quantize-static", {"calibrate_method": "minmax", "max_batches": 64})
 
 
 def measured(tid: str, variant: str, batch: int, p50: float, p95: float, **kw: Any) -> Trial:
@@ -51,7 +51,7 @@ def measured(tid: str, variant: str, batch: int, p50: float, p95: float, **kw: A
 def example_trials() -> list[Trial]:
     base = {"engine": "torch", "artifact": "source", "role": "baseline", "cosine": 1.0, "precise": True}
     concurrent = Concurrent(callers=4, requests=400, throughput_per_s=830.0, latency_ms=latency(150.0, 170.0))
-    failed = measured("t12", "fp16", 1, 1.0, 1.0, chain=(("convert-fp16", {"keep_io_types": True}),)).with_(
+    failed = measured("t12", "fp16", 1, 1.0, 1.0, chain=(("fp16", {}),)).with_(
         status="failed",
         latency_ms=None,
         cost=None,

@@ -15,7 +15,7 @@ from lepton.cost.hardware import detect_hardware
 from lepton.engines import RuntimeConfig, open_session
 from lepton.errors import EngineUnavailable
 from lepton.ir.artifact import Artifact
-from lepton.passes import PassContext, create
+from lepton.passes import PassContext, apply_pass, create
 from lepton.serve import ServeConfig, build_app
 from lepton.serve.metrics import Metrics
 from lepton.serve.models import open_lanes, open_model
@@ -47,7 +47,7 @@ def winner(store: Store, tmp_path: Path) -> tuple[Artifact, Artifact]:
     base = store_model(store, dense_model(tmp_path / "dense.onnx"), "dense")
     rng = np.random.default_rng(0)
     ctx = PassContext(store=store, hardware=detect_hardware(), calibration=[{"x": rng.random((8, 4), np.float32)}])
-    variant = create("quantize-nncf").apply(base, ctx)
+    variant = apply_pass(base, create("quantize-nncf"), ctx)
     recommend(store, base, variant, MEASURED, "openvino")
     return base, variant
 

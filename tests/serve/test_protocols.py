@@ -152,9 +152,10 @@ def test_every_inference_route_takes_the_direct_path_and_nothing_else_does(serve
         "/v1/embeddings",
     }
     from lepton.serve import dashboard
-    from lepton.serve.protocols import openai, simple, v2
+    from lepton.serve.protocols import protocols
 
-    routes = [*server.app.routes, *(r for m in (v2, simple, openai, dashboard) for r in m.router.routes)]
+    routers = [*(p.router for p in protocols()), dashboard.router]
+    routes = [*server.app.routes, *(r for router in routers for r in router.routes)]
     declared = {r.path: r.endpoint for r in routes if isinstance(r, APIRoute) and "POST" in r.methods}
 
     for path, endpoint in declared.items():

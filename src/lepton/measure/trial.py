@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from typing import Any, Literal
 
 import numpy as np
-from pydantic import Field
+from pydantic import Field, model_validator
 
 from lepton.contract import Contract
 from lepton.cost.catalog import PricePoint
@@ -32,6 +32,13 @@ class ChainStep(Contract):
 
     pass_: str = Field(alias="pass")
     params: dict[str, Any] = Field(default_factory=dict)
+
+    @model_validator(mode="after")
+    def _registered(self) -> ChainStep:
+        from lepton.passes import check_step
+
+        check_step(self.pass_, self.params)  # a pass that does not exist, or a param it does not take
+        return self
 
 
 class Trial(Contract):

@@ -34,9 +34,7 @@ def recovery_stage(
     assert twin_name is not None  # _recoverable
     headline = trial.quality.headline()
     drop_type = "relative" if headline is not None and not headline.higher_is_better else "absolute"
-    params = {k: v for k, v in passes[-1].params().items() if k in _twin_params(twin_name)}
-    bound: dict[str, object] = {"max_drop": run.targets.max_drop, "drop_type": drop_type}
-    twin = PASSES.get(twin_name)(**params, **bound)
+    twin = passes[-1].bounded(max_drop=run.targets.max_drop, drop_type=drop_type)
     chain = [*passes[:-1], twin]
     label = chain_label(chain)
     if label in {c.label for c, _ in variants}:
@@ -47,9 +45,3 @@ def recovery_stage(
     except CandidateError as e:
         return [], f"recovery: {why}; {twin_name} failed: {e}"
     return [(Candidate(label, chain, chain_label(chain[:-1])), art)], f"recovery: {why}; tried {label}"
-
-
-def _twin_params(name: str) -> set[str]:
-    import inspect
-
-    return {p for p in inspect.signature(PASSES.get(name).__init__).parameters if p != "self"}

@@ -64,7 +64,7 @@ def pick(
     if always:
         for cand, _ in variants:
             last = cand.passes[-1] if cand.passes else None
-            if last is not None and last.keeps_nodes_in_float and not last.params().get("nodes_to_exclude"):
+            if last is not None and last.keeps_nodes_in_float and not last.params.to_json().get("nodes_to_exclude"):
                 return list(cand.passes), "asked for (--sensitivity on)"
     return None
 
@@ -99,7 +99,7 @@ def sensitivity_stage(
         return [], SensitivityInfo(why=why, error=str(e))
     info = SensitivityInfo(
         why=why,
-        quant=quant.params(),
+        quant=quant.params.to_json(),
         target=target,
         seconds=round(time.perf_counter() - t0, 1),
         reached=report.reached,
@@ -111,7 +111,7 @@ def sensitivity_stage(
     out: list[Variant] = []
     for passes in chains:
         label = chain_label(passes)
-        if not passes[-1].params().get("nodes_to_exclude") or label in known:
+        if not passes[-1].params.to_json().get("nodes_to_exclude") or label in known:
             continue  # k = 0 is the variant already screened
         try:
             with contextlib.redirect_stdout(io.StringIO()):

@@ -32,7 +32,7 @@ class Candidate:
 
     @property
     def chain(self) -> tuple[ChainStep, ...]:
-        return tuple(ChainStep(pass_=p.name, params=p.params()) for p in self.passes)
+        return tuple(ChainStep(pass_=p.name, params=p.params.to_json()) for p in self.passes)
 
 
 def chain_label(passes: list[Pass]) -> str:

@@ -1,11 +1,12 @@
 """The algorithm library: passes that turn one Artifact into a faster or smaller one.
 
-``PASSES`` is the registry (third parties add theirs through the ``lepton.passes`` entry-point group);
-``apply_chain`` runs a list of passes with caching; ``defaults.candidate_chains`` lists what the navigator
-tries; ``sensitivity`` ranks quantizable nodes so the most sensitive can stay in float.
+``PASSES`` is the registry (third parties add theirs through the ``lepton.passes`` entry-point group); a pass is
+``Params`` + ``check`` + ``build``, and ``runner.apply_pass`` / ``apply_chain`` apply passes with caching;
+``sensitivity`` ranks quantizable nodes so the most sensitive can stay in float.
 """
 
-from lepton.passes.base import PASSES, Pass, PassContext, create, synthesize_feeds
+from lepton.passes.base import PASSES, Pass, PassContext, check_step, create, describe, synthesize_feeds
+from lepton.passes.params import PassParams
 
 # Importing the modules registers the built-in passes.
 from lepton.passes import graph as _graph  # noqa: E402,F401  isort: skip
@@ -14,6 +15,17 @@ from lepton.passes import openvino as _openvino  # noqa: E402,F401  isort: skip
 from lepton.passes import precision as _precision  # noqa: E402,F401  isort: skip
 from lepton.passes import prune as _prune  # noqa: E402,F401  isort: skip
 from lepton.passes import quantize as _quantize  # noqa: E402,F401  isort: skip
-from lepton.passes.chain import apply_chain, describe  # noqa: E402  isort: skip
+from lepton.passes.runner import apply_chain, apply_pass  # noqa: E402  isort: skip
 
-__all__ = ["PASSES", "Pass", "PassContext", "apply_chain", "create", "describe", "synthesize_feeds"]
+__all__ = [
+    "PASSES",
+    "Pass",
+    "PassContext",
+    "PassParams",
+    "apply_chain",
+    "apply_pass",
+    "check_step",
+    "create",
+    "describe",
+    "synthesize_feeds",
+]

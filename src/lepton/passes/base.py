@@ -1,26 +1,27 @@
-"""The Pass contract: ``__init__`` stores typed params, ``check`` says why not, ``apply`` makes a child."""
+"""The Pass contract: declared ``Params``, ``check`` says why not, ``build`` writes the child."""
 
 from __future__ import annotations
 
 import hashlib
-import shutil
 from abc import ABC, abstractmethod
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Generic, TypeVar, cast
 
 import numpy as np
 import onnx
 
 from lepton.cost.hardware import Hardware
 from lepton.errors import LeptonError, NotApplicable, PassError, one_line
-from lepton.ir.artifact import META_FILE, MODEL_FILE, MODEL_FILES, Artifact, Lineage
+from lepton.ir.artifact import MODEL_FILE, Artifact
+from lepton.passes.params import PassParams, validate_params
 from lepton.registry import Registry
 from lepton.store.store import Store
 
 Feeds = dict[str, np.ndarray]
+P = TypeVar("P", bound=PassParams)
 
 
 @dataclass(frozen=True)
@@ -114,14 +115,17 @@ def synthesize_feeds(
     return w.batches(batch, batches)
 
 
-class Pass(ABC):
-    """Base of every pass. ``__init__`` only stores params; ``check`` validates; ``apply`` builds.
+class Pass(ABC, Generic[P]):
+    """Base of every pass: declared ``Params`` (validated once, when the pass is made), ``check``, ``build``.
 
+    ``__init__`` only stores the validated params; the runner (``lepton.passes.runner``) applies a pass: it
+    expands what the pass needs first, looks the cache up, builds, validates, commits and tries a fallback.
     ``accepts`` names the artifact formats a pass reads and ``produces`` the one it writes ("onnx", or
     "openvino" for OpenVINO IR), so a chain can be checked before anything runs.
     """
 
     name: ClassVar[str]
+    Params: ClassVar[type[PassParams]] = PassParams
     family: ClassVar[str] = "graph"
     needs: ClassVar[frozenset[str]] = frozenset({"cpu"})
     # What the navigator searches: the variants tried by default (none: only when a user asks for the pass),
@@ -130,9 +134,18 @@ class Pass(ABC):
     proposals: ClassVar[tuple[Proposal, ...]] = ()
     model_families: ClassVar[frozenset[str]] = frozenset()
     keeps_nodes_in_float: ClassVar[bool] = False
-    # A registered pass that builds the same kind of variant under a quality bound (it takes ``max_drop`` and
-    # ``drop_type``), tried when a variant of this pass is faster but misses the quality target.
+    # A registered pass that builds the same kind of variant under a quality bound (its Params extend this
+    # pass's with ``max_drop`` and ``drop_type``), tried when a variant of this pass is faster but misses the
+    # quality target.
     recovered_by: ClassVar[str | None] = None
+    accepts: ClassVar[frozenset[str]] = frozenset({"onnx"})
+    produces: ClassVar[str] = "onnx"
+
+    params: P
+
+    def __init__(self, **params: Any) -> None:
+        name = getattr(self, "name", type(self).__name__)  # a class not registered yet has no name
+        self.params = cast(P, validate_params(name, self.Params, params))
 
     @classmethod
     def worth_trying(cls, family: str) -> bool:
@@ -145,30 +158,33 @@ class Pass(ABC):
 
     def label(self) -> str:
         """``title()`` plus how many nodes stay in float (the full params stay in the trial's chain)."""
-        keep = self.params().get("nodes_to_exclude") or []
+        keep = self.params.to_json().get("nodes_to_exclude") or []
         if not keep:
             return self.title()
         return f"{self.title()} ({len(keep)} node{'s' if len(keep) != 1 else ''} kept fp32)"
 
-    def excluding(self, nodes: Sequence[str]) -> Pass:
+    def excluding(self, nodes: Sequence[str]) -> Pass[P]:
         """The same pass keeping ``nodes`` in float (only for passes that declare ``keeps_nodes_in_float``)."""
         if not self.keeps_nodes_in_float:
             raise NotApplicable(f"{self.name} cannot keep nodes in float")
-        return type(self)(**{**self.params(), "nodes_to_exclude": tuple(nodes)})
+        return type(self)(**{**self.params.model_dump(), "nodes_to_exclude": tuple(nodes)})
 
-    accepts: ClassVar[frozenset[str]] = frozenset({"onnx"})
-    produces: ClassVar[str] = "onnx"
-
-    def params(self) -> dict[str, Any]:
-        """The JSON-able params: the cache key together with the parent id and the pass name."""
-        return {k: _jsonable(v) for k, v in sorted(vars(self).items()) if not k.startswith("_")}
+    def bounded(self, max_drop: float, drop_type: str) -> Pass[Any]:
+        """This pass's quality-bounded twin (``recovered_by``) with this pass's params and the bound."""
+        if self.recovered_by is None:
+            raise NotApplicable(f"{self.name} has no quality-bounded twin")
+        twin = PASSES.get(self.recovered_by)
+        same = {k: v for k, v in self.params.model_dump().items() if k in twin.Params.model_fields}
+        return twin(**same, max_drop=max_drop, drop_type=drop_type)
 
     def cache_params(self, artifact: Artifact, ctx: PassContext) -> dict[str, Any]:
-        """The params recorded in the lineage; passes that depend on context data add a fingerprint."""
-        return self.params()
+        """The params recorded in the lineage (the cache key with the parent id and the pass name); passes that
+        depend on context data add a fingerprint of it."""
+        return self.params.to_json()
 
     def check(self, artifact: Artifact, hw: Hardware) -> str | None:
-        """Why this pass does not apply to ``artifact`` on ``hw``, or None when it does."""
+        """Why this pass does not apply to ``artifact`` on ``hw``, or None when it does (params are valid
+        already: ``Params`` checked them when the pass was made)."""
         wrong_format = self.format_check(artifact)
         if wrong_format:
             return wrong_format
@@ -178,9 +194,13 @@ class Pass(ABC):
         return None
 
     def min_opset(self, artifact: Artifact) -> int:
-        """The default-domain opset this pass needs the model at (0: any); ``apply`` converts older models
+        """The default-domain opset this pass needs the model at (0: any); the runner converts older models
         first with a cached ``convert-opset`` step, so the result's parent is the converted model."""
         return 0
+
+    def fallback(self, error: PassError) -> Fallback | None:
+        """The pass to build instead when this one fails with ``error`` (None: the failure stands)."""
+        return None
 
     def format_check(self, artifact: Artifact) -> str | None:
         """Why this pass cannot read ``artifact``'s format, or None when it can."""
@@ -191,142 +211,25 @@ class Pass(ABC):
             f"{' or '.join(sorted(self.accepts))}; run it before any pass that writes {artifact.format}"
         )
 
-    def apply(self, artifact: Artifact, ctx: PassContext) -> Artifact:
-        """Run the pass: raises NotApplicable when ``check`` says no, PassError when it fails."""
-        why = self.format_check(artifact) or self.check(artifact, ctx.hardware)
-        if why:
-            raise NotApplicable(f"{self.name}: {why}")
-        need = self.min_opset(artifact)
-        if need:
-            from lepton.passes.opset import at_opset
-
-            converted = at_opset(artifact, need, ctx)
-            if converted.id != artifact.id:
-                artifact = converted
-                hit = ctx.store.find_cached(artifact.id, self.name, self.cache_params(artifact, ctx))
-                if hit is not None:
-                    return hit
-        with ctx.store.workdir() as work:
-            try:
-                self.build(artifact, ctx, work)
-                _validate(work, self.produces)
-            except LeptonError:
-                raise
-            except Exception as e:  # any crash inside third-party tooling is this candidate's failure
-                raise PassError(f"{self.name} failed on {artifact.id}: {type(e).__name__}: {one_line(e)}") from e
-            return commit_child(artifact, work, ctx, self.name, self.cache_params(artifact, ctx), format=self.produces)
-
     @abstractmethod
     def build(self, artifact: Artifact, ctx: PassContext, work: Path) -> None:
         """Write the transformed model into ``work``: ``model.onnx`` (and any external data), or
         ``model.xml`` + ``model.bin`` for a pass that produces OpenVINO IR."""
 
     def __repr__(self) -> str:
-        args = ", ".join(f"{k}={v!r}" for k, v in self.params().items())
+        args = ", ".join(f"{k}={v!r}" for k, v in self.params.to_json().items())
         return f"{self.name}({args})"
 
 
-PASSES: Registry[Pass] = Registry("pass", "lepton.passes")
+@dataclass(frozen=True)
+class Fallback:
+    """What a pass builds instead when it fails: ``stand_in``, with ``note`` (why) recorded in the lineage."""
+
+    stand_in: Pass[Any]
+    note: str
 
 
-def _jsonable(v: Any) -> Any:
-    if isinstance(v, (list, tuple, set, frozenset)):
-        items = [_jsonable(x) for x in v]
-        return sorted(items) if isinstance(v, (set, frozenset)) else items
-    if isinstance(v, Mapping):
-        return {str(k): _jsonable(x) for k, x in v.items()}
-    return v
-
-
-def _validate(work: Path, fmt: str = "onnx") -> None:
-    """The pass's output is a valid model of its format: ``onnx.checker`` for ONNX, OpenVINO's reader for IR."""
-    model_path = work / MODEL_FILES[fmt]
-    if not model_path.exists():
-        raise PassError(f"the pass wrote no {model_path.name}")
-    if fmt != "onnx":
-        weights = model_path.with_suffix(".bin")
-        if not weights.exists():
-            raise PassError(f"the pass wrote {model_path.name} but no {weights.name}")
-        from lepton.ir.openvino_ir import read_model
-
-        read_model(model_path, PassError)  # raises on a malformed graph or truncated weights
-        return
-    try:
-        onnx.checker.check_model(str(model_path))  # path form: works for models with external data
-    except onnx.checker.ValidationError as e:
-        # ONNX Runtime's quantizer can leave nodes out of order around If/Loop nodes; ORT sorts on load, the
-        # checker (and other runtimes) do not
-        if "topologically sorted" not in str(e):
-            raise
-        model = onnx.load(str(model_path))
-        if not topological_sort(model.graph):
-            raise
-        save_model(model, model_path.parent, model_path.name)
-        onnx.checker.check_model(str(model_path))
-
-
-def _reads(node: onnx.NodeProto) -> set[str]:
-    """Every tensor a node reads: its inputs and the outer-scope names its subgraphs use."""
-    names = {i for i in node.input if i}
-    for attr in node.attribute:
-        for g in [attr.g] if attr.type == onnx.AttributeProto.GRAPH else list(attr.graphs):
-            local = {i.name for i in g.input} | {i.name for i in g.initializer} | {o for n in g.node for o in n.output}
-            names |= {r for n in g.node for r in _reads(n)} - local
-    return names
-
-
-def topological_sort(graph: onnx.GraphProto) -> bool:
-    """Reorder ``graph.node`` so every node comes after what it reads (in place); False if there is a cycle."""
-    ready = {i.name for i in graph.input} | {i.name for i in graph.initializer}
-    pending = [(n, _reads(n)) for n in graph.node]
-    ordered: list[onnx.NodeProto] = []
-    while pending:
-        produced = {o for n, _ in pending for o in n.output}
-        rest = []
-        for n, reads in pending:
-            if not (reads - ready) & produced:  # names nobody makes (outer scope) do not hold a node back
-                ordered.append(n)
-                ready |= set(n.output)
-            else:
-                rest.append((n, reads))
-        if len(rest) == len(pending):
-            return False
-        pending = rest
-    del graph.node[:]
-    graph.node.extend(ordered)
-    return True
-
-
-def copy_extras(parent: Artifact, work: Path) -> None:
-    """Copy the parent's extra files and folders (tokenizer, ...) into the child folder."""
-    for rel in parent.files.values():
-        src = parent.path / rel
-        dst = work / rel
-        if dst.exists() or not src.exists():
-            continue
-        dst.parent.mkdir(parents=True, exist_ok=True)
-        if src.is_dir():
-            shutil.copytree(src, dst)
-        else:
-            shutil.copy2(src, dst)
-
-
-def commit_child(
-    parent: Artifact, work: Path, ctx: PassContext, pass_name: str, params: dict[str, Any], *, format: str = "onnx"
-) -> Artifact:
-    copy_extras(parent, work)
-    (work / META_FILE).unlink(missing_ok=True)
-    child = ctx.store.commit_artifact(
-        work,
-        signature=parent.signature,
-        task=parent.task,
-        source=parent.source,
-        lineage=Lineage(parent.id, pass_name, params),
-        files=parent.files,
-        name=None,
-        format=format,
-    )
-    return child
+PASSES: Registry[Pass[Any]] = Registry("pass", "lepton.passes")
 
 
 def load_model(artifact: Artifact) -> onnx.ModelProto:
@@ -363,6 +266,18 @@ def guarded(pass_name: str, what: str) -> Iterator[None]:
         raise PassError(f"{pass_name}: {what} failed: {type(e).__name__}: {one_line(e)}") from e
 
 
-def create(name: str, **params: Any) -> Pass:
-    """Build a registered pass by name: ``create("quantize-dynamic", per_channel=True)``."""
+def create(name: str, **params: Any) -> Pass[Any]:
+    """Build a registered pass by name: ``create("quantize-dynamic", per_channel=True)``; a bad name or param
+    is a UserError."""
     return PASSES.get(name)(**params)
+
+
+def check_step(name: str, params: Mapping[str, Any]) -> None:
+    """A recorded chain step names a registered pass and params its ``Params`` take; else a UserError of one line
+    (what a trial's ``ChainStep`` is checked with when it is read)."""
+    validate_params(name, PASSES.get(name).Params, params)
+
+
+def describe(passes: Sequence[Pass[Any]]) -> str:
+    """A one-line label for a chain: ``fuse-transformer > quantize-dynamic(per_channel=True)``."""
+    return " > ".join(repr(p) for p in passes) or "baseline"

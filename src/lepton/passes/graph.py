@@ -4,17 +4,18 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Literal
 
 import onnx
+from pydantic import Field
 
 from lepton.cost.hardware import Hardware
 from lepton.errors import NotApplicable
 from lepton.ir.artifact import Artifact
 from lepton.ir.family import looks_like_encoder
 from lepton.passes.base import PASSES, Pass, PassContext, Proposal, count_ops, save_model
+from lepton.passes.params import PassParams
 
-PORTABLE_LEVELS = ("basic", "extended")
 LAYER_NORM_OPSET = 17
 ENCODER_TYPES = {
     "bert": "bert",
@@ -40,30 +41,30 @@ def hf_config(artifact: Artifact) -> dict[str, Any]:
         return {}
 
 
+class FusionParams(PassParams):
+    model_type: str = Field("auto", min_length=1, description="ORT's model type; auto: from the HF config")
+    num_heads: int = Field(0, ge=0, description="0: read from the config or the graph")
+    hidden_size: int = Field(0, ge=0, description="0: read from the config or the graph")
+
+
 @PASSES.register("fuse-transformer")
-class FuseTransformer(Pass):
+class FuseTransformer(Pass[FusionParams]):
     """Fuse attention, layer norm, GELU and embeddings with ONNX Runtime's transformer optimizer.
 
     ``num_heads``/``hidden_size`` of 0 are read from the Hugging Face config, else detected from the graph.
     Only the Python fusions run (``opt_level=0``), so the result stays portable across machines.
     """
 
+    Params = FusionParams
     family: ClassVar[str] = "graph"
     needs: ClassVar[frozenset[str]] = frozenset({"cpu"})
     proposals: ClassVar[tuple[Proposal, ...]] = (Proposal(rank=40),)
     model_families: ClassVar[frozenset[str]] = frozenset({"transformer"})
 
-    def __init__(self, *, model_type: str = "auto", num_heads: int = 0, hidden_size: int = 0) -> None:
-        self.model_type = model_type
-        self.num_heads = num_heads
-        self.hidden_size = hidden_size
-
     def check(self, artifact: Artifact, hw: Hardware) -> str | None:
         why = super().check(artifact, hw)
         if why:
             return why
-        if self.num_heads < 0 or self.hidden_size < 0:
-            return "num_heads and hidden_size must be >= 0 (0: read from the config or the graph)"
         model = onnx.load(str(artifact.model_path), load_external_data=False)
         if count_ops(model, ("Attention", "MultiHeadAttention")):
             return "the graph is already fused (it has Attention nodes)"
@@ -76,11 +77,11 @@ class FuseTransformer(Pass):
 
     def _settings(self, artifact: Artifact) -> tuple[str, int, int]:
         cfg = hf_config(artifact)
-        model_type = self.model_type
+        model_type = self.params.model_type
         if model_type == "auto":
             model_type = ENCODER_TYPES.get(str(cfg.get("model_type", "bert")), "bert")
-        heads = self.num_heads or int(cfg.get("num_attention_heads", 0) or cfg.get("n_heads", 0) or 0)
-        hidden = self.hidden_size or int(cfg.get("hidden_size", 0) or cfg.get("dim", 0) or 0)
+        heads = self.params.num_heads or int(cfg.get("num_attention_heads", 0) or cfg.get("n_heads", 0) or 0)
+        hidden = self.params.hidden_size or int(cfg.get("hidden_size", 0) or cfg.get("dim", 0) or 0)
         return model_type, heads, hidden
 
     def title(self) -> str:
@@ -105,34 +106,27 @@ class FuseTransformer(Pass):
         save_model(opt.model, work)
 
 
+class GraphOptParams(PassParams):
+    # only the portable levels: "all" adds layouts specific to the CPU it ran on (the runtime applies the rest
+    # when it opens the model)
+    level: Literal["basic", "extended"] = "extended"
+
+
 @PASSES.register("optimize-graph")
-class OptimizeGraph(Pass):
+class OptimizeGraph(Pass[GraphOptParams]):
     """ONNX Runtime's offline graph optimization (constant folding, redundant node removal, fusions).
 
     Only the portable levels are offered: ``all`` adds layouts specific to the CPU it ran on.
     """
 
+    Params = GraphOptParams
     family: ClassVar[str] = "graph"
     needs: ClassVar[frozenset[str]] = frozenset({"cpu"})
     proposals: ClassVar[tuple[Proposal, ...]] = (Proposal({"level": "extended"}, rank=40),)
     model_families: ClassVar[frozenset[str]] = frozenset({"conv", "recurrent", "generic"})
 
-    def __init__(self, *, level: str = "extended") -> None:
-        self.level = level
-
     def title(self) -> str:
         return "graph-opt"
-
-    def check(self, artifact: Artifact, hw: Hardware) -> str | None:
-        why = super().check(artifact, hw)
-        if why:
-            return why
-        if self.level not in PORTABLE_LEVELS:
-            return (
-                f"level {self.level!r} is not portable; use one of {', '.join(PORTABLE_LEVELS)} "
-                "(the runtime applies the rest when it opens the model)"
-            )
-        return None
 
     def build(self, artifact: Artifact, ctx: PassContext, work: Path) -> None:
         import onnxruntime as ort
@@ -141,7 +135,7 @@ class OptimizeGraph(Pass):
         so.graph_optimization_level = {
             "basic": ort.GraphOptimizationLevel.ORT_ENABLE_BASIC,
             "extended": ort.GraphOptimizationLevel.ORT_ENABLE_EXTENDED,
-        }[self.level]
+        }[self.params.level]
         so.optimized_model_filepath = str(work / "ort.onnx")
         so.log_severity_level = 3
         ort.InferenceSession(str(artifact.model_path), so, providers=["CPUExecutionProvider"])

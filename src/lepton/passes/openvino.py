@@ -14,19 +14,18 @@ import logging
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager, redirect_stdout
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Literal, TypeVar
 
 import numpy as np
+from pydantic import Field
 
 from lepton.cost.hardware import Hardware
 from lepton.errors import NotApplicable, PassError
 from lepton.ir.artifact import MODEL_FILES, Artifact
 from lepton.ir.openvino_ir import port_name, read_model
 from lepton.passes.base import PASSES, Feeds, Pass, PassContext, Proposal
+from lepton.passes.params import PassParams
 
-MODEL_TYPES = ("auto", "transformer", "default")
-PRESETS = ("auto", "performance", "mixed")
-DROP_TYPES = ("absolute", "relative")
 QUANTIZABLE_OV = frozenset({"MatMul", "Convolution", "GroupConvolution", "ConvolutionBackpropData"})
 QUANTIZABLE_ONNX = frozenset({"MatMul", "Gemm", "Conv", "ConvTranspose"})
 QUANTIZED_ONNX = frozenset(
@@ -80,33 +79,40 @@ def int8_layer_count(ov_model: Any) -> int:
     return sum(1 for op in ov_model.get_ops() if op.get_type_name() == "FakeQuantize")
 
 
-class _NncfInt8(Pass):
-    """Shared params and checks of the NNCF passes (not registered itself)."""
+class NncfParams(PassParams):
+    """The params of NNCF post-training int8 (the accuracy-controlled twin extends them)."""
+
+    model_type: Literal["auto", "transformer", "default"] = "auto"
+    preset: Literal["auto", "performance", "mixed"] = "auto"
+    smooth_quant_alpha: float = Field(0.95, le=1, description="SmoothQuant on MatMuls, in [0, 1]; negative: off")
+    subset_size: int = Field(300, ge=1, description="the calibration batches used at most")
+    fast_bias_correction: bool = True
+    ignored_nodes: tuple[str, ...] = ()  # OpenVINO op names kept in float
+
+
+class NncfAccuracyParams(NncfParams):
+    """NNCF int8 params plus the quality bound: ``max_drop`` of ``drop_type``, at most ``max_iterations``."""
+
+    max_drop: float = Field(0.01, ge=0, lt=1)
+    drop_type: Literal["absolute", "relative"] = "absolute"
+    max_iterations: int = Field(0, ge=0, description="how many layers may be reverted to float; 0: no limit")
+
+
+NP = TypeVar("NP", bound=NncfParams)
+
+
+class _NncfInt8(Pass[NP]):
+    """Shared checks and steps of the NNCF passes (not registered itself)."""
 
     family: ClassVar[str] = "quantize"
     needs: ClassVar[frozenset[str]] = frozenset({"cpu"})
     accepts: ClassVar[frozenset[str]] = frozenset({"onnx", "openvino"})
     produces: ClassVar[str] = "openvino"
 
-    model_type: str
-    preset: str
-    smooth_quant_alpha: float
-    subset_size: int
-    fast_bias_correction: bool
-    ignored_nodes: tuple[str, ...]
-
     def cache_params(self, artifact: Artifact, ctx: PassContext) -> dict[str, Any]:
-        return {**self.params(), "calibration": ctx.calibration_key()}
+        return {**self.params.to_json(), "calibration": ctx.calibration_key()}
 
     def check(self, artifact: Artifact, hw: Hardware) -> str | None:
-        if self.model_type not in MODEL_TYPES:
-            return f"model_type {self.model_type!r} is not one of {', '.join(MODEL_TYPES)}"
-        if self.preset not in PRESETS:
-            return f"preset {self.preset!r} is not one of {', '.join(PRESETS)}"
-        if not (self.smooth_quant_alpha < 0 or 0 <= self.smooth_quant_alpha <= 1):
-            return f"smooth_quant_alpha must be in [0, 1] (or negative: off); got {self.smooth_quant_alpha}"
-        if self.subset_size < 1:
-            return f"subset_size must be >= 1; got {self.subset_size}"
         why = super().check(artifact, hw)
         if why:
             return why
@@ -133,14 +139,15 @@ class _NncfInt8(Pass):
             AdvancedSmoothQuantParameters,
         )
 
-        transformer = self.model_type == "transformer" or (self.model_type == "auto" and looks_like_transformer(model))
-        alphas = AdvancedSmoothQuantParameters(matmul=self.smooth_quant_alpha)
+        p = self.params
+        transformer = p.model_type == "transformer" or (p.model_type == "auto" and looks_like_transformer(model))
+        alphas = AdvancedSmoothQuantParameters(matmul=p.smooth_quant_alpha)
         return {
-            "preset": None if self.preset == "auto" else nncf.QuantizationPreset(self.preset),
+            "preset": None if p.preset == "auto" else nncf.QuantizationPreset(p.preset),
             "model_type": nncf.ModelType.TRANSFORMER if transformer else None,
-            "subset_size": min(self.subset_size, n_items),
-            "fast_bias_correction": self.fast_bias_correction,
-            "ignored_scope": nncf.IgnoredScope(names=list(self.ignored_nodes)) if self.ignored_nodes else None,
+            "subset_size": min(p.subset_size, n_items),
+            "fast_bias_correction": p.fast_bias_correction,
+            "ignored_scope": nncf.IgnoredScope(names=list(p.ignored_nodes)) if p.ignored_nodes else None,
         }, AdvancedQuantizationParameters(smooth_quant_alphas=alphas)
 
     def _save(self, model: Any, artifact: Artifact, work: Path) -> None:
@@ -158,7 +165,7 @@ class _NncfInt8(Pass):
 
 
 @PASSES.register("quantize-nncf")
-class NncfInt8(_NncfInt8):
+class NncfInt8(_NncfInt8[NncfParams]):
     """Post-training int8 with NNCF for OpenVINO, calibrated on the run's data; writes OpenVINO IR.
 
     ``model_type`` "auto" picks NNCF's transformer preset (with SmoothQuant at ``smooth_quant_alpha`` on
@@ -166,25 +173,9 @@ class NncfInt8(_NncfInt8):
     used (NNCF counts each batch as one sample). ``ignored_nodes`` (OpenVINO op names) stay float.
     """
 
+    Params = NncfParams
     proposals: ClassVar[tuple[Proposal, ...]] = (Proposal(after=("model",), rank=12),)
     recovered_by: ClassVar[str | None] = "quantize-nncf-accuracy"
-
-    def __init__(
-        self,
-        *,
-        model_type: str = "auto",
-        preset: str = "auto",
-        smooth_quant_alpha: float = 0.95,
-        subset_size: int = 300,
-        fast_bias_correction: bool = True,
-        ignored_nodes: Sequence[str] = (),
-    ) -> None:
-        self.model_type = model_type
-        self.preset = preset
-        self.smooth_quant_alpha = smooth_quant_alpha
-        self.subset_size = subset_size
-        self.fast_bias_correction = fast_bias_correction
-        self.ignored_nodes = tuple(ignored_nodes)
 
     def title(self) -> str:
         return "int8 NNCF"
@@ -235,7 +226,7 @@ class FidelityMetric:
 
 
 @PASSES.register("quantize-nncf-accuracy")
-class NncfInt8AccuracyControl(_NncfInt8):
+class NncfInt8AccuracyControl(_NncfInt8[NncfAccuracyParams]):
     """Int8 with NNCF under a quality bound: layers that cost the most quality return to float until the drop
     is at most ``max_drop`` (``drop_type`` absolute or relative) on the run's data; writes OpenVINO IR.
 
@@ -243,28 +234,7 @@ class NncfInt8AccuracyControl(_NncfInt8):
     the float model's outputs (fidelity). ``max_iterations`` bounds how many layers may be reverted.
     """
 
-    def __init__(
-        self,
-        *,
-        max_drop: float = 0.01,
-        drop_type: str = "absolute",
-        max_iterations: int = 0,
-        model_type: str = "auto",
-        preset: str = "auto",
-        smooth_quant_alpha: float = 0.95,
-        subset_size: int = 300,
-        fast_bias_correction: bool = True,
-        ignored_nodes: Sequence[str] = (),
-    ) -> None:
-        self.max_drop = max_drop
-        self.drop_type = drop_type
-        self.max_iterations = max_iterations
-        self.model_type = model_type
-        self.preset = preset
-        self.smooth_quant_alpha = smooth_quant_alpha
-        self.subset_size = subset_size
-        self.fast_bias_correction = fast_bias_correction
-        self.ignored_nodes = tuple(ignored_nodes)
+    Params = NncfAccuracyParams
 
     def cache_params(self, artifact: Artifact, ctx: PassContext) -> dict[str, Any]:
         out = super().cache_params(artifact, ctx)
@@ -277,16 +247,7 @@ class NncfInt8AccuracyControl(_NncfInt8):
         return out
 
     def title(self) -> str:
-        return f"int8 NNCF accuracy-controlled (max drop {self.max_drop:g})"
-
-    def check(self, artifact: Artifact, hw: Hardware) -> str | None:
-        if not 0 <= self.max_drop < 1:
-            return f"max_drop must be in [0, 1); got {self.max_drop}"
-        if self.drop_type not in DROP_TYPES:
-            return f"drop_type {self.drop_type!r} is not one of {', '.join(DROP_TYPES)}"
-        if self.max_iterations < 0:
-            return f"max_iterations must be >= 0 (0: no limit); got {self.max_iterations}"
-        return super().check(artifact, hw)
+        return f"int8 NNCF accuracy-controlled (max drop {self.params.max_drop:g})"
 
     def build(self, artifact: Artifact, ctx: PassContext, work: Path) -> None:
         nncf = _nncf()
@@ -298,16 +259,16 @@ class NncfInt8AccuracyControl(_NncfInt8):
         metric = FidelityMetric(model, feeds, artifact.task, labels)
         items = list(enumerate(feeds))
         restorer = AdvancedAccuracyRestorerParameters()
-        if self.max_iterations:
-            restorer.max_num_iterations = self.max_iterations
+        if self.params.max_iterations:
+            restorer.max_num_iterations = self.params.max_iterations
         with _quiet():
             quantized = nncf.quantize_with_accuracy_control(
                 model,
                 nncf.Dataset(items, lambda item: item[1]),
                 nncf.Dataset(items),
                 metric,
-                max_drop=self.max_drop,
-                drop_type=nncf.DropType(self.drop_type),
+                max_drop=self.params.max_drop,
+                drop_type=nncf.DropType(self.params.drop_type),
                 advanced_quantization_parameters=advanced,
                 advanced_accuracy_restorer_parameters=restorer,
                 **options,

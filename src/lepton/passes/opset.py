@@ -1,8 +1,9 @@
 """Opset conversion: a recorded step that brings an old export up to the opset a later pass needs.
 
 Per-channel ``DequantizeLinear`` (its ``axis``) needs opset 13; the ``LayerNormalization`` that transformer
-fusion writes needs 17 (FACTS.md). A pass that needs more declares ``min_opset``; ``Pass.apply`` then runs
-``convert-opset`` first through the cache, so the variant's parent is the converted model.
+fusion writes needs 17 (FACTS.md). A pass that needs more declares ``min_opset``; the runner
+(``lepton.passes.runner``) then applies ``convert-opset`` first through the cache, so the variant's parent is the
+converted model.
 """
 
 from __future__ import annotations
@@ -11,12 +12,14 @@ from pathlib import Path
 from typing import ClassVar
 
 import onnx
+from pydantic import Field
 
 from lepton.cost.hardware import Hardware
 from lepton.errors import PassError, first_line
 from lepton.ir.artifact import Artifact
 from lepton.ir.onnx_intake import default_opset, ort_max_opset
 from lepton.passes.base import PASSES, Pass, PassContext, load_model, save_model
+from lepton.passes.params import PassParams
 
 
 class OpsetConversionError(PassError):
@@ -32,29 +35,29 @@ def model_opset(artifact: Artifact) -> int | None:
     return default_opset(onnx.load(str(artifact.model_path), load_external_data=False))
 
 
+class OpsetParams(PassParams):
+    opset: int = Field(0, ge=0, description="the default-domain opset to reach; 0: the newest supported")
+
+
 @PASSES.register("convert-opset")
-class ConvertOpset(Pass):
+class ConvertOpset(Pass[OpsetParams]):
     """Convert the model to a newer default-domain opset with ``onnx.version_converter``.
 
     ``opset`` 0 means the newest opset both onnx and the installed onnxruntime support. Only upgrades:
     a model already at ``opset`` or above is left as it is.
     """
 
+    Params = OpsetParams
     family: ClassVar[str] = "graph"
     needs: ClassVar[frozenset[str]] = frozenset({"cpu"})
 
-    def __init__(self, *, opset: int = 0) -> None:
-        self.opset = opset
-
     def target(self) -> int:
-        return self.opset or newest_opset()
+        return self.params.opset or newest_opset()
 
     def check(self, artifact: Artifact, hw: Hardware) -> str | None:
         why = super().check(artifact, hw)
         if why:
             return why
-        if self.opset < 0:
-            return f"opset must be >= 0 (0: the newest supported); got {self.opset}"
         if self.target() > newest_opset():
             return f"opset {self.target()} is newer than onnx and onnxruntime here support ({newest_opset()})"
         current = model_opset(artifact)
@@ -87,14 +90,3 @@ def _ir_version_for(opset: int) -> int:
         if int(row[2]) >= opset:
             return int(row[1])
     return int(onnx.IR_VERSION)
-
-
-def at_opset(artifact: Artifact, opset: int, ctx: PassContext) -> Artifact:
-    """``artifact`` converted to at least ``opset`` (a cached ``convert-opset`` step), or itself when it already is
-    or imports no default-domain opset. Raises OpsetConversionError when the conversion fails."""
-    current = model_opset(artifact)
-    if current is None or current >= opset:
-        return artifact
-    from lepton.passes.chain import apply_chain
-
-    return apply_chain(artifact, [ConvertOpset(opset=opset)], ctx)

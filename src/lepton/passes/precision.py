@@ -13,6 +13,7 @@ from onnx import numpy_helper
 from lepton.cost.hardware import Hardware
 from lepton.ir.artifact import Artifact
 from lepton.passes.base import PASSES, Pass, PassContext, Proposal, load_model, save_model
+from lepton.passes.params import PassParams
 
 
 def _float_weights(artifact: Artifact) -> bool:
@@ -31,20 +32,22 @@ def to_float16(model: onnx.ModelProto, op_block_list: Sequence[str] = ()) -> onn
     return out  # type: ignore[no-any-return]
 
 
+class FloatParams(PassParams):
+    op_block_list: tuple[str, ...] = ()  # op types kept in float32, besides ORT's default block list
+
+
 @PASSES.register("fp16")
-class Float16(Pass):
+class Float16(Pass[FloatParams]):
     """Convert weights and compute to float16 (inputs/outputs stay float32).
 
     Pays off on GPUs and on CPUs with native fp16 math (AVX512-FP16, AMX-FP16); elsewhere every op is
     emulated through casts and runs slower, so ``check`` refuses.
     """
 
+    Params = FloatParams
     family: ClassVar[str] = "precision"
     needs: ClassVar[frozenset[str]] = frozenset({"fp16"})
     proposals: ClassVar[tuple[Proposal, ...]] = (Proposal(after=("graph",), rank=50),)
-
-    def __init__(self, *, op_block_list: Sequence[str] = ()) -> None:
-        self.op_block_list = tuple(op_block_list)
 
     def check(self, artifact: Artifact, hw: Hardware) -> str | None:
         if wrong_format := self.format_check(artifact):
@@ -56,7 +59,7 @@ class Float16(Pass):
         return None
 
     def build(self, artifact: Artifact, ctx: PassContext, work: Path) -> None:
-        save_model(to_float16(load_model(artifact), self.op_block_list), work)
+        save_model(to_float16(load_model(artifact), self.params.op_block_list), work)
 
 
 def _bf16_bits(arr: np.ndarray) -> np.ndarray:
@@ -93,19 +96,17 @@ def fp16_to_bf16(fp16: onnx.ModelProto, original: onnx.ModelProto) -> onnx.Model
 
 
 @PASSES.register("bf16")
-class BFloat16(Pass):
+class BFloat16(Pass[FloatParams]):
     """Convert weights and compute to bfloat16 (inputs/outputs stay float32): float32's range, half the bytes.
 
     Only where ONNX Runtime has bf16 kernels: the CUDA provider. Its CPU provider has none for MatMul/Gemm
     on x86 even where the CPU has AVX512-BF16, so ``check`` refuses on CPU-only machines.
     """
 
+    Params = FloatParams
     family: ClassVar[str] = "precision"
     needs: ClassVar[frozenset[str]] = frozenset({"gpu", "bf16"})
     proposals: ClassVar[tuple[Proposal, ...]] = (Proposal(after=("graph",), rank=51),)
-
-    def __init__(self, *, op_block_list: Sequence[str] = ()) -> None:
-        self.op_block_list = tuple(op_block_list)
 
     def check(self, artifact: Artifact, hw: Hardware) -> str | None:
         if wrong_format := self.format_check(artifact):
@@ -122,5 +123,5 @@ class BFloat16(Pass):
 
     def build(self, artifact: Artifact, ctx: PassContext, work: Path) -> None:
         original = load_model(artifact)
-        fp16 = to_float16(load_model(artifact), self.op_block_list)
+        fp16 = to_float16(load_model(artifact), self.params.op_block_list)
         save_model(fp16_to_bf16(fp16, original), work)

@@ -10,16 +10,18 @@ import copy
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import Any, ClassVar, TypeVar
 
 import numpy as np
 import onnx
 from onnx import numpy_helper
+from pydantic import Field
 
 from lepton.cost.hardware import Hardware
 from lepton.errors import NotApplicable
 from lepton.ir.artifact import MODEL_FILE, Artifact
 from lepton.passes.base import PASSES, Pass, PassContext, load_model, save_model
+from lepton.passes.params import PassParams
 from lepton.passes.quantize import gemm_to_matmul
 
 WEIGHT_OPS = ("MatMul", "Gemm", "Conv")
@@ -53,23 +55,29 @@ def sparsity_of(model: onnx.ModelProto) -> float:
     return sum(int((a == 0).sum()) for a in arrays) / total if total else 0.0
 
 
-def _check_sparsity(sparsity: float) -> str | None:
-    if not 0.0 < sparsity < 1.0:
-        return f"sparsity must be between 0 and 1 (exclusive); got {sparsity}"
-    return None
+class PruneParams(PassParams):
+    sparsity: float = Field(0.25, gt=0, lt=1, description="the fraction of weights (or channels) removed")
 
 
-class _Prune(Pass):
-    """What both pruning passes check: a valid sparsity, and weights to prune."""
+class MagnitudeParams(PruneParams):
+    sparsity: float = Field(0.5, gt=0, lt=1, description="the fraction of each weight tensor set to zero")
+    finetune: bool = True  # when the artifact carries its torch module and the context has training feeds
+    finetune_steps: int = Field(30, ge=0)
+    learning_rate: float = Field(1e-4, gt=0)
 
-    sparsity: float
+
+PP = TypeVar("PP", bound=PruneParams)
+
+
+class _Prune(Pass[PP]):
+    """What both pruning passes check: weights to prune (the sparsity is checked by their ``Params``)."""
 
     def title(self) -> str:
         kind = "structured" if "structured" in self.name else "magnitude"
-        return f"prune {kind} {float(self.sparsity):.0%}"
+        return f"prune {kind} {float(self.params.sparsity):.0%}"
 
     def check(self, artifact: Artifact, hw: Hardware) -> str | None:
-        why = super().check(artifact, hw) or _check_sparsity(self.sparsity)
+        why = super().check(artifact, hw)
         if why:
             return why
         model = onnx.load(str(artifact.model_path), load_external_data=False)
@@ -79,38 +87,27 @@ class _Prune(Pass):
 
 
 @PASSES.register("prune-magnitude")
-class MagnitudePrune(_Prune):
+class MagnitudePrune(_Prune[MagnitudeParams]):
     """Zero the smallest-magnitude ``sparsity`` fraction of each MatMul/Gemm/Conv weight tensor."""
 
+    Params = MagnitudeParams
     family: ClassVar[str] = "prune"
     needs: ClassVar[frozenset[str]] = frozenset({"cpu"})
 
-    def __init__(
-        self,
-        *,
-        sparsity: float = 0.5,
-        finetune: bool = True,
-        finetune_steps: int = 30,
-        learning_rate: float = 1e-4,
-    ) -> None:
-        self.sparsity = sparsity
-        self.finetune = finetune
-        self.finetune_steps = finetune_steps
-        self.learning_rate = learning_rate
-
     def will_finetune(self, artifact: Artifact, ctx: PassContext) -> bool:
-        return bool(self.finetune and artifact.torch_module is not None and ctx.train_feeds)
+        return bool(self.params.finetune and artifact.torch_module is not None and ctx.train_feeds)
 
     def cache_params(self, artifact: Artifact, ctx: PassContext) -> dict[str, Any]:
         tuned = self.will_finetune(artifact, ctx)
-        out = {**self.params(), "finetuned": tuned}
+        out = {**self.params.to_json(), "finetuned": tuned}
         if tuned:
             out["train_data"] = PassContext(ctx.store, ctx.hardware, calibration=ctx.train_feeds).calibration_key()
         return out
 
     def build(self, artifact: Artifact, ctx: PassContext, work: Path) -> None:
         if self.will_finetune(artifact, ctx):
-            finetune_and_export(artifact, ctx, work, self.sparsity, self.finetune_steps, self.learning_rate)
+            p = self.params
+            finetune_and_export(artifact, ctx, work, p.sparsity, p.finetune_steps, p.learning_rate)
             return
         model = load_model(artifact)
         weights = weight_initializers(model)
@@ -119,7 +116,7 @@ class MagnitudePrune(_Prune):
         for t in weights:
             w = numpy_helper.to_array(t)
             t.CopyFrom(
-                numpy_helper.from_array(np.where(magnitude_mask(w, self.sparsity), w, 0).astype(w.dtype), t.name)
+                numpy_helper.from_array(np.where(magnitude_mask(w, self.params.sparsity), w, 0).astype(w.dtype), t.name)
             )
         save_model(model, work)
 
@@ -384,7 +381,7 @@ def shrink(model: onnx.ModelProto, groups: Iterable[ChannelGroup], sparsity: flo
 
 
 @PASSES.register("prune-structured")
-class StructuredPrune(_Prune):
+class StructuredPrune(_Prune[PruneParams]):
     """Remove whole output channels (MatMul columns, Conv filters) and the matching input rows downstream.
 
     Only chains the graph allows are shrunk: producer -> elementwise ops -> consumer weight. Attention heads
@@ -392,14 +389,12 @@ class StructuredPrune(_Prune):
     Not fine-tuned (``finetuned: false``).
     """
 
+    Params = PruneParams
     family: ClassVar[str] = "prune"
     needs: ClassVar[frozenset[str]] = frozenset({"cpu"})
 
-    def __init__(self, *, sparsity: float = 0.25) -> None:
-        self.sparsity = sparsity
-
     def cache_params(self, artifact: Artifact, ctx: PassContext) -> dict[str, Any]:
-        return {**self.params(), "finetuned": False}
+        return {**self.params.to_json(), "finetuned": False}
 
     def build(self, artifact: Artifact, ctx: PassContext, work: Path) -> None:
         model = load_model(artifact)
@@ -410,5 +405,5 @@ class StructuredPrune(_Prune):
                 f"{self.name}: no channel chain the graph allows shrinking (MatMul/Conv -> elementwise -> "
                 "MatMul/Conv with its own weights); attention heads and residual paths cannot be shrunk"
             )
-        shrink(model, groups, self.sparsity)
+        shrink(model, groups, self.params.sparsity)
         save_model(model, work)

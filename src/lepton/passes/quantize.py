@@ -7,23 +7,25 @@ import logging
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager, redirect_stdout
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Literal
 
 import onnx
 from onnx import helper, numpy_helper
+from pydantic import Field
 
 from lepton.cost.hardware import Hardware
+from lepton.errors import PassError
 from lepton.ir.artifact import MODEL_FILE, Artifact
-from lepton.passes.base import PASSES, Feeds, Pass, PassContext, Proposal, load_model, save_model
+from lepton.passes.base import PASSES, Fallback, Feeds, Pass, PassContext, Proposal, load_model, save_model
 from lepton.passes.opset import OpsetConversionError
+from lepton.passes.params import PassParams
 
-WEIGHT_TYPES = ("qint8", "quint8")
+IntType = Literal["qint8", "quint8"]
 # Measured on public CNNs on these machines (FACTS.md): dynamic int8 ran 0.13-0.5x of fp32 there.
 _ON_CNNS = {
     "conv": "on CNNs dynamic int8 ran 0.13-0.5x of fp32 here (activations are quantized at run time on every "
     "call, and convolutions gain little from it)"
 }
-CALIBRATION_METHODS = ("minmax", "entropy", "percentile")
 DYNAMIC_OPS = ("MatMul", "Gemm", "Attention", "Conv")
 STATIC_OPS = ("MatMul", "Gemm", "Conv")
 PER_CHANNEL_OPSET = 13  # DequantizeLinear's axis attribute (per-channel scales) arrived in opset 13
@@ -101,9 +103,7 @@ def constants_to_initializers(model: onnx.ModelProto) -> int:
     return moved
 
 
-def _check_quant(artifact: Artifact, op_types: Sequence[str], weight_type: str) -> str | None:
-    if weight_type not in WEIGHT_TYPES:
-        return f"weight_type {weight_type!r} is not one of {', '.join(WEIGHT_TYPES)}"
+def _check_quant(artifact: Artifact, op_types: Sequence[str]) -> str | None:
     model = onnx.load(str(artifact.model_path), load_external_data=False)
     if any(i.data_type == onnx.TensorProto.INT8 for i in model.graph.initializer) or any(
         n.op_type in ("MatMulInteger", "DynamicQuantizeLinear", "QuantizeLinear", "QAttention")
@@ -115,8 +115,16 @@ def _check_quant(artifact: Artifact, op_types: Sequence[str], weight_type: str) 
     return None
 
 
+class DynamicParams(PassParams):
+    weight_type: IntType = "qint8"
+    per_channel: bool = True
+    op_types: tuple[str, ...] = Field(DYNAMIC_OPS, min_length=1)
+    nodes_to_exclude: tuple[str, ...] = ()  # node names kept in float
+    reduce_range: bool = False
+
+
 @PASSES.register("quantize-dynamic")
-class DynamicInt8(Pass):
+class DynamicInt8(Pass[DynamicParams]):
     """Quantize weights to int8 ahead of time; activations are quantized at run time (per batch).
 
     Signed per-channel weights are the default: per-tensor loses fidelity on transformers, and unsigned
@@ -124,6 +132,7 @@ class DynamicInt8(Pass):
     (see ``lepton.passes.sensitivity``).
     """
 
+    Params = DynamicParams
     family: ClassVar[str] = "quantize"
     needs: ClassVar[frozenset[str]] = frozenset({"cpu"})
     proposals: ClassVar[tuple[Proposal, ...]] = (
@@ -132,44 +141,30 @@ class DynamicInt8(Pass):
     )
     keeps_nodes_in_float: ClassVar[bool] = True
 
-    def __init__(
-        self,
-        *,
-        weight_type: str = "qint8",
-        per_channel: bool = True,
-        op_types: Sequence[str] = DYNAMIC_OPS,
-        nodes_to_exclude: Sequence[str] = (),
-        reduce_range: bool = False,
-    ) -> None:
-        self.weight_type = weight_type
-        self.per_channel = per_channel
-        self.op_types = tuple(op_types)
-        self.nodes_to_exclude = tuple(nodes_to_exclude)
-        self.reduce_range = reduce_range
-
     def title(self) -> str:
-        out = "int8 dynamic " + ("per-channel" if self.per_channel else "per-tensor")
-        return out + (" uint8-weights" if self.weight_type == "quint8" else "")
+        out = "int8 dynamic " + ("per-channel" if self.params.per_channel else "per-tensor")
+        return out + (" uint8-weights" if self.params.weight_type == "quint8" else "")
 
     def check(self, artifact: Artifact, hw: Hardware) -> str | None:
-        return super().check(artifact, hw) or _check_quant(artifact, self.op_types, self.weight_type)
+        return super().check(artifact, hw) or _check_quant(artifact, self.params.op_types)
 
     def build(self, artifact: Artifact, ctx: PassContext, work: Path) -> None:
         from onnxruntime.quantization import quantize_dynamic
 
+        p = self.params
         model = load_model(artifact)
         constants_to_initializers(model)
-        if "Gemm" in self.op_types:
+        if "Gemm" in p.op_types:
             gemm_to_matmul(model)
         with _quiet():
             quantize_dynamic(
                 model,
                 work / MODEL_FILE,
-                op_types_to_quantize=[t for t in self.op_types if t != "Gemm"],
-                per_channel=self.per_channel,
-                reduce_range=self.reduce_range,
-                weight_type=quant_type(self.weight_type),
-                nodes_to_exclude=list(self.nodes_to_exclude),
+                op_types_to_quantize=[t for t in p.op_types if t != "Gemm"],
+                per_channel=p.per_channel,
+                reduce_range=p.reduce_range,
+                weight_type=quant_type(p.weight_type),
+                nodes_to_exclude=list(p.nodes_to_exclude),
                 extra_options={"DefaultTensorType": onnx.TensorProto.FLOAT},  # needed on fused graphs (FACTS.md)
             )
 
@@ -184,13 +179,27 @@ class _Reader:
         return next(self._it, None)
 
 
+class StaticParams(PassParams):
+    calibrate_method: Literal["minmax", "entropy", "percentile"] = "minmax"
+    per_channel: bool = True
+    activation_type: IntType = "quint8"
+    weight_type: IntType = "qint8"
+    op_types: tuple[str, ...] = Field(STATIC_OPS, min_length=1)
+    nodes_to_exclude: tuple[str, ...] = ()  # node names kept in float
+    percentile: float = Field(99.999, gt=0, le=100)
+    symmetric_activations: bool = False
+    preprocess: bool = True
+    max_batches: int = Field(16, ge=1)
+
+
 @PASSES.register("quantize-static")
-class StaticInt8(Pass):
+class StaticInt8(Pass[StaticParams]):
     """Static int8 in QDQ format: activation ranges calibrated ahead of time on real (or synthesized) feeds.
 
     ``calibrate_method``: minmax, entropy or percentile. ``nodes_to_exclude`` keeps sensitive nodes in float.
     """
 
+    Params = StaticParams
     family: ClassVar[str] = "quantize"
     needs: ClassVar[frozenset[str]] = frozenset({"cpu"})
     # after fusion the histogram calibrators fail on the fused ops, so static QDQ goes on the model as it is
@@ -198,94 +207,54 @@ class StaticInt8(Pass):
         Proposal({"calibrate_method": "percentile", "per_channel": True}, after=("model",), rank=20),
     )
     keeps_nodes_in_float: ClassVar[bool] = True
-    _fallback: str | None = None  # set on the per-tensor stand-in when per-channel could not be had
-
-    def __init__(
-        self,
-        *,
-        calibrate_method: str = "minmax",
-        per_channel: bool = True,
-        activation_type: str = "quint8",
-        weight_type: str = "qint8",
-        op_types: Sequence[str] = STATIC_OPS,
-        nodes_to_exclude: Sequence[str] = (),
-        percentile: float = 99.999,
-        symmetric_activations: bool = False,
-        preprocess: bool = True,
-        max_batches: int = 16,
-    ) -> None:
-        self.calibrate_method = calibrate_method
-        self.per_channel = per_channel
-        self.activation_type = activation_type
-        self.weight_type = weight_type
-        self.op_types = tuple(op_types)
-        self.nodes_to_exclude = tuple(nodes_to_exclude)
-        self.percentile = percentile
-        self.symmetric_activations = symmetric_activations
-        self.preprocess = preprocess
-        self.max_batches = max_batches
 
     def cache_params(self, artifact: Artifact, ctx: PassContext) -> dict[str, Any]:
-        params = {**self.params(), "calibration": ctx.calibration_key()}
-        note = getattr(self, "_fallback", None)
-        return {**params, "fallback": note} if note else params
+        return {**self.params.to_json(), "calibration": ctx.calibration_key()}
 
     def min_opset(self, artifact: Artifact) -> int:
-        return PER_CHANNEL_OPSET if self.per_channel else 0
+        return PER_CHANNEL_OPSET if self.params.per_channel else 0
 
-    def apply(self, artifact: Artifact, ctx: PassContext) -> Artifact:
-        """As ``Pass.apply``; when per-channel needs an opset conversion that fails, quantize per-tensor and
-        record why in the lineage (``fallback``)."""
-        try:
-            return super().apply(artifact, ctx)
-        except OpsetConversionError as e:
-            fallback = StaticInt8(**{**self.params(), "per_channel": False})
-            fallback._fallback = f"per-tensor: per-channel needs opset {PER_CHANNEL_OPSET} and {e}"[:300]
-            from lepton.passes.chain import apply_chain
-
-            return apply_chain(artifact, [fallback], ctx)
+    def fallback(self, error: PassError) -> Fallback | None:
+        """When per-channel needs an opset conversion that fails, quantize per-tensor (the lineage says why)."""
+        if not isinstance(error, OpsetConversionError) or not self.params.per_channel:
+            return None
+        stand_in = StaticInt8(**{**self.params.model_dump(), "per_channel": False})
+        return Fallback(stand_in, f"per-tensor: per-channel needs opset {PER_CHANNEL_OPSET} and {error}"[:300])
 
     def title(self) -> str:
-        return f"int8 static QDQ {self.calibrate_method}" + (" per-channel" if self.per_channel else "")
+        return f"int8 static QDQ {self.params.calibrate_method}" + (" per-channel" if self.params.per_channel else "")
 
     def check(self, artifact: Artifact, hw: Hardware) -> str | None:
-        if self.calibrate_method not in CALIBRATION_METHODS:
-            return f"calibrate_method {self.calibrate_method!r} is not one of {', '.join(CALIBRATION_METHODS)}"
-        if self.activation_type not in WEIGHT_TYPES:
-            return f"activation_type {self.activation_type!r} is not one of {', '.join(WEIGHT_TYPES)}"
-        if not 0 < self.percentile <= 100:
-            return f"percentile must be in (0, 100]; got {self.percentile}"
-        if self.max_batches < 1:
-            return f"max_batches must be >= 1; got {self.max_batches}"
-        return super().check(artifact, hw) or _check_quant(artifact, self.op_types, self.weight_type)
+        return super().check(artifact, hw) or _check_quant(artifact, self.params.op_types)
 
     def build(self, artifact: Artifact, ctx: PassContext, work: Path) -> None:
         from onnxruntime.quantization import CalibrationMethod, QuantFormat, quantize_static
         from onnxruntime.quantization.shape_inference import quant_pre_process
 
+        p = self.params
         src: Path = artifact.model_path
         model = load_model(artifact)
         fused = any(n.domain == "com.microsoft" for n in model.graph.node)
         if constants_to_initializers(model):
             src = work / "lifted.onnx"
             save_model(model, work, src.name)
-        if self.preprocess and not fused:
+        if p.preprocess and not fused:
             pre = work / "pre.onnx"
             # symbolic shape inference fails on exported encoders ("Incomplete symbolic shape inference")
             quant_pre_process(str(src), str(pre), skip_symbolic_shape=True)
             src = pre
-        feeds = ctx.feeds(artifact)[: self.max_batches]
+        feeds = ctx.feeds(artifact)[: p.max_batches]
         method = {
             "minmax": CalibrationMethod.MinMax,
             "entropy": CalibrationMethod.Entropy,
             "percentile": CalibrationMethod.Percentile,
-        }[self.calibrate_method]
+        }[p.calibrate_method]
         extra: dict[str, Any] = {
             "DefaultTensorType": onnx.TensorProto.FLOAT,
-            "ActivationSymmetric": self.symmetric_activations,
+            "ActivationSymmetric": p.symmetric_activations,
         }
-        if self.calibrate_method == "percentile":
-            extra["CalibPercentile"] = self.percentile
+        if p.calibrate_method == "percentile":
+            extra["CalibPercentile"] = p.percentile
 
         def run(options: dict[str, Any]) -> None:
             with _quiet():
@@ -294,11 +263,11 @@ class StaticInt8(Pass):
                     str(work / MODEL_FILE),
                     _Reader(feeds, artifact.signature.input_names),
                     quant_format=QuantFormat.QDQ,
-                    op_types_to_quantize=list(self.op_types),
-                    per_channel=self.per_channel,
-                    activation_type=quant_type(self.activation_type),
-                    weight_type=quant_type(self.weight_type),
-                    nodes_to_exclude=list(self.nodes_to_exclude),
+                    op_types_to_quantize=list(p.op_types),
+                    per_channel=p.per_channel,
+                    activation_type=quant_type(p.activation_type),
+                    weight_type=quant_type(p.weight_type),
+                    nodes_to_exclude=list(p.nodes_to_exclude),
                     calibrate_method=method,
                     extra_options=options,
                 )

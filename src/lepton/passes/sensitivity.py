@@ -26,8 +26,8 @@ import onnx
 from lepton.errors import NotApplicable, PassError
 from lepton.ir.artifact import MODEL_FILE, Artifact
 from lepton.passes.base import Feeds, Pass, PassContext
-from lepton.passes.chain import apply_chain
 from lepton.passes.quantize import DYNAMIC_OPS, DynamicInt8, quantizable_nodes
+from lepton.passes.runner import apply_chain
 
 METHODS = ("one-at-a-time", "leave-one-out")
 
@@ -97,7 +97,7 @@ class SensitivityReport:
 
 
 def _fidelity(
-    quant: Pass,
+    quant: Pass[Any],
     exclude: Sequence[str],
     artifact: Artifact,
     ctx: PassContext,
@@ -117,7 +117,7 @@ def _fidelity(
 def measure_sensitivity(
     artifact: Artifact,
     ctx: PassContext,
-    quant: Pass | None = None,
+    quant: Pass[Any] | None = None,
     *,
     feeds: Sequence[Feeds] | None = None,
     target: float = 0.99,
@@ -144,7 +144,7 @@ def measure_sensitivity(
     reference = run_model(artifact.model_path, feeds, output)
     model = onnx.load(str(artifact.model_path), load_external_data=False)
     ops = {n.name: n.op_type for n in model.graph.node}
-    params = quant.params()
+    params = quant.params.to_json()
     fixed = set(params.get("nodes_to_exclude") or ())
     op_types = params.get("op_types") or DYNAMIC_OPS
     nodes = [n for n in quantizable_nodes(model, op_types) if n and n not in fixed]
@@ -186,14 +186,14 @@ def measure_sensitivity(
 def sensitivity_candidates(
     artifact: Artifact,
     ctx: PassContext,
-    prefix: Sequence[Pass],
-    quant: Pass,
+    prefix: Sequence[Pass[Any]],
+    quant: Pass[Any],
     *,
     feeds: Sequence[Feeds] | None = None,
     target: float = 0.99,
     extra_ks: Sequence[int] = (0,),
     budget_s: float | None = None,
-) -> tuple[SensitivityReport, list[list[Pass]]]:
+) -> tuple[SensitivityReport, list[list[Pass[Any]]]]:
     """Rank the nodes ``quant`` would quantize on ``artifact`` after ``prefix`` (e.g. the graph pass), and return
     chains ``[*prefix, quant keeping the top-k in float]`` for the k that reaches ``target`` and its neighbours.
 

@@ -25,7 +25,7 @@ from lepton.serve.limits import error_response, json_response, serve_error_handl
 from lepton.serve.metrics import CONTENT_TYPE_LATEST, Metrics
 from lepton.serve.models import ModelRegistry
 from lepton.serve.openapi import answers, ok
-from lepton.serve.protocols import openai, simple, v2
+from lepton.serve.protocols import protocols
 from lepton.store.resolve import ResolvedModel
 
 log = logging.getLogger("lepton.serve")
@@ -111,9 +111,8 @@ def build_app(cfg: ServeConfig, models: Sequence[ModelSpec] = (), store: Any = N
     app.add_exception_handler(ServeError, serve_error_handler)
     app.add_exception_handler(Exception, _internal_error)
     app.limit_body(cfg.max_body_bytes)
-    app.include_router(v2.router)
-    app.include_router(simple.router)
-    app.include_router(openai.router)
+    for proto in protocols():
+        app.include_router(proto.router)
     app.include_router(dashboard.router)
 
     @app.get(
@@ -155,10 +154,7 @@ def build_app(cfg: ServeConfig, models: Sequence[ModelSpec] = (), store: Any = N
                     m.name: {"version": m.version, **m.batcher.snapshot()} for m in server.registry.models.values()
                 },
                 "routes": [
-                    "/v2/health/ready",
-                    "/v2/models/{name}/infer",
-                    "/v1/models/{name}/predict",
-                    "/v1/embeddings",
+                    *(path for proto in protocols() for path in proto.listed),
                     "/metrics",
                     "/dashboard",
                     "/openapi.json",

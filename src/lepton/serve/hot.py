@@ -11,26 +11,29 @@ from __future__ import annotations
 
 import logging
 import re
-from collections.abc import Awaitable, Callable
 from typing import Any
 
 from fastapi import FastAPI
 from starlette.requests import Request
-from starlette.responses import Response
 from starlette.types import Receive, Scope, Send
 
 from lepton.errors import ServeError
 from lepton.serve.limits import BodyLimit, error_response, serve_error_handler
-from lepton.serve.protocols import openai, simple, v2
+from lepton.serve.protocols import protocol_schemas, protocols
+from lepton.serve.protocols.spec import Endpoint
 
 log = logging.getLogger("lepton.serve")
-Endpoint = Callable[..., Awaitable[Response]]
 
-HOT_ROUTES: tuple[tuple[re.Pattern[str], Endpoint], ...] = (
-    (re.compile(r"/v2/models/(?P<name>[^/]+)/infer"), v2.infer_latest),
-    (re.compile(r"/v2/models/(?P<name>[^/]+)/versions/(?P<version>[^/]+)/infer"), v2.infer_version),
-    (re.compile(r"/v1/models/(?P<name>[^/]+)/predict"), simple.predict),
-    (re.compile(r"/v1/embeddings"), openai.embeddings),
+
+def route_pattern(path: str) -> re.Pattern[str]:
+    """A route template as a regex: ``/v2/models/{name}/infer`` -> ``/v2/models/(?P<name>[^/]+)/infer``."""
+    parts = re.split(r"\{(\w+)\}", path)  # literal, name, literal, name, ..., literal
+    return re.compile("".join(f"(?P<{p}>[^/]+)" if i % 2 else re.escape(p) for i, p in enumerate(parts)))
+
+
+# Each protocol's hot endpoints, at the paths its router declares (so FastAPI and this matcher cannot disagree).
+HOT_ROUTES: tuple[tuple[re.Pattern[str], Endpoint], ...] = tuple(
+    (route_pattern(path), endpoint) for proto in protocols() for path, endpoint in proto.hot_paths()
 )
 
 
@@ -55,7 +58,7 @@ class LeptonApp(FastAPI):
         if self.openapi_schema is None:
             from lepton.serve.openapi import finalize
 
-            self.openapi_schema = finalize(super().openapi())
+            self.openapi_schema = finalize(super().openapi(), protocol_schemas())
         return self.openapi_schema
 
     def limit_body(self, max_bytes: int) -> None:

@@ -1,244 +1,26 @@
 """What ``/openapi.json`` says the server answers: every status of every route, with its body.
 
 The inference routes read their own bodies (FastAPI never parses them), so FastAPI cannot infer what they
-answer; each route names its answers with ``answers(...)``, using the shared schemas below. ``finalize`` adds
-the schemas and the admin routes' bearer scheme, and drops FastAPI's 422 where FastAPI validates nothing
-(a ``name: str`` path parameter cannot fail), so the document lists only what the server really sends.
-The v2 schemas follow the Open Inference Protocol (KServe ``inference_rest.yaml``), with Triton's binary
-tensor data extension (``parameters.binary_data_size`` in place of ``data``).
+answer; each route names its answers with ``answers(...)``, using the shared ``Error`` schema below and the
+schemas its protocol declares (``Protocol.schemas``). ``finalize`` adds the schemas and the admin routes' bearer
+scheme, and drops FastAPI's 422 where FastAPI validates nothing (a ``name: str`` path parameter cannot fail), so
+the document lists only what the server really sends.
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 JSON = "application/json"
 BINARY = "application/octet-stream"
 BEARER = "bearer"
 
-_TENSOR_DATA: dict[str, Any] = {
-    "description": "the values, flat in row-major order or nested like the shape",
-    "type": "array",
-    "items": {"anyOf": [{"type": "number"}, {"type": "boolean"}, {"type": "string"}, {"type": "array"}]},
-}
-_PARAMETERS = {"type": "object", "description": "extension parameters (binary_data_size, binary_data, ...)"}
-_TENSOR: dict[str, Any] = {
-    "type": "object",
-    "required": ["name", "datatype", "shape"],
-    "properties": {
-        "name": {"type": "string"},
-        "datatype": {"type": "string"},
-        "shape": {"type": "array", "items": {"type": "integer"}},
-    },
-}
-
 SCHEMAS: dict[str, dict[str, Any]] = {
     "Error": {
         "type": "object",
         "required": ["error"],
         "properties": {"error": {"type": "string", "description": "what was wrong and what to do"}},
-    },
-    "OpenAIError": {
-        "type": "object",
-        "required": ["error"],
-        "properties": {
-            "error": {
-                "type": "object",
-                "required": ["message", "type", "code"],
-                "properties": {
-                    "message": {"type": "string"},
-                    "type": {"type": "string", "enum": ["invalid_request_error", "server_error"]},
-                    "param": {"type": ["string", "null"]},
-                    "code": {"type": "integer"},
-                },
-            }
-        },
-    },
-    "ServerMetadata": {
-        "type": "object",
-        "required": ["name", "version", "extensions"],
-        "properties": {
-            "name": {"type": "string"},
-            "version": {"type": "string"},
-            "extensions": {"type": "array", "items": {"type": "string"}},
-        },
-    },
-    "Live": {"type": "object", "required": ["live"], "properties": {"live": {"type": "boolean"}}},
-    "Ready": {"type": "object", "required": ["ready"], "properties": {"ready": {"type": "boolean"}}},
-    "ModelReady": {
-        "type": "object",
-        "required": ["name", "ready"],
-        "properties": {"name": {"type": "string"}, "ready": {"type": "boolean"}},
-    },
-    "TensorMetadata": {**_TENSOR, "description": "a tensor of the model; -1 marks a dim of any size"},
-    "ModelMetadata": {
-        "type": "object",
-        "required": ["name", "versions", "platform", "inputs", "outputs"],
-        "properties": {
-            "name": {"type": "string"},
-            "versions": {"type": "array", "items": {"type": "string"}},
-            "platform": {"type": "string"},
-            "inputs": {"type": "array", "items": {"$ref": "#/components/schemas/TensorMetadata"}},
-            "outputs": {"type": "array", "items": {"$ref": "#/components/schemas/TensorMetadata"}},
-        },
-    },
-    "ModelConfig": {
-        "type": "object",
-        "description": "Triton's model configuration, plus the runtime settings the server runs the model with",
-        "required": ["name", "platform", "max_batch_size", "input", "output", "dynamic_batching"],
-        "properties": {
-            "name": {"type": "string"},
-            "platform": {"type": "string"},
-            "backend": {"type": "string"},
-            "version_policy": {"type": "object"},
-            "max_batch_size": {"type": "integer", "description": "0: the model has a fixed batch dim"},
-            "input": {"type": "array", "items": {"type": "object"}},
-            "output": {"type": "array", "items": {"type": "object"}},
-            "dynamic_batching": {"type": "object"},
-            "runtime": {"type": "object"},
-        },
-    },
-    "InferenceRequest": {
-        "type": "object",
-        "required": ["inputs"],
-        "properties": {
-            "id": {"type": "string", "description": "echoed in the response"},
-            "parameters": _PARAMETERS,
-            "inputs": {
-                "type": "array",
-                "items": {
-                    "type": "object",
-                    "required": ["name", "shape", "datatype"],
-                    "properties": {
-                        **_TENSOR["properties"],
-                        "parameters": _PARAMETERS,
-                        "data": _TENSOR_DATA,
-                    },
-                    "description": "'data', or parameters.binary_data_size with the bytes after the JSON header",
-                },
-            },
-            "outputs": {
-                "type": "array",
-                "items": {
-                    "type": "object",
-                    "required": ["name"],
-                    "properties": {"name": {"type": "string"}, "parameters": _PARAMETERS},
-                },
-            },
-        },
-        "example": {"inputs": [{"name": "x", "shape": [1, 4], "datatype": "FP32", "data": [0.1, 0.2, 0.3, 0.4]}]},
-    },
-    "InferenceResponse": {
-        "type": "object",
-        "required": ["model_name", "outputs"],
-        "properties": {
-            "model_name": {"type": "string"},
-            "model_version": {"type": "string"},
-            "id": {"type": "string"},
-            "parameters": _PARAMETERS,
-            "outputs": {
-                "type": "array",
-                "items": {
-                    **_TENSOR,
-                    "properties": {**_TENSOR["properties"], "parameters": _PARAMETERS, "data": _TENSOR_DATA},
-                },
-            },
-        },
-    },
-    "PredictResponse": {
-        "type": "object",
-        "required": ["model", "version", "outputs"],
-        "properties": {
-            "model": {"type": "string"},
-            "version": {"type": "string"},
-            "outputs": {"type": "object", "additionalProperties": {}, "description": "output name -> values"},
-        },
-    },
-    "Embeddings": {
-        "type": "object",
-        "required": ["object", "data", "model", "usage"],
-        "properties": {
-            "object": {"type": "string", "enum": ["list"]},
-            "data": {
-                "type": "array",
-                "items": {
-                    "type": "object",
-                    "required": ["object", "index", "embedding"],
-                    "properties": {
-                        "object": {"type": "string", "enum": ["embedding"]},
-                        "index": {"type": "integer"},
-                        "embedding": {
-                            "oneOf": [
-                                {"type": "array", "items": {"type": "number"}},
-                                {"type": "string", "description": "base64 of little-endian float32"},
-                            ]
-                        },
-                    },
-                },
-            },
-            "model": {"type": "string"},
-            "usage": {
-                "type": "object",
-                "required": ["prompt_tokens", "total_tokens"],
-                "properties": {"prompt_tokens": {"type": "integer"}, "total_tokens": {"type": "integer"}},
-            },
-        },
-    },
-    "ModelList": {
-        "type": "object",
-        "required": ["object", "data"],
-        "properties": {
-            "object": {"type": "string", "enum": ["list"]},
-            "data": {
-                "type": "array",
-                "items": {
-                    "type": "object",
-                    "required": ["id", "object", "created", "owned_by"],
-                    "properties": {
-                        "id": {"type": "string"},
-                        "object": {"type": "string", "enum": ["model"]},
-                        "created": {"type": "integer"},
-                        "owned_by": {"type": "string"},
-                        "version": {"type": "string"},
-                        "task": {"type": "string"},
-                    },
-                },
-            },
-        },
-    },
-    "RepositoryIndex": {
-        "type": "array",
-        "items": {
-            "type": "object",
-            "required": ["name", "version", "state"],
-            "properties": {
-                "name": {"type": "string"},
-                "version": {"type": "string"},
-                "state": {"type": "string"},
-                "ref": {"type": "string"},
-            },
-        },
-    },
-    "ModelState": {
-        "type": "object",
-        "required": ["name", "state"],
-        "properties": {
-            "name": {"type": "string"},
-            "version": {"type": "string"},
-            "state": {"type": "string", "enum": ["READY", "UNAVAILABLE"]},
-        },
-    },
-    "LoadRequest": {
-        "type": "object",
-        "properties": {
-            "parameters": {
-                "type": "object",
-                "properties": {
-                    "ref": {"type": "string", "minLength": 1, "description": "a path to an .onnx file or a stored name"}
-                },
-            }
-        },
-        "example": {"parameters": {"ref": "dense"}},
     },
 }
 
@@ -293,10 +75,11 @@ def _fastapi_validates(op: dict[str, Any]) -> bool:
     )
 
 
-def finalize(doc: dict[str, Any]) -> dict[str, Any]:
-    """Add the shared schemas and the bearer scheme; drop 422s FastAPI never sends (see the module doc)."""
+def finalize(doc: dict[str, Any], schemas: Mapping[str, dict[str, Any]]) -> dict[str, Any]:
+    """Add the shared schemas, the protocols' ``schemas`` and the bearer scheme; drop 422s FastAPI never sends
+    (see the module doc)."""
     components = doc.setdefault("components", {})
-    components.setdefault("schemas", {}).update(SCHEMAS)
+    components.setdefault("schemas", {}).update({**SCHEMAS, **schemas})
     components.setdefault("securitySchemes", {})[BEARER] = {"type": "http", "scheme": "bearer"}
     for item in doc.get("paths", {}).values():
         for op in item.values():

@@ -16,7 +16,7 @@ from lepton.training.evaluate import classification_report
 from lepton.training.images import IMAGE, augment, digits, prepare_images, read_image_folder
 from lepton.training.loop import Batch, Hyper, Objective
 from lepton.training.modules import ImageNet, Standardize, TabularNet, rounded
-from lepton.training.recipe import Recipe
+from lepton.training.recipe import RECIPES, Recipe
 from lepton.training.tables import CATEGORICAL, FEATURES, numeric_table, prepare_table, read_npz, read_table
 
 if TYPE_CHECKING:
@@ -33,8 +33,10 @@ def cross_entropy(out: torch.Tensor, y: torch.Tensor, _: Batch) -> torch.Tensor:
     return nn.functional.cross_entropy(out, y)
 
 
+@RECIPES.register("classify")
 class Classify(Recipe):
-    name = "classify"
+    """Classification of tables, images (a folder per class, or an .npz) and bundled digits: an MLP or a CNN."""
+
     examples: ClassVar[dict[str, str]] = {"digits": "scikit-learn's 8x8 handwritten digits, a small CNN"}
 
     def prepare(self) -> Prepared:

@@ -18,7 +18,7 @@ from lepton.training.dataset import Prepared
 from lepton.training.evaluate import classification_report
 from lepton.training.loop import Batch, Hyper, Objective
 from lepton.training.modules import TextClassifier
-from lepton.training.recipe import Recipe
+from lepton.training.recipe import RECIPES, Recipe
 from lepton.training.tables import read_table
 from lepton.training.text import encoder_path, prepare_text, tickets_table
 
@@ -47,8 +47,10 @@ def trim(batch: Batch, _: torch.Generator) -> Batch:
     return {k: v[:, :n] for k, v in batch.items()}
 
 
+@RECIPES.register("finetune")
 class Finetune(Recipe):
-    name = "finetune"
+    """Text classification: the bundled MiniLM encoder with a classification head, fine-tuned."""
+
     examples: ClassVar[dict[str, str]] = {
         "tickets": "320 customer-support messages: billing, shipping, technical, account (written for Lepton)"
     }

@@ -15,7 +15,7 @@ from lepton.training.dataset import Prepared
 from lepton.training.evaluate import forecast_report
 from lepton.training.loop import Batch, Hyper, Objective
 from lepton.training.modules import Forecaster, rounded
-from lepton.training.recipe import Recipe
+from lepton.training.recipe import RECIPES, Recipe
 from lepton.training.series import HISTORY, infer_season, make_windows, read_npz_series, read_series, stocks
 from lepton.training.tables import read_table
 
@@ -29,8 +29,10 @@ def mae(pred: np.ndarray, y: np.ndarray) -> float:
     return float(np.mean(np.abs(pred - y)))
 
 
+@RECIPES.register("forecast")
 class Forecast(Recipe):
-    name = "forecast"
+    """Forecasting of one or more series a few steps ahead from a window of lags."""
+
     examples: ClassVar[dict[str, str]] = {"stocks": "monthly prices of 5 stocks, 2000-2010 (vega_datasets)"}
 
     def prepare(self) -> Prepared:

@@ -14,7 +14,6 @@ from typing import Any
 from lepton.errors import UserError
 from lepton.options import ray_address
 
-RECIPES = ("classify", "forecast", "finetune")
 HYPER = ("epochs", "batch_size", "lr", "weight_decay", "dropout", "patience", "width", "depth")
 AUGMENTATIONS = ("flip", "shift", "noise")
 
@@ -126,13 +125,12 @@ def _positive(o: TrainOptions, name: str, *, integer: bool = True, zero: bool = 
 
 
 def _check(o: TrainOptions) -> None:
-    if o.recipe not in RECIPES:
-        raise UserError(f"unknown recipe {o.recipe!r}; use one of: {', '.join(RECIPES)}")
+    from lepton.training.recipe import recipes
+
+    recipe = recipes().get(o.recipe)  # an unknown name: a UserError naming the registered recipes
     if o.data is None and o.example is None:
-        raise UserError(
-            f"lepton train {o.recipe}: give DATA (a file or folder) or --example "
-            f"({'digits' if o.recipe == 'classify' else 'stocks' if o.recipe == 'forecast' else 'tickets'})"
-        )
+        examples = " or ".join(recipe.examples) or "none bundled"
+        raise UserError(f"lepton train {o.recipe}: give DATA (a file or folder) or --example ({examples})")
     if o.data is not None and o.example is not None:
         raise UserError("give either DATA or --example, not both")
     for name in ("epochs", "batch_size", "width", "depth", "horizon", "lags", "season", "image_size", "max_length"):

@@ -1,7 +1,8 @@
 """The recipe contract: prepare data, give defaults and a search space, build a network, judge it.
 
 A recipe only stores its options in ``__init__``; ``prepare`` reads and checks the data (every bad input is a
-``UserError`` raised there, before anything is trained or stored).
+``UserError`` raised there, before anything is trained or stored). Recipes are registered by name on ``RECIPES``
+(``@RECIPES.register("classify")``); third parties add theirs through the ``lepton.recipes`` entry-point group.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ import torch
 from torch import nn
 
 from lepton.errors import UserError
+from lepton.registry import Registry
 from lepton.training.dataset import Prepared, Split
 from lepton.training.loop import Batch, Hyper, Objective
 
@@ -27,8 +29,10 @@ if TYPE_CHECKING:
 
 
 class Recipe(ABC):
+    """Base of every training recipe (registered on ``RECIPES``); ``__init__`` only stores the options."""
+
     name: ClassVar[str]
-    examples: ClassVar[dict[str, str]] = {}  # name -> description
+    examples: ClassVar[dict[str, str]] = {}  # bundled data sets: name -> description (the first is the hint)
 
     def __init__(self, opts: TrainOptions) -> None:
         self.opts = opts
@@ -109,15 +113,16 @@ class Recipe(ABC):
         return {}
 
 
+RECIPES: Registry[Recipe] = Registry("recipe", "lepton.recipes")
+
+
+def recipes() -> Registry[Recipe]:
+    """The recipe registry with the built-in recipes registered (their modules register on import)."""
+    from lepton.training import classify, finetune, forecast  # noqa: F401
+
+    return RECIPES
+
+
 def recipe_for(opts: TrainOptions) -> Recipe:
-    if opts.recipe == "classify":
-        from lepton.training.classify import Classify
-
-        return Classify(opts)
-    if opts.recipe == "forecast":
-        from lepton.training.forecast import Forecast
-
-        return Forecast(opts)
-    from lepton.training.finetune import Finetune
-
-    return Finetune(opts)
+    """The registered recipe ``opts.recipe`` names, holding ``opts``."""
+    return recipes().get(opts.recipe)(opts)

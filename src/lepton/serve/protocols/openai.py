@@ -20,9 +20,81 @@ from lepton.serve.limits import json_response, parse_json
 from lepton.serve.models import ServedModel
 from lepton.serve.openapi import INFER_ERRORS, answers, ok, ref
 from lepton.serve.protocols.common import json_body, server_of, timed
+from lepton.serve.protocols.spec import PROTOCOLS, Protocol
 from lepton.serve.validate import bad, short
 
 router = APIRouter(tags=["OpenAI-compatible"])
+
+_SCHEMAS: dict[str, dict[str, Any]] = {
+    "OpenAIError": {
+        "type": "object",
+        "required": ["error"],
+        "properties": {
+            "error": {
+                "type": "object",
+                "required": ["message", "type", "code"],
+                "properties": {
+                    "message": {"type": "string"},
+                    "type": {"type": "string", "enum": ["invalid_request_error", "server_error"]},
+                    "param": {"type": ["string", "null"]},
+                    "code": {"type": "integer"},
+                },
+            }
+        },
+    },
+    "Embeddings": {
+        "type": "object",
+        "required": ["object", "data", "model", "usage"],
+        "properties": {
+            "object": {"type": "string", "enum": ["list"]},
+            "data": {
+                "type": "array",
+                "items": {
+                    "type": "object",
+                    "required": ["object", "index", "embedding"],
+                    "properties": {
+                        "object": {"type": "string", "enum": ["embedding"]},
+                        "index": {"type": "integer"},
+                        "embedding": {
+                            "oneOf": [
+                                {"type": "array", "items": {"type": "number"}},
+                                {"type": "string", "description": "base64 of little-endian float32"},
+                            ]
+                        },
+                    },
+                },
+            },
+            "model": {"type": "string"},
+            "usage": {
+                "type": "object",
+                "required": ["prompt_tokens", "total_tokens"],
+                "properties": {"prompt_tokens": {"type": "integer"}, "total_tokens": {"type": "integer"}},
+            },
+        },
+    },
+    "ModelList": {
+        "type": "object",
+        "required": ["object", "data"],
+        "properties": {
+            "object": {"type": "string", "enum": ["list"]},
+            "data": {
+                "type": "array",
+                "items": {
+                    "type": "object",
+                    "required": ["id", "object", "created", "owned_by"],
+                    "properties": {
+                        "id": {"type": "string"},
+                        "object": {"type": "string", "enum": ["model"]},
+                        "created": {"type": "integer"},
+                        "owned_by": {"type": "string"},
+                        "version": {"type": "string"},
+                        "task": {"type": "string"},
+                    },
+                },
+            },
+        },
+    },
+}
 
 _BODY = json_body(
     {
@@ -210,3 +282,14 @@ async def list_models(request: Request) -> Response:
         for m in server.registry.models.values()
     ]
     return json_response({"object": "list", "data": data})
+
+
+@PROTOCOLS.register("openai")
+class OpenAiEmbeddings(Protocol):
+    """OpenAI-compatible embeddings (and the model list its clients ask for) for embedding models."""
+
+    router = router
+    hot = (embeddings,)
+    schemas = _SCHEMAS
+    listed = ("/v1/embeddings",)
+    rank = 30

@@ -16,9 +16,22 @@ from starlette.responses import Response
 from lepton.serve.limits import json_response, parse_json
 from lepton.serve.openapi import INFER_ERRORS, answers, ok, ref
 from lepton.serve.protocols.common import json_body, server_of, timed
+from lepton.serve.protocols.spec import PROTOCOLS, Protocol
 from lepton.serve.validate import bad, from_json_data, validate_feeds
 
 router = APIRouter(tags=["Simple JSON"])
+
+_SCHEMAS: dict[str, dict[str, Any]] = {
+    "PredictResponse": {
+        "type": "object",
+        "required": ["model", "version", "outputs"],
+        "properties": {
+            "model": {"type": "string"},
+            "version": {"type": "string"},
+            "outputs": {"type": "object", "additionalProperties": {}, "description": "output name -> values"},
+        },
+    },
+}
 
 _BODY = json_body(
     {
@@ -63,3 +76,14 @@ async def predict(request: Request, name: str) -> Response:
         outs = await m.infer(feeds, t.rows, server.cfg.timeout_s)
         result: dict[str, Any] = {k: (v[0] if single else v).tolist() for k, v in outs.items()}
         return json_response({"model": m.name, "version": m.version, "outputs": result})
+
+
+@PROTOCOLS.register("simple")
+class SimpleJson(Protocol):
+    """Named inputs as nested lists in, named outputs as nested lists out (for curl)."""
+
+    router = router
+    hot = (predict,)
+    schemas = _SCHEMAS
+    listed = ("/v1/models/{name}/predict",)
+    rank = 20

@@ -18,6 +18,8 @@ from lepton.serve.limits import dumps, json_response, loads
 from lepton.serve.models import ServedModel
 from lepton.serve.openapi import ADMIN_ERRORS, BEARER, BINARY, INFER_ERRORS, JSON, answers, ok, ref
 from lepton.serve.protocols.common import server_of, timed
+from lepton.serve.protocols.spec import PROTOCOLS, Protocol
+from lepton.serve.protocols.v2_schemas import SCHEMAS
 from lepton.serve.validate import (
     V2_TO_NUMPY,
     bad,
@@ -404,3 +406,15 @@ async def repository_unload(request: Request, name: str) -> Response:
     server.admin(request)
     await server.registry.unload(name)
     return json_response({"name": name, "state": "UNAVAILABLE"})
+
+
+@PROTOCOLS.register("v2")
+class OpenInferenceV2(Protocol):
+    """Open Inference Protocol v2 (KServe, Triton): metadata, health, inference (JSON or binary tensor data) and
+    the model repository (admin)."""
+
+    router = router
+    hot = (infer_latest, infer_version)
+    schemas = SCHEMAS
+    listed = ("/v2/health/ready", "/v2/models/{name}/infer")
+    rank = 10
