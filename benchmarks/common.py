@@ -12,7 +12,8 @@ from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 RESULTS = ROOT / "benchmarks" / "results"
-SECTIONS = ["engines", "optimize", "noise", "profile", "optimize_small", "corpus", "train", "serve"]  # order in BENCHMARKS.md
+# the order of the sections in BENCHMARKS.md
+SECTIONS = ["engines", "optimize", "noise", "profile", "optimize_small", "corpus", "train", "serve"]
 
 
 def machine() -> dict[str, Any]:
