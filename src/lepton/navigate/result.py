@@ -161,7 +161,8 @@ class OptimizeResult(Contract):
         ``trials``, with the screens the verification replaced)."""
         current = [t for t in self.trials if t.is_baseline and t.superseded_by is None]
         measured = {(t.batch_size, t.hardware_kind) for t in current if t.measured}
-        return [t for t in current if t.measured or (t.batch_size, t.hardware_kind) not in measured]
+        latest = [t for t in current if t.measured or (t.batch_size, t.hardware_kind) not in measured]
+        return sorted(latest, key=lambda t: (t.hardware_kind or "", t.batch_size))
 
     @property
     def exit_code(self) -> int:
