@@ -16,7 +16,7 @@ SECTIONS = ["engines", "optimize", "profile", "optimize_small", "corpus", "train
 
 
 def machine() -> dict[str, Any]:
-    from lepton.cost.hardware import detect_hardware
+    from lepton.hardware import detect_hardware
 
     hw = detect_hardware()
     return {

@@ -194,8 +194,8 @@ def main() -> None:
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     home = Path(os.environ.get("LEPTON_BENCH_HOME", "/tmp/lepton-serve-bench"))
     os.environ["LEPTON_HOME"] = str(home)
-    from lepton.cost.hardware import detect_hardware
     from lepton.examples import example_sentences, import_example
+    from lepton.hardware import detect_hardware
     from lepton.passes import PassContext, create
     from lepton.store.store import Store
 

@@ -14,8 +14,8 @@ from typing import Any, ClassVar
 import numpy as np
 import onnx
 
-from lepton.cost.hardware import Hardware
 from lepton.errors import LeptonError, NotApplicable, PassError, one_line
+from lepton.hardware import Hardware
 from lepton.ir.artifact import META_FILE, MODEL_FILE, MODEL_FILES, Artifact, Lineage
 from lepton.registry import Registry
 from lepton.store.store import Store

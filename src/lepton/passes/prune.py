@@ -16,8 +16,8 @@ import numpy as np
 import onnx
 from onnx import numpy_helper
 
-from lepton.cost.hardware import Hardware
 from lepton.errors import NotApplicable
+from lepton.hardware import Hardware
 from lepton.ir.artifact import MODEL_FILE, Artifact
 from lepton.passes.base import PASSES, Pass, PassContext, load_model, save_model
 from lepton.passes.quantize import gemm_to_matmul

@@ -12,7 +12,7 @@ from typing import Any, ClassVar
 import onnx
 from onnx import helper, numpy_helper
 
-from lepton.cost.hardware import Hardware
+from lepton.hardware import Hardware
 from lepton.ir.artifact import MODEL_FILE, Artifact
 from lepton.passes.base import PASSES, Feeds, Pass, PassContext, Proposal, load_model, save_model
 from lepton.passes.opset import OpsetConversionError
