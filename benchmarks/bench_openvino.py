@@ -67,8 +67,8 @@ def main() -> None:
     import openvino
     import torch
 
-    from lepton.cost.hardware import detect_hardware
     from lepton.examples import example_sentences, import_example
+    from lepton.hardware import detect_hardware
     from lepton.measure.workload import text_workload
     from lepton.passes import PassContext, apply_pass, create
     from lepton.store import Store

@@ -41,8 +41,8 @@ def profile(path: Path, feeds: dict, prefix: str) -> tuple[float, dict[str, floa
 
 
 def main() -> None:
-    from lepton.cost.hardware import detect_hardware
     from lepton.examples import example_sentences, import_example, tokenize
+    from lepton.hardware import detect_hardware
     from lepton.passes import PassContext, apply_pass, create
     from lepton.settings import offline_hub
     from lepton.store import Store

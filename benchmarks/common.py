@@ -17,7 +17,7 @@ SECTIONS = ["engines", "optimize", "noise", "profile", "optimize_small", "corpus
 
 
 def machine() -> dict[str, Any]:
-    from lepton.cost.hardware import detect_hardware
+    from lepton.hardware import detect_hardware
 
     hw = detect_hardware()
     return {

@@ -194,8 +194,8 @@ def main() -> None:
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     home = Path(os.environ.get("LEPTON_BENCH_HOME", "/tmp/lepton-serve-bench"))
     os.environ["LEPTON_HOME"] = str(home)
-    from lepton.cost.hardware import detect_hardware
     from lepton.examples import example_sentences, import_example
+    from lepton.hardware import detect_hardware
     from lepton.passes import PassContext, apply_pass, create
     from lepton.store.store import Store
 
@@ -244,10 +244,12 @@ def main() -> None:
     print("in-process ceiling ...", flush=True)
     from lepton.engines import open_session
     from lepton.engines.base import RuntimeConfig
+    from lepton.hardware import serving_lanes
 
     session = open_session("onnxruntime", int8)
     # the parallel lanes Lepton serves with by default here: one single-threaded session per core
-    lanes = [open_session("onnxruntime", int8, RuntimeConfig(intra_op_threads=1)) for _ in range(os.cpu_count() or 2)]
+    count = serving_lanes(os.cpu_count() or 2)  # one per core this process may use (at most the server's 4)
+    lanes = [open_session("onnxruntime", int8, RuntimeConfig(intra_op_threads=1)) for _ in range(count)]
     first_ceiling = ceiling(session, rows, 160)
     first_lanes = lanes_ceiling(lanes, rows, 160)
     print(json.dumps(first_ceiling), json.dumps(first_lanes), flush=True)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from lepton.cost.hardware import Hardware
+from lepton.hardware import Hardware
 
 
 def fake_hardware(*, flags: tuple[str, ...] = (), gpus: tuple[str, ...] = (), **fields: Any) -> Hardware:

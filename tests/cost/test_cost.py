@@ -7,9 +7,9 @@ import pytest
 from machines import fake_hardware
 
 from lepton.cost.catalog import PriceCatalog, PricePoint
-from lepton.cost.hardware import Hardware, detect_hardware
 from lepton.cost.model import estimate_cost
 from lepton.errors import UserError
+from lepton.hardware import Hardware, detect_hardware
 
 
 def hw(**kw: object) -> Hardware:

@@ -10,9 +10,9 @@ import pytest
 from engine_helpers import commit, token_reference
 
 from lepton.cost.catalog import PricePoint
-from lepton.cost.hardware import detect_hardware
 from lepton.engines import ENGINES, RuntimeConfig, open_session
 from lepton.errors import EngineError, EngineUnavailable, UserError
+from lepton.hardware import detect_hardware
 from lepton.ir.artifact import Artifact
 from lepton.measure.timing import TimingPlan, measure_concurrent
 from lepton.measure.trial import Reference, TrialSpec, measure_trial, run_all

@@ -13,7 +13,7 @@ from onnx import TensorProto, helper, numpy_helper
 from onnx_models import small_cnn
 from pass_helpers import commit
 
-from lepton.cost.hardware import Hardware, detect_hardware
+from lepton.hardware import Hardware, detect_hardware
 from lepton.ir.artifact import Artifact
 from lepton.passes import PassContext
 from lepton.store import Store

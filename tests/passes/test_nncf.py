@@ -12,9 +12,9 @@ import pytest
 from onnx import TensorProto, helper, numpy_helper
 from pass_helpers import commit
 
-from lepton.cost.hardware import Hardware
 from lepton.engines import ENGINES, open_session
 from lepton.errors import UserError
+from lepton.hardware import Hardware
 from lepton.ir.artifact import Artifact
 from lepton.ir.openvino_ir import read_model
 from lepton.measure.quality import fidelity

@@ -11,8 +11,8 @@ import pytest
 from onnx_models import small_cnn
 from pass_helpers import commit, run
 
-from lepton.cost.hardware import Hardware
 from lepton.errors import NotApplicable
+from lepton.hardware import Hardware
 from lepton.ir.onnx_intake import default_opset
 from lepton.passes import PassContext, apply_chain, apply_pass
 from lepton.passes.opset import ConvertOpset

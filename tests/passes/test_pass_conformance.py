@@ -11,8 +11,8 @@ import onnx
 import pytest
 from pass_helpers import commit_ir, run
 
-from lepton.cost.hardware import Hardware
 from lepton.errors import NotApplicable, UserError
+from lepton.hardware import Hardware
 from lepton.ir.artifact import FORMATS, Artifact
 from lepton.ir.openvino_ir import read_model
 from lepton.measure.trial import ChainStep

@@ -11,7 +11,7 @@ from typing import Any
 from trials import latency, trial
 
 from lepton.cost.catalog import PricePoint
-from lepton.cost.hardware import Hardware
+from lepton.hardware import Hardware
 from lepton.ir.artifact import ArtifactSummary
 from lepton.ir.signature import Signature, TensorSpec
 from lepton.measure.timing import Concurrent

@@ -302,7 +302,8 @@ def test_lane_count_follows_instances_engine_threads_and_memory() -> None:
 
     assert lane_count(ServeConfig(instances=3), small, 2) == 3
     assert lane_count(ServeConfig(), small, 2) == 2
-    assert lane_count(ServeConfig(), small, 16) == 4
+    assert lane_count(ServeConfig(), small, 16, cores=16) == 4
+    assert lane_count(ServeConfig(), small, 16, cores=2) == 2  # never more lanes than the CPUs this process may use
     assert lane_count(ServeConfig(), small, 1) == 1
     assert lane_count(ServeConfig(engine="torch"), small, 8) == 1
     assert lane_count(ServeConfig(), huge, 8) == 1  # no room for copies of the model

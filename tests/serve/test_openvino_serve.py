@@ -11,9 +11,9 @@ import pytest
 import tritonclient.http as triton
 from serve_helpers import ServerThread, dense_model, store_model
 
-from lepton.cost.hardware import detect_hardware
 from lepton.engines import RuntimeConfig, open_session
 from lepton.errors import EngineUnavailable
+from lepton.hardware import detect_hardware
 from lepton.ir.artifact import Artifact
 from lepton.passes import PassContext, apply_pass, create
 from lepton.serve import ServeConfig, build_app

@@ -8,8 +8,8 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
-from lepton.cost.hardware import Hardware
 from lepton.errors import UserError
+from lepton.hardware import Hardware
 
 
 @dataclass(frozen=True)
@@ -56,7 +56,8 @@ class PriceCatalog:
     def match(self, hw: Hardware) -> dict[str, Any]:
         """The listed instance most like this machine.
 
-        Same CPU vendor and arch, at least as many vCPUs, a GPU iff this machine has one; among those the
+        Same CPU vendor and arch, at least as many vCPUs as this process may use (its affinity mask or cgroup
+        quota, rounded up), a GPU iff this machine has one; among those the
         same CPU generation (most shared VNNI/BF16/FP16/AMX flags), then the fewest vCPUs, then the cheapest.
         """
 
@@ -97,4 +98,6 @@ class PriceCatalog:
             )
         e = self.match(hw)
         how = f"matched this machine: {hw.vendor}, {hw.logical_cores} vCPU{', GPU' if hw.has_gpu else ''}"
+        if hw.cpu_limit in ("affinity", "cgroup"):  # the CPUs this process may use, not the host's
+            how += f" ({hw.cpu_note()})"
         return PricePoint(e["name"], e["usd_per_hour"], f"{e['source']} ({e.get('as_of', 'undated')})", how)

@@ -16,11 +16,11 @@ from dataclasses import replace
 from typing import Any, TypeVar
 
 from lepton.cost.catalog import PricePoint
-from lepton.cost.hardware import Hardware, detect_hardware
 from lepton.distributed import require_ray
 from lepton.distributed.cluster import START_HINT, Node, alive, connect, kind_prices, nodes_by_kind, pinned
 from lepton.distributed.shipping import Package, node_cache, pack, remove, unpack
 from lepton.errors import CandidateError, UserError
+from lepton.hardware import Hardware, detect_hardware
 from lepton.measure.job import Job, measure_job
 from lepton.measure.paired import PairedRatios
 from lepton.measure.trial import Reference, Trial

@@ -5,16 +5,14 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, field
-from typing import TYPE_CHECKING, Any, ClassVar, Protocol
+from typing import Any, ClassVar, Protocol
 
 import numpy as np
 
 from lepton.errors import EngineUnavailable, UserError
+from lepton.hardware import Hardware, default_threads, searched_threads
 from lepton.ir.artifact import Artifact
 from lepton.registry import Registry
-
-if TYPE_CHECKING:
-    from lepton.cost.hardware import Hardware
 
 GRAPH_LEVELS = ("disable", "basic", "extended", "all")
 EXECUTION_MODES = ("sequential", "parallel")
@@ -24,7 +22,8 @@ EXECUTION_MODES = ("sequential", "parallel")
 class RuntimeConfig:
     """How a Session runs: threads, graph optimization level, execution mode, provider, batch size.
 
-    ``intra_op_threads=0`` lets the engine choose (ONNX Runtime: one per physical core).
+    ``intra_op_threads=0`` leaves the count to the thread policy (``lepton.hardware.default_threads``: one per
+    physical core this process may use, within its affinity mask and cgroup quota).
     ``options`` holds engine-specific settings as strings (OpenVINO: ``hint``, ``streams``, ``precision``);
     each engine declares the ones it takes in ``Engine.options`` and refuses others when it opens a model.
     """
@@ -49,7 +48,7 @@ class RuntimeConfig:
         if self.execution_mode not in EXECUTION_MODES:
             raise UserError(f"execution mode {self.execution_mode!r} is not one of {', '.join(EXECUTION_MODES)}")
         if self.intra_op_threads < 0 or self.inter_op_threads < 0:
-            raise UserError("thread counts must be >= 0 (0 lets the engine choose)")
+            raise UserError("thread counts must be >= 0 (0: one per core this process may use)")
         if self.batch_size < 1:
             raise UserError(f"batch size must be >= 1; got {self.batch_size}")
 
@@ -115,14 +114,12 @@ class Engine(ABC):
     def runtime_options(self, hw: Hardware, batch_sizes: Sequence[int]) -> list[RuntimeConfig]:
         """The runtime settings worth measuring on ``hw``: all cores for one stream, and one thread per caller
         under load (a server runs one single-threaded session per core side by side), at every batch size."""
-        threads = sorted({hw.physical_cores, 1}, reverse=True)
+        threads = searched_threads(hw)
         return [RuntimeConfig(intra_op_threads=t, batch_size=b) for t in threads for b in batch_sizes]
 
     def threads_used(self, config: RuntimeConfig) -> int:
         """The intra-op thread count a session with ``config`` actually uses."""
-        from lepton.cost.hardware import physical_cores
-
-        return config.intra_op_threads or physical_cores()
+        return config.intra_op_threads or default_threads()
 
 
 ENGINES: Registry[Engine] = Registry("engine", "lepton.engines")

@@ -9,6 +9,7 @@ import numpy as np
 
 from lepton.engines.base import ENGINES, Engine, RuntimeConfig
 from lepton.errors import EngineError, EngineUnavailable, one_line
+from lepton.hardware import default_threads
 from lepton.ir.artifact import Artifact
 
 _PREFERENCE = (
@@ -42,7 +43,7 @@ def session_options(config: RuntimeConfig) -> Any:
     import onnxruntime as ort
 
     so = ort.SessionOptions()
-    so.intra_op_num_threads = config.intra_op_threads
+    so.intra_op_num_threads = config.intra_op_threads or default_threads()  # ORT's own default ignores a quota
     so.inter_op_num_threads = config.inter_op_threads
     so.graph_optimization_level = {
         "disable": ort.GraphOptimizationLevel.ORT_DISABLE_ALL,

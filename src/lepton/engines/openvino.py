@@ -12,17 +12,15 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Mapping, Sequence
-from typing import TYPE_CHECKING, Any, ClassVar
+from typing import Any, ClassVar
 
 import numpy as np
 
 from lepton.engines.base import ENGINES, Engine, RuntimeConfig
 from lepton.errors import EngineError, EngineUnavailable, UserError
+from lepton.hardware import Hardware, default_threads, detect_hardware, searched_threads
 from lepton.ir.artifact import Artifact
 from lepton.ir.openvino_ir import OPENVINO_MISSING, ov_core, ov_message, port_name, read_model
-
-if TYPE_CHECKING:
-    from lepton.cost.hardware import Hardware
 
 HINTS = ("latency", "throughput")
 PRECISIONS = ("f32", "bf16")
@@ -57,8 +55,7 @@ def compile_properties(config: RuntimeConfig) -> dict[str, str]:
     props = {"PERFORMANCE_HINT": hint.upper(), "INFERENCE_PRECISION_HINT": precision}
     if streams:
         props["NUM_STREAMS"] = streams.upper()
-    if config.intra_op_threads:
-        props["INFERENCE_NUM_THREADS"] = str(config.intra_op_threads)
+    props["INFERENCE_NUM_THREADS"] = str(config.intra_op_threads or default_threads())  # OpenVINO ignores a quota
     return props
 
 
@@ -194,8 +191,6 @@ class OpenVinoEngine(Engine):
     }
 
     def unavailable(self, artifact: Artifact | None = None) -> str | None:
-        from lepton.cost.hardware import detect_hardware
-
         hw = detect_hardware()
         if hw.arch in ("x86_64", "AMD64") and hw.flags and "sse4_2" not in hw.flags:
             return "OpenVINO's CPU plugin needs SSE4.2, which this CPU lacks"
@@ -230,8 +225,8 @@ class OpenVinoEngine(Engine):
 
     @staticmethod
     def _settings(hw: Hardware) -> list[tuple[int, str]]:
-        settings = [(hw.physical_cores, "f32")] + ([(1, "f32")] if hw.physical_cores > 1 else [])
-        return settings + ([(hw.physical_cores, "bf16")] if hw.bf16_native else [])
+        threads = searched_threads(hw)
+        return [(t, "f32") for t in threads] + ([(threads[0], "bf16")] if hw.bf16_native else [])
 
     def option_choices(self, hw: Hardware) -> dict[str, tuple[str, ...]]:
         """Both hints; bf16 beside f32 where the CPU has native bf16 (it changes the outputs: measure quality)."""

@@ -2,14 +2,34 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from typing import Any
 
 import numpy as np
 
 from lepton.engines.base import ENGINES, Engine, RuntimeConfig
 from lepton.errors import EngineError, first_line
+from lepton.hardware import default_threads
 from lepton.ir.artifact import Artifact
+
+
+@contextmanager
+def torch_threads(n: int | None = None) -> Iterator[None]:
+    """Run the block with ``n`` torch intra-op threads (None: the thread policy's default), then put back the
+    count the calling thread had: ``torch.set_num_threads`` is process-wide, and a session or a training run
+    must not leave its count behind for every other torch user. Also a decorator (``@torch_threads()``)."""
+    import torch
+
+    want = n or default_threads()
+    before = torch.get_num_threads()
+    if want != before:
+        torch.set_num_threads(want)
+    try:
+        yield
+    finally:
+        if want != before:
+            torch.set_num_threads(before)
 
 
 def torch_source(artifact: Artifact) -> Any | None:
@@ -31,8 +51,7 @@ class TorchSession:
         import torch
 
         self._torch = torch
-        if config.intra_op_threads:
-            torch.set_num_threads(config.intra_op_threads)
+        self.threads = config.intra_op_threads or default_threads()  # set around each run, never left behind
         self.module = module.eval()
         self.input_names = artifact.signature.input_names
         self.output_names = artifact.signature.output_names
@@ -44,7 +63,7 @@ class TorchSession:
         except KeyError as e:
             raise EngineError(f"missing input {e.args[0]!r}; the model needs {', '.join(self.input_names)}") from None
         try:
-            with torch.inference_mode():
+            with torch_threads(self.threads), torch.inference_mode():
                 out = self.module(*args)
         except (RuntimeError, TypeError, ValueError, IndexError) as e:  # a wrong dtype or shape for this module
             raise EngineError(f"PyTorch could not run the inputs given ({first_line(e)})") from e
@@ -76,9 +95,7 @@ class TorchEagerEngine(Engine):
         return None
 
     def threads_used(self, config: RuntimeConfig) -> int:
-        import torch
-
-        return config.intra_op_threads or torch.get_num_threads()
+        return config.intra_op_threads or default_threads()
 
     def open(self, artifact: Artifact, config: RuntimeConfig) -> TorchSession:
         module = torch_source(artifact)

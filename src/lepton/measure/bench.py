@@ -9,9 +9,9 @@ from typing import Annotated, Any
 
 from lepton.contract import Contract, JsonForm
 from lepton.cost.catalog import PriceCatalog, PricePoint
-from lepton.cost.hardware import Hardware, detect_hardware
 from lepton.engines.base import ENGINES, RuntimeConfig, runnable_engines
 from lepton.errors import EngineUnavailable, UserError
+from lepton.hardware import Hardware, detect_hardware
 from lepton.ir.artifact import Artifact, ArtifactSummary
 from lepton.measure.failures import check_runs
 from lepton.measure.quality import Quality

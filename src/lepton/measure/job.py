@@ -13,8 +13,8 @@ from dataclasses import dataclass
 from typing import Protocol, TypeVar
 
 from lepton.cost.catalog import PricePoint
-from lepton.cost.hardware import Hardware
 from lepton.engines.base import Session, open_session
+from lepton.hardware import Hardware
 from lepton.measure.interference import Disturbance
 from lepton.measure.memory import PeakRss
 from lepton.measure.paired import PairedRatios, Side, compare, concurrent_of, interleave, latency_of

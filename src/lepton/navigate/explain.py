@@ -6,13 +6,15 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from lepton.cost.hardware import Hardware
+from lepton.hardware import Hardware
 from lepton.measure.trial import Trial
 
 
 def hardware_notes(hw: Hardware) -> list[str]:
     """What this machine gains from each precision, said before any variant is tried."""
     notes = []
+    if hw.cpu_limit in ("affinity", "cgroup"):  # fewer CPUs than the host has: say so, and what follows
+        notes.append(f"CPUs: {hw.cpu_note()}; sessions get {hw.physical_cores} thread(s) unless a setting says")
     if hw.has_gpu:
         notes.append(f"GPU present ({', '.join(hw.gpus)}): fp16/bf16 and int8 kernels run there")
     if hw.int8_accel:

@@ -8,9 +8,9 @@ import time
 from dataclasses import dataclass
 
 from lepton.cost.catalog import PriceCatalog
-from lepton.cost.hardware import detect_hardware
 from lepton.engines.base import ENGINES, RuntimeConfig
 from lepton.errors import CandidateError, UserError
+from lepton.hardware import detect_hardware
 from lepton.ir.artifact import Artifact
 from lepton.measure.failures import check_runs
 from lepton.measure.job import Measurer

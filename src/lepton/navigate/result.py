@@ -12,7 +12,7 @@ from pydantic import Field, computed_field
 
 from lepton.contract import Contract, JsonForm
 from lepton.cost.catalog import PricePoint
-from lepton.cost.hardware import Hardware
+from lepton.hardware import Hardware
 from lepton.ir.artifact import ArtifactSummary
 from lepton.measure.interference import Disturbance
 from lepton.measure.trial import ChainStep, Trial

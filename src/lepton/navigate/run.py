@@ -12,9 +12,9 @@ from typing import Literal
 import numpy as np
 
 from lepton.cost.catalog import PricePoint
-from lepton.cost.hardware import Hardware, combined
 from lepton.engines.base import RuntimeConfig, Session, open_session
 from lepton.errors import CandidateError, LeptonError
+from lepton.hardware import Hardware, combined
 from lepton.ir.artifact import Artifact
 from lepton.measure.job import Job, LocalMeasurer, Measurer
 from lepton.measure.paired import PairedRatios

@@ -11,8 +11,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from lepton.cost.hardware import Hardware
 from lepton.engines.base import ENGINES, RuntimeConfig
+from lepton.hardware import Hardware
 from lepton.ir.artifact import Artifact
 from lepton.ir.family import model_family
 from lepton.measure.trial import ChainStep

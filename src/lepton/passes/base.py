@@ -13,8 +13,8 @@ from typing import Any, ClassVar, Generic, TypeVar, cast
 import numpy as np
 import onnx
 
-from lepton.cost.hardware import Hardware
 from lepton.errors import LeptonError, NotApplicable, PassError, one_line
+from lepton.hardware import Hardware
 from lepton.ir.artifact import MODEL_FILE, Artifact
 from lepton.passes.params import PassParams, validate_params
 from lepton.registry import Registry

@@ -9,8 +9,8 @@ from typing import Any, ClassVar, Literal
 import onnx
 from pydantic import Field
 
-from lepton.cost.hardware import Hardware
 from lepton.errors import NotApplicable
+from lepton.hardware import Hardware
 from lepton.ir.artifact import Artifact
 from lepton.ir.family import looks_like_encoder
 from lepton.passes.base import PASSES, Pass, PassContext, Proposal, count_ops, save_model

@@ -19,8 +19,8 @@ from typing import Any, ClassVar, Literal, TypeVar
 import numpy as np
 from pydantic import Field
 
-from lepton.cost.hardware import Hardware
 from lepton.errors import NotApplicable, PassError
+from lepton.hardware import Hardware
 from lepton.ir.artifact import MODEL_FILES, Artifact
 from lepton.ir.openvino_ir import port_name, read_model
 from lepton.passes.base import PASSES, Feeds, Pass, PassContext, Proposal

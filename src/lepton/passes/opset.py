@@ -14,8 +14,8 @@ from typing import ClassVar
 import onnx
 from pydantic import Field
 
-from lepton.cost.hardware import Hardware
 from lepton.errors import PassError, first_line
+from lepton.hardware import Hardware
 from lepton.ir.artifact import Artifact
 from lepton.ir.onnx_intake import default_opset, ort_max_opset
 from lepton.passes.base import PASSES, Pass, PassContext, load_model, save_model

@@ -10,7 +10,7 @@ import numpy as np
 import onnx
 from onnx import numpy_helper
 
-from lepton.cost.hardware import Hardware
+from lepton.hardware import Hardware
 from lepton.ir.artifact import Artifact
 from lepton.passes.base import PASSES, Pass, PassContext, Proposal, load_model, save_model
 from lepton.passes.params import PassParams

@@ -17,8 +17,8 @@ import onnx
 from onnx import numpy_helper
 from pydantic import Field
 
-from lepton.cost.hardware import Hardware
 from lepton.errors import NotApplicable
+from lepton.hardware import Hardware
 from lepton.ir.artifact import MODEL_FILE, Artifact
 from lepton.passes.base import PASSES, Pass, PassContext, load_model, save_model
 from lepton.passes.params import PassParams

@@ -13,8 +13,8 @@ import onnx
 from onnx import helper, numpy_helper
 from pydantic import Field
 
-from lepton.cost.hardware import Hardware
 from lepton.errors import PassError
+from lepton.hardware import Hardware
 from lepton.ir.artifact import MODEL_FILE, Artifact
 from lepton.passes.base import PASSES, Fallback, Feeds, Pass, PassContext, Proposal, load_model, save_model
 from lepton.passes.opset import OpsetConversionError

@@ -36,7 +36,7 @@ def hourly_price(cfg: ServeConfig) -> float | None:
     """The price of an hour of this machine (catalog match, ``--instance`` or ``--price-per-hour``)."""
     try:
         from lepton.cost.catalog import PriceCatalog
-        from lepton.cost.hardware import detect_hardware
+        from lepton.hardware import detect_hardware
 
         return (
             PriceCatalog.load()

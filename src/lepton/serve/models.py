@@ -20,6 +20,7 @@ import onnx
 from lepton.engines import open_session
 from lepton.engines.base import RuntimeConfig, Session
 from lepton.errors import ServeError, UserError
+from lepton.hardware import serving_lanes
 from lepton.ir import text
 from lepton.ir.signature import Signature, TensorSpec
 from lepton.serve.batcher import Batcher, Lanes, Policy
@@ -151,11 +152,15 @@ def _policy(cfg: ServeConfig, max_batch: int) -> Policy:
     return FixedPolicy(max_batch, (cfg.max_delay_ms or 0.0) / 1000.0)
 
 
-def lane_count(cfg: ServeConfig, artifact_bytes: int, threads: int, engine: str | None = None) -> int:
+def lane_count(
+    cfg: ServeConfig, artifact_bytes: int, threads: int, engine: str | None = None, *, cores: int | None = None
+) -> int:
     """How many lanes run a model's batches side by side: ``--instances``, or auto.
 
-    Auto: one lane per core the session would use (at most 4) for ONNX Runtime and OpenVINO, when the extra
-    copies fit in a quarter of the memory available; else one. Each lane gets its share of the threads.
+    Auto (the thread policy's ``serving_lanes``): one lane per thread the session would use, at most one per
+    core this process may use (``cores``; None: detected, within its affinity mask and cgroup quota) and at
+    most 4, for ONNX Runtime and OpenVINO, when the extra copies fit in a quarter of the memory available; else
+    one. Each lane gets its share of the threads.
     """
     if cfg.instances is not None:
         return cfg.instances
@@ -163,7 +168,7 @@ def lane_count(cfg: ServeConfig, artifact_bytes: int, threads: int, engine: str 
         return 1
     import psutil
 
-    lanes = min(threads, 4)
+    lanes = serving_lanes(threads, cores)
     while lanes > 1 and artifact_bytes * (lanes + 1) > 0.25 * psutil.virtual_memory().available:
         lanes -= 1
     return lanes

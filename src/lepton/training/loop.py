@@ -14,6 +14,8 @@ import numpy as np
 import torch
 from torch import nn
 
+from lepton.engines.torch_eager import torch_threads
+
 Batch = dict[str, torch.Tensor]
 
 
@@ -126,6 +128,7 @@ class Shard:
     agree: Callable[[bool], bool]
 
 
+@torch_threads()  # the thread policy's count, put back afterwards
 def predict(model: nn.Module, inputs: Batch, batch_size: int = 256) -> np.ndarray:
     """Model outputs for every row, in eval mode, batched."""
     model.eval()
@@ -147,6 +150,7 @@ def _val_loss(model: nn.Module, inputs: Batch, y: torch.Tensor, objective: Objec
     return total / max(n, 1)
 
 
+@torch_threads()  # the thread policy's count, put back afterwards
 def fit(
     model: nn.Module,
     train: tuple[Batch, torch.Tensor],

@@ -7,6 +7,7 @@ the SLO names another), as the navigator's frontier is.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from typing import Any
 
@@ -14,7 +15,7 @@ import plotly.graph_objects as go
 
 from lepton.measure.trial import Trial
 from lepton.navigate.result import OptimizeResult
-from lepton.navigate.targets import Targets
+from lepton.navigate.targets import Slo, Targets
 from lepton.report.format import engine_name, ms, usd
 from lepton.report.html.common import esc, quality_text, setting_text, shown_status
 
@@ -136,16 +137,63 @@ def _group(
     return out
 
 
-def _span(values: Sequence[float]) -> bool:
-    """True when the positive ``values`` span more than 10x (so a log axis reads better)."""
-    pos = [v for v in values if v > 0]
-    return len(pos) >= 2 and len(pos) == len(values) and max(pos) / min(pos) > 10
+def _axis(values: Sequence[float | None]) -> dict[str, Any]:
+    """Type and range of one axis from the measured values alone, with a margin: log when the positive values
+    span more than 10x. A missing, infinite or (on a log axis) non-positive value never widens it, and nothing
+    else drawn (the SLO line) does either: plotly's autorange counts shapes and annotations, and on a log axis
+    an annotation's x is read as a power of ten (an SLO at 50 ms stretched an axis to 1e56 ms)."""
+    finite = [v for v in values if v is not None and math.isfinite(v)]
+    if not finite:
+        return {"type": "linear", "autorange": True}
+    pos = [v for v in finite if v > 0]
+    if len(pos) >= 2 and len(pos) == len(finite) and max(pos) / min(pos) > 10:
+        lo, hi = math.log10(min(pos)), math.log10(max(pos))
+        pad = max(0.08 * (hi - lo), 0.05)  # in decades
+        return {"type": "log", "range": [lo - pad, hi + pad]}
+    lo, hi = min(finite), max(finite)
+    pad = 0.08 * (hi - lo) if hi > lo else max(0.1 * abs(hi), 1e-9)
+    low = lo - pad if lo <= 0 or lo - pad >= 0 else 0.0  # positive figures keep a non-negative axis
+    return {"type": "linear", "range": [low, hi + pad]}
 
 
-def _axes(pts: Sequence[Point], metric: str) -> dict[str, str]:
-    xs = [t.latency.value(metric) for t, _ in pts]
-    ys = [t.usd_per_1m for t, _ in pts]
-    return {"xaxis.type": "log" if _span(xs) else "linear", "yaxis.type": "log" if _span(ys) else "linear"}
+def _axes(pts: Sequence[Point], metric: str) -> dict[str, Any]:
+    """The layout update of both axes for one batch size's points (plotly's ``relayout`` keys)."""
+    out: dict[str, Any] = {}
+    for name, values in (
+        ("xaxis", [t.latency.value(metric) for t, _ in pts]),
+        ("yaxis", [t.usd_per_1m for t, _ in pts]),
+    ):
+        out |= {f"{name}.{k}": v for k, v in _axis(values).items()}
+    return out
+
+
+def _data_span(axis: dict[str, Any], name: str) -> tuple[float, float] | None:
+    """The data values at the two ends of an axis ``_axes`` laid out (None: it autoranges)."""
+    rng = axis.get(f"{name}.range")
+    if rng is None:
+        return None
+    return (10 ** rng[0], 10 ** rng[1]) if axis[f"{name}.type"] == "log" else (rng[0], rng[1])
+
+
+def _slo_line(slo: Slo, axes: dict[str, Any], label: str, suffix: str) -> go.Scatter | None:
+    """The SLO's latency bound as a vertical line across one batch size's cost axis: a trace in data units,
+    so it reads the same on linear and log axes and never widens them (outside the range it is not drawn)."""
+    ys = _data_span(axes, "yaxis")
+    if ys is None or not (math.isfinite(slo.max_ms) and slo.max_ms > 0):
+        return None
+    return go.Scatter(
+        x=[slo.max_ms, slo.max_ms],
+        y=list(ys),
+        mode="lines+text",
+        text=["", esc(label)],
+        textposition="bottom right",
+        textfont={"color": "#b3261e", "size": 11},
+        name="target" + suffix,
+        meta="slo",
+        showlegend=False,
+        hoverinfo="skip",
+        line={"color": "#b3261e", "dash": "dot", "width": 1},
+    )
 
 
 def pareto_figure(result: OptimizeResult) -> go.Figure | None:
@@ -160,14 +208,19 @@ def pareto_figure(result: OptimizeResult) -> go.Figure | None:
     colours = _colour_scale(points)  # one scale for every batch size
     fig = go.Figure()
     groups: dict[int, list[int]] = {}
+    slo = targets.slo
+    slo_batch = slo.batch_size if slo and slo.batch_size else batches[0]
+    axes = {b: _axes(by_batch[b], metric) for b in batches}
     for b in batches:
         suffix = f" (batch {b})" if len(batches) > 1 else ""
         start = len(fig.data)
         fig.add_traces(_group(result, by_batch[b], suffix, metric, colours))
+        if slo is not None:
+            at = f" (at batch {slo_batch})" if len(batches) > 1 else ""
+            line = _slo_line(slo, axes[b], f"{slo.metric} target {slo.max_ms:g} ms{at}", suffix)
+            fig.add_traces([line] if line is not None else [])
         groups[b] = list(range(start, len(fig.data)))
     # Open on the chosen trial's batch size, else the SLO's, else the one with the most points.
-    slo = targets.slo
-    slo_batch = slo.batch_size if slo and slo.batch_size else batches[0]
     busiest = max(batches, key=lambda b: len(by_batch[b]))
     shown = next((t.batch_size for t, s in points if s == "recommended"), slo_batch if slo else busiest)
     shown = shown if shown in groups else busiest
@@ -178,25 +231,21 @@ def pareto_figure(result: OptimizeResult) -> go.Figure | None:
     def title(b: int) -> str:
         return f"Latency vs cost at batch {b}" if len(batches) > 1 else "Latency vs cost"
 
-    first = _axes(by_batch[shown], metric)
+    first = axes[shown]
+
+    def axis(name: str) -> dict[str, Any]:
+        return {k.split(".", 1)[1]: v for k, v in first.items() if k.startswith(name + ".")}
+
     fig.update_layout(
         template="plotly_white",
         height=520,
         margin={"l": 70, "r": 30, "t": 60, "b": 60},
-        xaxis={"title": {"text": f"{metric} latency (ms)"}, "type": first["xaxis.type"]},
-        yaxis={"title": {"text": "USD per 1M inferences"}, "type": first["yaxis.type"]},
+        xaxis={"title": {"text": f"{metric} latency (ms)"}, **axis("xaxis")},
+        yaxis={"title": {"text": "USD per 1M inferences"}, **axis("yaxis")},
         legend={"orientation": "h", "y": -0.15},
         hoverlabel={"align": "left"},
         title={"text": title(shown), "x": 0.01, "y": 0.96},
     )
-    if slo is not None:
-        at = f" (at batch {slo_batch})" if len(batches) > 1 else ""
-        fig.add_vline(
-            x=slo.max_ms,
-            line={"color": "#b3261e", "dash": "dot", "width": 1},
-            annotation_text=f"{slo.metric} target {slo.max_ms:g} ms{at}",
-            annotation_position="top right",
-        )
     if len(groups) > 1:
         buttons = [
             {
@@ -204,7 +253,7 @@ def pareto_figure(result: OptimizeResult) -> go.Figure | None:
                 "method": "update",
                 "args": [
                     {"visible": [i in idx for i in range(len(fig.data))]},
-                    {**_axes(by_batch[b], metric), "title.text": title(b)},
+                    {**axes[b], "title.text": title(b)},
                 ],
             }
             for b, idx in groups.items()

@@ -9,7 +9,7 @@ from datetime import UTC, datetime
 from importlib.resources import files
 from pathlib import Path
 
-from lepton.cost.hardware import Hardware
+from lepton.hardware import Hardware
 from lepton.navigate.result import OptimizeResult
 from lepton.navigate.targets import Targets
 from lepton.report.html.chart import chart_section
@@ -52,6 +52,7 @@ def header(result: OptimizeResult) -> str:
     hw_rows = [
         ("CPU", esc(hw.cpu_model)),
         ("Size", esc(f"{hw.logical_cores} logical cores, {hw.memory_gb:.1f} GB RAM")),
+        ("CPUs", esc(hw.cpu_note())),
         ("GPUs", esc(", ".join(hw.gpus) or "none")),
         ("int8", esc(hw.int8_accel or "no accelerated path")),
         ("bf16", esc(hw.bf16_native or "")),

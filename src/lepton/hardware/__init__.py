@@ -1,4 +1,7 @@
-"""Hardware detection: CPU model and instruction flags, cores, memory, GPU."""
+"""Hardware detection (CPU model and instruction flags, the CPUs this process may use, memory, GPU) and the
+thread policy that follows from it: how many intra-op threads a session gets when nobody said, which thread
+counts the search measures, how many serving lanes run side by side. Every engine, the search, the server and
+training ask here, so a container's CPU quota reaches all of them."""
 
 from __future__ import annotations
 
@@ -13,6 +16,8 @@ from pathlib import Path
 from typing import Any
 
 import psutil
+
+from lepton.hardware.cpus import CpuBudget, CpuLimit, cpu_budget
 
 # Flags that decide whether a precision pass pays off on a CPU.
 INT8_FLAGS = ("avx512_vnni", "avx_vnni", "amx_int8")
@@ -30,6 +35,12 @@ class Hardware:
     memory_gb: float
     flags: frozenset[str] = field(default_factory=frozenset)
     gpus: tuple[str, ...] = ()
+    # The CPUs this process may use (the affinity mask or the cgroup quota, whichever is lower; fractional under
+    # a quota), what set the figure, and the host's CPU count; None: a record made before they were recorded.
+    # ``logical_cores`` is ``cpus`` rounded up (what an instance must have), ``physical_cores`` the busy threads.
+    cpus: float | None = None
+    cpu_limit: CpuLimit | None = None
+    host_cpus: int | None = None
 
     @property
     def has_gpu(self) -> bool:
@@ -48,6 +59,17 @@ class Hardware:
     def fp16_native(self) -> str | None:
         return next((f for f in FP16_FLAGS if f in self.flags), None)
 
+    @property
+    def cpu_budget(self) -> CpuBudget | None:
+        if self.cpus is None or self.cpu_limit is None:
+            return None
+        return CpuBudget(self.cpus, self.cpu_limit, self.host_cpus or self.logical_cores)
+
+    def cpu_note(self) -> str:
+        """Where the CPU figure came from (``2.0 CPUs: cgroup quota on a 64-CPU host``); '' when not recorded."""
+        budget = self.cpu_budget
+        return budget.describe() if budget else ""
+
     def capabilities(self) -> frozenset[str]:
         """Tags passes and engines declare they need: ``cpu``, ``gpu``, ``int8``, ``bf16``, ``fp16``."""
         caps = {"cpu"}
@@ -64,8 +86,10 @@ class Hardware:
     def summary(self) -> str:
         accel = [f for f in (self.int8_accel, self.bf16_native, self.fp16_native) if f]
         gpu = f", GPU: {', '.join(self.gpus)}" if self.gpus else ", no GPU"
+        limited = self.cpu_budget is not None and self.cpu_limit != "host"
         return (
-            f"{self.cpu_model} ({self.logical_cores} vCPU, {self.memory_gb:.0f} GiB"
+            f"{self.cpu_model} ({self.cpu_note() if limited else f'{self.logical_cores} vCPU'}, "
+            f"{self.memory_gb:.0f} GiB"
             f"{', ' + ' '.join(accel) if accel else ''}{gpu})"
         )
 
@@ -89,6 +113,9 @@ class Hardware:
             memory_gb=float(d.get("memory_gb", 0.0)),
             flags=frozenset(d.get("flags", ())),
             gpus=tuple(d.get("gpus", ())),
+            cpus=None if d.get("cpus") is None else float(d["cpus"]),
+            cpu_limit=d.get("cpu_limit") if d.get("cpu_limit") in ("host", "affinity", "cgroup") else None,
+            host_cpus=None if d.get("host_cpus") is None else int(d["host_cpus"]),
         )
 
 
@@ -109,6 +136,9 @@ def combined(machines: list[Hardware]) -> Hardware:
         memory_gb=max(m.memory_gb for m in machines),
         flags=frozenset().union(*(m.flags for m in machines)),
         gpus=tuple(dict.fromkeys(g for m in machines for g in m.gpus)),
+        cpus=None if any(m.cpus is None for m in machines) else max(m.cpus or 0.0 for m in machines),
+        cpu_limit=None,  # each kind of machine says its own
+        host_cpus=None,
     )
 
 
@@ -142,25 +172,55 @@ def _gpus() -> tuple[str, ...]:
 
 @functools.cache
 def detect_hardware() -> Hardware:
+    return hardware_here(cpu_budget())
+
+
+def hardware_here(budget: CpuBudget) -> Hardware:
+    """This machine's Hardware with ``budget`` as the CPUs this process may use."""
     model, flags = _cpuinfo()
     low = model.lower()
     arch = platform.machine()
     vendor = (
         "intel" if "intel" in low else "amd" if "amd" in low else "arm" if arch in ("aarch64", "arm64") else "unknown"
     )
-    logical = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
-    physical = psutil.cpu_count(logical=False) or logical
+    physical = psutil.cpu_count(logical=False) or budget.host_cpus
     return Hardware(
         cpu_model=model,
         vendor=vendor,
         arch=arch,
-        logical_cores=logical,
-        physical_cores=min(physical, logical),
+        logical_cores=budget.vcpus,
+        physical_cores=min(physical, budget.threads),
         memory_gb=round(psutil.virtual_memory().total / 2**30, 1),
         flags=frozenset(flags),
         gpus=_gpus(),
+        cpus=budget.cpus,
+        cpu_limit=budget.limit,
+        host_cpus=budget.host_cpus,
     )
 
 
-def physical_cores() -> int:
-    return detect_hardware().physical_cores
+# The thread policy: every default thread count and lane count in Lepton comes from these three.
+
+MAX_LANES = 4  # serving lanes side by side at most (more copies of a model rarely pay on a CPU)
+
+
+def default_threads(hw: Hardware | None = None) -> int:
+    """Intra-op threads for a session whose settings leave them open (0), and for training: one per physical
+    core this process may use (under a fractional quota, rounded down: see ``lepton.hardware.cpus``). Without
+    ``hw``, a positive ``OMP_NUM_THREADS`` caps it: Ray sets it to each task's CPUs, so a worker holding one CPU
+    of a node does not start a thread per core of the node."""
+    cores = max(1, (hw or detect_hardware()).physical_cores)
+    told = os.environ.get("OMP_NUM_THREADS", "").strip()
+    return min(cores, int(told)) if hw is None and told.isdigit() and int(told) > 0 else cores
+
+
+def searched_threads(hw: Hardware) -> list[int]:
+    """The thread counts the search measures: every core for one stream, and one thread per caller under load
+    (a server runs one single-threaded lane per core side by side)."""
+    return sorted({default_threads(hw), 1}, reverse=True)
+
+
+def serving_lanes(threads: int, cores: int | None = None) -> int:
+    """How many lanes may run a model's batches side by side: one per thread its session would use, but never
+    more than the cores this process may use (``cores`` None: detected) nor ``MAX_LANES``."""
+    return max(1, min(threads, default_threads() if cores is None else cores, MAX_LANES))
