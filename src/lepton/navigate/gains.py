@@ -78,6 +78,30 @@ def quoted_trial(rec: Trial, trials: Sequence[Trial], batch_size: int) -> Trial 
     return max(mine, key=lambda t: (t.precise, t.throughput), default=None)
 
 
+def gain(base: Trial, mine: Trial) -> Gain:
+    """``mine`` against ``base`` at ``base``'s batch size: every ratio with its interval."""
+    single = ratio(mine.throughput_estimate(), base.throughput_estimate())
+    loaded = capacity_ratio(base, mine)
+    p50 = latency_ratio(base, mine, "p50")
+    cost = cost_ratio(base, mine)
+    return Gain(
+        batch_size=base.batch_size,
+        trial=mine.id,
+        baseline_trial=base.id,
+        threads=mine.threads,
+        throughput_x=loaded.x,
+        single_stream_throughput_x=single.x,
+        p50_x=p50.x,
+        cost_x=cost.x,
+        ci95={
+            "throughput_x": (loaded.low, loaded.high),
+            "single_stream_throughput_x": (single.low, single.high),
+            "p50_x": (p50.low, p50.high),
+            "cost_x": (cost.low, cost.high),
+        },
+    )
+
+
 def gains(rec: Trial, trials: Sequence[Trial]) -> list[Gain]:
     """The recommended variant against the baseline at each batch size both were measured at (on a cluster: the
     baseline on the same kind of machine)."""
@@ -87,26 +111,5 @@ def gains(rec: Trial, trials: Sequence[Trial]) -> list[Gain]:
         mine = quoted_trial(rec, trials, base.batch_size)
         if mine is None or mine.id == base.id:
             continue
-        single = ratio(mine.throughput_estimate(), base.throughput_estimate())
-        loaded = capacity_ratio(base, mine)
-        p50 = latency_ratio(base, mine, "p50")
-        cost = cost_ratio(base, mine)
-        out.append(
-            Gain(
-                batch_size=base.batch_size,
-                trial=mine.id,
-                baseline_trial=base.id,
-                threads=mine.threads,
-                throughput_x=loaded.x,
-                single_stream_throughput_x=single.x,
-                p50_x=p50.x,
-                cost_x=cost.x,
-                ci95={
-                    "throughput_x": (loaded.low, loaded.high),
-                    "single_stream_throughput_x": (single.low, single.high),
-                    "p50_x": (p50.low, p50.high),
-                    "cost_x": (cost.low, cost.high),
-                },
-            )
-        )
+        out.append(gain(base, mine))
     return sorted(out, key=lambda g: g.batch_size)

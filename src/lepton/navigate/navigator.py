@@ -5,7 +5,7 @@ from __future__ import annotations
 import contextlib
 import io
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from lepton.cost.catalog import PriceCatalog
 from lepton.cost.hardware import detect_hardware
@@ -365,6 +365,7 @@ def _conclude(
         reason=d.reason + (f" (the time budget left {out_of_time} candidates untried)" if out_of_time else ""),
         closest_miss=d.closest_miss,
         gains=tuple(d.gains),
+        vs_torch_best=d.vs_torch_best,
         best_by_engine=d.best_by_engine,
         best_by_hardware=d.best_by_hardware,
         kinds=tuple(kinds),
@@ -409,11 +410,12 @@ def _finish(run: RunState, options: OptimizeOptions, result: OptimizeResult | No
     deployment = None
     rec = result.recommended_trial if result else None
     if rec is not None:
+        served = ENGINES.get(rec.engine).served
         deployment = Deployment(
             artifact_id=rec.artifact_id,
-            # a baseline-only engine (PyTorch eager) is not what lepton serve runs: the same model in ONNX is
-            engine=rec.engine if ENGINES.get(rec.engine).searched else "onnxruntime",
-            runtime=rec.runtime,
+            # an engine lepton serve does not run (PyTorch): the same model in ONNX on ONNX Runtime is served
+            engine=rec.engine if served else "onnxruntime",
+            runtime=rec.runtime if served else replace(rec.runtime, options={}),
             throughput_per_s=rec.capacity,
             latency_ms=rec.latency,
             usd_per_1m=rec.usd_per_1m,

@@ -16,7 +16,7 @@ from functools import partial
 from lepton.engines.base import RuntimeConfig, Session, open_session
 from lepton.measure.trial import Trial
 from lepton.navigate.pareto import default_objectives, pareto_front
-from lepton.navigate.recommend import choose, feasible_trials, objective_key
+from lepton.navigate.recommend import best_one_liner, choose, feasible_trials, objective_key
 from lepton.navigate.run import PRECISE, SCREEN, Request, RunState, Variant
 
 NEAR_FRONTIER = 0.15  # candidates within 15% of the quick frontier get a precise measurement
@@ -211,6 +211,7 @@ def verify_recommendation(run: RunState, variants: dict[str, Variant]) -> None:
         ]
         if rec is not None:
             todo += _verification_of(rec, ok) + contenders(run, rec, feasible)
+            todo += [t for t in [best_one_liner(rec, feasible, run.targets)] if t is not None and not t.precise]
         if not todo:
             return
         todo.sort(key=lambda t: (t.batch_size, not t.is_baseline))  # each batch size: the baseline, then the rest

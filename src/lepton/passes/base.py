@@ -133,6 +133,9 @@ class Pass(ABC):
     # A registered pass that builds the same kind of variant under a quality bound (it takes ``max_drop`` and
     # ``drop_type``), tried when a variant of this pass is faster but misses the quality target.
     recovered_by: ClassVar[str | None] = None
+    # Whether the variant's outputs for a row depend on the other rows of its batch (activations quantized per
+    # call, as dynamic int8 does): the navigator then measures its fidelity in mixed batches as well.
+    batch_dependent: ClassVar[bool] = False
 
     @classmethod
     def worth_trying(cls, family: str) -> bool:
