@@ -58,6 +58,7 @@ def test_pytorch_one_liners_are_candidates_and_the_reason_quotes_the_best(
     dynamic = [t for t in result.current if t.measured and any(s.pass_ == "quantize-dynamic" for s in t.chain)]
     assert dynamic and all(t.quality.batch_dependence is not None for t in dynamic)
     assert max(t.quality.batch_dependence.worst for t in dynamic if t.quality.batch_dependence) > 0
+    assert any("batch-mates move a row's cosine by up to" in n for n in result.notes)  # the worst row, said
     fp32 = [t for t in result.current if t.measured and not t.chain and t.engine == "onnxruntime"]
     assert fp32 and all(t.quality.batch_dependence is None for t in fp32)
 

@@ -54,10 +54,24 @@ def judge(run: RunState) -> None:
                 slo = targets.slo.text if targets.slo else "the SLO"
                 reasons = [f"this configuration misses {slo} at batch {slo_batch}"]
             changes.update(status="rejected", reasons=tuple(reasons or ["not measured precisely"]))
-        if t.variant in notes and not t.is_baseline:
-            changes["notes"] = (notes[t.variant],)
+        said = ((notes[t.variant],) if t.variant in notes and not t.is_baseline else ()) + batch_note(t)
+        if said:
+            changes["notes"] = said
         if changes:
             run.update(t.id, **changes)
+
+
+def batch_note(t: Trial) -> tuple[str, ...]:
+    """What a row's batch-mates do to it, for a batch-dependent variant served in batches (the worst row)."""
+    mixed = t.quality.batch_dependence
+    moved = mixed.within(t.batch_size) if mixed is not None else None
+    if mixed is None or not moved:
+        return ()
+    row = f", row {mixed.row}" if mixed.row is not None else ""
+    return (
+        f"{t.variant} on {t.engine_label}: batch-mates move a row's {mixed.metric} by up to {moved:.4f} (the "
+        f"{mixed.rows} rows checked alone vs in mixed batches of up to {t.batch_size}{row})",
+    )
 
 
 def decide(run: RunState) -> Decision:
