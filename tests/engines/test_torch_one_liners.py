@@ -11,7 +11,7 @@ from machines import fake_hardware
 import lepton
 from lepton.engines import ENGINES, RuntimeConfig, open_session
 from lepton.engines.torch_eager import compiler_missing, one_liner
-from lepton.errors import UserError
+from lepton.errors import EngineError, UserError
 from lepton.ir.artifact import Artifact
 from lepton.measure.quality import fidelity
 from lepton.store import Store
@@ -102,3 +102,18 @@ def test_one_liners_are_named_as_a_pytorch_user_writes_them() -> None:
     assert one_liner({"precision": "int8"}) == "int8 quantize_dynamic"
     assert one_liner({"compile": "inductor", "precision": "bf16"}) == "torch.compile + bf16 autocast"
     assert one_liner({}) == ""
+
+
+def test_a_compile_that_fails_here_is_an_engine_error_a_failed_candidate(monkeypatch: pytest.MonkeyPatch) -> None:
+    from torch._inductor import config
+
+    net = torch.nn.Sequential(torch.nn.Linear(37, 11), torch.nn.Tanh()).eval()  # a graph no cache holds
+    art = lepton.import_model(net, example_input=torch.zeros(1, 37), name="no-compiler")
+    monkeypatch.setattr(config.cpp, "cxx", (None, "false"))  # a "compiler" that exists and fails
+    monkeypatch.setattr(config, "fx_graph_cache", False)
+    session = open_session("torch", art, RuntimeConfig(options={"compile": "inductor"}))
+    try:
+        with pytest.raises(EngineError, match=r"torch.compile \(inductor\) failed here"):
+            session.run({"input_0": np.zeros((3, 37), np.float32)})
+    finally:
+        torch._dynamo.reset()
