@@ -11,7 +11,7 @@ from lepton.measure.trial import Trial
 from lepton.navigate.gains import MIN_GAIN, gain, gains, ratio
 from lepton.navigate.recommend import best_one_liner, choose
 from lepton.navigate.targets import Targets, parse_slo
-from lepton.navigate.verdict import _verdict, best_by_engine, why_this_engine
+from lepton.navigate.verdict import _verdict, best_by_engine, how_to_deploy_one_liner, why_this_engine
 
 
 def base(batch: int = 8, usd: float = 1.0, p95: float = 10.0) -> object:
@@ -116,3 +116,9 @@ def test_when_every_one_liner_misses_the_targets_the_reason_says_so() -> None:
 def test_a_pytorch_one_liner_recommended_has_no_gain_over_itself() -> None:
     bf16 = one_liner_trial("p1", {"precision": "bf16"}, usd=0.5)
     assert best_one_liner(bf16, [bf16, one_liner_trial("p2", {"precision": "int8"}, usd=0.6)], Targets()) is None
+
+
+def test_a_recommended_one_liner_says_the_line_to_add_to_a_pytorch_deployment() -> None:
+    bf16 = one_liner_trial("p1", {"precision": "bf16"}, usd=0.5)
+    assert 'torch.autocast("cpu", dtype=torch.bfloat16)' in how_to_deploy_one_liner(bf16)
+    assert how_to_deploy_one_liner(trial("v", usd=0.25)) == ""

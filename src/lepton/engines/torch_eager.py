@@ -47,6 +47,18 @@ def torch_source(artifact: Artifact) -> Any | None:
     return None
 
 
+_CODE = {
+    ("compile", "inductor"): "`model = torch.compile(model)`",
+    ("precision", "bf16"): 'call the model inside `with torch.autocast("cpu", dtype=torch.bfloat16):`',
+    ("precision", "int8"): "`model = quantize_dynamic(model, {nn.Linear}, dtype=torch.qint8)` (torch.ao.quantization)",
+}
+
+
+def one_liner_code(options: Mapping[str, str]) -> str:
+    """What to write in a PyTorch deployment to run it with these options."""
+    return "; ".join(_CODE[item] for item in sorted(options.items()) if item in _CODE)
+
+
 def one_liner(options: Mapping[str, str]) -> str:
     """What a PyTorch user writes for these options (``bf16 autocast``); empty for fp32 eager."""
     return " + ".join(_ONE_LINERS[item] for item in sorted(options.items()) if item in _ONE_LINERS)

@@ -10,7 +10,7 @@ import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from lepton.engines.torch_eager import one_liner
+from lepton.engines.torch_eager import one_liner, one_liner_code
 from lepton.measure.trial import Trial
 from lepton.navigate.explain import slower_notes
 from lepton.navigate.gains import MIN_GAIN, gain, gains, objective_ratio
@@ -89,7 +89,7 @@ def decide(run: RunState) -> Decision:
     verdict, rec, reason = _verdict(best, feasible, targets)
     measured = [t for t in current if t.measured]
     if verdict == "recommend":
-        reason += why_this_engine(rec, feasible, targets, measured)
+        reason += why_this_engine(rec, feasible, targets, measured) + how_to_deploy_one_liner(rec)
     reason += why_this_hardware(rec, feasible, targets, measured)
     one_liner_trial = best_one_liner(rec, feasible, targets) if verdict == "recommend" else None
     vs_torch = gain(one_liner_trial, rec) if one_liner_trial else None
@@ -170,6 +170,16 @@ def why_this_engine(rec: Trial, feasible: Sequence[Trial], targets: Targets, mea
         )
     parts += [p for p in [vs_one_liner(rec, feasible, targets, measured)] if p]
     return f". {engine_name(rec.engine)}: " + "; ".join(parts) if parts else ""
+
+
+def how_to_deploy_one_liner(rec: Trial) -> str:
+    """For a recommended PyTorch one-liner: the line to add to the user's own PyTorch deployment."""
+    if rec.engine != TORCH or rec.is_baseline or not rec.runtime.options:
+        return ""
+    return (
+        f". It is a PyTorch one-liner: {one_liner_code(rec.runtime.options)} in your PyTorch deployment "
+        "(lepton serve serves the ONNX model on ONNX Runtime instead)"
+    )
 
 
 def vs_one_liner(rec: Trial, feasible: Sequence[Trial], targets: Targets, measured: Sequence[Trial] = ()) -> str:
