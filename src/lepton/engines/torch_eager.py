@@ -144,7 +144,8 @@ class TorchSession:
 
         self._torch = torch
         self.precision, self.compiler = torch_options(config)
-        self.threads = config.intra_op_threads or default_threads()
+        default = default_threads()  # read before this session changes the process-wide setting
+        self.threads = config.intra_op_threads or default
         torch.set_num_threads(self.threads)
         self.module = module
         self.input_names = artifact.signature.input_names
