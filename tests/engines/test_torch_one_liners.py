@@ -117,3 +117,10 @@ def test_a_compile_that_fails_here_is_an_engine_error_a_failed_candidate(monkeyp
             session.run({"input_0": np.zeros((3, 37), np.float32)})
     finally:
         torch._dynamo.reset()
+
+
+def test_what_is_not_offered_here_is_said_with_why() -> None:
+    engine = ENGINES.get("torch")()
+    assert any("no native bf16" in why for why in engine.not_offered(PLAIN_CPU))
+    assert not any("bf16" in why for why in engine.not_offered(BF16_CPU))
+    assert any("C++ compiler" in why for why in engine.not_offered(PLAIN_CPU)) == (compiler_missing() is not None)

@@ -119,6 +119,11 @@ class Engine(ABC):
         threads = sorted({hw.physical_cores, 1}, reverse=True)
         return [RuntimeConfig(intra_op_threads=t, batch_size=b) for t in threads for b in batch_sizes]
 
+    def not_offered(self, hw: Hardware) -> list[str]:
+        """The settings ``runtime_options`` leaves out on ``hw`` because they cannot run or pay there, each with
+        why (said in the run's notes)."""
+        return []
+
     def batch_dependent(self, config: RuntimeConfig) -> bool:
         """Whether a row's output under ``config`` depends on the other rows of its batch (activations quantized
         per call, as dynamic int8 does): its fidelity is then measured in mixed batches too."""

@@ -230,6 +230,11 @@ class TorchEagerEngine(Engine):
         out.append({"precision": "int8"})
         return out + ([{"compile": "inductor"}] if compiler_missing() is None else [])
 
+    def not_offered(self, hw: Hardware) -> list[str]:
+        out = [] if hw.bf16_native else ["bf16 autocast: this CPU has no native bf16 (AVX512-BF16 or AMX)"]
+        missing = compiler_missing()
+        return out + ([missing] if missing else [])
+
     def runtime_options(self, hw: Hardware, batch_sizes: Sequence[int]) -> list[RuntimeConfig]:
         """The one-liners with all cores at every batch size (fp32 eager itself is the baseline, measured apart;
         inductor fixes its thread count when it compiles)."""

@@ -315,6 +315,9 @@ def _settings(run: RunState, variants: list[Variant], exhaustive: bool) -> list[
                 if kind is not None and any(p.check(run.artifact, hw) for p in cand.passes):
                     continue  # a pass this kind of machine cannot run (bf16, VNNI ...): measured elsewhere only
                 out += [Setting(i, engine, rc, kind) for rc in runtime_options(engine, hw, run.batch_sizes)]
+                for why in ENGINES.get(engine)().not_offered(hw):  # settings this machine cannot run: said once
+                    note = f"not measured on {engine}: {why}"
+                    run.notes += [note] if note not in run.notes else []
     return out
 
 
