@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 from machines import fake_hardware
@@ -40,9 +41,23 @@ def test_a_transformer_gets_fusion_and_other_graphs_get_graph_optimization(tiny_
 
 
 def test_only_searched_engines_that_run_the_model_are_searched(tiny_artifact: Artifact) -> None:
-    # torch eager is a baseline only (and has no source here); ONNX Runtime and OpenVINO both open ONNX
+    # PyTorch runs only a model with a PyTorch source (none here); ONNX Runtime and OpenVINO both open ONNX
     assert search_engines(tiny_artifact) == (["onnxruntime", "openvino"], {})
-    assert not ENGINES.get("torch").searched
+    assert ENGINES.get("torch").searched and not ENGINES.get("torch").served
+
+
+def test_pytorch_one_liners_are_searched_on_the_source_model_only(digits_mlp: Any) -> None:
+    import torch
+
+    import lepton
+    from lepton.passes import apply_chain
+    from lepton.store import Store
+
+    art = lepton.import_model(digits_mlp[0], example_input=torch.zeros(1, 64), name="digits")
+    assert "torch" in search_engines(art)[0]
+    ctx = PassContext(store=Store(), hardware=fake_hardware())
+    variant = apply_chain(art, [PASSES.get("quantize-dynamic")()], ctx)
+    assert "torch" not in search_engines(variant)[0]  # an optimized variant has no PyTorch module
 
 
 def test_a_prior_skips_openvino_on_onnx_runtime_int8(tiny_artifact: Artifact) -> None:

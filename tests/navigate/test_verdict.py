@@ -5,11 +5,13 @@ from __future__ import annotations
 import pytest
 from trials import trial
 
+from lepton.engines.base import RuntimeConfig
 from lepton.measure.timing import Estimate
-from lepton.navigate.gains import MIN_GAIN, gains, ratio
-from lepton.navigate.recommend import choose
+from lepton.measure.trial import Trial
+from lepton.navigate.gains import MIN_GAIN, gain, gains, ratio
+from lepton.navigate.recommend import best_one_liner, choose
 from lepton.navigate.targets import Targets, parse_slo
-from lepton.navigate.verdict import _verdict, best_by_engine
+from lepton.navigate.verdict import _verdict, best_by_engine, how_to_deploy_one_liner, why_this_engine
 
 
 def base(batch: int = 8, usd: float = 1.0, p95: float = 10.0) -> object:
@@ -80,3 +82,43 @@ def test_best_by_engine_names_each_engine_and_its_options() -> None:
     b = trial("b", usd=0.4, engine="openvino")
     c = trial("c", usd=0.3, engine="openvino").with_(runtime=b.runtime.__class__(options={"precision": "bf16"}))
     assert best_by_engine([a, b, c], Targets()) == {"onnxruntime": "a", "openvino": "b", "openvino bf16": "c"}
+
+
+def one_liner_trial(tid: str, options: dict[str, str], usd: float, batch: int = 32, **kw: object) -> Trial:
+    t = trial(tid, usd=usd, batch=batch, engine="torch", artifact="src", variant="fp32", **kw)  # type: ignore[arg-type]
+    return t.with_(runtime=RuntimeConfig(intra_op_threads=2, batch_size=batch, options=options))
+
+
+def test_the_reason_says_the_gain_over_the_best_pytorch_one_liner_with_its_interval() -> None:
+    rec = trial("v", usd=0.25, batch=32)
+    bf16 = one_liner_trial("p1", {"precision": "bf16"}, usd=0.5)
+    int8 = one_liner_trial("p2", {"precision": "int8"}, usd=0.6)
+    other_batch = one_liner_trial("p3", {"precision": "bf16"}, usd=0.1, batch=1)
+    feasible = [rec, bf16, int8, other_batch]
+    text = why_this_engine(rec, feasible, Targets())
+    assert "2.00x cheaper per 1M than the best PyTorch one-liner (bf16 autocast, p1) at batch 32 [" in text
+    assert "the best on PyTorch" not in text  # the one-liners are quoted as such, not as another engine
+    assert best_one_liner(rec, feasible, Targets()) is bf16
+    g = gain(bf16, rec)
+    assert g.trial == "v" and g.baseline_trial == "p1" and g.cost_x == pytest.approx(2.0)
+    assert g.ci95["cost_x"][0] < 2.0 < g.ci95["cost_x"][1]
+
+
+def test_when_every_one_liner_misses_the_targets_the_reason_says_so() -> None:
+    rec = trial("v", usd=0.25, batch=32)
+    int8 = one_liner_trial(
+        "p2", {"precision": "int8"}, usd=0.2, status="rejected", reasons=("quality drop 0.0580 > 0.01",)
+    )
+    text = why_this_engine(rec, [rec], Targets(), [rec, int8])
+    assert "no PyTorch one-liner meets quality drop <= 0.01 at batch 32" in text and "int8 quantize_dynamic" in text
+
+
+def test_a_pytorch_one_liner_recommended_has_no_gain_over_itself() -> None:
+    bf16 = one_liner_trial("p1", {"precision": "bf16"}, usd=0.5)
+    assert best_one_liner(bf16, [bf16, one_liner_trial("p2", {"precision": "int8"}, usd=0.6)], Targets()) is None
+
+
+def test_a_recommended_one_liner_says_the_line_to_add_to_a_pytorch_deployment() -> None:
+    bf16 = one_liner_trial("p1", {"precision": "bf16"}, usd=0.5)
+    assert 'torch.autocast("cpu", dtype=torch.bfloat16)' in how_to_deploy_one_liner(bf16)
+    assert how_to_deploy_one_liner(trial("v", usd=0.25)) == ""

@@ -84,7 +84,8 @@ class Engine(ABC):
 
     name: ClassVar[str]
     description: ClassVar[str] = ""
-    searched: ClassVar[bool] = True  # the navigator measures variants on it (False: a baseline only)
+    searched: ClassVar[bool] = True  # the navigator measures settings on it (False: a baseline only)
+    served: ClassVar[bool] = True  # lepton serve runs it (False: a deployment runs the same model on onnxruntime)
     formats: ClassVar[frozenset[str]] = frozenset({"onnx"})  # the artifact formats it opens
     options: ClassVar[Mapping[str, str]] = {}  # the RuntimeConfig.options it takes -> what values they take
 
@@ -116,6 +117,16 @@ class Engine(ABC):
         under load (a server runs one single-threaded session per core side by side), at every batch size."""
         threads = searched_threads(hw)
         return [RuntimeConfig(intra_op_threads=t, batch_size=b) for t in threads for b in batch_sizes]
+
+    def not_offered(self, hw: Hardware) -> list[str]:
+        """The settings ``runtime_options`` leaves out on ``hw`` because they cannot run or pay there, each with
+        why (said in the run's notes)."""
+        return []
+
+    def batch_dependent(self, config: RuntimeConfig) -> bool:
+        """Whether a row's output under ``config`` depends on the other rows of its batch (activations quantized
+        per call, as dynamic int8 does): its fidelity is then measured in mixed batches too."""
+        return False
 
     def threads_used(self, config: RuntimeConfig) -> int:
         """The intra-op thread count a session with ``config`` actually uses."""

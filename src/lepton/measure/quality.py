@@ -52,18 +52,29 @@ def regression_metrics(y_true: np.ndarray, y_pred: np.ndarray) -> dict[str, floa
     return {"mae": float(np.mean(np.abs(err))), "rmse": float(np.sqrt(np.mean(err**2)))}
 
 
-def fidelity(reference: np.ndarray, candidate: np.ndarray) -> dict[str, float]:
-    """How close ``candidate`` is to ``reference`` row by row: mean/min cosine, max abs error, top-1 agreement."""
+def _rows(reference: np.ndarray, candidate: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     ref = np.asarray(reference, dtype=np.float64)
     cand = np.asarray(candidate, dtype=np.float64)
     if ref.shape != cand.shape:
         raise ValueError(f"fidelity: output shapes differ, reference {ref.shape} vs candidate {cand.shape}")
     n = ref.shape[0] if ref.ndim else 1
-    r = ref.reshape(n, -1)
-    c = cand.reshape(n, -1)
+    return ref.reshape(n, -1), cand.reshape(n, -1)
+
+
+def row_cosines(reference: np.ndarray, candidate: np.ndarray) -> np.ndarray:
+    """The cosine of each row of ``candidate`` to the same row of ``reference`` (two zero rows agree: 1.0)."""
+    r, c = _rows(reference, candidate)
     denom = np.linalg.norm(r, axis=1) * np.linalg.norm(c, axis=1)
     same = np.all(np.isclose(r, c), axis=1)
-    cos = np.where(denom > 0, np.sum(r * c, axis=1) / np.where(denom > 0, denom, 1.0), np.where(same, 1.0, 0.0))
+    return np.asarray(
+        np.where(denom > 0, np.sum(r * c, axis=1) / np.where(denom > 0, denom, 1.0), np.where(same, 1.0, 0.0))
+    )
+
+
+def fidelity(reference: np.ndarray, candidate: np.ndarray) -> dict[str, Any]:
+    """How close ``candidate`` is to ``reference`` row by row: mean/min cosine, max abs error, top-1 agreement."""
+    r, c = _rows(reference, candidate)
+    cos = row_cosines(r, c)
     out = {
         "cosine": float(np.mean(cos)),
         "cosine_min": float(np.min(cos)),
@@ -130,8 +141,28 @@ ERROR_METRICS = ("rmse", "mae")
 _HEADLINE_ORDER: tuple[tuple[str, bool], ...] = (("accuracy", True), ("rmse", False), ("cosine", True))
 
 
+class BatchDependence(Contract):
+    """How much a row's quality moves when it runs in a batch of other rows instead of alone, at the batch sizes
+    a server forms (a variant that quantizes activations per call, as dynamic int8 does, gives a request an output
+    that depends on its batch-mates). ``worst`` and ``by_batch`` are drops of the headline metric (``metric``),
+    never negative: per row for fidelity (the worst row), over the rows checked for task metrics."""
+
+    metric: str  # cosine | accuracy | rmse ...
+    worst: float  # the largest drop at any batch size
+    by_batch: dict[int, float]  # batch size -> the largest drop in batches of that size
+    rows: int  # rows checked, each alone and in mixed batches
+    row: int | None = None  # the worst row's index in the workload (per-row metrics)
+
+    def within(self, batch_size: int) -> float | None:
+        """The largest drop in batches a server with ``batch_size`` as its largest forms (sizes 2..batch_size
+        that were measured); None when none was."""
+        drops = [d for b, d in self.by_batch.items() if 1 < b <= batch_size]
+        return max(drops) if drops else None
+
+
 class Quality(Contract):
-    """Quality of one configuration: task metrics against labels, or fidelity to a reference model's outputs."""
+    """Quality of one configuration: task metrics against labels, or fidelity to a reference model's outputs;
+    ``batch_dependence`` for a variant whose outputs depend on a row's batch-mates (None: not such a variant)."""
 
     kind: Literal["task", "fidelity"] | None = None
     output: str | None = None  # the output fidelity was computed on
@@ -147,6 +178,7 @@ class Quality(Contract):
     cosine_min: float | None = None
     max_abs_error: float | None = None
     top1_agreement: float | None = None
+    batch_dependence: BatchDependence | None = None
 
     def headline(self) -> Headline | None:
         """The one figure quality is judged on (the same rule for the navigator, the terminal and the HTML)."""

@@ -70,6 +70,12 @@ class Workload:
         labels = self.labels[:rows] if self.labels is not None else None
         return replace(self, rows=self._take(slice(0, rows)), labels=labels)
 
+    def select(self, rows: np.ndarray) -> Workload:
+        """The rows at ``rows`` (indices, repeats allowed), in that order, labels included."""
+        idx = np.asarray(rows, dtype=np.int64)
+        labels = self.labels[idx] if self.labels is not None else None
+        return replace(self, rows=self._take(idx), labels=labels)
+
     def label_batches(self, batch_size: int, count: int) -> list[np.ndarray] | None:
         """The labels of ``batches(batch_size, count)``, row for row (None without labels)."""
         if self.labels is None:

@@ -96,6 +96,39 @@ def _from(e: Estimate) -> Ratio:
 Pairings = Mapping[tuple[str, str], PairedRatios]  # (baseline trial id, variant trial id) -> their comparison
 
 
+def gain(base: Trial, mine: Trial, paired: PairedRatios | None = None) -> Gain:
+    """``mine`` against ``base`` at ``base``'s batch size: every ratio with its interval, from their paired
+    comparison where there is one."""
+    if paired is not None:
+        single, p50 = _from(paired.single_stream), _from(paired.p50)
+        loaded = _from(paired.loaded) if paired.loaded is not None else capacity_ratio(base, mine)
+        disturbed = paired.disturbed
+    else:
+        single = ratio(mine.throughput_estimate(), base.throughput_estimate())
+        loaded = capacity_ratio(base, mine)
+        p50 = latency_ratio(base, mine, "p50")
+        disturbed = Disturbance.merge([d for d in (base.disturbed, mine.disturbed) if d is not None])
+    cost = cost_ratio(base, mine, loaded)
+    return Gain(
+        batch_size=base.batch_size,
+        trial=mine.id,
+        baseline_trial=base.id,
+        threads=mine.threads,
+        throughput_x=loaded.x,
+        single_stream_throughput_x=single.x,
+        p50_x=p50.x,
+        cost_x=cost.x,
+        ci95={
+            "throughput_x": (loaded.low, loaded.high),
+            "single_stream_throughput_x": (single.low, single.high),
+            "p50_x": (p50.low, p50.high),
+            "cost_x": (cost.low, cost.high),
+        },
+        pairs=paired.pairs if paired is not None else 0,
+        disturbed=disturbed,
+    )
+
+
 def gains(rec: Trial, trials: Sequence[Trial], pairings: Pairings | None = None) -> list[Gain]:
     """The recommended variant against the baseline at each batch size both were measured at (on a cluster: the
     baseline on the same kind of machine); from their paired comparison where there is one."""
@@ -105,35 +138,5 @@ def gains(rec: Trial, trials: Sequence[Trial], pairings: Pairings | None = None)
         mine = quoted_trial(rec, trials, base.batch_size)
         if mine is None or mine.id == base.id:
             continue
-        paired = (pairings or {}).get((base.id, mine.id))
-        if paired is not None:
-            single, p50 = _from(paired.single_stream), _from(paired.p50)
-            loaded = _from(paired.loaded) if paired.loaded is not None else capacity_ratio(base, mine)
-            disturbed = paired.disturbed
-        else:
-            single = ratio(mine.throughput_estimate(), base.throughput_estimate())
-            loaded = capacity_ratio(base, mine)
-            p50 = latency_ratio(base, mine, "p50")
-            disturbed = Disturbance.merge([d for d in (base.disturbed, mine.disturbed) if d is not None])
-        cost = cost_ratio(base, mine, loaded)
-        out.append(
-            Gain(
-                batch_size=base.batch_size,
-                trial=mine.id,
-                baseline_trial=base.id,
-                threads=mine.threads,
-                throughput_x=loaded.x,
-                single_stream_throughput_x=single.x,
-                p50_x=p50.x,
-                cost_x=cost.x,
-                ci95={
-                    "throughput_x": (loaded.low, loaded.high),
-                    "single_stream_throughput_x": (single.low, single.high),
-                    "p50_x": (p50.low, p50.high),
-                    "cost_x": (cost.low, cost.high),
-                },
-                pairs=paired.pairs if paired is not None else 0,
-                disturbed=disturbed,
-            )
-        )
+        out.append(gain(base, mine, (pairings or {}).get((base.id, mine.id))))
     return sorted(out, key=lambda g: g.batch_size)

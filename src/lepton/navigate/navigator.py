@@ -5,7 +5,7 @@ from __future__ import annotations
 import contextlib
 import io
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from lepton.cost.catalog import PriceCatalog
 from lepton.engines.base import ENGINES, RuntimeConfig
@@ -316,6 +316,9 @@ def _settings(run: RunState, variants: list[Variant], exhaustive: bool) -> list[
                 if kind is not None and any(p.check(run.artifact, hw) for p in cand.passes):
                     continue  # a pass this kind of machine cannot run (bf16, VNNI ...): measured elsewhere only
                 out += [Setting(i, engine, rc, kind) for rc in runtime_options(engine, hw, run.batch_sizes)]
+                for why in ENGINES.get(engine)().not_offered(hw):  # settings this machine cannot run: said once
+                    note = f"not measured on {engine}: {why}"
+                    run.notes += [note] if note not in run.notes else []
     return out
 
 
@@ -366,6 +369,7 @@ def _conclude(
         reason=d.reason + (f" (the time budget left {out_of_time} candidates untried)" if out_of_time else ""),
         closest_miss=d.closest_miss,
         gains=tuple(d.gains),
+        vs_torch_best=d.vs_torch_best,
         best_by_engine=d.best_by_engine,
         best_by_hardware=d.best_by_hardware,
         kinds=tuple(kinds),
@@ -410,11 +414,12 @@ def _finish(run: RunState, options: OptimizeOptions, result: OptimizeResult | No
     deployment = None
     rec = result.recommended_trial if result else None
     if rec is not None:
+        served = ENGINES.get(rec.engine).served
         deployment = Deployment(
             artifact_id=rec.artifact_id,
-            # a baseline-only engine (PyTorch eager) is not what lepton serve runs: the same model in ONNX is
-            engine=rec.engine if ENGINES.get(rec.engine).searched else "onnxruntime",
-            runtime=rec.runtime,
+            # an engine lepton serve does not run (PyTorch): the same model in ONNX on ONNX Runtime is served
+            engine=rec.engine if served else "onnxruntime",
+            runtime=rec.runtime if served else replace(rec.runtime, options={}),
             throughput_per_s=rec.capacity,
             latency_ms=rec.latency,
             usd_per_1m=rec.usd_per_1m,

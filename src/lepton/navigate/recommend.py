@@ -47,6 +47,25 @@ def choose(feasible: Sequence[Trial], targets: Targets) -> Trial | None:
     return min(feasible, key=objective_key(targets.objective, targets.slo_metric))
 
 
+TORCH = "torch"  # the engine of the baseline and of the PyTorch one-liners (bf16 autocast, quantize_dynamic ...)
+
+
+def best_one_liner(rec: Trial, trials: Sequence[Trial], targets: Targets) -> Trial | None:
+    """The best PyTorch one-line variant among ``trials`` at ``rec``'s batch size on its machine (None when
+    ``rec`` is itself on PyTorch, or none is there): what a PyTorch user would deploy instead of Lepton's choice."""
+    if rec.engine == TORCH:
+        return None
+    same = [
+        t
+        for t in trials
+        if t.engine == TORCH
+        and not t.is_baseline
+        and t.batch_size == rec.batch_size
+        and t.hardware_kind == rec.hardware_kind
+    ]
+    return choose(same, targets)
+
+
 def feasible_trials(trials: Sequence[Trial], targets: Targets, slo_batch: int) -> list[Trial]:
     """Measured trials with no violation whose configuration also meets the SLO at the SLO batch size."""
     ok = [t for t in trials if t.status in ("ok", "rejected") and t.measured]

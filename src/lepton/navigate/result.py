@@ -146,6 +146,7 @@ class OptimizeResult(Contract):
     reason: str = ""
     closest_miss: ClosestMiss | None = None
     gains: tuple[Gain, ...] = ()
+    vs_torch_best: Gain | None = None  # the recommendation against the best PyTorch one-liner at its batch size
     best_by_engine: dict[str, str] = Field(default_factory=dict)  # engine (with options) -> its best trial's id
     best_by_hardware: dict[str, str] = Field(default_factory=dict)  # cluster hardware kind -> its best trial's id
     kinds: tuple[HardwareKind, ...] = ()  # the kinds of machine of a cluster run (empty: this machine alone)

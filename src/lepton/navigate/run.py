@@ -16,6 +16,7 @@ from lepton.engines.base import RuntimeConfig, Session, open_session
 from lepton.errors import CandidateError, LeptonError
 from lepton.hardware import Hardware, combined
 from lepton.ir.artifact import Artifact
+from lepton.measure.batch_dependence import BatchProbe
 from lepton.measure.job import Job, LocalMeasurer, Measurer
 from lepton.measure.paired import PairedRatios
 from lepton.measure.quality import Headline, Quality
@@ -99,6 +100,7 @@ class RunState:
     measurer: Measurer | None = None  # who measures, on which kinds of hardware (None: this process, here)
     pairings: dict[tuple[str, str], PairedRatios] = field(default_factory=dict)  # (baseline id, trial id) -> pairs
     deadline: float | None = None  # perf_counter() time the run's --time-budget ends (None: no budget)
+    batch_probe: BatchProbe = field(default_factory=BatchProbe)  # fidelity in mixed batches (dynamic int8)
     _steps: int = 0
     _reserved: set[str] = field(default_factory=set)  # ids of measurements under way
 
@@ -171,7 +173,14 @@ class RunState:
             self.stage_seconds[name] = self.stage_seconds.get(name, 0.0) + time.perf_counter() - t0
 
     # -- measuring ----------------------------------------------------------------------------------------
-    def quality(self, art: Artifact, engine: str, options: Mapping[str, str], rung: int = QUICK) -> Quality:
+    def quality(
+        self,
+        art: Artifact,
+        engine: str,
+        options: Mapping[str, str],
+        rung: int = QUICK,
+        chain: tuple[ChainStep, ...] = (),
+    ) -> Quality:
         """Quality depends on the variant, the engine and its options (OpenVINO's bf16 changes the outputs),
         not on threads or batch size: measured once for each. Screens and quick measurements judge fidelity on
         the first ``SCREEN_ROWS`` rows (the reference scores 1.0 on any subset); precise ones on every row."""
@@ -189,7 +198,10 @@ class RunState:
             if subset:
                 workload, reference = self.workload.head(SCREEN_ROWS), self.reference.head(SCREEN_ROWS)
             try:
-                self.quality_cache[key] = quality_of(art.task, run_all(session, workload), reference)
+                quality = quality_of(art.task, run_all(session, workload), reference)
+                b = self.batch_sizes  # a batch-dependent variant: its fidelity in mixed batches too
+                args = (session, art, engine, options, chain, self.workload, self.reference, b)
+                self.quality_cache[key] = self.batch_probe.add_to(quality, *args)
             finally:
                 session.close()
                 self.stage_seconds["quality"] = self.stage_seconds.get("quality", 0.0) + time.perf_counter() - t0
@@ -336,7 +348,7 @@ class RunState:
             if r.role == "baseline":
                 quality = self._baseline_quality(r.art, r.engine)
             else:
-                quality = self.quality(r.art, r.engine, r.runtime.options, r.rung)
+                quality = self.quality(r.art, r.engine, r.runtime.options, r.rung, r.cand.chain)
         except Exception as e:  # noqa: BLE001  as for the measurement itself
             return self._failed(trial_id, spec, e, r.kind)
         slo_metric = self.targets.slo.metric if self.targets.slo else None

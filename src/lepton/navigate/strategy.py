@@ -16,7 +16,7 @@ from functools import partial
 from lepton.engines.base import RuntimeConfig, Session, open_session
 from lepton.measure.trial import Trial
 from lepton.navigate.pareto import default_objectives, pareto_front
-from lepton.navigate.recommend import choose, feasible_trials, objective_key
+from lepton.navigate.recommend import best_one_liner, choose, feasible_trials, objective_key
 from lepton.navigate.run import PRECISE, SCREEN, Request, RunState, Variant
 
 NEAR_FRONTIER = 0.15  # candidates within 15% of the quick frontier get a precise measurement
@@ -210,6 +210,7 @@ def verify_recommendation(run: RunState, variants: dict[str, Variant], deadline:
         todo = [t for t in usable if not t.precise]
         if rec is not None:
             todo += _verification_of(rec, ok) + contenders(run, rec, feasible)
+            todo += [t for t in [best_one_liner(rec, feasible, run.targets)] if t is not None and not t.precise]
         if not todo:
             return
         for b in sorted({t.batch_size for t in todo}):

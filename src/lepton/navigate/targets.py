@@ -159,6 +159,13 @@ def violations(trial: Trial, targets: Targets, slo_batch: int) -> list[str]:
     drop = trial.quality_drop
     if drop is not None and drop > targets.max_drop + 1e-12:
         out.append(f"quality drop {drop:.4f} > {targets.max_drop:g}")
+    mixed = trial.quality.batch_dependence
+    moved = mixed.within(trial.batch_size) if mixed is not None else None
+    if mixed is not None and moved is not None and moved > targets.max_drop + 1e-12:
+        out.append(
+            f"outputs depend on batch-mates: a row's {mixed.metric} drops {moved:.4f} in a mixed "
+            f"batch of up to {trial.batch_size} against the row alone (> {targets.max_drop:g})"
+        )
     month = trial.cost.usd_per_month if trial.cost else None
     if targets.budget is not None and month is not None and month > targets.budget:
         out.append(f"${month:.0f}/month > budget ${targets.budget:g} at {targets.qps:g} req/s")

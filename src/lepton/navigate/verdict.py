@@ -10,11 +10,12 @@ import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from lepton.engines.torch_eager import one_liner, one_liner_code
 from lepton.measure.trial import Trial
 from lepton.navigate.explain import slower_notes
-from lepton.navigate.gains import MIN_GAIN, Pairings, gains, objective_ratio
+from lepton.navigate.gains import MIN_GAIN, Pairings, gain, gains, objective_ratio
 from lepton.navigate.pareto import default_objectives, pareto_front
-from lepton.navigate.recommend import WHY, choose, closest_miss, describe, feasible_trials
+from lepton.navigate.recommend import TORCH, WHY, best_one_liner, choose, closest_miss, describe, feasible_trials
 from lepton.navigate.result import ClosestMiss, Gain, Ratio, Verdict
 from lepton.navigate.run import RunState
 from lepton.navigate.targets import Targets, violations
@@ -33,6 +34,7 @@ class Decision:
     closest_miss: ClosestMiss | None
     best_by_engine: dict[str, str]
     best_by_hardware: dict[str, str]
+    vs_torch_best: Gain | None = None  # the recommendation against the best PyTorch one-liner at its batch size
 
 
 def judge(run: RunState) -> None:
@@ -52,10 +54,24 @@ def judge(run: RunState) -> None:
                 slo = targets.slo.text if targets.slo else "the SLO"
                 reasons = [f"this configuration misses {slo} at batch {slo_batch}"]
             changes.update(status="rejected", reasons=tuple(reasons or ["not measured precisely"]))
-        if t.variant in notes and not t.is_baseline:
-            changes["notes"] = (notes[t.variant],)
+        said = ((notes[t.variant],) if t.variant in notes and not t.is_baseline else ()) + batch_note(t)
+        if said:
+            changes["notes"] = said
         if changes:
             run.update(t.id, **changes)
+
+
+def batch_note(t: Trial) -> tuple[str, ...]:
+    """What a row's batch-mates do to it, for a batch-dependent variant served in batches (the worst row)."""
+    mixed = t.quality.batch_dependence
+    moved = mixed.within(t.batch_size) if mixed is not None else None
+    if mixed is None or not moved:
+        return ()
+    row = f", row {mixed.row}" if mixed.row is not None else ""
+    return (
+        f"{t.variant} on {t.engine_label}: batch-mates move a row's {mixed.metric} by up to {moved:.4f} (the "
+        f"{mixed.rows} rows checked alone vs in mixed batches of up to {t.batch_size}{row})",
+    )
 
 
 def decide(run: RunState) -> Decision:
@@ -71,12 +87,14 @@ def decide(run: RunState) -> Decision:
         miss = closest_miss(current, targets, run.slo_batch)
         return Decision("no-fit", None, "", front, [], miss, by_engine, by_kind)
     verdict, rec, reason = _verdict(best, feasible, targets, run.pairings)
+    measured = [t for t in current if t.measured]
     if verdict == "recommend":
-        reason += why_this_engine(rec, feasible, targets)
-    reason += why_this_hardware(rec, feasible, targets, [t for t in current if t.measured])
-    return Decision(
-        verdict, rec, reason, front, gains(rec, current, run.pairings) if rec else [], None, by_engine, by_kind
-    )
+        reason += why_this_engine(rec, feasible, targets, measured) + how_to_deploy_one_liner(rec)
+    reason += why_this_hardware(rec, feasible, targets, measured)
+    one_liner_trial = best_one_liner(rec, feasible, targets) if verdict == "recommend" else None
+    vs_torch = gain(one_liner_trial, rec, run.pairings.get((one_liner_trial.id, rec.id))) if one_liner_trial else None
+    rec_gains = gains(rec, current, run.pairings) if rec else []
+    return Decision(verdict, rec, reason, front, rec_gains, None, by_engine, by_kind, vs_torch)
 
 
 def best_by_engine(feasible: Sequence[Trial], targets: Targets) -> dict[str, str]:
@@ -134,12 +152,12 @@ def _price_text(t: Trial) -> str:
     return f"{usd(c.usd_per_1m)} per 1M"
 
 
-def why_this_engine(rec: Trial, feasible: Sequence[Trial], targets: Targets) -> str:
+def why_this_engine(rec: Trial, feasible: Sequence[Trial], targets: Targets, measured: Sequence[Trial] = ()) -> str:
     """Why this engine on this machine: against the best variant on each other searched engine, same batch (and
-    the same kind of machine, on a cluster)."""
+    the same kind of machine, on a cluster), and against the best PyTorch one-liner (``vs_one_liner``)."""
     parts = []
     here = [t for t in feasible if t.hardware_kind == rec.hardware_kind]
-    for engine in sorted({t.engine for t in here if not t.is_baseline and t.engine != rec.engine}):
+    for engine in sorted({t.engine for t in here if not t.is_baseline and t.engine not in (rec.engine, TORCH)}):
         other = choose([t for t in here if t.engine == engine and t.batch_size == rec.batch_size], targets)
         if other is None:
             continue
@@ -150,7 +168,42 @@ def why_this_engine(rec: Trial, feasible: Sequence[Trial], targets: Targets) -> 
             f"{ratio.x:.2f}x {_OBJECTIVE_WORDS[targets.objective]} than the best on {engine_name(engine)} "
             f"({other.id} {other.variant}) at batch {rec.batch_size} here{quality}"
         )
+    parts += [p for p in [vs_one_liner(rec, feasible, targets, measured)] if p]
     return f". {engine_name(rec.engine)}: " + "; ".join(parts) if parts else ""
+
+
+def how_to_deploy_one_liner(rec: Trial) -> str:
+    """For a recommended PyTorch one-liner: the line to add to the user's own PyTorch deployment."""
+    if rec.engine != TORCH or rec.is_baseline or not rec.runtime.options:
+        return ""
+    return (
+        f". It is a PyTorch one-liner: {one_liner_code(rec.runtime.options)} in your PyTorch deployment "
+        "(lepton serve serves the ONNX model on ONNX Runtime instead)"
+    )
+
+
+def vs_one_liner(rec: Trial, feasible: Sequence[Trial], targets: Targets, measured: Sequence[Trial] = ()) -> str:
+    """What ``rec`` gains over the best PyTorch one-liner that meets the targets at its batch size, with the
+    interval (``2.10x cheaper per 1M than the best PyTorch one-liner (bf16 autocast) at batch 32 [1.90-2.30]``);
+    when the one-liners measured there all miss the targets, that is said instead."""
+    other = best_one_liner(rec, feasible, targets)
+    if other is None:
+        missed = best_one_liner(rec, [t for t in measured if t.id not in {f.id for f in feasible}], targets)
+        if missed is None:
+            return ""
+        why = "; ".join(missed.reasons) or "it misses them"
+        return (
+            f"no PyTorch one-liner meets {targets.describe()} at batch {rec.batch_size} (the best, "
+            f"{one_liner(missed.runtime.options)}: {why})"
+        )
+    r = objective_ratio(other, rec, targets.objective, targets.slo_metric)
+    mine, theirs = rec.quality.headline(), other.quality.headline()
+    quality = f"; {mine.text} vs {theirs.formatted}" if mine and theirs else ""
+    return (
+        f"{r.x:.2f}x {_OBJECTIVE_WORDS[targets.objective]} than the best PyTorch one-liner "
+        f"({one_liner(other.runtime.options)}, {other.id}) at batch {rec.batch_size} [{r.low:.2f}-{r.high:.2f}]"
+        f"{quality}"
+    )
 
 
 def _verdict(

@@ -147,6 +147,10 @@ class Pass(ABC, Generic[P]):
         name = getattr(self, "name", type(self).__name__)  # a class not registered yet has no name
         self.params = cast(P, validate_params(name, self.Params, params))
 
+    # Whether the variant's outputs for a row depend on the other rows of its batch (activations quantized per
+    # call, as dynamic int8 does): the navigator then measures its fidelity in mixed batches as well.
+    batch_dependent: ClassVar[bool] = False
+
     @classmethod
     def worth_trying(cls, family: str) -> bool:
         """Whether the navigator proposes this pass on a model of ``family``."""

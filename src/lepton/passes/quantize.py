@@ -140,6 +140,7 @@ class DynamicInt8(Pass[DynamicParams]):
         Proposal({"per_channel": False, "weight_type": "qint8"}, after=("graph",), rank=30, unlikely=_ON_CNNS),
     )
     keeps_nodes_in_float: ClassVar[bool] = True
+    batch_dependent: ClassVar[bool] = True  # activation scales come from the whole batch of each call
 
     def title(self) -> str:
         out = "int8 dynamic " + ("per-channel" if self.params.per_channel else "per-tensor")
