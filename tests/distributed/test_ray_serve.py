@@ -22,8 +22,8 @@ from lepton.engines.base import RuntimeConfig
 from lepton.errors import UserError
 from lepton.ir.signature import Signature
 from lepton.measure.timing import Latency
+from lepton.navigate.deployment import Deployment
 from lepton.serve import ServeConfig, build_app
-from lepton.store.runs import Deployment
 from lepton.store.store import Store
 
 pytestmark = pytest.mark.ray
@@ -112,7 +112,7 @@ def test_replicas_no_node_can_hold_are_one_line_and_nothing_stays_deployed(
     from dataclasses import replace
 
     from lepton.distributed import serving
-    from lepton.serve.refs import resolve_models
+    from lepton.resolve import resolve_models
 
     store = Store()
     recommended_dense(store, tmp_path)

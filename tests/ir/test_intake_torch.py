@@ -10,8 +10,8 @@ from torch import nn
 
 from lepton.engines import open_session
 from lepton.errors import IntakeError
-from lepton.ir.intake import import_model
 from lepton.store import Store
+from lepton.store.intake import import_model
 
 
 class SmallCNN(nn.Module):

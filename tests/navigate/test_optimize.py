@@ -14,8 +14,8 @@ import lepton
 from lepton.errors import UserError
 from lepton.ir.artifact import Artifact, is_artifact_folder
 from lepton.navigate.pareto import default_objectives, dominates
+from lepton.serve.refs import resolve_ref
 from lepton.store import Store
-from lepton.store.resolve import resolve_ref
 
 
 def imported(digits_mlp: Any) -> Artifact:

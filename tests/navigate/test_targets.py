@@ -7,7 +7,8 @@ from trials import trial
 
 from lepton.errors import UserError
 from lepton.measure.trial import Trial
-from lepton.navigate.targets import Slo, Targets, parse_slo, violations
+from lepton.navigate.targets import Targets, violations
+from lepton.slo import Slo, parse_slo
 
 
 @pytest.mark.parametrize(

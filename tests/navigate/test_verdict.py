@@ -8,8 +8,9 @@ from trials import trial
 from lepton.measure.timing import Estimate
 from lepton.navigate.gains import MIN_GAIN, gains, ratio
 from lepton.navigate.recommend import choose
-from lepton.navigate.targets import Targets, parse_slo
+from lepton.navigate.targets import Targets
 from lepton.navigate.verdict import _verdict, best_by_engine
+from lepton.slo import parse_slo
 
 
 def base(batch: int = 8, usd: float = 1.0, p95: float = 10.0) -> object:

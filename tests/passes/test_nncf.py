@@ -16,9 +16,9 @@ from lepton.cost.hardware import Hardware
 from lepton.engines import ENGINES, open_session
 from lepton.ir.artifact import Artifact
 from lepton.ir.openvino_ir import read_model
-from lepton.measure.quality import fidelity
 from lepton.passes import PassContext, apply_chain, create
 from lepton.passes.openvino import looks_like_transformer
+from lepton.quality import fidelity
 from lepton.store import Store
 
 Feeds = dict[str, np.ndarray]

@@ -13,12 +13,13 @@ import pytest
 from example_run import measured
 from trials import trial
 
-from lepton.measure.quality import Quality
 from lepton.measure.trial import Trial
 from lepton.navigate.result import ClosestMiss, OptimizeResult
-from lepton.navigate.targets import Slo, Targets
+from lepton.navigate.targets import Targets
+from lepton.quality import Quality
 from lepton.report.html import render_html, write_html
 from lepton.report.summary import gain_text
+from lepton.slo import Slo
 
 
 def embedded_figure(page: str) -> tuple[list[dict[str, Any]], dict[str, Any]]:

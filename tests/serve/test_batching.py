@@ -10,11 +10,11 @@ import pytest
 
 from lepton.errors import ServeError
 from lepton.ir.signature import Signature, TensorSpec
-from lepton.navigate.targets import Slo
 from lepton.serve.batcher import Batcher, Lanes, QueueFull
 from lepton.serve.config import ServeConfig
 from lepton.serve.merge import merge, pad_rule, split
 from lepton.serve.policy import AdaptivePolicy, FixedPolicy
+from lepton.slo import Slo
 
 
 class Clock:

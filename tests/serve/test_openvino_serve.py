@@ -15,12 +15,12 @@ from lepton.cost.hardware import detect_hardware
 from lepton.engines import RuntimeConfig, open_session
 from lepton.errors import EngineUnavailable
 from lepton.ir.artifact import Artifact
+from lepton.navigate.deployment import Deployment
 from lepton.passes import PassContext, create
 from lepton.serve import ServeConfig, build_app
 from lepton.serve.metrics import Metrics
 from lepton.serve.models import open_lanes, open_model
-from lepton.store.resolve import resolve_ref
-from lepton.store.runs import Deployment
+from lepton.serve.refs import resolve_ref
 from lepton.store.store import Store
 
 MEASURED = RuntimeConfig(intra_op_threads=2, batch_size=4, options={"hint": "throughput", "streams": "2"})
@@ -104,7 +104,7 @@ def test_serve_refuses_an_engine_that_cannot_open_the_model_before_starting(
     store: Store, winner: tuple[Artifact, Artifact], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     from lepton.errors import UserError
-    from lepton.serve.refs import resolve_models
+    from lepton.resolve import resolve_models
 
     monkeypatch.setenv("LEPTON_HOME", str(store.home))
 

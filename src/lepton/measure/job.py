@@ -15,10 +15,10 @@ from typing import Protocol, TypeVar
 from lepton.cost.catalog import PricePoint
 from lepton.cost.hardware import Hardware
 from lepton.engines.base import Session, open_session
-from lepton.measure.quality import Quality
 from lepton.measure.timing import TimingPlan, measure_concurrent
 from lepton.measure.trial import Reference, Trial, TrialSpec, measure_trial, priced_at
 from lepton.measure.workload import Workload
+from lepton.quality import Quality
 
 StopEarly = Callable[[list[float]], bool]
 Item = TypeVar("Item")

@@ -17,9 +17,9 @@ from lepton.errors import EngineError
 from lepton.ir.artifact import Artifact
 from lepton.measure.failures import run_failure
 from lepton.measure.memory import PeakRss
-from lepton.measure.quality import Quality, fidelity, task_metrics
 from lepton.measure.timing import Concurrent, Estimate, Latency, TimingPlan, measure_latency
 from lepton.measure.workload import Workload
+from lepton.quality import Quality, fidelity, task_metrics
 
 Outputs = dict[str, np.ndarray]
 _DEFAULT_OPTIONS = {("precision", "f32"), ("hint", "latency")}

@@ -10,6 +10,7 @@ import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from lepton.format import engine_name, ms, usd
 from lepton.measure.trial import Trial
 from lepton.navigate.explain import slower_notes
 from lepton.navigate.gains import MIN_GAIN, gains, objective_ratio
@@ -18,7 +19,6 @@ from lepton.navigate.recommend import WHY, choose, closest_miss, describe, feasi
 from lepton.navigate.result import ClosestMiss, Gain, Ratio, Verdict
 from lepton.navigate.run import RunState
 from lepton.navigate.targets import Targets, violations
-from lepton.report.format import engine_name, ms, usd
 
 _OBJECTIVE_WORDS = {"cost": "cheaper per 1M", "latency": "lower latency", "throughput": "more throughput"}
 
