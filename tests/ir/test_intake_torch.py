@@ -25,7 +25,8 @@ class SmallCNN(nn.Module):
 
     def forward(self, image: torch.Tensor) -> torch.Tensor:
         x = nn.functional.max_pool2d(torch.relu(self.bn(self.conv(image))), 2)
-        return self.fc(x.flatten(1))
+        out: torch.Tensor = self.fc(x.flatten(1))
+        return out
 
 
 class TwoHeads(nn.Module):

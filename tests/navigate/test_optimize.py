@@ -20,7 +20,8 @@ from lepton.store import Store
 
 def imported(digits_mlp: Any) -> Artifact:
     model, _, _ = digits_mlp
-    return lepton.import_model(model, example_input=torch.zeros(1, 64), name="digits", task="classification")
+    out: Artifact = lepton.import_model(model, example_input=torch.zeros(1, 64), name="digits", task="classification")
+    return out
 
 
 def test_optimize_measures_prices_and_recommends(

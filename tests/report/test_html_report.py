@@ -51,7 +51,7 @@ def cell(page: str, tid: str, column: int) -> str:
     """The ``column``-th cell (0-based) of trial ``tid``'s row."""
     row = re.search(rf"<tr class='[\w ]+' data-id='{tid}'.*?</tr>", page, re.S)
     assert row
-    return re.findall(r"<td.*?</td>", row.group(0), re.S)[column]
+    return str(re.findall(r"<td.*?</td>", row.group(0), re.S)[column])
 
 
 def replaced(result: OptimizeResult, tid: str, **changes: Any) -> OptimizeResult:

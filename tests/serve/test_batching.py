@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 
 import numpy as np
 import pytest
@@ -252,7 +252,7 @@ class LaneLog:
         self.ran: list[str] = []
         self.overlaps: list[frozenset[str]] = []
 
-    def lane(self, name: str):  # noqa: ANN201 - a session function
+    def lane(self, name: str) -> Callable[[Mapping[str, np.ndarray]], dict[str, np.ndarray]]:
         import time
 
         def run(feeds: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
