@@ -26,7 +26,7 @@ from lepton.store import Store
 Feeds = dict[str, np.ndarray]
 
 
-def ov(artifact: Artifact, runtime: RuntimeConfig | None = None) -> OpenVinoSession:
+def ov_session(artifact: Artifact, runtime: RuntimeConfig | None = None) -> OpenVinoSession:
     """An OpenVINO session, typed as one (its ``settings`` say what it compiled with)."""
     session = open_session("openvino", artifact, runtime or RuntimeConfig())
     assert isinstance(session, OpenVinoSession)
@@ -78,12 +78,12 @@ def outlier_feeds() -> list[Feeds]:
 
 
 def outputs(art: Artifact, feeds: list[Feeds]) -> np.ndarray:
-    session = ov(art)
+    session = ov_session(art)
     return np.concatenate([session.run(f)[art.signature.output_names[0]] for f in feeds])
 
 
 def int8_layers(art: Artifact) -> int:
-    return int(ov(art).settings["int8_layers"])
+    return int(ov_session(art).settings["int8_layers"])
 
 
 def test_int8_of_the_mlp_is_openvino_ir_smaller_runs_int8_and_keeps_accuracy(
@@ -99,11 +99,11 @@ def test_int8_of_the_mlp_is_openvino_ir_smaller_runs_int8_and_keeps_accuracy(
     assert child.format == "openvino" and child.model_path.name == "model.xml" and (child.path / "model.bin").exists()
     assert child.size_mb < 0.5 * mlp.size_mb
     assert child.lineage.parent == mlp.id and child.lineage.pass_params["calibration"] == ctx.calibration_key()
-    session = ov(child)
+    session = ov_session(child)
     assert session.settings["int8_layers"] == 3 and session.settings["float_layers"] == 0
     assert session.settings["precision"] == "f32"  # the float parts stay f32: no silent bf16
     x, y = digits
-    float_acc = np.mean(np.argmax(ov(mlp).run({"x": x})["logits"], 1) == y)
+    float_acc = np.mean(np.argmax(ov_session(mlp).run({"x": x})["logits"], 1) == y)
     int8_acc = np.mean(np.argmax(session.run({"x": x})["logits"], 1) == y)
     assert abs(float_acc - int8_acc) <= 0.02
     assert ENGINES.get("onnxruntime")().unavailable(child) is not None  # the navigator never pairs them
@@ -147,7 +147,7 @@ def test_accuracy_control_judges_task_accuracy_when_labels_exist(
 ) -> None:
     plain = create("quantize-nncf").apply(outlier, ctx_for(calibration=outlier_feeds))
     # labels the fully int8 model gets right: by accuracy nothing needs to return to float (fidelity would)
-    labels = [np.argmax(ov(plain).run(f)["logits"], 1) for f in outlier_feeds]
+    labels = [np.argmax(ov_session(plain).run(f)["logits"], 1) for f in outlier_feeds]
     ctx = ctx_for(calibration=outlier_feeds, labels=labels)
 
     controlled = create("quantize-nncf-accuracy", max_drop=0.002).apply(outlier, ctx)
