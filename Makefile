@@ -1,7 +1,7 @@
 # make demo  - create .venv if missing, install pinned dependencies, optimize/bench the bundled MiniLM
 # make test  - the same set-up, then the whole test suite
 # make bench - the benchmarks under benchmarks/ (figures to benchmarks/results/, summary to BENCHMARKS.md)
-# make check - ruff (lint + format) and mypy on src (what CI runs before the tests)
+# make check - ruff (lint + format) and mypy on src and tests (what CI runs before the tests)
 PYTHON ?= $(shell command -v python3.11 || command -v python3)
 VENV := .venv
 PY := $(VENV)/bin/python

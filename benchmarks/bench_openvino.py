@@ -23,9 +23,9 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from lepton.engines import RuntimeConfig, open_session  # noqa: E402
-from lepton.measure.quality import fidelity  # noqa: E402
 from lepton.measure.timing import TimingPlan, measure_concurrent, measure_latency  # noqa: E402
 from lepton.measure.trial import run_all  # noqa: E402
+from lepton.quality import fidelity  # noqa: E402
 from lepton.settings import offline_hub  # noqa: E402
 
 BATCHES = (1, 32)

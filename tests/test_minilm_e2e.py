@@ -8,8 +8,8 @@ import pytest
 
 import lepton
 from lepton.measure.timing import TimingPlan
+from lepton.serve.refs import resolve_ref
 from lepton.store import Store
-from lepton.store.resolve import resolve_ref
 
 QUICK = TimingPlan(warmup=1, min_runs=3, min_seconds=0.0, max_seconds=2.0)
 

@@ -6,9 +6,9 @@ from typing import Any
 
 from lepton.cost.model import CostEstimate
 from lepton.engines.base import RuntimeConfig
-from lepton.measure.quality import Quality
 from lepton.measure.timing import Latency
 from lepton.measure.trial import ChainStep, Trial
+from lepton.quality import Quality
 
 
 def latency(p50: float, p95: float | None = None, p99: float | None = None, spread: float = 0.02) -> Latency:

@@ -7,8 +7,9 @@
 from typing import Any
 
 from lepton.errors import LeptonError, UserError
+from lepton.settings import VERSION
 
-__version__ = "0.1.0"
+__version__ = VERSION
 
 __all__ = ["Client", "LeptonError", "UserError", "__version__", "bench", "import_model", "optimize", "train"]
 

@@ -14,7 +14,10 @@ from typing import TYPE_CHECKING, Any
 from lepton.errors import UserError
 from lepton.ir.artifact import Artifact
 from lepton.measure.bench import BenchOptions, BenchResult
+from lepton.measure.job import Measurer
 from lepton.measure.timing import TimingPlan
+from lepton.measure.trial import Reference
+from lepton.measure.workload import Workload
 from lepton.navigate.options import OptimizeOptions
 from lepton.navigate.result import OptimizeResult
 from lepton.options import check_known
@@ -44,8 +47,8 @@ def import_model(
 ) -> Artifact:
     """Bring a model in as an Artifact: an ONNX file or proto, an ``nn.Module`` with ``example_input``, a fitted
     scikit-learn estimator, or a Hugging Face encoder folder."""
-    from lepton.ir.intake import import_model as _import
     from lepton.options import shape_pins
+    from lepton.store.intake import import_model as _import
 
     check_known(unknown, (), "import_model")
     pins = shape_pins(shape) or None
@@ -171,10 +174,10 @@ def optimize(
     if options.resume:
         if model is not None or options.example:
             raise UserError("--resume continues a stored run with its own model and options; give no MODEL")
-        result = resume_run(options.resume, store=store, plans=plans, progress=progress)
+        result = resume_run(options.resume, store=store, plans=plans, progress=progress, cluster=ray_measurer)
     else:
         art = _resolve(model, options.example, options.shape, store, example_input, name, task)
-        result = run_optimize(art, options, store=store, plans=plans, progress=progress)
+        result = run_optimize(art, options, store=store, plans=plans, progress=progress, cluster=ray_measurer)
     if options.json:
         write_json(options.json, result.to_json())
     if options.html:
@@ -241,7 +244,7 @@ def serve_on_ray(
         return serving.status(address)
     if stop:
         return serving.stop(address)
-    from lepton.serve.refs import resolve_models
+    from lepton.resolve import resolve_models
 
     if not cfg.models and not example:
         raise UserError("lepton serve --ray: name at least one MODEL (a stored name or a path), or --example minilm")
@@ -300,8 +303,8 @@ def serve(
     )
     if ray or status or stop or qps is not None:
         return serve_on_ray(cfg, example=example, ray=ray, qps=qps, status=status, stop=stop)
+    from lepton.resolve import resolve_models
     from lepton.serve.app import serve as run_server
-    from lepton.serve.refs import resolve_models
 
     if not models and not example:
         raise UserError("lepton serve: name at least one MODEL (a stored name or a path), or example='minilm'")
@@ -326,6 +329,15 @@ def trainer_for(opts: TrainOptions) -> dict[str, Any]:
     return {"fit_once": data_parallel(opts.ray, opts.workers or 2)}
 
 
+def ray_measurer(
+    address: str, workload: Workload, reference: Reference, *, prices: Mapping[str, float] | None = None
+) -> Measurer:
+    """How ``optimize --ray`` measures: on each kind of node of the cluster (``navigate.navigator.Cluster``)."""
+    from lepton.distributed.measurer import RayMeasurer
+
+    return RayMeasurer.connect(address, workload, reference, prices=prices)
+
+
 def write_json(path: Path, payload: dict[str, Any]) -> None:
     """Write atomically, so an interrupted run never leaves half a file."""
     import json as _json
@@ -345,7 +357,7 @@ def _resolve(
     name: str | None,
     task: str | None,
 ) -> Artifact:
-    from lepton.store.resolve import resolve_model
+    from lepton.resolve import resolve_model
 
     return resolve_model(
         model, example=example, shape=shape, store=store, example_input=example_input, name=name, task=task

@@ -40,8 +40,6 @@ def int_list(value: str | int | Sequence[int] | None, flag: str) -> tuple[int, .
 
 def shape_pins(value: Mapping[str, Sequence[int]] | Sequence[str] | str | None) -> dict[str, tuple[int, ...]]:
     """``--shape`` values (``["input_ids=1,128"]``) or a mapping ``{"input_ids": (1, 128)}``."""
-    from lepton.ir.signature import parse_shape_pins
-
     if not value:
         return {}
     if isinstance(value, str):
@@ -55,6 +53,30 @@ def shape_pins(value: Mapping[str, Sequence[int]] | Sequence[str] | str | None) 
                 raise UserError(f"--shape: dims of {name!r} must be integers; got {dims!r}") from None
         return out
     return parse_shape_pins(list(value))
+
+
+def parse_shape_pins(items: Sequence[str]) -> dict[str, tuple[int, ...]]:
+    """Parse ``["input_ids=1,128", ...]`` into ``{"input_ids": (1, 128)}`` with clear errors."""
+    pins: dict[str, tuple[int, ...]] = {}
+    for item in items:
+        for part in item.split(";"):
+            part = part.strip()
+            if not part:
+                continue
+            name, sep, dims = part.partition("=")
+            if not sep or not name or not dims:
+                raise UserError(f"--shape: expected NAME=D1,D2,...; got {part!r}. Example: --shape input_ids=1,128")
+            name = name.strip()
+            if name in pins:
+                raise UserError(f"--shape: input {name!r} is given twice; give each input once")
+            try:
+                pins[name] = tuple(int(x) for x in dims.replace("x", ",").split(","))
+            except ValueError:
+                shown = name if name.isprintable() else "NAME"
+                raise UserError(
+                    f"--shape: dims of {name!r} must be integers; got {dims!r}. Example: --shape {shown}=1,128"
+                ) from None
+    return pins
 
 
 def optional_path(value: str | Path | None) -> Path | None:

@@ -1,9 +1,11 @@
-"""Paths and environment: the one place that reads ``LEPTON_*`` variables."""
+"""Paths and environment: the one place that reads ``LEPTON_*`` variables; the version this build reports."""
 
 from __future__ import annotations
 
 import os
 from pathlib import Path
+
+VERSION = "0.1.0"  # as pyproject.toml says; ``lepton.__version__``, the server's metadata
 
 
 def lepton_home() -> Path:

@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 from corpus_models import CorpusModel, fetch, load_manifest
 
-from lepton.ir.signature import parse_shape_pins
+from lepton.options import parse_shape_pins
 
 MODELS = load_manifest()
 TIME_BUDGET_S = 10  # screening stops here; building every candidate comes on top

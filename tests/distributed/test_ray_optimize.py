@@ -16,8 +16,8 @@ from cluster_helpers import LocalCluster, local_cluster
 
 import lepton
 from lepton.measure.timing import TimingPlan
+from lepton.serve.refs import resolve_ref
 from lepton.store import Store
-from lepton.store.resolve import resolve_ref
 
 pytestmark = pytest.mark.ray
 

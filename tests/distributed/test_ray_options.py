@@ -18,12 +18,13 @@ from lepton.cli import app, ray_flag
 from lepton.engines.base import RuntimeConfig
 from lepton.errors import UserError
 from lepton.ir.artifact import Artifact
+from lepton.navigate.deployment import Deployment
 from lepton.navigate.options import OptimizeOptions
-from lepton.navigate.targets import Targets, parse_slo
+from lepton.navigate.targets import Targets
 from lepton.navigate.verdict import decide
 from lepton.serve.config import ServeConfig
-from lepton.store.resolve import ResolvedModel
-from lepton.store.runs import Deployment
+from lepton.serve.refs import ResolvedModel
+from lepton.slo import parse_slo
 from lepton.training.options import TrainOptions
 
 

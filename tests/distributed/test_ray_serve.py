@@ -17,13 +17,14 @@ from cluster_helpers import LocalCluster, LocalServer, free_port, local_cluster
 from onnx import TensorProto, helper, numpy_helper
 
 from lepton import api
+from lepton.distributed.serving import RayServeStatus
 from lepton.distributed.shipping import node_cache
 from lepton.engines.base import RuntimeConfig
 from lepton.errors import UserError
 from lepton.ir.signature import Signature
 from lepton.measure.timing import Latency
+from lepton.navigate.deployment import Deployment
 from lepton.serve import ServeConfig, build_app
-from lepton.store.runs import Deployment
 from lepton.store.store import Store
 
 pytestmark = pytest.mark.ray
@@ -75,7 +76,7 @@ def infer(url: str, x: np.ndarray) -> np.ndarray:
     given.set_data_from_numpy(x)
     out = client.infer("dense", [given], outputs=[triton.InferRequestedOutput("y")]).as_numpy("y")
     assert out is not None
-    return out
+    return np.asarray(out)
 
 
 def test_ray_serve_answers_like_the_local_server_with_replicas_sized_for_the_target(
@@ -103,7 +104,7 @@ def test_ray_serve_answers_like_the_local_server_with_replicas_sized_for_the_tar
     assert api.serve(ray=cluster.address, stop=True) is True
     assert not node_cache("serve").exists()  # the nodes forget the served artifacts
     gone = api.serve(ray=cluster.address, status=True)
-    assert not isinstance(gone, bool) and gone is not None and gone.app is None
+    assert isinstance(gone, RayServeStatus) and gone.app is None
 
 
 def test_replicas_no_node_can_hold_are_one_line_and_nothing_stays_deployed(
@@ -112,7 +113,7 @@ def test_replicas_no_node_can_hold_are_one_line_and_nothing_stays_deployed(
     from dataclasses import replace
 
     from lepton.distributed import serving
-    from lepton.serve.refs import resolve_models
+    from lepton.resolve import resolve_models
 
     store = Store()
     recommended_dense(store, tmp_path)

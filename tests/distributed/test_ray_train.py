@@ -31,7 +31,8 @@ def test_two_workers_train_the_digits_recipe_to_the_bar_and_store_it_as_a_local_
     assert len(r.training["history"]) == 5 and "trained data-parallel on 2 Ray Train workers" in r.notes
     # the exported model, its eval split and the run are in the store as after `lepton train` on one machine
     store = Store()
-    assert store.model_artifact("digits-ray") is not None and store.model_artifact("digits-ray").id == r.artifact.id
+    stored = store.model_artifact("digits-ray")
+    assert stored is not None and stored.id == r.artifact.id
     assert r.artifact.file("eval_data") is not None and r.parity["same_class"] == 1.0
     run = store.run(r.run_id or "")
     assert run.summary.kind == "train" and run.payload["metrics"]["accuracy"] == r.metrics["accuracy"]

@@ -26,14 +26,17 @@ def store(lepton_home: Path) -> Store:
 
 @pytest.fixture
 def cnn(store: Store, models_dir: Path) -> Artifact:
-    return commit(store, models_dir / "cnn.onnx", task="classification")
+    out: Artifact = commit(store, models_dir / "cnn.onnx", task="classification")
+    return out
 
 
 @pytest.fixture
 def tokens(store: Store, models_dir: Path) -> Artifact:
-    return commit(store, models_dir / "tokens.onnx", task="embedding")
+    out: Artifact = commit(store, models_dir / "tokens.onnx", task="embedding")
+    return out
 
 
 @pytest.fixture
 def cnn_ir(store: Store, cnn: Artifact) -> Artifact:
-    return commit_ir(store, cnn)
+    out: Artifact = commit_ir(store, cnn)
+    return out

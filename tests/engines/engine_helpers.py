@@ -61,7 +61,7 @@ def token_model(path: Path) -> Path:
 def token_reference(ids: np.ndarray, mask: np.ndarray) -> np.ndarray:
     """What ``token_model`` computes, in numpy."""
     m = mask[..., None].astype(np.float32)
-    return (TABLE[ids] * m).sum(1) / m.sum(1)
+    return np.asarray((TABLE[ids] * m).sum(1) / m.sum(1))
 
 
 def commit(store: Store, onnx_path: Path, task: str = "generic") -> Artifact:

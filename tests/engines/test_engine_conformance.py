@@ -26,13 +26,15 @@ def module_artifact(tmp_path_factory: pytest.TempPathFactory) -> Artifact:
     torch.manual_seed(0)
     net = torch.nn.Sequential(torch.nn.Linear(64, 256), torch.nn.ReLU(), torch.nn.Linear(256, 10)).eval()
     store = Store(tmp_path_factory.mktemp("home"))
-    return lepton.import_model(net, example_input=torch.zeros(1, 64), name="conformance", store=store)
+    out: Artifact = lepton.import_model(net, example_input=torch.zeros(1, 64), name="conformance", store=store)
+    return out
 
 
 def feeds(art: Artifact, rows: int, seed: int = 0) -> dict[str, np.ndarray]:
     rng = np.random.default_rng(seed)
     return {
-        t.name: rng.standard_normal((rows, *t.shape[1:])).astype(numpy_dtype(t.dtype)) for t in art.signature.inputs
+        t.name: rng.standard_normal((rows, *(int(d) for d in t.shape[1:]))).astype(numpy_dtype(t.dtype))
+        for t in art.signature.inputs
     }
 
 

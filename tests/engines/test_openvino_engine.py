@@ -11,6 +11,7 @@ from engine_helpers import commit, token_reference
 
 from lepton.cost.catalog import PricePoint
 from lepton.engines import ENGINES, RuntimeConfig, open_session
+from lepton.engines.openvino import OpenVinoSession
 from lepton.errors import EngineError, EngineUnavailable, UserError
 from lepton.hardware import detect_hardware
 from lepton.ir.artifact import Artifact
@@ -18,6 +19,13 @@ from lepton.measure.timing import TimingPlan, measure_concurrent
 from lepton.measure.trial import Reference, TrialSpec, measure_trial, run_all
 from lepton.measure.workload import synthesize_workload
 from lepton.store import Store
+
+
+def ov_session(artifact: Artifact, runtime: RuntimeConfig | None = None) -> OpenVinoSession:
+    """An OpenVINO session, typed as one (its ``settings`` say what it compiled with)."""
+    session = open_session("openvino", artifact, runtime or RuntimeConfig())
+    assert isinstance(session, OpenVinoSession)
+    return session
 
 
 def images(rows: int, seed: int = 0) -> np.ndarray:
@@ -39,7 +47,7 @@ def test_the_engine_is_registered_with_its_formats_and_options() -> None:
 
 def test_onnx_runs_with_the_signature_and_onnxruntime_outputs(cnn: Artifact) -> None:
     x = images(5)
-    session = open_session("openvino", cnn)
+    session = ov_session(cnn)
 
     out = session.run({"x": x})
 
@@ -53,10 +61,10 @@ def test_onnx_runs_with_the_signature_and_onnxruntime_outputs(cnn: Artifact) -> 
 def test_openvino_ir_opens_and_matches_the_onnx_it_came_from(cnn: Artifact, cnn_ir: Artifact) -> None:
     x = images(3)
 
-    from_ir = open_session("openvino", cnn_ir).run({"x": x})["logits"]
+    from_ir = ov_session(cnn_ir).run({"x": x})["logits"]
 
     assert cnn_ir.format == "openvino" and cnn_ir.model_path.name == "model.xml"
-    np.testing.assert_allclose(from_ir, open_session("openvino", cnn).run({"x": x})["logits"], rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(from_ir, ov_session(cnn).run({"x": x})["logits"], rtol=1e-5, atol=1e-6)
 
 
 def test_an_ir_declares_the_signature_of_the_onnx_it_came_from(tokens: Artifact, store: Store) -> None:
@@ -73,7 +81,7 @@ def test_an_ir_declares_the_signature_of_the_onnx_it_came_from(tokens: Artifact,
 
 
 def test_symbolic_batch_and_sequence_run_at_any_size(tokens: Artifact) -> None:
-    session = open_session("openvino", tokens)
+    session = ov_session(tokens)
     rng = np.random.default_rng(0)
 
     for batch, length in [(1, 3), (5, 17), (2, 128), (7, 1)]:
@@ -85,10 +93,8 @@ def test_symbolic_batch_and_sequence_run_at_any_size(tokens: Artifact) -> None:
 
 
 def test_threads_streams_and_hint_are_honoured_and_read_back(cnn: Artifact) -> None:
-    one = open_session("openvino", cnn, RuntimeConfig(intra_op_threads=1))
-    two = open_session(
-        "openvino", cnn, RuntimeConfig(intra_op_threads=2, options={"hint": "throughput", "streams": "2"})
-    )
+    one = ov_session(cnn, RuntimeConfig(intra_op_threads=1))
+    two = ov_session(cnn, RuntimeConfig(intra_op_threads=2, options={"hint": "throughput", "streams": "2"}))
 
     assert one.settings["threads"] == 1 and one.settings["streams"] == 1 and one.settings["hint"] == "latency"
     assert two.settings["threads"] == 2 and two.settings["streams"] == 2 and two.settings["hint"] == "throughput"
@@ -97,21 +103,21 @@ def test_threads_streams_and_hint_are_honoured_and_read_back(cnn: Artifact) -> N
 def test_precision_is_explicit_and_what_was_used_is_recorded(cnn: Artifact) -> None:
     import openvino as ov
 
-    default = open_session("openvino", cnn)
+    default = ov_session(cnn)
     left_alone = ov.Core().compile_model(str(cnn.model_path), "CPU")  # what OpenVINO picks by itself
 
     assert default.settings["precision"] == "f32"
     assert default.settings["float_layers"] == 3 and default.settings["int8_layers"] == 0
     if detect_hardware().bf16_native:
         assert left_alone.get_property("INFERENCE_PRECISION_HINT").get_type_name() == "bf16"  # why it is explicit
-        bf16 = open_session("openvino", cnn, RuntimeConfig(options={"precision": "bf16"}))
+        bf16 = ov_session(cnn, RuntimeConfig(options={"precision": "bf16"}))
         assert bf16.settings["precision"] == "bf16"
         x = images(4)
         a, b = bf16.run({"x": x})["logits"], default.run({"x": x})["logits"]
         assert not np.array_equal(a, b) and np.allclose(a, b, atol=0.1)
     else:
         with pytest.raises(EngineUnavailable, match="native bf16"):
-            open_session("openvino", cnn, RuntimeConfig(options={"precision": "bf16"}))
+            ov_session(cnn, RuntimeConfig(options={"precision": "bf16"}))
 
 
 @pytest.mark.parametrize(
@@ -125,7 +131,7 @@ def test_precision_is_explicit_and_what_was_used_is_recorded(cnn: Artifact) -> N
     ids=["dtype", "rank", "fixed-dim", "missing"],
 )
 def test_an_input_it_cannot_take_is_one_clear_error(cnn: Artifact, feeds: dict[str, np.ndarray], message: str) -> None:
-    session = open_session("openvino", cnn)
+    session = ov_session(cnn)
 
     with pytest.raises(EngineError, match=message):
         session.run(feeds)
@@ -144,7 +150,7 @@ def test_an_input_it_cannot_take_is_one_clear_error(cnn: Artifact, feeds: dict[s
 )
 def test_bad_options_are_user_errors(cnn: Artifact, options: dict[str, str], message: str) -> None:
     with pytest.raises(UserError, match=message):
-        open_session("openvino", cnn, RuntimeConfig(options=options))
+        ov_session(cnn, RuntimeConfig(options=options))
 
 
 def test_models_it_cannot_read_are_engine_errors(store: Store, tmp_path: Path) -> None:
@@ -163,7 +169,7 @@ def test_models_it_cannot_read_are_engine_errors(store: Store, tmp_path: Path) -
     art = commit(store, tmp_path / "custom.onnx")
 
     with pytest.raises(EngineError, match="OpenVINO cannot read .*Frobnicate"):
-        open_session("openvino", art)
+        ov_session(art)
 
 
 def test_onnxruntime_refuses_openvino_ir_and_says_which_engine(cnn_ir: Artifact) -> None:
@@ -175,7 +181,7 @@ def test_onnxruntime_refuses_openvino_ir_and_says_which_engine(cnn_ir: Artifact)
 
 
 def test_runtime_options_round_trip_through_json_and_old_json_still_loads() -> None:
-    rc = RuntimeConfig(intra_op_threads=2, batch_size=8, options={"streams": 2, "hint": "throughput"})
+    rc = RuntimeConfig(intra_op_threads=2, batch_size=8, options={"streams": 2, "hint": "throughput"})  # type: ignore[dict-item]  # an int is read as "2"
 
     assert rc.options == {"hint": "throughput", "streams": "2"}
     assert RuntimeConfig.from_json(rc.to_json()) == rc and hash(RuntimeConfig.from_json(rc.to_json())) == hash(rc)
@@ -185,7 +191,7 @@ def test_runtime_options_round_trip_through_json_and_old_json_still_loads() -> N
 
 
 def test_concurrent_callers_share_one_session_and_get_their_own_answers(cnn: Artifact) -> None:
-    session = open_session("openvino", cnn, RuntimeConfig(options={"hint": "throughput", "streams": "2"}))
+    session = ov_session(cnn, RuntimeConfig(options={"hint": "throughput", "streams": "2"}))
     inputs = [images(4, seed=i) for i in range(8)]
     expected = [open_session("onnxruntime", cnn).run({"x": x})["logits"] for x in inputs]
     wrong: list[int] = []
@@ -211,7 +217,7 @@ def test_concurrent_callers_share_one_session_and_get_their_own_answers(cnn: Art
 
 
 def test_closed_session_says_so(cnn: Artifact) -> None:
-    session = open_session("openvino", cnn)
+    session = ov_session(cnn)
     session.close()
 
     with pytest.raises(EngineError, match="closed"):

@@ -29,7 +29,8 @@ class Probe(torch.nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         self.seen.append(torch.get_num_threads())
-        return self.lin(x)
+        out: torch.Tensor = self.lin(x)
+        return out
 
 
 @pytest.fixture

@@ -13,7 +13,7 @@ from lepton.engines import ENGINES, RuntimeConfig, open_session
 from lepton.engines.torch_eager import compiler_missing, one_liner
 from lepton.errors import EngineError, UserError
 from lepton.ir.artifact import Artifact
-from lepton.measure.quality import fidelity
+from lepton.quality import fidelity
 from lepton.store import Store
 
 BF16_CPU = fake_hardware(flags=("avx512f", "avx512_bf16"))
@@ -25,7 +25,8 @@ def mlp(tmp_path_factory: pytest.TempPathFactory) -> Artifact:
     torch.manual_seed(0)
     net = torch.nn.Sequential(torch.nn.Linear(64, 128), torch.nn.ReLU(), torch.nn.Linear(128, 10)).eval()
     store = Store(tmp_path_factory.mktemp("home"))
-    return lepton.import_model(net, example_input=torch.zeros(1, 64), name="one-liners", store=store)
+    art: Artifact = lepton.import_model(net, example_input=torch.zeros(1, 64), name="one-liners", store=store)
+    return art
 
 
 def x(rows: int) -> dict[str, np.ndarray]:

@@ -27,9 +27,9 @@ def assert_store_empty(store: Store) -> None:
 def run_artifact(art: Artifact, feeds: dict[str, np.ndarray]) -> list[np.ndarray]:
     """Run a stored artifact in ONNX Runtime from its own folder."""
     sess = ort.InferenceSession(str(art.model_path), providers=["CPUExecutionProvider"])
-    return sess.run(None, feeds)
+    return list(sess.run(None, feeds))
 
 
 def cosines(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     a64, b64 = a.astype(np.float64), b.astype(np.float64)
-    return np.sum(a64 * b64, axis=1) / (np.linalg.norm(a64, axis=1) * np.linalg.norm(b64, axis=1))
+    return np.asarray(np.sum(a64 * b64, axis=1) / (np.linalg.norm(a64, axis=1) * np.linalg.norm(b64, axis=1)))

@@ -15,8 +15,8 @@ from lepton.errors import IntakeError, UserError
 from lepton.examples import example_sentences, example_source, import_example, tokenize
 from lepton.ir.artifact import Artifact
 from lepton.ir.hf import load_torch_encoder
-from lepton.ir.intake import import_model
 from lepton.store import Store
+from lepton.store.intake import import_model
 
 
 def test_sentences_are_many_varied_and_unique() -> None:

@@ -15,9 +15,9 @@ from onnx import helper, numpy_helper
 
 from lepton.errors import IntakeError, UserError
 from lepton.ir.artifact import Artifact
-from lepton.ir.intake import import_model
 from lepton.ir.onnx_intake import ort_max_opset
 from lepton.store import Store
+from lepton.store.intake import import_model
 
 
 def _relu_model(opset: int) -> onnx.ModelProto:

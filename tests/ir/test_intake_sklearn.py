@@ -12,8 +12,8 @@ from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
 from lepton.errors import IntakeError
-from lepton.ir.intake import import_model
 from lepton.store import Store
+from lepton.store.intake import import_model
 
 
 @pytest.fixture(scope="module")

@@ -10,8 +10,8 @@ from torch import nn
 
 from lepton.engines import open_session
 from lepton.errors import IntakeError
-from lepton.ir.intake import import_model
 from lepton.store import Store
+from lepton.store.intake import import_model
 
 
 class SmallCNN(nn.Module):
@@ -25,7 +25,8 @@ class SmallCNN(nn.Module):
 
     def forward(self, image: torch.Tensor) -> torch.Tensor:
         x = nn.functional.max_pool2d(torch.relu(self.bn(self.conv(image))), 2)
-        return self.fc(x.flatten(1))
+        out: torch.Tensor = self.fc(x.flatten(1))
+        return out
 
 
 class TwoHeads(nn.Module):

@@ -6,7 +6,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from lepton.errors import UserError
-from lepton.ir.signature import MAX_DIM, Signature, TensorSpec, parse_shape_pins
+from lepton.ir.signature import MAX_DIM, Signature, TensorSpec
+from lepton.options import parse_shape_pins
 
 SIG = Signature(
     (

@@ -3,6 +3,8 @@ call) gives a row an output that depends on its batch-mates; an fp32 model does 
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 import pytest
 from machines import fake_hardware
@@ -11,11 +13,11 @@ from trials import trial
 from lepton.engines import RuntimeConfig, open_session
 from lepton.ir.artifact import Artifact
 from lepton.measure.batch_dependence import BatchProbe, declared, measure_batch_dependence
-from lepton.measure.quality import BatchDependence, Quality
 from lepton.measure.trial import ChainStep, Reference, quality_of, run_all
 from lepton.measure.workload import Workload
 from lepton.navigate.targets import Targets, violations
 from lepton.passes import PASSES, PassContext, apply_chain
+from lepton.quality import BatchDependence, Quality
 from lepton.store import Store
 
 
@@ -89,7 +91,7 @@ def test_the_probe_measures_a_declared_variant_once_and_leaves_others_alone(
     session = open_session("onnxruntime", int8)
     quality = quality_of("generic", run_all(session, mixed), reference)
     chain = (ChainStep(pass_="quantize-dynamic", params={}),)
-    args = (session, int8, "onnxruntime", {}, chain, mixed, reference, [1, 16])
+    args: tuple[Any, ...] = (session, int8, "onnxruntime", {}, chain, mixed, reference, [1, 16])
     first = probe.add_to(quality, *args)
     again = probe.add_to(quality, *args)
     assert first.batch_dependence is not None and again.batch_dependence is first.batch_dependence

@@ -13,11 +13,11 @@ from graph_models import embedding_model, reshape_by_input_model, stateful_model
 
 from lepton.errors import UserError
 from lepton.ir.artifact import Artifact
-from lepton.ir.intake import import_model
 from lepton.ir.onnx_intake import run_onnx
 from lepton.measure.failures import check_runs, run_failure
 from lepton.measure.workload import synthesize_workload
 from lepton.store import Store
+from lepton.store.intake import import_model
 
 
 def _import(path: Path, **shapes: tuple[int, ...]) -> Artifact:

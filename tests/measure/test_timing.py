@@ -42,7 +42,7 @@ def test_stop_early_abandons_a_slow_candidate() -> None:
         lambda f: time.sleep(0.002),
         BATCH,
         TimingPlan(warmup=0, min_runs=100, min_seconds=5.0),
-        stop_early=lambda s: len(s) >= 3 and np.median(s) > 1.0,
+        stop_early=lambda s: len(s) >= 3 and bool(np.median(s) > 1.0),
     )
     assert stats.n == 3  # the predicate is asked after every run and decides how much it needs to see
     one = measure_latency(
@@ -52,8 +52,13 @@ def test_stop_early_abandons_a_slow_candidate() -> None:
 
 
 def test_concurrent_callers_share_one_callable_and_answer_every_request() -> None:
-    calls = []
-    stats = measure_concurrent(lambda f: calls.append(1) or time.sleep(0.001), BATCH, callers=4, requests=40, warmup=0)
+    calls: list[int] = []
+
+    def call(feeds: object) -> None:
+        calls.append(1)
+        time.sleep(0.001)
+
+    stats = measure_concurrent(call, BATCH, callers=4, requests=40, warmup=0)
     assert len(calls) == 40 and stats.latency.n == 40
     assert stats.throughput_per_s == pytest.approx(40 * 4 / stats.seconds)
 

@@ -33,13 +33,13 @@ def test_npz_csv_parquet_npy_with_labels(tiny_artifact: Artifact, tmp_path: Path
     y = np.arange(12) % 4
     np.savez(tmp_path / "d.npz", x=x, label=y)
     w = load_workload(tiny_artifact, tmp_path / "d.npz")
-    assert w.rows["x"].dtype == np.float32 and (w.labels == y).all()
+    assert w.rows["x"].dtype == np.float32 and w.labels is not None and (w.labels == y).all()
     df = pd.DataFrame(x, columns=[f"f{i}" for i in range(8)]).assign(target=y)
     df.to_csv(tmp_path / "d.csv", index=False)
     df.to_parquet(tmp_path / "d.parquet")
     for name in ("d.csv", "d.parquet"):
         w = load_workload(tiny_artifact, tmp_path / name)
-        assert w.rows["x"].shape == (12, 8) and (w.labels == y).all()
+        assert w.rows["x"].shape == (12, 8) and w.labels is not None and (w.labels == y).all()
     np.save(tmp_path / "d.npy", x)
     assert load_workload(tiny_artifact, tmp_path / "d.npy").labels is None
 

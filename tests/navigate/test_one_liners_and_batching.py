@@ -19,7 +19,8 @@ from lepton.navigate.result import OptimizeResult
 
 def imported(digits_mlp: Any) -> Artifact:
     model, _, _ = digits_mlp
-    return lepton.import_model(model, example_input=torch.zeros(1, 64), name="digits", task="classification")
+    art: Artifact = lepton.import_model(model, example_input=torch.zeros(1, 64), name="digits", task="classification")
+    return art
 
 
 @pytest.fixture
@@ -32,7 +33,10 @@ def unlabelled(digits_mlp: Any, tmp_path: Path) -> Path:
 
 def optimize(digits_mlp: Any, data: Path, max_drop: float, fast: dict[str, Any]) -> OptimizeResult:
     art = imported(digits_mlp)
-    return lepton.optimize(art, data=data, batch=[1, 16], max_drop=max_drop, sensitivity="off", **fast)
+    result: OptimizeResult = lepton.optimize(
+        art, data=data, batch=[1, 16], max_drop=max_drop, sensitivity="off", **fast
+    )
+    return result
 
 
 def test_pytorch_one_liners_are_candidates_and_the_reason_quotes_the_best(

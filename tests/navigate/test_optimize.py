@@ -14,13 +14,14 @@ import lepton
 from lepton.errors import UserError
 from lepton.ir.artifact import Artifact, is_artifact_folder
 from lepton.navigate.pareto import default_objectives, dominates
+from lepton.serve.refs import resolve_ref
 from lepton.store import Store
-from lepton.store.resolve import resolve_ref
 
 
 def imported(digits_mlp: Any) -> Artifact:
     model, _, _ = digits_mlp
-    return lepton.import_model(model, example_input=torch.zeros(1, 64), name="digits", task="classification")
+    out: Artifact = lepton.import_model(model, example_input=torch.zeros(1, 64), name="digits", task="classification")
+    return out
 
 
 def test_optimize_measures_prices_and_recommends(

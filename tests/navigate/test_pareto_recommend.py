@@ -7,7 +7,8 @@ from trials import trial
 
 from lepton.navigate.pareto import default_objectives, dominates, pareto_front
 from lepton.navigate.recommend import choose, closest_miss, describe, feasible_trials
-from lepton.navigate.targets import Targets, parse_slo
+from lepton.navigate.targets import Targets
+from lepton.slo import parse_slo
 
 
 def test_frontier_is_exactly_the_non_dominated_set() -> None:

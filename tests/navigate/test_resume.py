@@ -19,12 +19,17 @@ from lepton.errors import UserError
 from lepton.store import Store
 
 
-def lepton(home: Path, *args: str, wait: bool = True) -> subprocess.Popen[str] | subprocess.CompletedProcess[str]:
+def lepton(home: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    env = {**os.environ, "LEPTON_HOME": str(home)}
+    return subprocess.run(
+        [sys.executable, "-m", "lepton", *args], env=env, capture_output=True, text=True, timeout=300, check=False
+    )
+
+
+def start(home: Path, *args: str) -> subprocess.Popen[str]:
     env = {**os.environ, "LEPTON_HOME": str(home)}
     cmd = [sys.executable, "-m", "lepton", *args]
-    if not wait:
-        return subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-    return subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=300, check=False)
+    return subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
 
 
 def stored_trials(home: Path) -> int:
@@ -41,8 +46,7 @@ def test_kill_9_then_runs_shows_interrupted_and_resume_finishes_it(
 ) -> None:
     np.savez(tmp_path / "d.npz", x=np.random.default_rng(0).standard_normal((32, 8)).astype(np.float32))
     args = ["optimize", str(tiny_onnx), "--batch", "1,8", "--data", str(tmp_path / "d.npz"), "--sensitivity", "off"]
-    proc = lepton(lepton_home, *args, wait=False)
-    assert isinstance(proc, subprocess.Popen)
+    proc = start(lepton_home, *args)
     deadline = time.monotonic() + 120
     while stored_trials(lepton_home) < 5:
         assert proc.poll() is None, proc.stdout.read() if proc.stdout else ""

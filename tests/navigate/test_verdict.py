@@ -10,11 +10,12 @@ from lepton.measure.timing import Estimate
 from lepton.measure.trial import Trial
 from lepton.navigate.gains import MIN_GAIN, gain, gains, ratio
 from lepton.navigate.recommend import best_one_liner, choose
-from lepton.navigate.targets import Targets, parse_slo
+from lepton.navigate.targets import Targets
 from lepton.navigate.verdict import _verdict, best_by_engine, how_to_deploy_one_liner, why_this_engine
+from lepton.slo import parse_slo
 
 
-def base(batch: int = 8, usd: float = 1.0, p95: float = 10.0) -> object:
+def base(batch: int = 8, usd: float = 1.0, p95: float = 10.0) -> Trial:
     return trial("b", usd=usd, p95=p95, batch=batch, role="baseline", engine="torch", variant="pytorch eager fp32")
 
 
@@ -28,7 +29,7 @@ def test_a_ratio_interval_combines_both_measurements() -> None:
 def test_a_variant_within_the_noise_of_the_baseline_keeps_the_current_deployment() -> None:
     b = base(usd=1.0)
     close = trial("v", usd=1.0 / 1.03, p95=9.7, batch=8, spread=0.05)  # 1.03x cheaper, wide intervals
-    verdict, rec, reason = _verdict(close, [b, close], Targets())  # type: ignore[list-item]
+    verdict, rec, reason = _verdict(close, [b, close], Targets())
     assert verdict == "keep" and rec.id == "b"
     assert reason.startswith("keep your current deployment: nothing here is faster by more than the noise")
     assert "v" in reason and "1.03x" in reason
@@ -37,22 +38,23 @@ def test_a_variant_within_the_noise_of_the_baseline_keeps_the_current_deployment
 def test_a_clear_gain_is_recommended() -> None:
     b = base(usd=1.0)
     fast = trial("v", usd=0.5, p95=5.0, batch=8, throughput=1600.0, spread=0.01)
-    verdict, rec, _ = _verdict(fast, [b, fast], Targets())  # type: ignore[list-item]
+    verdict, rec, _ = _verdict(fast, [b, fast], Targets())
     assert verdict == "recommend" and rec.id == "v"
 
 
 def test_a_gain_needs_min_gain_even_with_a_tight_interval() -> None:
     b = base(usd=1.0)
     small = trial("v", usd=1.0 / (MIN_GAIN - 0.02), batch=8, spread=0.001)
-    verdict, _, _ = _verdict(small, [b, small], Targets())  # type: ignore[list-item]
+    verdict, _, _ = _verdict(small, [b, small], Targets())
     assert verdict == "keep"
 
 
 def test_the_baseline_can_win_outright() -> None:
     b = base(usd=0.5)
     slower = trial("v", usd=1.0, batch=8)
-    best = choose([b, slower], Targets())  # type: ignore[list-item]
-    verdict, rec, reason = _verdict(best, [b, slower], Targets())  # type: ignore[arg-type,list-item]
+    best = choose([b, slower], Targets())
+    assert best is not None
+    verdict, rec, reason = _verdict(best, [b, slower], Targets())
     assert verdict == "keep" and rec.id == "b" and "no variant does better" in reason
 
 

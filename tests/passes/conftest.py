@@ -79,12 +79,14 @@ def store(lepton_home: Path) -> Store:
 
 @pytest.fixture
 def mlp(store: Store, digits_mlp_onnx: Path) -> Artifact:
-    return commit(store, digits_mlp_onnx, files={"tokenizer": "tokenizer"})
+    out: Artifact = commit(store, digits_mlp_onnx, files={"tokenizer": "tokenizer"})
+    return out
 
 
 @pytest.fixture
 def cnn(store: Store, cnn_onnx: Path) -> Artifact:
-    return commit(store, cnn_onnx)
+    out: Artifact = commit(store, cnn_onnx)
+    return out
 
 
 @pytest.fixture

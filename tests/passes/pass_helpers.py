@@ -51,7 +51,7 @@ def run(artifact: Artifact, feeds: dict[str, np.ndarray]) -> np.ndarray:
     import onnxruntime as ort
 
     sess = ort.InferenceSession(str(artifact.model_path), providers=["CPUExecutionProvider"])
-    return sess.run(None, feeds)[0]
+    return np.asarray(sess.run(None, feeds)[0])
 
 
 def commit_ir(store: Store, parent: Artifact) -> Artifact:

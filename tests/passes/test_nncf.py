@@ -13,16 +13,25 @@ from onnx import TensorProto, helper, numpy_helper
 from pass_helpers import commit
 
 from lepton.engines import ENGINES, open_session
+from lepton.engines.base import RuntimeConfig
+from lepton.engines.openvino import OpenVinoSession
 from lepton.errors import UserError
 from lepton.hardware import Hardware
 from lepton.ir.artifact import Artifact
 from lepton.ir.openvino_ir import read_model
-from lepton.measure.quality import fidelity
 from lepton.passes import PassContext, apply_chain, apply_pass, create
 from lepton.passes.openvino import looks_like_transformer
+from lepton.quality import fidelity
 from lepton.store import Store
 
 Feeds = dict[str, np.ndarray]
+
+
+def ov_session(artifact: Artifact, runtime: RuntimeConfig | None = None) -> OpenVinoSession:
+    """An OpenVINO session, typed as one (its ``settings`` say what it compiled with)."""
+    session = open_session("openvino", artifact, runtime or RuntimeConfig())
+    assert isinstance(session, OpenVinoSession)
+    return session
 
 
 @pytest.fixture(scope="session")
@@ -59,7 +68,8 @@ def outlier_onnx(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture
 def outlier(store: Store, outlier_onnx: Path) -> Artifact:
-    return commit(store, outlier_onnx)
+    out: Artifact = commit(store, outlier_onnx)
+    return out
 
 
 @pytest.fixture
@@ -69,12 +79,12 @@ def outlier_feeds() -> list[Feeds]:
 
 
 def outputs(art: Artifact, feeds: list[Feeds]) -> np.ndarray:
-    session = open_session("openvino", art)
+    session = ov_session(art)
     return np.concatenate([session.run(f)[art.signature.output_names[0]] for f in feeds])
 
 
 def int8_layers(art: Artifact) -> int:
-    return int(open_session("openvino", art).settings["int8_layers"])
+    return int(ov_session(art).settings["int8_layers"])
 
 
 def test_int8_of_the_mlp_is_openvino_ir_smaller_runs_int8_and_keeps_accuracy(
@@ -90,11 +100,11 @@ def test_int8_of_the_mlp_is_openvino_ir_smaller_runs_int8_and_keeps_accuracy(
     assert child.format == "openvino" and child.model_path.name == "model.xml" and (child.path / "model.bin").exists()
     assert child.size_mb < 0.5 * mlp.size_mb
     assert child.lineage.parent == mlp.id and child.lineage.pass_params["calibration"] == ctx.calibration_key()
-    session = open_session("openvino", child)
+    session = ov_session(child)
     assert session.settings["int8_layers"] == 3 and session.settings["float_layers"] == 0
     assert session.settings["precision"] == "f32"  # the float parts stay f32: no silent bf16
     x, y = digits
-    float_acc = np.mean(np.argmax(open_session("openvino", mlp).run({"x": x})["logits"], 1) == y)
+    float_acc = np.mean(np.argmax(ov_session(mlp).run({"x": x})["logits"], 1) == y)
     int8_acc = np.mean(np.argmax(session.run({"x": x})["logits"], 1) == y)
     assert abs(float_acc - int8_acc) <= 0.02
     assert ENGINES.get("onnxruntime")().unavailable(child) is not None  # the navigator never pairs them
@@ -138,7 +148,7 @@ def test_accuracy_control_judges_task_accuracy_when_labels_exist(
 ) -> None:
     plain = apply_pass(outlier, create("quantize-nncf"), ctx_for(calibration=outlier_feeds))
     # labels the fully int8 model gets right: by accuracy nothing needs to return to float (fidelity would)
-    labels = [np.argmax(open_session("openvino", plain).run(f)["logits"], 1) for f in outlier_feeds]
+    labels = [np.argmax(ov_session(plain).run(f)["logits"], 1) for f in outlier_feeds]
     ctx = ctx_for(calibration=outlier_feeds, labels=labels)
 
     controlled = apply_pass(outlier, create("quantize-nncf-accuracy", max_drop=0.002), ctx)

@@ -42,11 +42,13 @@ def test_per_channel_static_qdq_converts_an_opset_11_cnn_first(
     art = commit(store, cnn_opset11)
     ctx = ctx_for(calibration=_feeds())
     child = apply_chain(art, [StaticInt8(calibrate_method="minmax", per_channel=True)], ctx)
+    assert child.lineage.parent is not None
     parent = store.artifact(child.lineage.parent)  # the recorded step between the two
     assert (parent.lineage.pass_name, dict(parent.lineage.pass_params)) == ("convert-opset", {"opset": 13})
     assert parent.lineage.parent == art.id and child.lineage.pass_name == "quantize-static"
     model = onnx.load(str(child.model_path))
-    assert default_opset(model) is not None and default_opset(model) >= 13
+    opset = default_opset(model)
+    assert opset is not None and opset >= 13
     per_channel = [
         n for n in model.graph.node if n.op_type == "DequantizeLinear" and any(a.name == "axis" for a in n.attribute)
     ]

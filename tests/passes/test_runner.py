@@ -105,7 +105,8 @@ def plugins() -> Iterator[None]:
 
 @pytest.fixture
 def cnn11(store: Store, tmp_path: Path) -> Artifact:
-    return commit(store, small_cnn(tmp_path / "cnn11.onnx", opset=11, ir_version=6, seed=1))
+    art: Artifact = commit(store, small_cnn(tmp_path / "cnn11.onnx", opset=11, ir_version=6, seed=1))
+    return art
 
 
 def _files(store: Store) -> list[str]:

@@ -10,4 +10,5 @@ from lepton.navigate.result import OptimizeResult
 
 @pytest.fixture
 def result() -> OptimizeResult:
-    return example_result()
+    out: OptimizeResult = example_result()
+    return out

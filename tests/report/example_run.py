@@ -18,7 +18,8 @@ from lepton.measure.timing import Concurrent
 from lepton.measure.trial import Trial
 from lepton.navigate.gains import gains
 from lepton.navigate.result import OptimizeResult, SearchSummary
-from lepton.navigate.targets import Slo, Targets
+from lepton.navigate.targets import Targets
+from lepton.slo import Slo
 
 USD_PER_HOUR = 0.08925
 QPS = 100.0

@@ -10,9 +10,10 @@ import pytest
 from test_html_report import embedded_figure
 
 from lepton.navigate.result import OptimizeResult
-from lepton.navigate.targets import Slo, Targets
+from lepton.navigate.targets import Targets
 from lepton.report.html import render_html
 from lepton.report.html.chart import _axis
+from lepton.slo import Slo
 
 MARGIN_DECADES = 0.5  # a log axis may reach this far past the data, no more
 MARGIN_SHARE = 0.25  # a linear axis: this share of the data's span past either end

@@ -13,12 +13,13 @@ import pytest
 from example_run import measured
 from trials import trial
 
-from lepton.measure.quality import Quality
 from lepton.measure.trial import Trial
 from lepton.navigate.result import ClosestMiss, OptimizeResult
-from lepton.navigate.targets import Slo, Targets
+from lepton.navigate.targets import Targets
+from lepton.quality import Quality
 from lepton.report.html import render_html, write_html
 from lepton.report.summary import gain_text
+from lepton.slo import Slo
 
 
 def embedded_figure(page: str) -> tuple[list[dict[str, Any]], dict[str, Any]]:
@@ -50,7 +51,7 @@ def cell(page: str, tid: str, column: int) -> str:
     """The ``column``-th cell (0-based) of trial ``tid``'s row."""
     row = re.search(rf"<tr class='[\w ]+' data-id='{tid}'.*?</tr>", page, re.S)
     assert row
-    return re.findall(r"<td.*?</td>", row.group(0), re.S)[column]
+    return str(re.findall(r"<td.*?</td>", row.group(0), re.S)[column])
 
 
 def replaced(result: OptimizeResult, tid: str, **changes: Any) -> OptimizeResult:

@@ -3,18 +3,18 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 
 import numpy as np
 import pytest
 
 from lepton.errors import ServeError
 from lepton.ir.signature import Signature, TensorSpec
-from lepton.navigate.targets import Slo
 from lepton.serve.batcher import Batcher, Lanes, QueueFull
 from lepton.serve.config import ServeConfig
 from lepton.serve.merge import merge, pad_rule, split
 from lepton.serve.policy import AdaptivePolicy, FixedPolicy
+from lepton.slo import Slo
 
 
 class Clock:
@@ -252,7 +252,7 @@ class LaneLog:
         self.ran: list[str] = []
         self.overlaps: list[frozenset[str]] = []
 
-    def lane(self, name: str):  # noqa: ANN201 - a session function
+    def lane(self, name: str) -> Callable[[Mapping[str, np.ndarray]], dict[str, np.ndarray]]:
         import time
 
         def run(feeds: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:

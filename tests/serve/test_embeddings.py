@@ -121,7 +121,7 @@ def _long_text(words: int) -> str:
 
 def _cosines(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     a64, b64 = a.astype(np.float64), b.astype(np.float64)
-    return np.sum(a64 * b64, axis=1) / (np.linalg.norm(a64, axis=1) * np.linalg.norm(b64, axis=1))
+    return np.asarray(np.sum(a64 * b64, axis=1) / (np.linalg.norm(a64, axis=1) * np.linalg.norm(b64, axis=1)))
 
 
 @pytest.mark.parametrize(("fixture", "model"), [("minilm_server", "minilm"), ("older_server", "minilm-old")])

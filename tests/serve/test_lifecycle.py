@@ -107,7 +107,7 @@ def test_serve_unknown_model_is_a_user_error(tiny: Store) -> None:
 
 @pytest.mark.parametrize("text", ["p95<=20ms", "p99 <= 0.1s", "p99.9<=50ms", "mean<=5ms", "p95<=50ms@8"])
 def test_serve_takes_every_slo_optimize_takes(text: str) -> None:
-    from lepton.navigate.targets import parse_slo as optimize_parse_slo
+    from lepton.slo import parse_slo as optimize_parse_slo
 
     cfg = ServeConfig(slo=parse_slo(text))
 

@@ -12,7 +12,7 @@ import pytest
 from serve_helpers import ServerThread, W, dense_model, store_model
 
 from lepton.serve import ServeConfig, build_app
-from lepton.store.resolve import ResolvedModel
+from lepton.serve.refs import ResolvedModel
 from lepton.store.store import Store
 
 CHROMIUM = Path("/usr/bin/chromium")

@@ -15,12 +15,12 @@ from lepton.engines import RuntimeConfig, open_session
 from lepton.errors import EngineUnavailable
 from lepton.hardware import detect_hardware
 from lepton.ir.artifact import Artifact
+from lepton.navigate.deployment import Deployment
 from lepton.passes import PassContext, apply_pass, create
 from lepton.serve import ServeConfig, build_app
 from lepton.serve.metrics import Metrics
 from lepton.serve.models import open_lanes, open_model
-from lepton.store.resolve import resolve_ref
-from lepton.store.runs import Deployment
+from lepton.serve.refs import resolve_ref
 from lepton.store.store import Store
 
 MEASURED = RuntimeConfig(intra_op_threads=2, batch_size=4, options={"hint": "throughput", "streams": "2"})
@@ -72,7 +72,7 @@ def test_recommended_openvino_variant_answers_v2_like_in_process_openvino(
     assert variant.format == "openvino" and served.resolved.artifact.id == variant.id
     assert served.engine == "openvino" and config["backend"] == "openvino" and config["platform"] == "openvino"
     assert config["runtime"] == MEASURED.to_json() and config["max_batch_size"] == 4
-    settings = served.sessions[0].settings  # type: ignore[attr-defined]
+    settings = served.sessions[0].settings
     assert settings["streams"] == 2 and settings["hint"] == "throughput" and settings["int8_layers"] == 1
 
 
@@ -104,7 +104,7 @@ def test_serve_refuses_an_engine_that_cannot_open_the_model_before_starting(
     store: Store, winner: tuple[Artifact, Artifact], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     from lepton.errors import UserError
-    from lepton.serve.refs import resolve_models
+    from lepton.resolve import resolve_models
 
     monkeypatch.setenv("LEPTON_HOME", str(store.home))
 
@@ -133,4 +133,4 @@ def test_openvino_lanes_are_streams_of_one_session_plus_the_solo_session(
     wide = auto_sessions[0].settings  # type: ignore[attr-defined]
     assert wide["streams"] == 2 and wide["hint"] == "throughput" and wide["threads"] == 2
     x = {"x": np.ones((2, 4), np.float32)}
-    np.testing.assert_allclose(auto.parallel[0](x)["y"], auto.solo(x)["y"], rtol=1e-6)  # type: ignore[misc]
+    np.testing.assert_allclose(auto.parallel[0](x)["y"], auto.solo(x)["y"], rtol=1e-6)

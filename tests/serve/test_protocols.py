@@ -19,7 +19,7 @@ def _session(store: Store, name: str) -> Session:
 
 
 def _expected(x: np.ndarray) -> np.ndarray:
-    return x @ W + B
+    return np.asarray(x @ W + B)
 
 
 @pytest.mark.parametrize("binary", [False, True], ids=["json", "binary"])
@@ -156,7 +156,7 @@ def test_every_inference_route_takes_the_direct_path_and_nothing_else_does(serve
 
     routers = [*(p.router for p in protocols()), dashboard.router]
     routes = [*server.app.routes, *(r for router in routers for r in router.routes)]
-    declared = {r.path: r.endpoint for r in routes if isinstance(r, APIRoute) and "POST" in r.methods}
+    declared = {r.path: r.endpoint for r in routes if isinstance(r, APIRoute) and "POST" in (r.methods or ())}
 
     for path, endpoint in declared.items():
         hit = hot.match(path.replace("{name}", "dense").replace("{version}", "1"))

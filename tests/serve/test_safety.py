@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 from collections import Counter
+from collections.abc import Iterator
 
 import httpx
 import pytest
@@ -74,7 +75,7 @@ def test_malformed_and_oversized_bodies_then_the_server_keeps_serving(server: Se
 
 
 def test_streamed_body_over_the_limit_is_413(server: ServerThread) -> None:
-    def chunks():  # no Content-Length: the limit is enforced while reading
+    def chunks() -> Iterator[bytes]:  # no Content-Length: the limit is enforced while reading
         for _ in range(40):
             yield b" " * 4096
 

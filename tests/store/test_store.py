@@ -10,9 +10,9 @@ from trials import trial
 from lepton.engines.base import RuntimeConfig
 from lepton.errors import UserError
 from lepton.ir.artifact import Artifact, Lineage
+from lepton.navigate.deployment import Deployment, recommended
+from lepton.serve.refs import resolve_ref
 from lepton.store import Store
-from lepton.store.resolve import resolve_ref
-from lepton.store.runs import Deployment
 
 
 def test_commit_is_content_addressed_and_shared(tiny_artifact: Artifact, tiny_onnx: Path) -> None:
@@ -61,7 +61,8 @@ def test_runs_trials_and_recommended_resolution(tiny_artifact: Artifact) -> None
     assert r.engine == "onnxruntime"
     stored = store.run(run)
     assert stored.trials[0]["id"] == "t1" and stored.payload == {"recommended": "t1"}
-    assert [x.id for x in store.runs("mlp")] == [run] and store.runs("mlp")[0].deployment == deployment
+    assert [x.id for x in store.runs("mlp")] == [run] and Deployment.from_summary(stored.deployment) == deployment
+    assert recommended(store, "mlp") == (run, deployment)
     with pytest.raises(UserError, match="no model or file"):
         resolve_ref("nothing-here", store)
     with pytest.raises(UserError, match="unknown tag"):

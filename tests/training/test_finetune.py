@@ -19,7 +19,7 @@ def test_finetune_tickets_exports_a_text_classifier_with_its_tokenizer() -> None
     assert art.signature.input_names == ["input_ids", "attention_mask"]
     assert art.signature.inputs[0].shape == ("batch", "sequence") and art.torch_module is not None
     assert art.signature.inputs[0].dtype == "int64" and r.classes == ["account", "billing", "shipping", "technical"]
-    with np.load(art.file("eval_data")) as z:  # type: ignore[arg-type]
+    with np.load(art.file("eval_data")) as z:
         assert sorted(z.files) == ["attention_mask", "input_ids", "label"] and z["input_ids"].shape == (64, 16)
     # better than guessing after two epochs; the TF-IDF baseline is beside it
     assert r.metrics["accuracy"] > 0.5 and r.baselines[1].metrics["accuracy"] == 0.25

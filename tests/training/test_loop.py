@@ -71,5 +71,5 @@ def test_progress_reports_running_loss_and_validation_metric(table_csv: Path) ->
     train_once(recipe, p, recipe.hyper(p), seed=0, progress=events.append)
     ends = [e for e in events if e.epoch_done]
     assert [e.epoch for e in ends] == [1, 2, 3]
-    assert all(e.metric == "accuracy" and 0 <= e.val <= 1 and e.loss > 0 for e in ends)
+    assert all(e.metric == "accuracy" and e.val is not None and 0 <= e.val <= 1 and e.loss > 0 for e in ends)
     assert events[0].val is None and torch.isfinite(torch.tensor(events[0].loss))

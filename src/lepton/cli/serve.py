@@ -96,9 +96,9 @@ def register(app: typer.Typer) -> None:
         from dataclasses import replace
 
         from lepton.api import serve_on_ray
+        from lepton.resolve import resolve_models
         from lepton.serve.app import serve
         from lepton.serve.config import ServeConfig
-        from lepton.serve.refs import resolve_models
         from lepton.settings import env_token, offline_hub
 
         offline_hub()

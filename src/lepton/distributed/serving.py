@@ -22,9 +22,9 @@ from lepton.distributed.shipping import Package, node_cache, pack, remove, unpac
 from lepton.engines.base import ENGINES, RuntimeConfig
 from lepton.errors import UserError
 from lepton.ir.artifact import Artifact
+from lepton.navigate.deployment import Deployment
 from lepton.serve.config import ServeConfig
-from lepton.store.resolve import ResolvedModel
-from lepton.store.runs import Deployment
+from lepton.serve.refs import ResolvedModel
 
 APP = "lepton"
 DEPLOYMENT = "Lepton"

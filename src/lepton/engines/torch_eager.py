@@ -27,7 +27,7 @@ from lepton.hardware import default_threads
 from lepton.ir.artifact import Artifact
 
 if TYPE_CHECKING:
-    from lepton.cost.hardware import Hardware
+    from lepton.hardware import Hardware
 
 PRECISIONS = ("f32", "bf16", "int8")
 COMPILERS = ("off", "inductor")

@@ -59,7 +59,7 @@ def example_sentences() -> list[str]:
 
 def import_example(name: str, store: Store | None = None) -> Artifact:
     """Import a bundled example once; later calls return the stored artifact (export takes ~10 s)."""
-    from lepton.ir.intake import import_model
+    from lepton.store.intake import import_model
     from lepton.store.store import Store
 
     spec = _example(name)

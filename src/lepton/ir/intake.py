@@ -1,9 +1,9 @@
-"""``import_model``: any supported model source in, a stored Artifact out.
+"""Intake: any supported model source built into an artifact folder (``store.intake.import_model`` commits it).
 
 Sources: a path to an ``.onnx`` file, a Lepton artifact folder, a Hugging Face encoder folder, an in-memory
 ``onnx.ModelProto``, a ``torch.nn.Module`` (with ``example_input``) or a fitted scikit-learn estimator.
-Every path builds the model in a store scratch folder and commits it in one step, so a failing intake leaves
-nothing behind.
+Every path builds the model in a scratch folder the store gives, which the store commits in one step, so a
+failing intake leaves nothing behind.
 """
 
 from __future__ import annotations
@@ -19,7 +19,6 @@ from typing import Any
 from lepton.errors import IntakeError, UserError
 from lepton.ir.artifact import META_FILE, MODEL_FILE, TASKS, Artifact, Lineage, is_artifact_folder
 from lepton.ir.signature import Signature
-from lepton.store.store import Store
 
 
 @dataclass(frozen=True)
@@ -38,59 +37,19 @@ class Built:
 Builder = Callable[[Path], Built]
 
 
-def import_model(
-    source: Any,
-    *,
-    example_input: Any = None,
-    shapes: Mapping[str, tuple[int, ...]] | None = None,
-    name: str | None = None,
-    task: str | None = None,
-    store: Store | None = None,
-    files: Mapping[str, str | os.PathLike[str]] | None = None,
-    source_info: Mapping[str, Any] | None = None,
-) -> Artifact:
-    """Convert ``source`` to an ONNX Artifact, store it, and name it (default: file stem, class, folder).
+def builder_for(source: Any, example_input: Any = None) -> tuple[Builder, str]:
+    """How to build ``source`` in a scratch folder, and the name it gets by default (file stem, class, folder)."""
+    if isinstance(source, str | os.PathLike):
+        return _path_builder(Path(source).expanduser())
+    return _object_builder(source, example_input)
 
-    ``example_input`` is required for a torch module (a tensor, a tuple of tensors or a dict name -> tensor)
-    and optional for scikit-learn (rows to check parity on). ``shapes`` pins concrete input shapes.
-    ``files`` (key -> file or folder) are copied into the artifact and listed in ``artifact.files`` under
-    their key (``{"eval_data": "path/eval.npz"}``); ``source_info`` is merged into ``artifact.source``.
-    """
+
+def check_task(task: str | None) -> None:
     if task is not None and task not in TASKS:
         raise UserError(f"task {task!r} is not one of {', '.join(TASKS)}; pick one, or leave it out")
-    store = store or Store()
-    if isinstance(source, str | os.PathLike):
-        path = Path(source).expanduser()
-        if path.is_dir() and is_artifact_folder(path):
-            stored = _stored_artifact(path, store)
-            if stored is not None and not shapes:
-                art = stored.with_(name=name or stored.name or path.name)
-                store.name_model(art.name or path.name, art.id)
-                return art
-        builder, default_name = _path_builder(path)
-    else:
-        builder, default_name = _object_builder(source, example_input)
-    name = name or default_name
-    with store.workdir() as workdir:
-        built = builder(workdir)
-        added = _add_files(workdir, files or {})
-        signature = built.signature.with_pins(shapes) if shapes else built.signature
-        art = store.commit_artifact(
-            workdir,
-            signature=signature,
-            task=task or built.task,
-            source={**built.source, **(source_info or {})},
-            lineage=built.lineage,
-            files={**built.files, **added},
-            name=name,
-            torch_module=built.torch_module,
-            format=built.format,
-        )
-    store.name_model(name, art.id)
-    return art
 
 
-def _add_files(workdir: Path, files: Mapping[str, str | os.PathLike[str]]) -> dict[str, str]:
+def add_files(workdir: Path, files: Mapping[str, str | os.PathLike[str]]) -> dict[str, str]:
     """Copy extra files (or folders) into the artifact under their own names; returns key -> name."""
     added: dict[str, str] = {}
     for key, where in files.items():
@@ -188,13 +147,6 @@ def _proto_intake(model: Any, workdir: Path) -> Built:
     signature = onnx_intake(staging / MODEL_FILE, workdir)
     shutil.rmtree(staging)
     return Built(signature, source={"kind": "onnx"})
-
-
-def _stored_artifact(path: Path, store: Store) -> Artifact | None:
-    """The artifact itself when ``path`` is a folder of this store (nothing to copy)."""
-    if path.resolve().parent != store.artifacts_dir.resolve():
-        return None
-    return store.artifact(path.name)
 
 
 def _copy_artifact(path: Path, workdir: Path) -> Built:

@@ -152,30 +152,6 @@ class Signature:
         return cls(inputs, outputs)
 
 
-def parse_shape_pins(items: Sequence[str]) -> dict[str, tuple[int, ...]]:
-    """Parse ``["input_ids=1,128", ...]`` into ``{"input_ids": (1, 128)}`` with clear errors."""
-    pins: dict[str, tuple[int, ...]] = {}
-    for item in items:
-        for part in item.split(";"):
-            part = part.strip()
-            if not part:
-                continue
-            name, sep, dims = part.partition("=")
-            if not sep or not name or not dims:
-                raise UserError(f"--shape: expected NAME=D1,D2,...; got {part!r}. Example: --shape input_ids=1,128")
-            name = name.strip()
-            if name in pins:
-                raise UserError(f"--shape: input {name!r} is given twice; give each input once")
-            try:
-                pins[name] = tuple(int(x) for x in dims.replace("x", ",").split(","))
-            except ValueError:
-                shown = name if name.isprintable() else "NAME"
-                raise UserError(
-                    f"--shape: dims of {name!r} must be integers; got {dims!r}. Example: --shape {shown}=1,128"
-                ) from None
-    return pins
-
-
 def numpy_dtype(dtype: str) -> np.dtype[Any]:
     if dtype == "bfloat16":
         raise UserError("bfloat16 inputs cannot be fed from numpy; give float32 inputs to this model")

@@ -1,8 +1,8 @@
 """Measurement: workloads, latency and throughput, memory, quality; one Trial record per configuration."""
 
-from lepton.measure.quality import classification_metrics, fidelity, regression_metrics
 from lepton.measure.timing import LatencyStats, measure_concurrent, measure_latency
 from lepton.measure.workload import Workload, load_workload, synthesize_workload
+from lepton.quality import classification_metrics, fidelity, regression_metrics
 
 __all__ = [
     "LatencyStats",

@@ -18,9 +18,9 @@ import numpy as np
 
 from lepton.engines.base import ENGINES, RuntimeConfig, Session
 from lepton.ir.artifact import Artifact
-from lepton.measure.quality import BatchDependence, Quality, row_cosines
 from lepton.measure.trial import ChainStep, Outputs, Reference, compared_output, quality_of
 from lepton.measure.workload import Workload
+from lepton.quality import BatchDependence, Quality, row_cosines
 
 ROWS = 32  # rows checked, each alone and in every arrangement
 ARRANGEMENTS = 2  # mixes of batch-mates per batch size: the rows in order, then shuffled

@@ -14,12 +14,12 @@ from lepton.errors import EngineUnavailable, UserError
 from lepton.hardware import Hardware, detect_hardware
 from lepton.ir.artifact import Artifact, ArtifactSummary
 from lepton.measure.failures import check_runs
-from lepton.measure.quality import Quality
 from lepton.measure.timing import TimingPlan
 from lepton.measure.trial import Trial, TrialSpec, failed_trial, measure_trial, reference_for
 from lepton.measure.workload import make_workload
 from lepton.options import check_known, int_list, option_names, optional_path, shape_pins
 from lepton.progress import Progress
+from lepton.quality import Quality
 from lepton.store.store import Store
 
 HardwareField = Annotated[Hardware, JsonForm(Hardware)]

@@ -18,7 +18,6 @@ from lepton.hardware import Hardware
 from lepton.measure.interference import Disturbance
 from lepton.measure.memory import PeakRss
 from lepton.measure.paired import PairedRatios, Side, compare, concurrent_of, interleave, latency_of
-from lepton.measure.quality import Quality
 from lepton.measure.timing import ConcurrentStats, TimingPlan, measure_concurrent
 from lepton.measure.trial import (
     Reference,
@@ -31,6 +30,7 @@ from lepton.measure.trial import (
     run_all,
 )
 from lepton.measure.workload import Workload
+from lepton.quality import Quality
 
 StopEarly = Callable[[list[float]], bool]
 Item = TypeVar("Item")

@@ -19,34 +19,12 @@ from pydantic import Field
 
 from lepton.contract import Contract
 from lepton.measure.interference import Disturbance, Watch
+from lepton.slo import metric_key, metric_percentile
 
 Feeds = Mapping[str, np.ndarray]
 PERCENTILES = (50, 95, 99)
 STABLE = 0.10  # warm-up ends when two successive windows' medians agree within 10% (perf_analyzer's default)
 WINDOW_S = 0.02  # a warm-up window holds at least this much run time (many runs of a fast model, one of a slow one)
-
-
-def plain_number(x: float, decimals: int = 6) -> str:
-    """``x`` without an exponent or trailing zeros: 95.0 -> ``95``, 99.9 -> ``99.9``, 1e6 -> ``1000000``."""
-    return f"{x:.{decimals}f}".rstrip("0").rstrip(".") or "0"
-
-
-def metric_key(q: float) -> str:
-    """The name of the q-th percentile in latency records: ``p95``, ``p99.9`` (what ``--slo`` names)."""
-    return "p" + plain_number(q)
-
-
-def metric_percentile(metric: str) -> float | None:
-    """95.0 for ``p95``, 99.9 for ``p99.9``, None for ``mean``; ValueError for anything else."""
-    if metric == "mean":
-        return None
-    try:
-        q = float(metric[1:]) if metric.startswith("p") else -1.0
-    except ValueError:
-        q = -1.0
-    if not 0 < q < 100:
-        raise ValueError(f"latency metric {metric!r} is not mean or pNN with NN in (0, 100)")
-    return q
 
 
 class Estimate(Contract):

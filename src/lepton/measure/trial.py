@@ -18,9 +18,9 @@ from lepton.ir.artifact import Artifact
 from lepton.measure.failures import run_failure
 from lepton.measure.interference import Disturbance
 from lepton.measure.memory import PeakRss
-from lepton.measure.quality import Quality, fidelity, task_metrics
 from lepton.measure.timing import Concurrent, Estimate, Latency, LatencyStats, TimingPlan, measure_latency
 from lepton.measure.workload import Workload
+from lepton.quality import Quality, fidelity, task_metrics
 
 Outputs = dict[str, np.ndarray]
 _DEFAULT_OPTIONS = {("precision", "f32"), ("hint", "latency")}

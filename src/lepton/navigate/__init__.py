@@ -1,5 +1,6 @@
 """The navigator: candidates (pass chains x runtime settings) -> measured trials -> frontier -> recommendation."""
 
-from lepton.navigate.targets import Targets, parse_slo
+from lepton.navigate.targets import Targets
+from lepton.slo import parse_slo
 
 __all__ = ["Targets", "parse_slo"]

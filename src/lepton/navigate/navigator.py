@@ -5,7 +5,9 @@ from __future__ import annotations
 import contextlib
 import io
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass, replace
+from typing import Protocol
 
 from lepton.cost.catalog import PriceCatalog
 from lepton.engines.base import ENGINES, RuntimeConfig
@@ -15,8 +17,17 @@ from lepton.ir.artifact import Artifact
 from lepton.measure.failures import check_runs
 from lepton.measure.job import Measurer
 from lepton.measure.timing import TimingPlan
-from lepton.measure.trial import Trial, TrialSpec, failed_trial, quality_of, reference_engine, reference_for
-from lepton.measure.workload import make_workload
+from lepton.measure.trial import (
+    Reference,
+    Trial,
+    TrialSpec,
+    failed_trial,
+    quality_of,
+    reference_engine,
+    reference_for,
+)
+from lepton.measure.workload import Workload, make_workload
+from lepton.navigate.deployment import Deployment
 from lepton.navigate.explain import hardware_notes
 from lepton.navigate.options import OptimizeOptions
 from lepton.navigate.recovery import recovery_stage
@@ -29,7 +40,6 @@ from lepton.navigate.strategy import Setting, near_frontier, promote, screen, ve
 from lepton.navigate.verdict import decide, elapsed, judge
 from lepton.passes import PassContext, apply_chain
 from lepton.progress import Progress
-from lepton.store.runs import Deployment
 from lepton.store.store import Store
 
 SCREEN_PLAN = TimingPlan(warmup=1, min_runs=3, min_seconds=0.15, max_runs=60, max_seconds=2.0)
@@ -49,6 +59,16 @@ class Plans:
         return {SCREEN: self.screen, QUICK: self.quick, PRECISE: self.precise}
 
 
+class Cluster(Protocol):
+    """How ``--ray ADDRESS`` measures: join the cluster and return a ``Measurer`` over its kinds of node, priced
+    (``prices``: kinds the catalog does not list). The faces pass ``distributed.measurer.RayMeasurer.connect``, so
+    the navigator never imports the cluster code (training's Ray trainer is injected the same way)."""
+
+    def __call__(
+        self, address: str, workload: Workload, reference: Reference, *, prices: Mapping[str, float] | None = None
+    ) -> Measurer: ...
+
+
 def optimize(
     artifact: Artifact,
     options: OptimizeOptions,
@@ -56,20 +76,31 @@ def optimize(
     store: Store,
     plans: Plans = Plans(),
     progress: Progress | None = None,
+    cluster: Cluster | None = None,
 ) -> OptimizeResult:
     """Find every worthwhile variant of ``artifact``, measure it for real, price it, and recommend one.
 
     The plan of a run: the baseline, every candidate built and screened, the sensitivity stage when a faster
-    int8 variant only misses quality, precise measurements near the frontier, then the verdict.
+    int8 variant only misses quality, precise measurements near the frontier, then the verdict. ``cluster``
+    joins the Ray cluster ``options.ray`` names (the faces give it).
     """
     t_start = time.perf_counter()
     if artifact.name:
         store.name_model(artifact.name, artifact.id)
-    run = _start(None, artifact, options, store, plans, progress)  # a mistake in the inputs stops before any run
+    run = _start(
+        None, artifact, options, store, plans, progress, cluster
+    )  # a mistake in the inputs stops before any run
     return _run(run, options, t_start)
 
 
-def resume(run_id: str, *, store: Store, plans: Plans = Plans(), progress: Progress | None = None) -> OptimizeResult:
+def resume(
+    run_id: str,
+    *,
+    store: Store,
+    plans: Plans = Plans(),
+    progress: Progress | None = None,
+    cluster: Cluster | None = None,
+) -> OptimizeResult:
     """Continue an interrupted run (killed, crashed, Ctrl-C): what it measured is reused, the rest is measured,
     and the result is the one an uninterrupted run gives, under the same run id."""
     t_start = time.perf_counter()
@@ -87,7 +118,7 @@ def resume(run_id: str, *, store: Store, plans: Plans = Plans(), progress: Progr
     artifact = store.artifact(summary.artifact_id).with_(name=summary.model)
     store.reopen_run(run_id)
     store.clear_trials(run_id)  # the reused trials are written back with their ids as the run reaches them
-    run = _start(run_id, artifact, options, store, plans, progress)
+    run = _start(run_id, artifact, options, store, plans, progress, cluster)
     run.prior = prior_of([Trial.from_json(t) for t in stored.trials])
     return _run(run, options, t_start)
 
@@ -205,6 +236,7 @@ def _start(
     store: Store,
     plans: Plans,
     progress: Progress | None,
+    cluster: Cluster | None = None,
 ) -> RunState:
     """Everything a run measures against (machine, price, workload, reference), checked before the run is
     opened in the store (``run_id`` None: a new run; else the one being resumed)."""
@@ -215,9 +247,9 @@ def _start(
     reference = reference_for(artifact, workload)
     measurer: Measurer | None = None
     if options.ray:  # measured on the kinds of node of a cluster, each priced as such
-        from lepton.distributed.measurer import RayMeasurer
-
-        measurer = RayMeasurer.connect(options.ray, workload, reference, prices=options.hardware_price)
+        if cluster is None:
+            raise UserError(f"--ray {options.ray}: run it through lepton.api.optimize or `lepton optimize --ray`")
+        measurer = cluster(options.ray, workload, reference, prices=options.hardware_price)
         price = measurer.price(measurer.kinds[0])
     else:
         price = PriceCatalog.load().price(hw, instance=options.instance, price_per_hour=options.price_per_hour)

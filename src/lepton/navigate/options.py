@@ -8,8 +8,9 @@ from pathlib import Path
 from typing import Any
 
 from lepton.errors import UserError
-from lepton.navigate.targets import OBJECTIVES, Slo, Targets, parse_slo
+from lepton.navigate.targets import OBJECTIVES, Targets
 from lepton.options import check_known, int_list, option_names, optional_path, ray_address, shape_pins
+from lepton.slo import Slo, parse_slo
 
 SENSITIVITY = ("auto", "on", "off")
 

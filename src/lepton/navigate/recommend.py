@@ -6,10 +6,11 @@ import math
 from collections.abc import Callable, Sequence
 from dataclasses import replace
 
+from lepton.format import engine_name, ms, usd
 from lepton.measure.trial import Trial
 from lepton.navigate.result import ClosestMiss
-from lepton.navigate.targets import Slo, Targets, violations
-from lepton.report.format import engine_name, ms, usd
+from lepton.navigate.targets import Targets, violations
+from lepton.slo import Slo
 
 
 def quality_text(t: Trial) -> str:

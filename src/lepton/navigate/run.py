@@ -19,13 +19,13 @@ from lepton.ir.artifact import Artifact
 from lepton.measure.batch_dependence import BatchProbe
 from lepton.measure.job import Job, LocalMeasurer, Measurer
 from lepton.measure.paired import PairedRatios
-from lepton.measure.quality import Headline, Quality
 from lepton.measure.timing import TimingPlan
 from lepton.measure.trial import ChainStep, Reference, Trial, TrialSpec, failed_trial, quality_of, run_all
 from lepton.measure.workload import Workload
 from lepton.navigate.space import Candidate
 from lepton.navigate.targets import Targets
 from lepton.progress import Progress
+from lepton.quality import Headline, Quality
 from lepton.store.store import Store
 
 Variant = tuple[Candidate, Artifact]

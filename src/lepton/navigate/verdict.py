@@ -11,6 +11,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from lepton.engines.torch_eager import one_liner, one_liner_code
+from lepton.format import engine_name, ms, usd
 from lepton.measure.trial import Trial
 from lepton.navigate.explain import slower_notes
 from lepton.navigate.gains import MIN_GAIN, Pairings, gain, gains, objective_ratio
@@ -19,7 +20,6 @@ from lepton.navigate.recommend import TORCH, WHY, best_one_liner, choose, closes
 from lepton.navigate.result import ClosestMiss, Gain, Ratio, Verdict
 from lepton.navigate.run import RunState
 from lepton.navigate.targets import Targets, violations
-from lepton.report.format import engine_name, ms, usd
 
 _OBJECTIVE_WORDS = {"cost": "cheaper per 1M", "latency": "lower latency", "throughput": "more throughput"}
 

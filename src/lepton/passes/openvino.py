@@ -208,7 +208,7 @@ class FidelityMetric:
         self.reference = None if labels is not None else [compiled(f)[self.output] for f in feeds]
 
     def _one(self, i: int, out: np.ndarray) -> tuple[float, int]:
-        from lepton.measure.quality import fidelity, primary_metric, task_metrics
+        from lepton.quality import fidelity, primary_metric, task_metrics
 
         if self.labels is not None:
             name, value, higher = primary_metric(self.task, task_metrics(self.task, self.labels[i], {"out": out}))

@@ -7,6 +7,7 @@ has training feeds; otherwise it is applied to the ONNX weights directly and rec
 from __future__ import annotations
 
 import copy
+import warnings
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -177,16 +178,18 @@ def finetune_and_export(
         t.name: {i: str(d) for i, d in enumerate(t.shape) if not isinstance(d, int)}
         for t in (*sig.inputs, *sig.outputs)
     }
-    torch.onnx.export(
-        student,
-        example,
-        str(work / MODEL_FILE),
-        dynamo=False,
-        opset_version=17,
-        input_names=names,
-        output_names=sig.output_names,
-        dynamic_axes={k: v for k, v in dynamic.items() if v},
-    )
+    with warnings.catch_warnings():  # the legacy exporter is chosen on purpose, as in ir.torch_intake
+        warnings.filterwarnings("ignore", "You are using the legacy TorchScript-based ONNX export", DeprecationWarning)
+        torch.onnx.export(
+            student,
+            example,
+            str(work / MODEL_FILE),
+            dynamo=False,
+            opset_version=17,
+            input_names=names,
+            output_names=sig.output_names,
+            dynamic_axes={k: v for k, v in dynamic.items() if v},
+        )
 
 
 def _first(out: Any) -> Any:

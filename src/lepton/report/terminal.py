@@ -10,8 +10,8 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
+from lepton.format import ms, usd
 from lepton.measure.trial import Trial
-from lepton.report.format import ms, usd
 
 ENGINE_SHORT = {"onnxruntime": "ort", "torch": "torch", "openvino": "ov"}
 STATUS_STYLE = {"ok": "green", "rejected": "yellow", "failed": "red"}

@@ -15,7 +15,6 @@ from typing import Any
 from fastapi import FastAPI, Request
 from starlette.responses import PlainTextResponse, Response
 
-from lepton import __version__
 from lepton.errors import ServeError
 from lepton.serve import dashboard
 from lepton.serve.auth import require_admin
@@ -26,7 +25,8 @@ from lepton.serve.metrics import CONTENT_TYPE_LATEST, Metrics
 from lepton.serve.models import ModelRegistry
 from lepton.serve.openapi import answers, ok
 from lepton.serve.protocols import protocols
-from lepton.store.resolve import ResolvedModel
+from lepton.serve.refs import ResolvedModel
+from lepton.settings import VERSION
 
 log = logging.getLogger("lepton.serve")
 ModelSpec = ResolvedModel | str | tuple[str, ResolvedModel]  # resolved, a ref to resolve, or (ref, resolved)
@@ -101,7 +101,7 @@ def build_app(cfg: ServeConfig, models: Sequence[ModelSpec] = (), store: Any = N
 
     app = LeptonApp(
         title="Lepton inference server",
-        version=__version__,
+        version=VERSION,
         description="Open Inference Protocol v2 (with binary tensor data), a simple JSON route, "
         "OpenAI-compatible embeddings, Prometheus metrics and a live dashboard.",
         lifespan=lifespan,
@@ -149,7 +149,7 @@ def build_app(cfg: ServeConfig, models: Sequence[ModelSpec] = (), store: Any = N
         return json_response(
             {
                 "server": "lepton",
-                "version": __version__,
+                "version": VERSION,
                 "models": {
                     m.name: {"version": m.version, **m.batcher.snapshot()} for m in server.registry.models.values()
                 },

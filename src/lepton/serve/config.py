@@ -7,7 +7,7 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from lepton.errors import UserError
-from lepton.navigate.targets import Slo, parse_slo  # the one SLO grammar, shared with lepton optimize
+from lepton.slo import Slo, parse_slo  # the one SLO grammar, shared with lepton optimize
 
 
 @dataclass(frozen=True)

@@ -28,9 +28,9 @@ from lepton.serve.config import ServeConfig
 from lepton.serve.merge import pad_rule
 from lepton.serve.metrics import Metrics
 from lepton.serve.policy import AdaptivePolicy, FixedPolicy
+from lepton.serve.refs import ResolvedModel
 from lepton.serve.shadow import Shadow
 from lepton.serve.validate import index_bounds
-from lepton.store.resolve import ResolvedModel
 
 log = logging.getLogger("lepton.serve")
 DEFAULT_MAX_BATCH = 32
@@ -313,7 +313,7 @@ class ModelRegistry:
         return model
 
     async def load(self, ref: str, name: str | None = None) -> ServedModel:
-        from lepton.store.resolve import resolve_ref
+        from lepton.serve.refs import resolve_ref
 
         try:
             resolved = await asyncio.to_thread(resolve_ref, ref, self.store)

@@ -25,7 +25,7 @@ from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from lepton.navigate.targets import Slo
+from lepton.slo import Slo
 
 Clock = Callable[[], float]
 

@@ -18,12 +18,13 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+from lepton.contract import Contract
 from lepton.errors import UserError
 from lepton.ir.artifact import Artifact, Lineage, content_id
 from lepton.ir.signature import Signature
 from lepton.settings import lepton_home
 from lepton.store.liveness import owner_alive, owner_tag, remove_stale_scratch, scratch_prefix
-from lepton.store.runs import Deployment, Record, RunSummary, StoredRun
+from lepton.store.runs import Record, RunSummary, StoredRun
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS artifacts (
@@ -196,9 +197,10 @@ class Store:
             db.execute("DELETE FROM trials WHERE run_id=?", (run_id,))
 
     def finish_run(
-        self, run_id: str, status: str, payload: Mapping[str, Any], deployment: Deployment | None = None
+        self, run_id: str, status: str, payload: Mapping[str, Any], deployment: Contract | None = None
     ) -> None:
-        """Close a run: its status, the stage's result payload, and what it recommends to serve."""
+        """Close a run: its status, the stage's result payload, and what it recommends to serve (the stage's
+        record, ``navigate.deployment.Deployment`` for optimize runs; ``StoredRun.deployment`` gives it back)."""
         summary = {**payload, "deployment": deployment.to_json() if deployment else None}
         with self._db() as db:
             db.execute(
@@ -224,8 +226,9 @@ class Store:
             trials = db.execute("SELECT record FROM trials WHERE run_id=?", (run_id,)).fetchall()
         stored = json.loads(row[7]) if row[7] else {}
         payload = {k: v for k, v in stored.items() if k not in _DEPLOYMENT_KEYS}
+        deployment = {k: v for k, v in stored.items() if k in _DEPLOYMENT_KEYS}
         records = sorted((json.loads(t[0]) for t in trials), key=lambda t: int(str(t["id"]).lstrip("t") or 0))
-        return StoredRun(_summary(row), payload, records)
+        return StoredRun(_summary(row), payload, records, deployment)
 
     def latest_run(self, model: str, kind: str = "optimize", status: str = "done") -> StoredRun | None:
         with self._db() as db:
@@ -242,7 +245,6 @@ _DEPLOYMENT_KEYS = ("deployment", "recommended_artifact", "recommended_runtime",
 
 
 def _summary(row: Sequence[Any]) -> RunSummary:
-    stored = json.loads(row[7]) if row[7] else {}
     status = row[4]
     if status == "running" and not owner_alive(row[8], row[9]):
         status = "interrupted"  # its process died (kill -9, a crash, a reboot) without closing the run
@@ -254,5 +256,4 @@ def _summary(row: Sequence[Any]) -> RunSummary:
         status=status,
         created=row[5],
         finished=row[6],
-        deployment=Deployment.from_summary(stored),
     )

@@ -1,7 +1,7 @@
 """Test-split figures: classification (accuracy, macro and per-class precision/recall/F1, confusion matrix)
 and forecasting (MAE, RMSE, MAPE, per-step MAE, ratio to a baseline), plus inference time of the export.
 
-Accuracy, F1, MAE and RMSE come from ``lepton.measure.quality`` so optimize and train agree on them.
+Accuracy, F1, MAE and RMSE come from ``lepton.quality`` so optimize and train agree on them.
 """
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ from typing import Any
 
 import numpy as np
 
-from lepton.measure.quality import classification_metrics, per_class_metrics, regression_metrics
+from lepton.quality import classification_metrics, per_class_metrics, regression_metrics
 
 
 def confusion_matrix(y_true: np.ndarray, y_pred: np.ndarray, n_classes: int) -> list[list[int]]:

@@ -24,7 +24,7 @@ from torch import nn
 
 from lepton.errors import IntakeError
 from lepton.ir.artifact import Artifact
-from lepton.ir.intake import import_model
+from lepton.store.intake import import_model
 from lepton.store.store import Store
 from lepton.training.dataset import Prepared
 from lepton.training.recipe import Recipe

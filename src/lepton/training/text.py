@@ -39,7 +39,7 @@ def tickets_table() -> pd.DataFrame:
 
 
 def tokenize(texts: list[str], max_length: int) -> dict[str, np.ndarray]:
-    from lepton.examples import tokenize as _tokenize
+    from lepton.ir.text import tokenize as _tokenize
 
     feeds = _tokenize(encoder_path(), texts, max_length=max_length, pad_to="max_length")
     return {k: feeds[k] for k in INPUTS}

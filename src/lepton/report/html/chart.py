@@ -13,11 +13,12 @@ from typing import Any
 
 import plotly.graph_objects as go
 
+from lepton.format import engine_name, ms, usd
 from lepton.measure.trial import Trial
 from lepton.navigate.result import OptimizeResult
-from lepton.navigate.targets import Slo, Targets
-from lepton.report.format import engine_name, ms, usd
+from lepton.navigate.targets import Targets
 from lepton.report.html.common import esc, quality_text, setting_text, shown_status
+from lepton.slo import Slo
 
 Point = tuple[Trial, str]  # a measured trial and the status it is shown with
 

@@ -10,9 +10,9 @@ from collections import Counter
 from collections.abc import Iterable, Sequence
 from html import escape
 
+from lepton.format import engine_name
 from lepton.measure.trial import Trial
 from lepton.navigate.result import OptimizeResult
-from lepton.report.format import engine_name
 
 # The order the table sorts its status column in (best first).
 STATUS_ORDER = {"recommended": 0, "frontier": 1, "ok": 2, "rejected": 3, "failed": 4}

@@ -9,10 +9,10 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+from lepton.format import ms, per_s, usd
 from lepton.measure.trial import Trial
 from lepton.navigate.result import Gain, OptimizeResult, Ratio
 from lepton.navigate.targets import Targets
-from lepton.report.format import ms, per_s, usd
 from lepton.report.html.common import counts, esc, listed, megabytes, setting_text
 from lepton.report.summary import disturbed_lines, gain_text
 

@@ -6,9 +6,9 @@ the status it is shown with (``baseline`` added for the baseline), which colours
 
 from __future__ import annotations
 
+from lepton.format import engine_name, ms, per_s, usd
 from lepton.measure.trial import Trial
 from lepton.navigate.result import OptimizeResult
-from lepton.report.format import engine_name, ms, per_s, usd
 from lepton.report.html.common import STATUS_ORDER, chain_text, counts, esc, listed, megabytes, shown_status
 
 COLUMNS = (

@@ -13,7 +13,6 @@ import numpy as np
 from fastapi import APIRouter, Request
 from starlette.responses import Response
 
-from lepton import __version__
 from lepton.serve.limits import dumps, json_response, loads
 from lepton.serve.models import ServedModel
 from lepton.serve.openapi import ADMIN_ERRORS, BEARER, BINARY, INFER_ERRORS, JSON, answers, ok, ref
@@ -31,6 +30,7 @@ from lepton.serve.validate import (
     v2_datatype,
     validate_feeds,
 )
+from lepton.settings import VERSION
 
 HEADER_LENGTH = "inference-header-content-length"
 router = APIRouter(tags=["Open Inference Protocol v2"])
@@ -74,7 +74,7 @@ async def server_metadata() -> Response:
     return json_response(
         {
             "name": "lepton",
-            "version": __version__,
+            "version": VERSION,
             "extensions": ["binary_tensor_data", "model_repository", "model_configuration"],
         }
     )

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 from sklearn.metrics import accuracy_score, f1_score, mean_absolute_error, precision_score, recall_score
 
-from lepton.measure.quality import (
+from lepton.quality import (
     classification_metrics,
     fidelity,
     primary_metric,

@@ -24,3 +24,8 @@ def engine_name(engine: str) -> str:
 def per_s(x: float) -> str:
     """Items per second: whole numbers with thousands separators, three significant digits below 100."""
     return f"{x:,.0f}" if x >= 100 else f"{x:.3g}"
+
+
+def plain_number(x: float, decimals: int = 6) -> str:
+    """``x`` without an exponent or trailing zeros: 95.0 -> ``95``, 99.9 -> ``99.9``, 1e6 -> ``1000000``."""
+    return f"{x:.{decimals}f}".rstrip("0").rstrip(".") or "0"
