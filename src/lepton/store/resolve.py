@@ -10,6 +10,7 @@ from typing import Any
 from lepton.engines.base import RuntimeConfig
 from lepton.errors import UserError
 from lepton.ir.artifact import Artifact
+from lepton.measure.prediction import Prediction
 from lepton.store.runs import Deployment
 from lepton.store.store import Store
 
@@ -23,7 +24,7 @@ class ResolvedModel:
     runtime: RuntimeConfig = field(default_factory=RuntimeConfig)
     version: str = "1"
     reference: Artifact | None = None  # the unoptimized model, for shadow fidelity
-    prediction: dict[str, Any] = field(default_factory=dict)  # the recommended trial's measured figures
+    prediction: Prediction | None = None  # the recommended trial's measured figures
     engine: str = "onnxruntime"  # the engine the recommendation was measured on, else the one that opens it
     deployment: Deployment | None = None  # what the optimize run recommended (None: no run chose it)
 
