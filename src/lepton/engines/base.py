@@ -18,6 +18,7 @@ if TYPE_CHECKING:
 
 GRAPH_LEVELS = ("disable", "basic", "extended", "all")
 EXECUTION_MODES = ("sequential", "parallel")
+EngineSettings = dict[str, str | int | float | bool]  # what a session reports it really uses (OpenVINO: streams)
 
 
 @dataclass(frozen=True)

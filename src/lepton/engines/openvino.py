@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 
 import numpy as np
 
-from lepton.engines.base import ENGINES, Engine, RuntimeConfig
+from lepton.engines.base import ENGINES, Engine, EngineSettings, RuntimeConfig
 from lepton.errors import EngineError, EngineUnavailable, UserError
 from lepton.ir.artifact import Artifact
 from lepton.ir.openvino_ir import OPENVINO_MISSING, ov_core, ov_message, port_name, read_model
@@ -121,7 +121,7 @@ class OpenVinoSession:
         self._made = 0
         self._lock = threading.Lock()
 
-    def _read_back(self, props: Mapping[str, str]) -> dict[str, Any]:
+    def _read_back(self, props: Mapping[str, str]) -> EngineSettings:
         """What the compiled model really uses; a precision other than the one asked for is an error."""
         c = self._compiled
         precision = c.get_property("INFERENCE_PRECISION_HINT").get_type_name()

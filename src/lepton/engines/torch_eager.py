@@ -10,17 +10,18 @@ import numpy as np
 from lepton.engines.base import ENGINES, Engine, RuntimeConfig
 from lepton.errors import EngineError, first_line
 from lepton.ir.artifact import Artifact
+from lepton.ir.source import HfSource
 
 
 def torch_source(artifact: Artifact) -> Any | None:
     """The PyTorch module an artifact was made from, rebuilt from its recorded source when possible."""
     if artifact.torch_module is not None:
         return artifact.torch_module
-    kind = artifact.source.get("kind")
-    if kind == "hf" and artifact.lineage.pass_name is None:
+    source = artifact.source
+    if isinstance(source, HfSource) and source.path and artifact.lineage.pass_name is None:
         from lepton.ir.hf import load_torch_encoder
 
-        return load_torch_encoder(artifact.source["path"])
+        return load_torch_encoder(source.path)
     return None
 
 

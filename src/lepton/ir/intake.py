@@ -19,6 +19,7 @@ from typing import Any
 from lepton.errors import IntakeError, UserError
 from lepton.ir.artifact import META_FILE, MODEL_FILE, TASKS, Artifact, Lineage, is_artifact_folder
 from lepton.ir.signature import Signature
+from lepton.ir.source import OnnxSource, Source
 from lepton.store.store import Store
 
 
@@ -28,7 +29,7 @@ class Built:
 
     signature: Signature
     task: str = "generic"
-    source: Mapping[str, Any] = field(default_factory=dict)
+    source: Source | None = None
     files: Mapping[str, str] = field(default_factory=dict)
     lineage: Lineage = field(default_factory=Lineage)
     torch_module: Any = None
@@ -47,14 +48,15 @@ def import_model(
     task: str | None = None,
     store: Store | None = None,
     files: Mapping[str, str | os.PathLike[str]] | None = None,
-    source_info: Mapping[str, Any] | None = None,
+    source_info: Source | None = None,
 ) -> Artifact:
     """Convert ``source`` to an ONNX Artifact, store it, and name it (default: file stem, class, folder).
 
     ``example_input`` is required for a torch module (a tensor, a tuple of tensors or a dict name -> tensor)
     and optional for scikit-learn (rows to check parity on). ``shapes`` pins concrete input shapes.
     ``files`` (key -> file or folder) are copied into the artifact and listed in ``artifact.files`` under
-    their key (``{"eval_data": "path/eval.npz"}``); ``source_info`` is merged into ``artifact.source``.
+    their key (``{"eval_data": "path/eval.npz"}``); ``source_info`` (a ``TrainSource``) replaces
+    the intake's own ``artifact.source``.
     """
     if task is not None and task not in TASKS:
         raise UserError(f"task {task!r} is not one of {', '.join(TASKS)}; pick one, or leave it out")
@@ -79,7 +81,7 @@ def import_model(
             workdir,
             signature=signature,
             task=task or built.task,
-            source={**built.source, **(source_info or {})},
+            source=source_info or built.source,
             lineage=built.lineage,
             files={**built.files, **added},
             name=name,
@@ -119,9 +121,7 @@ def _path_builder(path: Path) -> tuple[Builder, str]:
             raise IntakeError(f"{path} is a {path.suffix or 'suffix-less'} file, not .onnx; {_hint_for(path)}")
         from lepton.ir.onnx_intake import onnx_intake
 
-        return (
-            lambda wd: Built(onnx_intake(path, wd), source={"kind": "onnx", "path": str(path.resolve())})
-        ), path.stem
+        return (lambda wd: Built(onnx_intake(path, wd), source=OnnxSource(path=str(path.resolve())))), path.stem
     if is_artifact_folder(path):
         return (lambda wd: _copy_artifact(path, wd)), path.name
     if (path / "config.json").exists():
@@ -187,7 +187,7 @@ def _proto_intake(model: Any, workdir: Path) -> Built:
     onnx.save_model(model, str(staging / MODEL_FILE))
     signature = onnx_intake(staging / MODEL_FILE, workdir)
     shutil.rmtree(staging)
-    return Built(signature, source={"kind": "onnx"})
+    return Built(signature, source=OnnxSource())
 
 
 def _stored_artifact(path: Path, store: Store) -> Artifact | None:
