@@ -65,13 +65,14 @@ def tiny_artifact(tiny_onnx: Path, lepton_home: Path):  # type: ignore[no-untype
     import shutil
 
     from lepton.ir.signature import Signature
+    from lepton.ir.source import OnnxSource
     from lepton.store import Store
 
     store = Store()
     with store.workdir() as wd:
         shutil.copy(tiny_onnx, wd / "model.onnx")
         sig = Signature.from_onnx(onnx.load(str(tiny_onnx)))
-        art = store.commit_artifact(wd, signature=sig, task="generic", source={"kind": "onnx"}, name="mlp")
+        art = store.commit_artifact(wd, signature=sig, task="generic", source=OnnxSource(), name="mlp")
     store.name_model("mlp", art.id)
     return art
 

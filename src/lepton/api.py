@@ -211,9 +211,9 @@ def train(
     if json is not None:
         write_json(Path(json), result.to_json())
     if html is not None:
-        from lepton.training.report import write_train_html
+        from lepton.report.html.train import write_train_html
 
-        write_train_html(result.to_json(), Path(html))
+        write_train_html(result, Path(html))
     return result
 
 

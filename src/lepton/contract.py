@@ -1,9 +1,14 @@
 """The base of the typed contracts between stages: frozen pydantic models with one JSON serializer.
 
 Each stage owns the contracts it produces (``measure.Trial``, ``navigate.OptimizeResult``, ``store.RunSummary``,
-``ir.ArtifactSummary``); they all derive from ``Contract`` so that they serialize the same way: ``to_json()``
-leaves out fields that are None (a failed trial has no latency), and ``from_json`` reads what ``to_json`` wrote,
-including records written by older versions (unknown keys are ignored, new fields have defaults).
+``ir.ArtifactSummary``); they all derive from ``Contract`` so that they serialize the same way, and ``from_json``
+reads what ``to_json`` wrote, including records written by older versions (unknown keys are ignored, new fields
+have defaults).
+
+The None rule, one for every contract at every depth: a field that is None is absent (a failed trial has no
+latency, a run without a recommendation has no ``recommended``); it is left out of the JSON, not written as
+null, and a reader treats a missing key as None. Values inside a plain ``dict`` field are data and kept as they
+are.
 """
 
 from __future__ import annotations
@@ -12,7 +17,15 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, Self
 
-from pydantic import BaseModel, ConfigDict, GetCoreSchemaHandler, GetJsonSchemaHandler, TypeAdapter
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    GetCoreSchemaHandler,
+    GetJsonSchemaHandler,
+    SerializerFunctionWrapHandler,
+    TypeAdapter,
+    model_serializer,
+)
 from pydantic.json_schema import JsonSchemaValue
 from pydantic_core import CoreSchema, core_schema
 
@@ -22,9 +35,16 @@ class Contract(BaseModel):
 
     model_config = ConfigDict(frozen=True, extra="ignore", populate_by_name=True, arbitrary_types_allowed=False)
 
+    @model_serializer(mode="wrap")
+    def _absent_is_left_out(self, handler: SerializerFunctionWrapHandler):  # type: ignore[no-untyped-def]
+        # The None rule (see the module): applied wherever a contract is dumped, nested ones included.
+        # (No return annotation: pydantic would publish it as the schema of every contract.)
+        data = handler(self)
+        return {k: v for k, v in data.items() if v is not None} if isinstance(data, dict) else data
+
     def to_json(self) -> dict[str, Any]:
-        """The JSON form (field names as published; None fields left out)."""
-        return self.model_dump(mode="json", by_alias=True, exclude_none=True)
+        """The JSON form (field names as published; None fields left out, at every depth)."""
+        return self.model_dump(mode="json", by_alias=True)
 
     @classmethod
     def from_json(cls, data: Mapping[str, Any]) -> Self:

@@ -60,15 +60,15 @@ def test_price_override_wins_over_instance_and_match() -> None:
 def test_match_prefers_same_generation_then_vendor_then_gpu() -> None:
     cat = PriceCatalog.load()
     spr = frozenset({"avx512_vnni", "avx512_bf16", "avx512_fp16"})
-    assert cat.match(hw(flags=spr))["name"] == "aws/c7i.large"
-    assert cat.match(hw(vendor="amd", flags=frozenset({"avx512_vnni", "avx512_bf16"})))["name"] == "aws/c7a.large"
-    assert cat.match(hw(logical_cores=4, flags=spr))["vcpus"] == 4
-    assert cat.match(hw(gpus=("NVIDIA T4",)))["gpu"]
+    assert cat.match(hw(flags=spr)).name == "aws/c7i.large"
+    assert cat.match(hw(vendor="amd", flags=frozenset({"avx512_vnni", "avx512_bf16"}))).name == "aws/c7a.large"
+    assert cat.match(hw(logical_cores=4, flags=spr)).vcpus == 4
+    assert cat.match(hw(gpus=("NVIDIA T4",))).gpu
 
 
 def test_every_catalog_entry_says_where_its_price_came_from() -> None:
     for e in PriceCatalog.load().entries:
-        assert e["usd_per_hour"] > 0 and e["source"] and e["as_of"]
+        assert e.usd_per_hour > 0 and e.source and e.as_of != "undated"
 
 
 def test_user_catalog_file(tmp_path: Path) -> None:
@@ -95,6 +95,24 @@ def test_user_catalog_file(tmp_path: Path) -> None:
     f.write_text("not json")
     with pytest.raises(UserError, match="cannot read"):
         PriceCatalog.load(f)
+    f.write_text(json.dumps({"instances": [{"name": "mine", "vcpus": 2, "usd_per_hour": -1.0, "source": "me"}]}))
+    with pytest.raises(UserError, match="instance 0 has a bad 'usd_per_hour'"):
+        PriceCatalog.load(f)
+
+
+def test_the_catalogs_hours_per_month_prices_the_month(tmp_path: Path) -> None:
+    """$/month is replicas x $/hour x the catalog's hours a month, whichever way the price was chosen."""
+    entry = {"name": "mine", "vcpus": 64, "vendor": "intel", "usd_per_hour": 1.0, "source": "me", "as_of": "now"}
+    f = tmp_path / "prices.json"
+    months = {}
+    for hours in (730, 720):
+        f.write_text(json.dumps({"hours_per_month": hours, "instances": [entry]}))
+        cat = PriceCatalog.load(f)
+        for point in (cat.price(hw()), cat.price(hw(), instance="mine"), cat.price(hw(), price_per_hour=1.0)):
+            assert point.hours_per_month == hours
+            months[hours] = estimate_cost(100.0, point, qps=100.0).usd_per_month
+    assert months == {730: 2 * 730.0, 720: 2 * 720.0}  # 100 qps at 80% of 100/s: 2 replicas
+    assert PriceCatalog.load().hours_per_month == 730
 
 
 def test_detect_hardware_reads_this_machine() -> None:

@@ -12,6 +12,7 @@ from onnx_models import small_cnn
 
 from lepton.ir.artifact import Artifact
 from lepton.ir.signature import Signature
+from lepton.ir.source import OnnxSource
 from lepton.store import Store
 
 TABLE = np.random.default_rng(0).standard_normal((50, 8)).astype(np.float32)
@@ -68,7 +69,7 @@ def commit(store: Store, onnx_path: Path, task: str = "generic") -> Artifact:
     with store.workdir() as wd:
         shutil.copy(onnx_path, wd / "model.onnx")
         sig = Signature.from_onnx(onnx.load(str(onnx_path)))
-        return store.commit_artifact(wd, signature=sig, task=task, source={"kind": "onnx"})
+        return store.commit_artifact(wd, signature=sig, task=task, source=OnnxSource())
 
 
 def commit_ir(store: Store, parent: Artifact) -> Artifact:
@@ -77,6 +78,4 @@ def commit_ir(store: Store, parent: Artifact) -> Artifact:
 
     with store.workdir() as wd:
         ov.save_model(ov.Core().read_model(str(parent.model_path)), str(wd / "model.xml"), compress_to_fp16=False)
-        return store.commit_artifact(
-            wd, signature=parent.signature, task=parent.task, source={"kind": "openvino"}, format="openvino"
-        )
+        return store.commit_artifact(wd, signature=parent.signature, task=parent.task, format="openvino")

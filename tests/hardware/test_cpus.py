@@ -139,7 +139,7 @@ def test_threads_and_the_priced_instance_follow_the_effective_cpus() -> None:
     assert searched_threads(limited) == [1] and searched_threads(whole) == [32, 1]
     catalog = PriceCatalog.load()
     price = catalog.price(limited)
-    assert catalog.get(price.instance)["vcpus"] < catalog.match(whole)["vcpus"]
+    assert catalog.get(price.instance).vcpus < catalog.match(whole).vcpus
     assert "cgroup quota on a 64-CPU host" in price.matched
 
 

@@ -15,6 +15,7 @@ from lepton.errors import IntakeError, UserError
 from lepton.examples import example_sentences, example_source, import_example, tokenize
 from lepton.ir.artifact import Artifact
 from lepton.ir.hf import load_torch_encoder
+from lepton.ir.source import HfSource
 from lepton.store import Store
 from lepton.store.intake import import_model
 
@@ -57,14 +58,16 @@ def test_minilm_signature_task_and_files(minilm: Artifact) -> None:
     ]
     assert [(t.name, t.shape) for t in sig.outputs] == [("sentence_embedding", ("batch", 384))]
     assert (minilm.task, minilm.name, minilm.files) == ("embedding", "minilm", {"tokenizer": "tokenizer"})
-    assert minilm.source["kind"] == "hf" and minilm.source["path"] == str(example_source("minilm").resolve())
-    assert minilm.source["max_length"] == 256
+    src = minilm.source
+    assert isinstance(src, HfSource) and src.path == str(example_source("minilm").resolve())
+    assert (src.max_length, src.model_type, src.num_heads, src.hidden_size) == (256, "bert", 12, 384)
 
 
 @pytest.mark.slow
 def test_minilm_onnx_matches_the_pytorch_encoder_on_real_sentences(minilm: Artifact) -> None:
     sentences = example_sentences()
-    encoder = load_torch_encoder(minilm.source["path"])
+    assert isinstance(minilm.source, HfSource) and minilm.source.path
+    encoder = load_torch_encoder(minilm.source.path)
     batches = [sentences, [" ".join(sentences[:15]), sentences[0]]]  # the second one holds 256 tokens
 
     for batch in batches:
@@ -144,8 +147,8 @@ def test_minilm_export_lets_the_transformer_optimizer_fuse_attention(minilm: Art
     fused = optimizer.optimize_model(
         str(minilm.model_path),
         model_type="bert",
-        num_heads=minilm.source["num_heads"],
-        hidden_size=minilm.source["hidden_size"],
+        num_heads=minilm.source.num_heads,  # type: ignore[union-attr]
+        hidden_size=minilm.source.hidden_size,  # type: ignore[union-attr]
         opt_level=0,
     ).get_fused_operator_statistics()
     assert fused["Attention"] == 6 and fused["EmbedLayerNormalization"] == 1

@@ -59,7 +59,7 @@ def test_onnx_file_is_stored_named_and_runs_like_the_original(tiny_onnx: Path, s
     assert art.name == "mlp"
     assert store.model_artifact("mlp") == Artifact.load(art.path)
     assert art.signature.input("x").shape == ("batch", 8)
-    assert art.task == "generic" and art.source["kind"] == "onnx"
+    assert art.task == "generic" and art.source is not None and art.source.kind == "onnx"
     np.testing.assert_array_equal(run_artifact(art, {"x": x})[0], want)
 
 

@@ -12,6 +12,7 @@ from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
 from lepton.errors import IntakeError
+from lepton.ir.source import SklearnSource
 from lepton.store import Store
 from lepton.store.intake import import_model
 
@@ -38,7 +39,7 @@ def test_classifier_pipeline_matches_predict_and_predict_proba(
     assert art.signature.input("input").shape == ("batch", 64)
     np.testing.assert_array_equal(label, clf.predict(x[1200:]))
     np.testing.assert_allclose(proba, clf.predict_proba(x[1200:]), atol=1e-4)
-    assert art.source == {"kind": "sklearn", "class": "sklearn.pipeline.Pipeline"}
+    assert art.source == SklearnSource(class_name="sklearn.pipeline.Pipeline")
 
 
 def test_tree_classifier_is_checked_on_generated_rows(digits: tuple[np.ndarray, np.ndarray], store: Store) -> None:

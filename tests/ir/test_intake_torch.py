@@ -60,7 +60,7 @@ def test_mlp_export_matches_pytorch_at_any_batch(batch: int, store: Store) -> No
     np.testing.assert_allclose(run_artifact(art, {"input_0": x.numpy()})[0], want, rtol=1e-4, atol=1e-5)
     assert art.signature.input("input_0").shape == ("batch", 8)
     assert art.signature.outputs[0].shape == ("batch", 3)
-    assert (art.name, art.source["kind"]) == ("sequential", "torch")
+    assert (art.name, art.source.kind if art.source else None) == ("sequential", "torch")
 
 
 @pytest.mark.parametrize("batch", [1, 7])

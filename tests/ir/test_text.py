@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import shutil
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -17,6 +18,7 @@ from lepton.errors import UserError
 from lepton.ir import text
 from lepton.ir.artifact import Artifact
 from lepton.ir.signature import Signature, TensorSpec
+from lepton.ir.source import source_from_json
 
 CLS, SEP, PAD = 101, 102, 0  # the MiniLM (BERT uncased) vocabulary
 MINILM_FILES = ("tokenizer.json", "tokenizer_config.json", "special_tokens_map.json", "vocab.txt")
@@ -38,11 +40,11 @@ def tok_folder(tmp_path: Path) -> Path:
     return folder
 
 
-def _artifact(folder: Path, source: dict | None = None, inputs: tuple[str, ...] = text.FEED_NAMES) -> Artifact:
+def _artifact(folder: Path, source: Any = None, inputs: tuple[str, ...] = text.FEED_NAMES) -> Artifact:
     specs = tuple(TensorSpec(n, "int64", ("batch", "sequence")) for n in inputs)
     sig = Signature(specs, (TensorSpec("emb", "float32", ("batch", 384)),))
     files = {"tokenizer": "tokenizer"} if (folder / "tokenizer").exists() else {}
-    return Artifact(folder, "t" * 16, sig, "embedding", source or {}, files=files)
+    return Artifact(folder, "t" * 16, sig, "embedding", source_from_json(source), files=files)
 
 
 def _long_text(words: int = 450) -> str:

@@ -11,6 +11,7 @@ from machines import fake_hardware  # noqa: F401  (re-exported for the pass test
 
 from lepton.ir.artifact import Artifact
 from lepton.ir.signature import Signature
+from lepton.ir.source import OnnxSource
 from lepton.store import Store
 
 
@@ -33,7 +34,7 @@ def commit(
             wd,
             signature=sig,
             task="classification",
-            source={"kind": "onnx"},
+            source=OnnxSource(),
             files=files,
             name=name,
             torch_module=torch_module,
@@ -60,6 +61,4 @@ def commit_ir(store: Store, parent: Artifact) -> Artifact:
 
     with store.workdir() as wd:
         ov.save_model(ov.Core().read_model(str(parent.model_path)), str(wd / "model.xml"), compress_to_fp16=False)
-        return store.commit_artifact(
-            wd, signature=parent.signature, task=parent.task, source={"kind": "openvino"}, format="openvino"
-        )
+        return store.commit_artifact(wd, signature=parent.signature, task=parent.task, format="openvino")

@@ -10,6 +10,7 @@ import onnx
 import pytest
 from pass_helpers import commit, run
 
+from lepton.ir.source import HfSource
 from lepton.passes import PassContext, apply_chain, create
 from lepton.passes.sensitivity import mean_cosine
 from lepton.store import Store
@@ -61,7 +62,8 @@ def test_minilm_fused_dynamic_int8_keeps_embeddings(
         dynamic_axes={n: {0: "batch", 1: "sequence"} for n in names} | {"sentence_embedding": {0: "batch"}},
     )
     art = commit(store, tmp_path / "minilm.onnx", files={"tokenizer": "tokenizer"})
-    art = art.with_(source={"kind": "hf", "path": str(path)})
+    # as HF intake records it; the folder path leads nowhere, as on a Ray node the artifact was shipped to
+    art = art.with_(source=HfSource(path="/nowhere/minilm", model_type="bert", num_heads=12, hidden_size=384))
     tok = transformers.AutoTokenizer.from_pretrained(path)
     enc = tok(SENTENCES, padding="max_length", max_length=128, truncation=True, return_tensors="np")
     feeds = {n: enc[n].astype(np.int64) for n in names}

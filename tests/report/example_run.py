@@ -14,6 +14,7 @@ from lepton.cost.catalog import PricePoint
 from lepton.hardware import Hardware
 from lepton.ir.artifact import ArtifactSummary
 from lepton.ir.signature import Signature, TensorSpec
+from lepton.ir.source import HfSource
 from lepton.measure.timing import Concurrent
 from lepton.measure.trial import Trial
 from lepton.navigate.gains import gains
@@ -134,7 +135,7 @@ def example_result(trials: list[Trial] | None = None, **changes: Any) -> Optimiz
             name="minilm",
             artifact_id="0f3a9c2e11d04b7a",
             task="embedding",
-            source={"kind": "hf", "repo": "sentence-transformers/all-MiniLM-L6-v2"},
+            source=HfSource(model_type="bert", num_heads=12, hidden_size=384),
             signature=Signature(
                 (TensorSpec("input_ids", "int64", ("batch", "sequence")),),
                 (TensorSpec("sentence_embedding", "float32", ("batch", 384)),),

@@ -192,7 +192,9 @@ def test_no_fit_shows_the_closest_miss(result: OptimizeResult) -> None:
         "p95<=12ms is met by nothing; the fastest is 14.2 ms; with p95<=15ms, quality drop <= 0.01 the "
         "recommendation would be t4: int8 dynamic + fusion, 2 threads, batch 1"
     )
-    miss = ClosestMiss(text=text, relaxed={"slo": {"metric": "p95", "max_ms": 15.0}}, would_recommend="t4")
+    miss = ClosestMiss.model_validate(
+        {"text": text, "relaxed": {"slo": {"metric": "p95", "max_ms": 15.0}}, "would_recommend": "t4"}
+    )
     page = render_html(result.with_(verdict="no-fit", recommended=None, reason="", gains=(), closest_miss=miss))
 
     box = verdict_box(page)

@@ -15,6 +15,7 @@ from onnx import TensorProto, helper, numpy_helper
 from lepton.engines.base import Engine, RuntimeConfig
 from lepton.ir.artifact import Artifact
 from lepton.ir.signature import Signature
+from lepton.ir.source import HfSource
 from lepton.store.store import Store
 
 W = np.arange(12, dtype=np.float32).reshape(4, 3) / 10.0
@@ -101,7 +102,7 @@ def store_text_model(store: Store, tmp: Path, name: str, vocab: int = 30522, dim
             work,
             signature=Signature.from_onnx(onnx.load(onnx_path)),
             task="embedding",
-            source={"kind": "onnx", "max_length": 256},
+            source=HfSource(max_length=256),  # what HF intake records (the folder is not needed)
             files={"tokenizer": "tokenizer"},
             name=name,
         )

@@ -10,6 +10,7 @@ from trials import trial
 from lepton.engines.base import RuntimeConfig
 from lepton.errors import UserError
 from lepton.ir.artifact import Artifact, Lineage
+from lepton.ir.source import OnnxSource
 from lepton.navigate.deployment import Deployment, recommended
 from lepton.serve.refs import resolve_ref
 from lepton.store import Store
@@ -19,7 +20,7 @@ def test_commit_is_content_addressed_and_shared(tiny_artifact: Artifact, tiny_on
     store = Store()
     with store.workdir() as wd:
         shutil.copy(tiny_onnx, wd / "model.onnx")
-        again = store.commit_artifact(wd, signature=tiny_artifact.signature, source={"kind": "onnx"})
+        again = store.commit_artifact(wd, signature=tiny_artifact.signature, source=OnnxSource())
     assert again.id == tiny_artifact.id
     assert Artifact.load(store.artifacts_dir / again.id).signature == tiny_artifact.signature
     assert [p.name for p in store.artifacts_dir.iterdir()] == [again.id]

@@ -14,6 +14,7 @@ from onnx import numpy_helper
 from train_helpers import FAST
 
 import lepton
+from lepton.ir.source import TrainSource
 from lepton.store import Store
 from lepton.training.classify import encode_categories
 
@@ -28,8 +29,8 @@ def test_table_with_categories_and_missing_values(table_csv: Path) -> None:
     # the contract optimize relies on
     assert art.task == "classification" and art.files["eval_data"] == "eval.npz"
     src = art.source
-    assert src["kind"] == "train" and src["recipe"] == "classify" and src["params"]["epochs"] == 4
-    assert set(src["metrics"]) == {"accuracy", "precision", "recall", "f1"} and src["classes"][0] == "setosa"
+    assert isinstance(src, TrainSource) and src.recipe == "classify" and src.params["epochs"] == 4
+    assert set(src.metrics) == {"accuracy", "precision", "recall", "f1"} and src.classes[0] == "setosa"
     assert [(t.name, t.dtype) for t in art.signature.inputs] == [("categorical", "str"), ("features", "float32")]
     with np.load(art.file("eval_data")) as z:
         assert sorted(z.files) == ["categorical", "features", "label"] and len(z["label"]) == r.split["test"]
@@ -49,7 +50,7 @@ def test_table_with_categories_and_missing_values(table_csv: Path) -> None:
     pre = r.preprocessing["features"]
     assert any(v.shape == (3,) and np.allclose(v, pre["mean"]) for v in inits.values())
     assert any(v.shape == (3,) and np.allclose(v, pre["impute_median"]) for v in inits.values())
-    assert r.metrics["accuracy"] > 0.8 and r.parity["same_class"] == 1.0
+    assert r.metrics["accuracy"] > 0.8 and r.parity.same_class == 1.0
 
 
 def test_image_folder_cnn_takes_raw_pixels(image_folder: Path) -> None:
@@ -71,7 +72,7 @@ def test_image_folder_cnn_takes_raw_pixels(image_folder: Path) -> None:
 def test_forecast_exports_raw_history_to_raw_forecast(series_csv: Path) -> None:
     r = lepton.train("forecast", series_csv, target="sales", group="shop", horizon=2, epochs=30, patience=0)
     art = r.artifact
-    assert art.task == "forecast" and art.source["recipe"] == "forecast"
+    assert art.task == "forecast" and isinstance(art.source, TrainSource) and art.source.recipe == "forecast"
     assert [(t.name, t.shape) for t in art.signature.inputs] == [("history", ("batch", 12))]
     assert [(t.name, t.shape) for t in art.signature.outputs] == [("forecast", ("batch", 2))]
     with np.load(art.file("eval_data")) as z:

@@ -21,7 +21,7 @@ def test_same_seed_same_metrics(table_csv: Path) -> None:
     a = train(TrainOptions.build("classify", table_csv, **opts))
     b = train(TrainOptions.build("classify", table_csv, **opts))
     assert a.metrics["accuracy"] == b.metrics["accuracy"]
-    assert a.training["history"][-1]["train_loss"] == pytest.approx(b.training["history"][-1]["train_loss"], rel=1e-5)
+    assert a.training.history[-1].train_loss == pytest.approx(b.training.history[-1].train_loss, rel=1e-5)
     assert a.artifact.id == b.artifact.id  # same weights, same test split: the same content
     c = train(TrainOptions.build("classify", table_csv, seed=1, **opts))
     assert c.split != a.split or c.artifact.id != a.artifact.id
@@ -49,8 +49,8 @@ def test_ctrl_c_stops_training_and_stores_the_best_epoch(table_csv: Path) -> Non
         TrainOptions.build("classify", table_csv, target="species", categorical="colour", epochs=20),
         progress=interrupt_in_epoch_3,
     )
-    assert r.training["stopped"] == "interrupted" and len(r.training["history"]) == 2
-    assert r.training["best_epoch"] in (1, 2)
+    assert r.training.stopped == "interrupted" and len(r.training.history) == 2
+    assert r.training.best_epoch in (1, 2)
     assert any("interrupted at epoch 2" in n for n in r.notes)
     assert Store().model_artifact(r.name) is not None  # a clean stop: the best checkpoint is stored
 

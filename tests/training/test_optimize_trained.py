@@ -37,6 +37,6 @@ def test_optimize_uses_the_test_split_and_accuracy_by_default(table_csv: Path, l
     assert result["workload"] == "the model's held-out test split"
     base = result["baseline"][0]
     assert base["quality"]["kind"] == "task" and set(base["quality"]) >= {"accuracy", "f1"}
-    assert base["quality"]["accuracy"] == art.source["metrics"]["accuracy"]
+    assert base["quality"]["accuracy"] == art.source.metrics["accuracy"]  # type: ignore[union-attr]
     rec = next(t for t in result["trials"] if t["id"] == result["recommended"])
     assert "accuracy" in rec["quality"] and rec["quality_drop"] <= 0.01

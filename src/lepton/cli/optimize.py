@@ -122,9 +122,10 @@ def register(app: typer.Typer) -> None:
 
         store = Store()
         if run != "latest" and store.run(run).summary.kind == "train":
-            from lepton.training.report import write_train_html
+            from lepton.report.html.train import write_train_html
+            from lepton.training.run import stored_train_result
 
-            write_train_html(store.run(run).payload, html)
+            write_train_html(stored_train_result(store.run(run).payload, run), html)
         else:
             write_html(stored_result(store, run), html)
         console.print(f"report: {html}")

@@ -174,7 +174,7 @@ def register(app: typer.Typer) -> None:
             write_json(json_path, result.to_json())
             console.print(f"wrote {json_path}")
         if html:
-            from lepton.training.report import write_train_html
+            from lepton.report.html.train import write_train_html
 
-            write_train_html(result.to_json(), html)
+            write_train_html(result, html)
             console.print(f"report: {html}")

@@ -9,7 +9,6 @@ from typing import Any
 from lepton.cost.catalog import PricePoint
 from lepton.errors import UserError
 
-HOURS_PER_MONTH = 730.0
 DEFAULT_MAX_UTILIZATION = 0.8  # keep 20% headroom per replica for bursts
 
 
@@ -33,12 +32,12 @@ def estimate_cost(
     *,
     qps: float | None = None,
     max_utilization: float = DEFAULT_MAX_UTILIZATION,
-    hours_per_month: float = HOURS_PER_MONTH,
 ) -> CostEstimate:
     """Price a measured throughput (inferences/s of one replica on ``price``'s machine).
 
     Cost per 1M inferences assumes the replica is kept busy; at a target ``qps`` each replica is loaded
-    to at most ``max_utilization`` of its measured throughput, and the month is ``hours_per_month`` hours.
+    to at most ``max_utilization`` of its measured throughput, and the month has the price's ``hours_per_month``
+    hours (the catalog's).
     """
     if throughput_per_s <= 0:
         raise ValueError(f"throughput must be positive to be priced; got {throughput_per_s}")
@@ -56,6 +55,6 @@ def estimate_cost(
         usd_per_1m,
         qps=qps,
         replicas=replicas,
-        usd_per_month=replicas * price.usd_per_hour * hours_per_month,
+        usd_per_month=replicas * price.usd_per_hour * price.hours_per_month,
         max_utilization=max_utilization,
     )

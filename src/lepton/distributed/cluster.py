@@ -145,7 +145,7 @@ def kind_prices(
     out = {}
     for kind in kinds:
         if kind in given:
-            out[kind] = PricePoint(kind, float(given[kind]), "given by --hardware-price", "--hardware-price")
+            out[kind] = catalog.given(kind, given[kind], "given by --hardware-price", "--hardware-price")
             continue
         try:
             e = catalog.get(kind)
@@ -155,7 +155,7 @@ def kind_prices(
                 f"--hardware-price {kind}=USD_PER_HOUR, or advertise the node as a catalog instance "
                 f"({', '.join(catalog.names()[:3])}, ...)"
             ) from None
-        out[kind] = PricePoint(e["name"], e["usd_per_hour"], f"{e['source']} ({e.get('as_of', 'undated')})", kind)
+        out[kind] = catalog.point(e, kind)
     return out
 
 

@@ -22,6 +22,7 @@ from lepton.distributed.shipping import Package, node_cache, pack, remove, unpac
 from lepton.engines.base import ENGINES, RuntimeConfig
 from lepton.errors import UserError
 from lepton.ir.artifact import Artifact
+from lepton.measure.prediction import Prediction
 from lepton.navigate.deployment import Deployment
 from lepton.serve.config import ServeConfig
 from lepton.serve.refs import ResolvedModel
@@ -173,7 +174,7 @@ def _resolved(m: Mapping[str, Any], artifact: Callable[[str], Artifact]) -> Reso
         runtime=RuntimeConfig.from_json(m["runtime"]),
         version=m["version"],
         reference=artifact(m["reference"]) if m.get("reference") else None,
-        prediction=dict(m["prediction"]),
+        prediction=Prediction.from_json(m["prediction"]) if m.get("prediction") else None,
         engine=m["engine"],
         deployment=deployment,
     )
@@ -187,7 +188,7 @@ def _shipped(ref: str, r: ResolvedModel) -> dict[str, Any]:
         "runtime": r.runtime.to_json(),
         "version": r.version,
         "reference": r.reference.id if r.reference is not None else None,
-        "prediction": dict(r.prediction),
+        "prediction": r.prediction.to_json() if r.prediction else None,
         "engine": r.engine,
         "deployment": r.deployment.to_json() if r.deployment else None,
     }

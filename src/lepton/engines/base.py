@@ -16,6 +16,7 @@ from lepton.registry import Registry
 
 GRAPH_LEVELS = ("disable", "basic", "extended", "all")
 EXECUTION_MODES = ("sequential", "parallel")
+EngineSettings = dict[str, str | int | float | bool]  # what a session reports it really uses (OpenVINO: streams)
 
 
 @dataclass(frozen=True)

@@ -16,7 +16,7 @@ from typing import Any, ClassVar
 
 import numpy as np
 
-from lepton.engines.base import ENGINES, Engine, RuntimeConfig
+from lepton.engines.base import ENGINES, Engine, EngineSettings, RuntimeConfig
 from lepton.errors import EngineError, EngineUnavailable, UserError
 from lepton.hardware import Hardware, default_threads, detect_hardware, searched_threads
 from lepton.ir.artifact import Artifact
@@ -118,7 +118,7 @@ class OpenVinoSession:
         self._made = 0
         self._lock = threading.Lock()
 
-    def _read_back(self, props: Mapping[str, str]) -> dict[str, Any]:
+    def _read_back(self, props: Mapping[str, str]) -> EngineSettings:
         """What the compiled model really uses; a precision other than the one asked for is an error."""
         c = self._compiled
         precision = c.get_property("INFERENCE_PRECISION_HINT").get_type_name()

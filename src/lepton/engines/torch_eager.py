@@ -25,6 +25,7 @@ from lepton.engines.base import ENGINES, Engine, RuntimeConfig
 from lepton.errors import EngineError, UserError, first_line
 from lepton.hardware import default_threads
 from lepton.ir.artifact import Artifact
+from lepton.ir.source import HfSource
 
 if TYPE_CHECKING:
     from lepton.hardware import Hardware
@@ -58,11 +59,11 @@ def torch_source(artifact: Artifact) -> Any | None:
     """The PyTorch module an artifact was made from, rebuilt from its recorded source when possible."""
     if artifact.torch_module is not None:
         return artifact.torch_module
-    kind = artifact.source.get("kind")
-    if kind == "hf" and artifact.lineage.pass_name is None:
+    source = artifact.source
+    if isinstance(source, HfSource) and source.path and artifact.lineage.pass_name is None:
         from lepton.ir.hf import load_torch_encoder
 
-        return load_torch_encoder(artifact.source["path"])
+        return load_torch_encoder(source.path)
     return None
 
 

@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING
 
 from lepton.errors import UserError
 from lepton.ir.artifact import Artifact
+from lepton.ir.source import HfSource, OnnxSource
 from lepton.ir.text import sample_sentences, tokenize  # re-exported: the one text module lives in lepton.ir
 
 if TYPE_CHECKING:
@@ -69,9 +70,13 @@ def import_example(name: str, store: Store | None = None) -> Artifact:
         art = store.model_artifact(name)
     except UserError:  # the name points at an artifact folder that was deleted
         art = None
-    if art is not None and art.lineage.pass_name is None and art.source.get("path") == str(src.resolve()):
+    if art is not None and art.lineage.pass_name is None and _source_path(art) == str(src.resolve()):
         return art.with_(name=name)
     return import_model(src, name=name, task=spec.task, store=store)
+
+
+def _source_path(art: Artifact) -> str | None:
+    return art.source.path if isinstance(art.source, OnnxSource | HfSource) else None
 
 
 __all__ = ["EXAMPLES", "example_sentences", "example_source", "import_example", "tokenize"]

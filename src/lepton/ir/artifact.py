@@ -13,9 +13,12 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Annotated, Any
 
+from pydantic import field_validator
+
 from lepton.contract import Contract, JsonForm
 from lepton.errors import IntakeError
 from lepton.ir.signature import Signature
+from lepton.ir.source import Source, source_from_json, source_json
 
 MODEL_FILE = "model.onnx"
 META_FILE = "meta.json"
@@ -44,7 +47,7 @@ class Lineage:
 class Artifact:
     """A model on disk (ONNX, or OpenVINO IR when ``format`` says so) plus what Lepton knows about it.
 
-    ``source`` says where it came from (``{"kind": "hf", "path": ...}``, ``{"kind": "torch"}``, ...);
+    ``source`` says where it came from (``HfSource``, ``TorchSource``, ...; None: not recorded);
     ``files`` names extra files in the folder (``{"tokenizer": "tokenizer"}``). ``torch_module`` is the
     in-memory PyTorch source when one was given from Python; it is never written to disk.
     """
@@ -53,7 +56,7 @@ class Artifact:
     id: str
     signature: Signature
     task: str = "generic"
-    source: Mapping[str, Any] = field(default_factory=dict)
+    source: Source | None = None
     lineage: Lineage = field(default_factory=Lineage)
     files: Mapping[str, str] = field(default_factory=dict)
     name: str | None = None
@@ -88,7 +91,7 @@ class Artifact:
             name=self.name,
             artifact_id=self.id,
             task=self.task,
-            source=dict(self.source),
+            source=self.source,
             signature=self.signature,
             model_mb=round(self.size_mb, 3),
         )
@@ -99,7 +102,7 @@ class Artifact:
             "name": self.name,
             "task": self.task,
             "signature": self.signature.to_json(),
-            "source": dict(self.source),
+            "source": source_json(self.source),
             "lineage": self.lineage.to_json(),
             "files": dict(self.files),
             "format": self.format,
@@ -126,7 +129,7 @@ class Artifact:
             id=d["id"],
             signature=Signature.from_json(d["signature"]),
             task=d.get("task", "generic"),
-            source=d.get("source", {}),
+            source=source_from_json(d.get("source")),
             lineage=Lineage.from_json(d.get("lineage", {})),
             files=d.get("files", {}),
             name=d.get("name"),
@@ -143,12 +146,14 @@ class ArtifactSummary(Contract):
     name: str | None = None
     artifact_id: str
     task: str = "generic"
-    source: dict[str, Any] = {}
+    source: Source | None = None
     signature: SignatureField
     model_mb: float | None = None
 
-    def to_json(self) -> dict[str, Any]:
-        return self.model_dump(mode="json", by_alias=True)  # name stays, null when the model has none
+    @field_validator("source", mode="before")
+    @classmethod
+    def _known_source(cls, v: Any) -> Source | None:
+        return source_from_json(v)  # older results: {} or a kind this version does not know
 
     @property
     def display_name(self) -> str:

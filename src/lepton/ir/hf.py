@@ -22,6 +22,7 @@ from lepton.errors import IntakeError, first_line
 from lepton.ir import text
 from lepton.ir.artifact import MODEL_FILE
 from lepton.ir.signature import Signature
+from lepton.ir.source import HfSource
 from lepton.settings import offline_hub
 
 if TYPE_CHECKING:
@@ -178,15 +179,13 @@ def export_hf_encoder(path: str | Path, out_dir: Path) -> Built:
     fix_output_dims(model_path, {OUTPUT_NAME: want.shape}, axes)
     model, _ = read_onnx(model_path)
     config: Any = encoder.model.config
-    source = {
-        "kind": "hf",
-        "path": str(path.resolve()),
-        "max_length": limit,
-        "pooling": encoder.pooling,
-        "model_type": config.model_type,
-        "num_heads": int(getattr(config, "num_attention_heads", 0) or 0),
-        "hidden_size": int(getattr(config, "hidden_size", 0) or 0),
-    }
+    source = HfSource(
+        path=str(path.resolve()),
+        max_length=limit,
+        model_type=config.model_type,
+        num_heads=int(getattr(config, "num_attention_heads", 0) or getattr(config, "n_heads", 0) or 0),
+        hidden_size=int(getattr(config, "hidden_size", 0) or getattr(config, "dim", 0) or 0),
+    )
     return Built(Signature.from_onnx(model), "embedding", source, files={text.TOKENIZER: TOKENIZER_DIR})
 
 

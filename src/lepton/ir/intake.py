@@ -19,6 +19,7 @@ from typing import Any
 from lepton.errors import IntakeError, UserError
 from lepton.ir.artifact import META_FILE, MODEL_FILE, TASKS, Artifact, Lineage, is_artifact_folder
 from lepton.ir.signature import Signature
+from lepton.ir.source import OnnxSource, Source
 
 
 @dataclass(frozen=True)
@@ -27,7 +28,7 @@ class Built:
 
     signature: Signature
     task: str = "generic"
-    source: Mapping[str, Any] = field(default_factory=dict)
+    source: Source | None = None
     files: Mapping[str, str] = field(default_factory=dict)
     lineage: Lineage = field(default_factory=Lineage)
     torch_module: Any = None
@@ -78,9 +79,7 @@ def _path_builder(path: Path) -> tuple[Builder, str]:
             raise IntakeError(f"{path} is a {path.suffix or 'suffix-less'} file, not .onnx; {_hint_for(path)}")
         from lepton.ir.onnx_intake import onnx_intake
 
-        return (
-            lambda wd: Built(onnx_intake(path, wd), source={"kind": "onnx", "path": str(path.resolve())})
-        ), path.stem
+        return (lambda wd: Built(onnx_intake(path, wd), source=OnnxSource(path=str(path.resolve())))), path.stem
     if is_artifact_folder(path):
         return (lambda wd: _copy_artifact(path, wd)), path.name
     if (path / "config.json").exists():
@@ -146,7 +145,7 @@ def _proto_intake(model: Any, workdir: Path) -> Built:
     onnx.save_model(model, str(staging / MODEL_FILE))
     signature = onnx_intake(staging / MODEL_FILE, workdir)
     shutil.rmtree(staging)
-    return Built(signature, source={"kind": "onnx"})
+    return Built(signature, source=OnnxSource())
 
 
 def _copy_artifact(path: Path, workdir: Path) -> Built:

@@ -10,6 +10,7 @@ import numpy as np
 from lepton.errors import IntakeError, first_line
 from lepton.ir.artifact import MODEL_FILE
 from lepton.ir.signature import Signature
+from lepton.ir.source import SklearnSource
 
 if TYPE_CHECKING:
     from lepton.ir.intake import Built
@@ -126,5 +127,5 @@ def sklearn_intake(est: Any, workdir: Path, example_input: Any = None) -> Built:
     return Built(
         Signature.from_onnx(model),
         task,
-        source={"kind": "sklearn", "class": f"{cls.__module__}.{cls.__qualname__}"},
+        source=SklearnSource(class_name=f"{cls.__module__}.{cls.__qualname__}"),
     )

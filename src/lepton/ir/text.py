@@ -20,6 +20,7 @@ import numpy as np
 
 from lepton.errors import IntakeError, UserError, first_line
 from lepton.ir.artifact import Artifact
+from lepton.ir.source import HfSource
 
 if TYPE_CHECKING:
     from tokenizers import Tokenizer
@@ -84,17 +85,17 @@ def declared_max_length(folder: Path, tokenizer_limit: int | None = None) -> int
 
 
 def max_length(artifact: Artifact) -> int:
-    """The most tokens ``artifact`` takes: the limit intake recorded (``source["max_length"]``).
+    """The most tokens ``artifact`` takes: the limit intake recorded (``HfSource.max_length``).
 
     Artifacts recorded without it fall back to what their source folder, then their tokenizer folder,
     declares (see ``declared_max_length``), then 512.
     """
     source = artifact.source
-    for key in ("max_length", "max_seq_length"):
-        n = _limit(source.get(key))
+    if isinstance(source, HfSource):
+        n = _limit(source.max_length)
         if n is not None:
             return n
-    folders = [Path(source["path"])] if source.get("kind") == "hf" and source.get("path") else []
+    folders = [Path(source.path)] if isinstance(source, HfSource) and source.path else []
     tok = artifact.file(TOKENIZER)
     if tok is not None:
         folders.append(tok)

@@ -13,6 +13,7 @@ import numpy as np
 from lepton.errors import IntakeError, first_line
 from lepton.ir.artifact import MODEL_FILE
 from lepton.ir.signature import Signature
+from lepton.ir.source import TorchSource
 
 if TYPE_CHECKING:
     import torch
@@ -179,7 +180,7 @@ def torch_intake(module: torch.nn.Module, example_input: Any, workdir: Path) -> 
     cls = type(module)
     return Built(
         signature,
-        source={"kind": "torch", "class": f"{cls.__module__}.{cls.__qualname__}"},
+        source=TorchSource(class_name=f"{cls.__module__}.{cls.__qualname__}"),
         torch_module=module,
     )
 

@@ -79,11 +79,6 @@ class BenchResult(Contract):
     run_id: str | None = None
     trials: tuple[Trial, ...] = ()
 
-    def to_json(self) -> dict[str, Any]:
-        d = self.model_dump(mode="json", by_alias=True, exclude={"trials"})
-        d["trials"] = [t.to_json() for t in self.trials]
-        return d
-
 
 def bench(
     artifact: Artifact,

@@ -12,7 +12,7 @@ from pydantic import Field, model_validator
 from lepton.contract import Contract
 from lepton.cost.catalog import PricePoint
 from lepton.cost.model import CostEstimate, estimate_cost
-from lepton.engines.base import ENGINES, RuntimeConfig, Session, open_session
+from lepton.engines.base import ENGINES, EngineSettings, RuntimeConfig, Session, open_session
 from lepton.errors import EngineError
 from lepton.ir.artifact import Artifact
 from lepton.measure.failures import run_failure
@@ -58,7 +58,7 @@ class Trial(Contract):
     batch_size: int
     threads: int | None = None
     runtime: RuntimeConfig = Field(default_factory=RuntimeConfig)
-    engine_settings: dict[str, Any] = Field(default_factory=dict)  # what the engine reports it really used
+    engine_settings: EngineSettings = Field(default_factory=dict)  # what the engine reports it really used
     latency_ms: Latency | None = None
     throughput_per_s: float | None = None
     peak_rss_mb: float | None = None
@@ -132,12 +132,6 @@ class Trial(Contract):
     @property
     def last_pass(self) -> str | None:
         return self.chain[-1].pass_ if self.chain else None
-
-    def to_json(self) -> dict[str, Any]:
-        """Absent figures are left out (a failed trial has none); nested records keep their published keys."""
-        d = {k: v for k, v in self.model_dump(mode="json", by_alias=True).items() if v is not None}
-        d["quality"] = self.quality.to_json()
-        return d
 
     def config_key(self) -> tuple[str, str, int | None, str, str | None]:
         """A configuration is a variant under an engine, a thread setting and the engine's options (OpenVINO's

@@ -10,6 +10,7 @@ from pydantic import Field
 
 from lepton.contract import Contract
 from lepton.engines.base import RuntimeConfig
+from lepton.measure.prediction import Prediction
 from lepton.measure.timing import Latency
 from lepton.store.store import Store
 
@@ -29,16 +30,10 @@ class Deployment(Contract):
     qps: float | None = None  # the target load the run priced
     replicas: int | None = None  # replicas at that load
 
-    def prediction(self) -> dict[str, Any]:
-        """The predicted figures as the server's metrics publish them."""
-        out: dict[str, Any] = {}
-        if self.throughput_per_s is not None:
-            out["throughput_per_s"] = self.throughput_per_s
-        if self.latency_ms is not None:
-            out["latency_ms"] = self.latency_ms.to_json()
-        if self.usd_per_1m is not None:
-            out["usd_per_1m"] = self.usd_per_1m
-        return out
+    def prediction(self) -> Prediction | None:
+        """The predicted figures as the server's metrics publish them (None: the run measured none)."""
+        p = Prediction(throughput_per_s=self.throughput_per_s, latency_ms=self.latency_ms, usd_per_1m=self.usd_per_1m)
+        return p if p.to_json() else None
 
     @classmethod
     def from_summary(cls, summary: Mapping[str, Any]) -> Deployment | None:

@@ -107,7 +107,7 @@ def closest_miss(trials: Sequence[Trial], targets: Targets, slo_batch: int) -> C
         if rec is not None:
             reason = f"{describe(rec)}; {WHY[relaxed.objective]} that meets {relaxed.describe()}"
             text += f"; with {relaxed.describe()} the recommendation would be {rec.id}: {reason}"
-            return ClosestMiss(text=text, relaxed=relaxed.to_json(), would_recommend=rec.id)
+            return ClosestMiss(text=text, relaxed=relaxed, would_recommend=rec.id)
     return ClosestMiss(text=text)
 
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-from pydantic import Field, computed_field
+from pydantic import Field, JsonValue, computed_field
 
 from lepton.contract import Contract, JsonForm
 from lepton.cost.catalog import PricePoint
@@ -68,7 +68,7 @@ class ClosestMiss(Contract):
     """When nothing meets the targets: the nearest miss on each broken target and what relaxing it gives."""
 
     text: str
-    relaxed: dict[str, Any] | None = None
+    relaxed: TargetsField | None = None  # the targets that would be met
     would_recommend: str | None = None
 
 
@@ -114,7 +114,7 @@ class SensitivityInfo(Contract):
     """What the sensitivity stage did: why it ran, the ranking, and the nodes kept in float."""
 
     why: str | None = None
-    quant: dict[str, Any] | None = None
+    quant: dict[str, JsonValue] | None = None  # the quantization pass's params
     target: float | None = None
     seconds: float | None = None
     reached: bool | None = None
@@ -189,13 +189,6 @@ class OptimizeResult(Contract):
     def current(self) -> list[Trial]:
         """The latest measurement of every configuration (a precise one supersedes its quick screen)."""
         return [t for t in self.trials if t.superseded_by is None]
-
-    def to_json(self) -> dict[str, Any]:
-        d = self.model_dump(mode="json", by_alias=True, exclude={"trials", "baseline"})
-        d["sensitivity"] = self.sensitivity.to_json() if self.sensitivity else None
-        d["trials"] = [t.to_json() for t in self.trials]
-        d["baseline"] = [t.to_json() for t in self.baseline]
-        return d
 
     @classmethod
     def json_schema(cls) -> dict[str, Any]:

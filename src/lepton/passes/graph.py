@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
-from typing import Any, ClassVar, Literal
+from typing import ClassVar, Literal
 
 import onnx
 from pydantic import Field
@@ -13,6 +12,7 @@ from lepton.errors import NotApplicable
 from lepton.hardware import Hardware
 from lepton.ir.artifact import Artifact
 from lepton.ir.family import looks_like_encoder
+from lepton.ir.source import HfSource
 from lepton.passes.base import PASSES, Pass, PassContext, Proposal, count_ops, save_model
 from lepton.passes.params import PassParams
 
@@ -29,29 +29,18 @@ ENCODER_TYPES = {
 }
 
 
-def hf_config(artifact: Artifact) -> dict[str, Any]:
-    """The Hugging Face ``config.json`` the artifact came from, or {}."""
-    path = artifact.source.get("path")
-    if not path:
-        return {}
-    cfg = Path(path) / "config.json"
-    try:
-        return json.loads(cfg.read_text()) if cfg.is_file() else {}
-    except (OSError, ValueError):
-        return {}
-
-
 class FusionParams(PassParams):
-    model_type: str = Field("auto", min_length=1, description="ORT's model type; auto: from the HF config")
-    num_heads: int = Field(0, ge=0, description="0: read from the config or the graph")
-    hidden_size: int = Field(0, ge=0, description="0: read from the config or the graph")
+    model_type: str = Field("auto", min_length=1, description="ORT's model type; auto: from the HF source")
+    num_heads: int = Field(0, ge=0, description="0: read from the HF source or the graph")
+    hidden_size: int = Field(0, ge=0, description="0: read from the HF source or the graph")
 
 
 @PASSES.register("fuse-transformer")
 class FuseTransformer(Pass[FusionParams]):
     """Fuse attention, layer norm, GELU and embeddings with ONNX Runtime's transformer optimizer.
 
-    ``num_heads``/``hidden_size`` of 0 are read from the Hugging Face config, else detected from the graph.
+    ``num_heads``/``hidden_size`` of 0 are what Hugging Face intake recorded from the model's config (the
+    artifact's ``HfSource``, so it works wherever the artifact is shipped), else detected from the graph.
     Only the Python fusions run (``opt_level=0``), so the result stays portable across machines.
     """
 
@@ -76,13 +65,11 @@ class FuseTransformer(Pass[FusionParams]):
         return LAYER_NORM_OPSET  # the fused graph holds ai.onnx LayerNormalization (opset 17)
 
     def _settings(self, artifact: Artifact) -> tuple[str, int, int]:
-        cfg = hf_config(artifact)
+        src = artifact.source if isinstance(artifact.source, HfSource) else HfSource()
         model_type = self.params.model_type
         if model_type == "auto":
-            model_type = ENCODER_TYPES.get(str(cfg.get("model_type", "bert")), "bert")
-        heads = self.params.num_heads or int(cfg.get("num_attention_heads", 0) or cfg.get("n_heads", 0) or 0)
-        hidden = self.params.hidden_size or int(cfg.get("hidden_size", 0) or cfg.get("dim", 0) or 0)
-        return model_type, heads, hidden
+            model_type = ENCODER_TYPES.get(src.model_type or "bert", "bert")
+        return model_type, self.params.num_heads or src.num_heads, self.params.hidden_size or src.hidden_size
 
     def title(self) -> str:
         return "fusion"

@@ -11,9 +11,11 @@ import numpy as np
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, Info
 from prometheus_client.exposition import CONTENT_TYPE_LATEST, generate_latest
 
+from lepton.contract import Contract
+from lepton.measure.prediction import Prediction
 from lepton.serve.policy import PolicyState
 
-__all__ = ["CONTENT_TYPE_LATEST", "Metrics"]
+__all__ = ["CONTENT_TYPE_LATEST", "LivePoint", "Metrics"]
 
 _LATENCY_BUCKETS = (
     0.001,
@@ -52,41 +54,61 @@ class _Second:
     latencies: list[float] = field(default_factory=list)
 
 
+class LivePoint(Contract):
+    """One finished second of one model, as ``/dashboard/data`` lists it. The figures the navigator also
+    predicts carry the ``Prediction``'s names (``throughput_per_s``, ``usd_per_1m``); latencies are ms."""
+
+    t: float  # Unix time the second closed
+    throughput_per_s: float  # rows served
+    rps: float  # requests answered
+    p50: float | None = None
+    p95: float | None = None
+    p99: float | None = None
+    batch: float | None = None  # mean rows per batch
+    queue: int = 0
+    errors: int = 0
+    rejected: int = 0
+    usd_per_1m: float | None = None  # at this second's rate and the server's hourly price
+    max_batch_size: int | None = None
+    delay_ms: float | None = None
+    fidelity: float | None = None
+
+
 class ModelStats:
     """Live figures of one model: the current second, and a history of finished seconds."""
 
-    def __init__(self, usd_per_hour: float | None, predicted: dict[str, Any]) -> None:
+    def __init__(self, usd_per_hour: float | None, predicted: Prediction) -> None:
         self.usd_per_hour = usd_per_hour
         self.predicted = predicted
         self.current = _Second()
-        self.history: deque[dict[str, Any]] = deque(maxlen=HISTORY)
+        self.history: deque[LivePoint] = deque(maxlen=HISTORY)
         self.queue = 0
         self.state: PolicyState | None = None
         self.fidelity: float | None = None
         self.shadow_samples = 0
         self.totals = {"requests": 0, "errors": 0, "rejected": 0}
 
-    def roll(self, now: float, elapsed: float) -> dict[str, Any]:
+    def roll(self, now: float, elapsed: float) -> LivePoint:
         s, self.current = self.current, _Second()
         lat = np.asarray(s.latencies) * 1000.0 if s.latencies else None
         rate = s.rows / elapsed if elapsed > 0 else 0.0
         cost = self.usd_per_hour / (rate * 3600.0) * 1e6 if self.usd_per_hour and rate > 0 else None
-        point = {
-            "t": round(now, 3),
-            "throughput": round(rate, 2),
-            "rps": round(s.requests / elapsed, 2) if elapsed > 0 else 0.0,
-            "p50": None if lat is None else round(float(np.percentile(lat, 50)), 3),
-            "p95": None if lat is None else round(float(np.percentile(lat, 95)), 3),
-            "p99": None if lat is None else round(float(np.percentile(lat, 99)), 3),
-            "batch": round(s.batch_rows / s.batches, 2) if s.batches else None,
-            "queue": self.queue,
-            "errors": s.errors,
-            "rejected": s.rejected,
-            "cost_per_1m": None if cost is None else round(cost, 6),
-            "max_batch_size": self.state.max_batch_size if self.state else None,
-            "delay_ms": round(self.state.delay_s * 1000, 3) if self.state else None,
-            "fidelity": self.fidelity,
-        }
+        point = LivePoint(
+            t=round(now, 3),
+            throughput_per_s=round(rate, 2),
+            rps=round(s.requests / elapsed, 2) if elapsed > 0 else 0.0,
+            p50=None if lat is None else round(float(np.percentile(lat, 50)), 3),
+            p95=None if lat is None else round(float(np.percentile(lat, 95)), 3),
+            p99=None if lat is None else round(float(np.percentile(lat, 99)), 3),
+            batch=round(s.batch_rows / s.batches, 2) if s.batches else None,
+            queue=self.queue,
+            errors=s.errors,
+            rejected=s.rejected,
+            usd_per_1m=None if cost is None else round(cost, 6),
+            max_batch_size=self.state.max_batch_size if self.state else None,
+            delay_ms=round(self.state.delay_s * 1000, 3) if self.state else None,
+            fidelity=self.fidelity,
+        )
         self.history.append(point)
         return point
 
@@ -169,14 +191,14 @@ class Metrics:
         self._children: dict[tuple[str, str], Any] = {}
 
     # -- registration ---------------------------------------------------------------------------
-    def add_model(self, name: str, info: dict[str, str], usd_per_hour: float | None, predicted: dict[str, Any]) -> None:
+    def add_model(self, name: str, info: dict[str, str], usd_per_hour: float | None, predicted: Prediction) -> None:
         self.info.labels(name).info(info)
         if name in self.stats:  # a reload keeps the history
             self.stats[name].predicted = predicted
         else:
             self.stats[name] = ModelStats(usd_per_hour, predicted)
-        if predicted.get("usd_per_1m") is not None:
-            self.predicted_cost.labels(name).set(float(predicted["usd_per_1m"]))
+        if predicted.usd_per_1m is not None:
+            self.predicted_cost.labels(name).set(predicted.usd_per_1m)
 
     # -- hot path -------------------------------------------------------------------------------
     def _latency(self, model: str, route: str) -> Any:
@@ -240,10 +262,10 @@ class Metrics:
         wall = time.time()
         for name, st in self.stats.items():
             point = st.roll(wall, elapsed)
-            self.throughput.labels(name).set(point["throughput"])
+            self.throughput.labels(name).set(point.throughput_per_s)
             self.queue_depth.labels(name).set(st.queue)
-            if point["cost_per_1m"] is not None:
-                self.cost.labels(name).set(point["cost_per_1m"])
+            if point.usd_per_1m is not None:
+                self.cost.labels(name).set(point.usd_per_1m)
 
     def expose(self) -> bytes:
         return generate_latest(self.registry)
@@ -251,8 +273,8 @@ class Metrics:
     def history(self, since: float = 0.0) -> dict[str, Any]:
         return {
             name: {
-                "points": [p for p in st.history if p["t"] > since],
-                "predicted": st.predicted,
+                "points": [p.to_json() for p in st.history if p.t > since],
+                "predicted": st.predicted.to_json(),
                 "usd_per_hour": st.usd_per_hour,
                 "totals": dict(st.totals),
                 "shadow_samples": st.shadow_samples,

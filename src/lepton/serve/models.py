@@ -23,6 +23,7 @@ from lepton.errors import ServeError, UserError
 from lepton.hardware import serving_lanes
 from lepton.ir import text
 from lepton.ir.signature import Signature, TensorSpec
+from lepton.measure.prediction import Prediction
 from lepton.serve.batcher import Batcher, Lanes, Policy
 from lepton.serve.config import ServeConfig
 from lepton.serve.merge import pad_rule
@@ -270,7 +271,7 @@ def open_model(
         "runtime": json.dumps(runtime.to_json(), sort_keys=True),
         "ref": ref,
     }
-    metrics.add_model(name, info, usd_per_hour, dict(resolved.prediction))
+    metrics.add_model(name, info, usd_per_hour, resolved.prediction or Prediction())
     graph = resolved.artifact if resolved.artifact.format == "onnx" else resolved.reference
     bounds: dict[str, int] = {}
     if graph is not None and graph.format == "onnx":  # the tables indices must stay inside (IR: its ONNX source)

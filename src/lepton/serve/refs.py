@@ -6,11 +6,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
 from lepton.engines.base import RuntimeConfig
 from lepton.errors import UserError
 from lepton.ir.artifact import Artifact
+from lepton.measure.prediction import Prediction
 from lepton.navigate.deployment import Deployment, recommended
 from lepton.store.intake import import_model
 from lepton.store.store import Store
@@ -25,7 +25,7 @@ class ResolvedModel:
     runtime: RuntimeConfig = field(default_factory=RuntimeConfig)
     version: str = "1"
     reference: Artifact | None = None  # the unoptimized model, for shadow fidelity
-    prediction: dict[str, Any] = field(default_factory=dict)  # the recommended trial's measured figures
+    prediction: Prediction | None = None  # the recommended trial's measured figures
     engine: str = "onnxruntime"  # the engine the recommendation was measured on, else the one that opens it
     deployment: Deployment | None = None  # what the optimize run recommended (None: no run chose it)
 

@@ -13,6 +13,7 @@ from typing import Any
 
 from lepton.ir.artifact import Artifact, is_artifact_folder
 from lepton.ir.intake import add_files, builder_for, check_task
+from lepton.ir.source import Source
 from lepton.store.store import Store
 
 
@@ -25,14 +26,15 @@ def import_model(
     task: str | None = None,
     store: Store | None = None,
     files: Mapping[str, str | os.PathLike[str]] | None = None,
-    source_info: Mapping[str, Any] | None = None,
+    source_info: Source | None = None,
 ) -> Artifact:
     """Convert ``source`` to an ONNX Artifact, store it, and name it (default: file stem, class, folder).
 
     ``example_input`` is required for a torch module (a tensor, a tuple of tensors or a dict name -> tensor)
     and optional for scikit-learn (rows to check parity on). ``shapes`` pins concrete input shapes.
     ``files`` (key -> file or folder) are copied into the artifact and listed in ``artifact.files`` under
-    their key (``{"eval_data": "path/eval.npz"}``); ``source_info`` is merged into ``artifact.source``.
+    their key (``{"eval_data": "path/eval.npz"}``); ``source_info`` (a ``TrainSource``) replaces
+    the intake's own ``artifact.source``.
     """
     check_task(task)
     store = store or Store()
@@ -54,7 +56,7 @@ def import_model(
             workdir,
             signature=signature,
             task=task or built.task,
-            source={**built.source, **(source_info or {})},
+            source=source_info or built.source,
             lineage=built.lineage,
             files={**built.files, **added},
             name=name,

@@ -22,6 +22,7 @@ from lepton.contract import Contract
 from lepton.errors import UserError
 from lepton.ir.artifact import Artifact, Lineage, content_id
 from lepton.ir.signature import Signature
+from lepton.ir.source import Source
 from lepton.settings import lepton_home
 from lepton.store.liveness import owner_alive, owner_tag, remove_stale_scratch, scratch_prefix
 from lepton.store.runs import Record, RunSummary, StoredRun
@@ -87,7 +88,7 @@ class Store:
         *,
         signature: Signature,
         task: str = "generic",
-        source: Mapping[str, Any] | None = None,
+        source: Source | None = None,
         lineage: Lineage | None = None,
         files: Mapping[str, str] | None = None,
         name: str | None = None,
@@ -101,7 +102,7 @@ class Store:
         lineage = lineage or Lineage()
         aid = content_id(folder, {"pinned": signature.to_json()["pinned"], "lineage": lineage.to_json()})
         final = self.artifacts_dir / aid
-        art = Artifact(final, aid, signature, task, dict(source or {}), lineage, dict(files or {}), name, format)
+        art = Artifact(final, aid, signature, task, source, lineage, dict(files or {}), name, format)
         if not final.exists():
             staged = Path(tempfile.mkdtemp(prefix=scratch_prefix().replace("build", "stage"), dir=self.tmp_dir))
             for p in folder.iterdir():

@@ -8,6 +8,7 @@ Baselines have no use for a validation split, so they fit on training and valida
 from __future__ import annotations
 
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -28,6 +29,10 @@ class Baseline:
 
     def to_json(self) -> dict[str, Any]:
         return {"name": self.name, "description": self.description, "metrics": self.metrics, "seconds": self.seconds}
+
+    @classmethod
+    def from_json(cls, d: Mapping[str, Any]) -> Baseline:
+        return cls(str(d["name"]), str(d.get("description") or ""), dict(d.get("metrics") or {}), d.get("seconds", 0.0))
 
 
 def _timed(name: str, description: str, run: Any) -> Baseline:

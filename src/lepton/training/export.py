@@ -24,6 +24,7 @@ from torch import nn
 
 from lepton.errors import IntakeError
 from lepton.ir.artifact import Artifact
+from lepton.ir.source import TrainSource
 from lepton.store.intake import import_model
 from lepton.store.store import Store
 from lepton.training.dataset import Prepared
@@ -74,7 +75,7 @@ def export(
     net: nn.Module,
     *,
     name: str,
-    source_info: Mapping[str, Any],
+    source_info: TrainSource,
     store: Store,
 ) -> Artifact:
     """Commit the trained ``net`` (in eval mode) as artifact ``name`` with its eval split and extra files."""

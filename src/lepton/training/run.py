@@ -6,15 +6,21 @@ written once, at the end (artifact, name, and a ``train`` run), so a failed or i
 
 from __future__ import annotations
 
+import json
 import math
 import time
-from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field, replace
-from typing import Any
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import replace
+from pathlib import Path
+from typing import Annotated, Any
 
 import numpy as np
+from pydantic import Field, PrivateAttr, ValidationError, model_validator
 
-from lepton.ir.artifact import Artifact
+from lepton.contract import Contract, JsonForm
+from lepton.errors import UserError
+from lepton.ir.artifact import Artifact, SignatureField
+from lepton.ir.source import TrainSource
 from lepton.store.store import Store
 from lepton.training.baselines import Baseline
 from lepton.training.dataset import Prepared
@@ -23,38 +29,82 @@ from lepton.training.export import export
 from lepton.training.loop import Progress, fit, predict
 from lepton.training.options import TrainOptions
 from lepton.training.recipe import Recipe, recipe_for
+from lepton.training.record import (
+    CrossValidation,
+    FitRecord,
+    ForecastPlot,
+    Json,
+    Parity,
+    TrainTiming,
+    Tuning,
+    Versus,
+)
 from lepton.training.tune import Trained, train_once, tune
 
 HEADLINE = ("accuracy", "precision", "recall", "f1", "mae", "rmse", "mape")
 
 
-@dataclass
-class TrainResult:
-    """One finished training run: the stored artifact and every figure the summary and reports show."""
+BaselineField = Annotated[Baseline, JsonForm(Baseline)]
+
+
+class TrainResult(Contract):
+    """One finished training run: every figure the summary and the reports show, as the store keeps it.
+
+    Built once, at the end of the run; the stored artifact and the trained network (in memory only) ride
+    along as private handles (``artifact``, ``net``)."""
 
     name: str
-    artifact: Artifact
-    options: TrainOptions
+    artifact_id: str
+    artifact_path: str
+    recipe: str
     task: str
-    data: dict[str, Any]
-    split: dict[str, int]
-    classes: list[str]
-    params: dict[str, Any]
-    architecture: str
-    metrics: dict[str, Any]  # test split, from the exported ONNX model
-    baselines: list[Baseline]
-    training: dict[str, Any]  # history, best epoch, seconds, stopped
-    timing: dict[str, Any]
-    parity: dict[str, Any]
-    preprocessing: dict[str, Any]
-    primary: str
-    higher_is_better: bool
-    tuning: dict[str, Any] | None = None
-    cv: dict[str, Any] | None = None
-    notes: list[str] = field(default_factory=list)
     run_id: str | None = None
-    forecast_plot: dict[str, Any] | None = None
-    net: Any = field(default=None, repr=False)  # the trained torch.nn.Module (in memory only)
+    options: Json = Field(default_factory=dict)
+    data: Json = Field(default_factory=dict)
+    split: dict[str, int] = Field(default_factory=dict)
+    classes: tuple[str, ...] = ()
+    params: Json = Field(default_factory=dict)
+    architecture: str = ""
+    primary: str = Field(alias="primary_metric")
+    higher_is_better: bool
+    metrics: Json = Field(default_factory=dict)  # test split, from the exported ONNX model
+    baselines: tuple[BaselineField, ...] = ()
+    versus_baselines: tuple[Versus, ...] = ()
+    training: FitRecord  # history, best epoch, seconds, stopped
+    timing: TrainTiming
+    parity: Parity
+    preprocessing: Json = Field(default_factory=dict)  # what the graph does to raw inputs, for the record
+    tuning: Tuning | None = None
+    cv: CrossValidation | None = None
+    notes: tuple[str, ...] = ()
+    forecast_plot: ForecastPlot | None = None
+    signature: SignatureField
+    _artifact: Artifact | None = PrivateAttr(default=None)
+    _net: Any = PrivateAttr(default=None)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _older(cls, data: Any) -> Any:
+        """Runs stored before ``higher_is_better`` was written: scores are higher-is-better, errors are not."""
+        if isinstance(data, Mapping) and "higher_is_better" not in data:
+            return {**data, "higher_is_better": data.get("task") != "forecast"}
+        return data
+
+    def attach(self, artifact: Artifact, net: Any) -> TrainResult:
+        """This result with its in-memory handles (the stored artifact, the trained torch module)."""
+        self._artifact, self._net = artifact, net
+        return self
+
+    @property
+    def artifact(self) -> Artifact:
+        if self._artifact is None:
+            self._artifact = Artifact.load(Path(self.artifact_path))
+        return self._artifact
+
+    @property
+    def net(self) -> Any:
+        """The trained ``torch.nn.Module`` (None on a result read back from the store)."""
+        return self._net
 
     def headline(self, metrics: Mapping[str, Any] | None = None) -> dict[str, Any]:
         m = self.metrics if metrics is None else metrics
@@ -62,50 +112,55 @@ class TrainResult:
 
     def versus(self) -> list[dict[str, Any]]:
         """The model against each baseline on the primary metric (a ratio for errors, a difference for scores)."""
-        out = []
-        mine = self.metrics.get(self.primary)
-        for b in self.baselines:
-            theirs = b.metrics.get(self.primary)
-            if not isinstance(mine, int | float) or not isinstance(theirs, int | float):
-                continue
-            row: dict[str, Any] = {"baseline": b.name, "model": mine, "value": theirs}
-            if self.higher_is_better:
-                row["difference"] = mine - theirs
-                row["better"] = mine >= theirs
-            else:
-                row.update({f"ratio_{k}": v for k, v in ratios(self.metrics, b.metrics).items()})
-                row["better"] = mine < theirs
-            out.append(row)
-        return out
+        return [v.to_json() for v in self.versus_baselines]
 
-    def to_json(self) -> dict[str, Any]:
-        return {
-            "name": self.name,
-            "artifact_id": self.artifact.id,
-            "artifact_path": str(self.artifact.path),
-            "recipe": self.options.recipe,
-            "task": self.task,
-            "run_id": self.run_id,
-            "options": self.options.to_json(),
-            "data": self.data,
-            "split": self.split,
-            "classes": self.classes,
-            "params": self.params,
-            "architecture": self.architecture,
-            "primary_metric": self.primary,
-            "metrics": self.metrics,
-            "baselines": [b.to_json() for b in self.baselines],
-            "versus_baselines": self.versus(),
-            "training": self.training,
-            "timing": self.timing,
-            "parity": self.parity,
-            "preprocessing": self.preprocessing,
-            "tuning": self.tuning,
-            "cv": self.cv,
-            "notes": self.notes,
-            "forecast_plot": self.forecast_plot,
-            "signature": self.artifact.signature.to_json(),
-        }
+    @property
+    def seed(self) -> int:
+        seed = self.options.get("seed", 0)
+        return seed if isinstance(seed, int) else 0
+
+
+def stored_train_result(payload: Mapping[str, Any], run_id: str) -> TrainResult:
+    """The result a ``train`` run stored (runs stored by older versions too)."""
+    try:
+        return TrainResult.from_json(payload)
+    except ValidationError as e:
+        err = e.errors()[0]
+        field = ".".join(str(x) for x in err["loc"])
+        raise UserError(
+            f"train run {run_id}: its stored record has a bad {field!r} ({err['msg']}); train again to write a new one"
+        ) from None
+
+
+def _versus(
+    metrics: Mapping[str, Any], baselines: Sequence[Baseline], primary: str, higher: bool
+) -> list[dict[str, Any]]:
+    out = []
+    mine = metrics.get(primary)
+    for b in baselines:
+        theirs = b.metrics.get(primary)
+        if not isinstance(mine, int | float) or not isinstance(theirs, int | float):
+            continue
+        row: dict[str, Any] = {"baseline": b.name, "model": mine, "value": theirs}
+        if higher:
+            row["difference"] = mine - theirs
+            row["better"] = mine >= theirs
+        else:
+            row.update({f"ratio_{k}": v for k, v in ratios(metrics, b.metrics).items()})
+            row["better"] = mine < theirs
+        out.append(plain(row))
+    return out
+
+
+def plain(value: Any) -> Any:
+    """``value`` as plain JSON types (numpy scalars and arrays to Python numbers and lists, paths to strings)."""
+
+    def default(v: Any) -> Any:
+        if isinstance(v, np.generic | np.ndarray):
+            return v.tolist()
+        return str(v)
+
+    return json.loads(json.dumps(value, default=default))
 
 
 def train(
@@ -157,21 +212,15 @@ def train(
     torch_out = _outputs(recipe, p, chosen)
     torch_metrics = recipe.evaluate(p, torch_out)
     primary, _ = recipe.primary
-    source_info: dict[str, Any] = {
-        "kind": "train",
-        "recipe": opts.recipe,
-        "params": chosen.hp.to_json(),
-        "architecture": recipe.architecture(p, chosen.hp),
-        "metrics": {k: torch_metrics[k] for k in HEADLINE if torch_metrics.get(k) is not None},
-        "baselines": {b.name: b.metrics.get(primary) for b in baselines},
-        "classes": p.classes,
-        "data": {k: p.report[k] for k in ("source", "rows_used", "target") if k in p.report},
-        "split": p.sizes(),
-        "seed": opts.seed,
-        "preprocessing": recipe.preprocessing(p, chosen.net),
-    }
-    if tuning is not None:
-        source_info["tuning"] = {k: tuning[k] for k in ("trials", "val_default", "val_best", "val_gain")}
+    architecture = recipe.architecture(p, chosen.hp)
+    source_info = TrainSource(
+        recipe=opts.recipe,
+        params=plain(chosen.hp.to_json()),
+        architecture=architecture,
+        metrics=plain({k: torch_metrics[k] for k in HEADLINE if torch_metrics.get(k) is not None}),
+        classes=tuple(p.classes),
+        seed=opts.seed,
+    )
     art = export(recipe, p, chosen.net, name=name, source_info=source_info, store=store)
     onnx_out = _run_exported(art, recipe.export_inputs(p, p.test))
     metrics = recipe.evaluate(p, onnx_out)
@@ -189,35 +238,42 @@ def train(
         "total_seconds": time.perf_counter() - t_start,
         **inference_timing(str(art.model_path), _ort_feeds(recipe.export_inputs(p, p.test))),
     }
-    result = TrainResult(
-        name=art.name or name,
-        artifact=art,
-        options=opts,
-        task=p.task,
-        data=p.report,
-        split=p.sizes(),
-        classes=p.classes,
-        params=chosen.hp.to_json(),
-        architecture=recipe.architecture(p, chosen.hp),
-        metrics=metrics,
-        baselines=baselines,
-        training=chosen.fit.to_json(),
-        timing=timing,
-        parity=parity,
-        preprocessing=source_info["preprocessing"],
-        primary=primary,
-        higher_is_better=higher,
-        tuning=tuning,
-        cv=cv,
-        notes=notes,
-        forecast_plot=_forecast_plot(p, onnx_out) if p.task == "forecast" else None,
-        net=chosen.net,
-    )
     if tuning is not None and test_default is not None:
-        tuning["test_default"] = test_default.get(primary)
-        tuning["test_best"] = metrics.get(primary)
-    result.run_id = store.start_run("train", result.name, art.id)
-    store.finish_run(result.run_id, "done", result.to_json())
+        tuning = {**tuning, "test_default": test_default.get(primary), "test_best": metrics.get(primary)}
+    run_id = store.start_run("train", art.name or name, art.id)
+    result = TrainResult.from_json(
+        plain(
+            {
+                "name": art.name or name,
+                "artifact_id": art.id,
+                "artifact_path": str(art.path),
+                "recipe": opts.recipe,
+                "task": p.task,
+                "run_id": run_id,
+                "options": opts.to_json(),
+                "data": p.report,
+                "split": p.sizes(),
+                "classes": p.classes,
+                "params": chosen.hp.to_json(),
+                "architecture": architecture,
+                "primary_metric": primary,
+                "higher_is_better": higher,
+                "metrics": metrics,
+                "baselines": [b.to_json() for b in baselines],
+                "versus_baselines": _versus(metrics, baselines, primary, higher),
+                "training": chosen.fit.to_json(),
+                "timing": timing,
+                "parity": parity,
+                "preprocessing": recipe.preprocessing(p, chosen.net),
+                "tuning": tuning,
+                "cv": cv,
+                "notes": notes,
+                "forecast_plot": _forecast_plot(p, onnx_out) if p.task == "forecast" else None,
+                "signature": art.signature.to_json(),
+            }
+        )
+    ).attach(art, chosen.net)
+    store.finish_run(run_id, "done", result.to_json())
     return result
 
 

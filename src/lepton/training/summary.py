@@ -11,6 +11,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 from lepton.training.loop import Event
+from lepton.training.record import num
 from lepton.training.run import TrainResult
 
 SHORT = {"accuracy": "acc", "mae": "MAE"}
@@ -59,7 +60,7 @@ def _fmt(v: Any, key: str) -> str:
 def results_table(r: TrainResult) -> Table:
     cols = CLASS_COLUMNS if r.task == "classification" else FORECAST_COLUMNS
     t = Table(
-        title=f"{r.name}: test split ({r.split['test']} {'windows' if r.task == 'forecast' else 'rows'})",
+        title=f"{r.name}: test split ({r.split.get('test')} {'windows' if r.task == 'forecast' else 'rows'})",
         header_style="bold",
     )
     t.add_column("model")
@@ -87,14 +88,16 @@ def results_table(r: TrainResult) -> Table:
 
 
 def per_class_table(r: TrainResult) -> Table | None:
-    per = r.metrics.get("per_class") or {}
-    if not per or len(per) > 12:
+    per = r.metrics.get("per_class")
+    if not isinstance(per, dict) or not per or len(per) > 12:
         return None
     t = Table(title="per class (test split)", header_style="bold")
     for c in ("class", "precision", "recall", "f1", "support"):
         t.add_column(c, justify="left" if c == "class" else "right")
     for name, m in per.items():
-        t.add_row(name, f"{m['precision']:.3f}", f"{m['recall']:.3f}", f"{m['f1']:.3f}", str(int(m["support"])))
+        if isinstance(m, dict):
+            p, rc, f1, n = (num(m, k) or 0.0 for k in ("precision", "recall", "f1", "support"))
+            t.add_row(name, f"{p:.3f}", f"{rc:.3f}", f"{f1:.3f}", str(int(n)))
     return t
 
 
@@ -104,59 +107,60 @@ def summary_lines(r: TrainResult) -> list[str]:
     prep = [f"{d.get('rows_read', '?')} rows read"]
     if d.get("duplicates_dropped"):
         prep.append(f"{d['duplicates_dropped']} duplicates dropped")
-    if d.get("missing"):
-        total = sum(d["missing"].values())
+    missing = d.get("missing")
+    if isinstance(missing, dict) and missing:
+        total = sum(v for v in missing.values() if isinstance(v, int))
         prep.append(f"{total} missing values ({d.get('missing_policy')})")
     if d.get("dropped_no_target"):
         prep.append(f"{d['dropped_no_target']} rows without a target dropped")
     if d.get("max_length"):
         prep.append(f"max length {d['max_length']} tokens ({d.get('truncated', 0)} truncated)")
     if d.get("season") is not None:
-        prep.append(f"lags {d['lags']}, horizon {d['horizon']}, season {d['season']} ({d.get('season_why')})")
+        prep.append(f"lags {d.get('lags')}, horizon {d.get('horizon')}, season {d['season']} ({d.get('season_why')})")
     lines.append(f"data: {d.get('source')}: " + ", ".join(prep))
     s = r.split
     lines.append(
-        f"split (seed {r.options.seed}{', by time' if r.task == 'forecast' else ', stratified'}): "
-        f"train {s['train']}, validation {s['val']}, test {s['test']}"
+        f"split (seed {r.seed}{', by time' if r.task == 'forecast' else ', stratified'}): "
+        f"train {s.get('train')}, validation {s.get('val')}, test {s.get('test')}"
     )
     params = ", ".join(f"{k} {v:g}" if isinstance(v, float) else f"{k} {v}" for k, v in r.params.items())
     lines.append(f"hyper-parameters: {params}")
     lines.append(
-        f"training: {tm['epochs_run']} epochs in {tm['train_seconds']:.1f} s ({tm['epoch_seconds']:.2f} s/epoch), "
-        f"best epoch {tr['best_epoch']} (val {r.primary if r.task == 'classification' else 'MAE'} "
-        f"{tr['best_val_metric']:.4g}), {tr['stopped']}"
+        f"training: {tm.epochs_run} epochs in {tm.train_seconds:.1f} s ({tm.epoch_seconds:.2f} s/epoch), "
+        f"best epoch {tr.best_epoch} (val {r.primary if r.task == 'classification' else 'MAE'} "
+        f"{tr.best_val_metric:.4g}), {tr.stopped}"
     )
     val_naive = [(b.name, float(b.metrics["val_mae"])) for b in r.baselines if "val_mae" in b.metrics]
     if val_naive:
         lines.append(
-            f"validation MAE: model {tr['best_val_metric']:.4g}, "
-            + ", ".join(f"{n} {v:.4g} ({tr['best_val_metric'] / v:.3f}x)" for n, v in val_naive if v > 0)
+            f"validation MAE: model {tr.best_val_metric:.4g}, "
+            + ", ".join(f"{n} {v:.4g} ({tr.best_val_metric / v:.3f}x)" for n, v in val_naive if v > 0)
         )
     if r.tuning:
         tu = r.tuning
-        sign = "+" if tu["val_gain"] >= 0 else ""
+        sign = "+" if tu.val_gain >= 0 else ""
         test = ""
-        if tu.get("test_default") is not None and tu.get("test_best") is not None:
-            test = f"; test {r.primary} {tu['test_default']:.4g} -> {tu['test_best']:.4g}"
+        if tu.test_default is not None and tu.test_best is not None:
+            test = f"; test {r.primary} {tu.test_default:.4g} -> {tu.test_best:.4g}"
         lines.append(
-            f"tuning: {tu['trials']} trials ({tu['pruned']} pruned) in {tu['seconds']:.0f} s; best trial "
-            f"{tu['best_trial']}: val {r.primary if r.task == 'classification' else 'MAE'} {tu['val_default']:.4g} "
-            f"(defaults) -> {tu['val_best']:.4g} ({sign}{tu['val_gain']:.4g}), val loss "
-            f"{tu['val_loss_default']:.4g} -> {tu['val_loss_best']:.4g}{test}"
+            f"tuning: {tu.trials} trials ({tu.pruned} pruned) in {tu.seconds:.0f} s; best trial "
+            f"{tu.best_trial}: val {r.primary if r.task == 'classification' else 'MAE'} {tu.val_default:.4g} "
+            f"(defaults) -> {tu.val_best:.4g} ({sign}{tu.val_gain:.4g}), val loss "
+            f"{tu.val_loss_default:.4g} -> {tu.val_loss_best:.4g}{test}"
         )
     if r.cv:
         cv = r.cv
         lines.append(
-            f"cross-validation: {cv['metric']} {cv['mean']:.4f} ± {cv['std']:.4f} over {cv['completed']} of "
-            f"{cv['folds']} folds ({cv['epochs']} epochs each)"
+            f"cross-validation: {cv.metric} {cv.mean:.4f} ± {cv.std:.4f} over {cv.completed} of "
+            f"{cv.folds} folds ({cv.epochs} epochs each)"
         )
     lines.append(
-        f"exported model: {tm['ms_per_row_batch1']:.3f} ms/row at batch 1, {tm['ms_per_row_batched']:.4f} ms/row at "
-        f"batch {tm['batch']} (ONNX Runtime, this machine)"
+        f"exported model: {tm.ms_per_row_batch1:.3f} ms/row at batch 1, {tm.ms_per_row_batched:.4f} ms/row at "
+        f"batch {tm.batch} (ONNX Runtime, this machine)"
     )
     par = r.parity
-    same = f", same class on {par['same_class']:.1%}" if "same_class" in par else ""
-    lines.append(f"parity: ONNX vs PyTorch max abs error {par['max_abs_error']:.2g} on {par['rows']} test rows{same}")
+    same = f", same class on {par.same_class:.1%}" if par.same_class is not None else ""
+    lines.append(f"parity: ONNX vs PyTorch max abs error {par.max_abs_error:.2g} on {par.rows} test rows{same}")
     lines.extend(f"note: {n}" for n in r.notes)
     return lines
 

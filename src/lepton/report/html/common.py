@@ -1,4 +1,5 @@
-"""What the parts of the HTML report share: escaping, the status a trial is shown with, short texts.
+"""What the parts of the HTML reports (optimize and train) share: escaping, the page template and its atomic
+write, tiles, definition lists, inline charts, the status a trial is shown with, short texts.
 
 Every string that comes from the run (model names, variants, errors, reasons, ids) is user data: it goes through
 ``esc`` before it reaches the page or the chart.
@@ -6,9 +7,14 @@ Every string that comes from the run (model names, variants, errors, reasons, id
 
 from __future__ import annotations
 
+import math
 from collections import Counter
 from collections.abc import Iterable, Sequence
 from html import escape
+from importlib.resources import files
+from pathlib import Path
+
+import plotly.graph_objects as go
 
 from lepton.format import engine_name
 from lepton.measure.trial import Trial
@@ -20,6 +26,50 @@ STATUS_ORDER = {"recommended": 0, "frontier": 1, "ok": 2, "rejected": 3, "failed
 
 def esc(value: object) -> str:
     return escape(str(value))
+
+
+def figure_text(value: float | None, spec: str = ".4g", unit: str = "") -> str:
+    """A number as a page shows it (escaped), ``–`` when there is none."""
+    return "&ndash;" if value is None or not math.isfinite(value) else esc(f"{value:{spec}}{unit}")
+
+
+def fill_page(title: str, body: str) -> str:
+    """``report/templates/report.html`` (its CSS and layout) around ``body``; ``title`` is escaped here."""
+    page = (files("lepton.report") / "templates" / "report.html").read_text(encoding="utf-8")
+    return page.replace("<!--TITLE-->", esc(title), 1).replace("<!--BODY-->", body, 1)
+
+
+def write_page(path: Path | str, html: str) -> Path:
+    """Write a page to ``path`` (parents created, never half a file)."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(html, encoding="utf-8")
+    tmp.replace(path)
+    return path
+
+
+def stat(label: str, value: str, sub: str = "") -> str:
+    """One tile; ``value`` and ``sub`` are already escaped."""
+    sub_html = f"<small>{sub}</small>" if sub else ""
+    return f"<div class='stat'><span>{esc(label)}</span><b>{value}</b>{sub_html}</div>"
+
+
+class Charts:
+    """Renders the figures of one page: the first carries plotly.js inline (no CDN), the rest reuse it."""
+
+    def __init__(self) -> None:
+        self.count = 0
+
+    def div(self, fig: go.Figure, div_id: str) -> str:
+        html = fig.to_html(
+            full_html=False,
+            include_plotlyjs=self.count == 0,
+            config={"displaylogo": False, "responsive": True},
+            div_id=div_id,
+        )
+        self.count += 1
+        return f"<div class='chart'>{html}</div>"
 
 
 def shown_status(t: Trial, result: OptimizeResult) -> str:

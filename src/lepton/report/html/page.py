@@ -6,26 +6,20 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from importlib.resources import files
 from pathlib import Path
 
 from lepton.hardware import Hardware
 from lepton.navigate.result import OptimizeResult
 from lepton.navigate.targets import Targets
 from lepton.report.html.chart import chart_section
-from lepton.report.html.common import esc, kv, megabytes
+from lepton.report.html.common import esc, fill_page, kv, megabytes, write_page
 from lepton.report.html.summary import verdict_section
 from lepton.report.html.table import table_section
 
 
 def write_html(result: OptimizeResult, path: Path | str) -> Path:
     """Write the report of one optimize ``result`` to ``path`` (parents created, never half a file)."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(render_html(result), encoding="utf-8")
-    tmp.replace(path)
-    return path
+    return write_page(path, render_html(result))
 
 
 def render_html(result: OptimizeResult) -> str:
@@ -33,9 +27,7 @@ def render_html(result: OptimizeResult) -> str:
     body = "\n".join(
         [header(result), verdict_section(result), chart_section(result), table_section(result), footer(result)]
     )
-    page = (files("lepton.report") / "templates" / "report.html").read_text(encoding="utf-8")
-    title = esc(f"Lepton report: {result.model.display_name}")
-    return page.replace("<!--TITLE-->", title, 1).replace("<!--BODY-->", body, 1)
+    return fill_page(f"Lepton report: {result.model.display_name}", body)
 
 
 def _when(created: float) -> str:

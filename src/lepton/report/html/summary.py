@@ -13,7 +13,7 @@ from lepton.format import ms, per_s, usd
 from lepton.measure.trial import Trial
 from lepton.navigate.result import Gain, OptimizeResult, Ratio
 from lepton.navigate.targets import Targets
-from lepton.report.html.common import counts, esc, listed, megabytes, setting_text
+from lepton.report.html.common import counts, esc, listed, megabytes, setting_text, stat
 from lepton.report.summary import disturbed_lines, gain_text
 
 # Each ratio of a Gain: its column heading, and the figure of a trial it is the ratio of (shown as was -> now).
@@ -77,12 +77,6 @@ def _no_fit(result: OptimizeResult) -> str:
     )
 
 
-def _stat(label: str, value: str, sub: str = "") -> str:
-    """One tile; ``value`` and ``sub`` are already escaped."""
-    sub_html = f"<small>{sub}</small>" if sub else ""
-    return f"<div class='stat'><span>{esc(label)}</span><b>{value}</b>{sub_html}</div>"
-
-
 def _stats(t: Trial, metric: str) -> str:
     """The chosen trial's own figures: latency, throughput, cost, quality, size."""
     lat = t.latency
@@ -91,34 +85,34 @@ def _stats(t: Trial, metric: str) -> str:
     cost = t.priced
     h = t.quality.headline()
     month = (
-        _stat(
+        stat(
             "per month",
             esc(f"${cost.usd_per_month:,.0f}"),
             esc(f"at {cost.qps:g} QPS, {cost.replicas} replica(s)") if cost.qps is not None else "",
         )
         if cost.usd_per_month is not None
-        else _stat("per month", "&ndash;", "give --qps to price a month")
+        else stat("per month", "&ndash;", "give --qps to price a month")
     )
     return "".join(
         [
-            _stat(
+            stat(
                 f"{metric} at batch {t.batch_size}",
                 esc(f"{ms(lat.value(metric))} ms"),
                 esc(f"95% CI {ms(ci[0])}–{ms(ci[1])} ms") if ci else "",
             ),
-            _stat(
+            stat(
                 "throughput",
                 esc(f"{per_s(t.throughput)}/s"),
                 esc(f"{per_s(conc.throughput_per_s)}/s with {conc.callers} callers") if conc else "",
             ),
-            _stat("per 1M inferences", esc(usd(t.usd_per_1m))),
+            stat("per 1M inferences", esc(usd(t.usd_per_1m))),
             month,
-            _stat(
+            stat(
                 h.label if h else "quality",
                 esc(h.formatted) if h else "&ndash;",
                 esc(f"drop {t.quality_drop:.4f}") if t.quality_drop is not None else "",
             ),
-            _stat(
+            stat(
                 "model size",
                 esc(megabytes(t.model_mb) + " MB") if t.model_mb is not None else "&ndash;",
                 esc(f"peak RSS {t.peak_rss_mb:.0f} MB") if t.peak_rss_mb is not None else "",

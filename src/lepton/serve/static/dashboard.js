@@ -57,9 +57,10 @@ function render() {
   const col = k => p.map(q => q[k]);
   const last = p.length ? p[p.length - 1] : {};
   const pred = m.predicted || {};
-  const predCost = pred.usd_per_1m ?? pred.cost_usd_per_1m ?? null;
-  drawChart(document.getElementById("c-throughput"), [{name: "rows/s", values: col("throughput")},
-    ...(pred.throughput ? [{name: "navigator", values: p.map(() => pred.throughput), dash: true, color: "#718096"}] : [])], t);
+  // a live point and the navigator's prediction name the same figure the same way (serve.metrics.LivePoint)
+  const predCost = pred.usd_per_1m ?? null;
+  drawChart(document.getElementById("c-throughput"), [{name: "rows/s", values: col("throughput_per_s")},
+    ...(pred.throughput_per_s ? [{name: "navigator", values: p.map(() => pred.throughput_per_s), dash: true, color: "#718096"}] : [])], t);
   drawChart(document.getElementById("c-latency"), [{name: "p50", values: col("p50")}, {name: "p95", values: col("p95")},
     {name: "p99", values: col("p99")}], t);
   drawChart(document.getElementById("c-batch"), [{name: "mean batch", values: col("batch")},
@@ -67,15 +68,15 @@ function render() {
   drawChart(document.getElementById("c-queue"), [{name: "queued rows", values: col("queue")}], t);
   drawChart(document.getElementById("c-errors"), [{name: "errors", values: col("errors"), color: COLORS[2]},
     {name: "refused (429/503/504)", values: col("rejected"), color: COLORS[1]}], t);
-  drawChart(document.getElementById("c-cost"), [{name: "live", values: col("cost_per_1m")},
+  drawChart(document.getElementById("c-cost"), [{name: "live", values: col("usd_per_1m")},
     ...(predCost !== null ? [{name: "navigator", values: p.map(() => predCost), dash: true, color: "#718096"}] : [])], t);
-  document.getElementById("v-throughput").textContent = fmt(last.throughput, 1);
+  document.getElementById("v-throughput").textContent = fmt(last.throughput_per_s, 1);
   document.getElementById("v-latency").textContent = `${fmt(last.p50, 1)} / ${fmt(last.p95, 1)} / ${fmt(last.p99, 1)}`;
   document.getElementById("v-batch").textContent = `${fmt(last.batch, 1)} / ${last.max_batch_size ?? "-"}`;
   document.getElementById("v-queue").textContent = String(last.queue ?? "-");
   const tot = m.totals || {};
   document.getElementById("v-totals").textContent = `${tot.requests ?? 0} / ${tot.errors ?? 0} / ${tot.rejected ?? 0}`;
-  document.getElementById("v-cost").textContent = `${fmt(last.cost_per_1m, 3)} / ${predCost === null ? "-" : fmt(predCost, 3)}`;
+  document.getElementById("v-cost").textContent = `${fmt(last.usd_per_1m, 3)} / ${predCost === null ? "-" : fmt(predCost, 3)}`;
   document.getElementById("v-fidelity").textContent = last.fidelity === null || last.fidelity === undefined ?
     "-" : `${fmt(last.fidelity, 5)} (${m.shadow_samples})`;
 }
