@@ -25,6 +25,7 @@ import onnx
 
 from lepton.errors import NotApplicable, PassError
 from lepton.ir.artifact import MODEL_FILE, Artifact
+from lepton.ir.similarity import row_cosines
 from lepton.passes.base import Feeds, Pass, PassContext
 from lepton.passes.chain import apply_chain
 from lepton.passes.quantize import DYNAMIC_OPS, DynamicInt8, quantizable_nodes
@@ -33,14 +34,8 @@ METHODS = ("one-at-a-time", "leave-one-out")
 
 
 def mean_cosine(reference: Sequence[np.ndarray], candidate: Sequence[np.ndarray]) -> float:
-    """Mean cosine similarity between matching rows (first axis = batch) of two lists of arrays."""
-    sims = []
-    for a, b in zip(reference, candidate, strict=True):
-        a2 = a.reshape(a.shape[0], -1).astype(np.float64)
-        b2 = b.reshape(b.shape[0], -1).astype(np.float64)
-        num = (a2 * b2).sum(1)
-        den = np.linalg.norm(a2, axis=1) * np.linalg.norm(b2, axis=1)
-        sims.append(np.where(den > 0, num / np.maximum(den, 1e-30), 1.0))
+    """Mean cosine between matching rows (first axis = batch) of two lists of arrays (``row_cosines``' rule)."""
+    sims = [row_cosines(a, b) for a, b in zip(reference, candidate, strict=True)]
     return float(np.concatenate(sims).mean())
 
 
