@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, Any
 
 from lepton.errors import UserError
 from lepton.measure.timing import metric_key, metric_percentile, plain_number
+from lepton.options import positive_qps
 
 if TYPE_CHECKING:
     from lepton.measure.trial import Trial
@@ -103,8 +104,7 @@ class Targets:
             raise UserError(f"--objective must be one of {', '.join(OBJECTIVES)}; got {self.objective!r}")
         if not 0 <= self.max_drop < 1:
             raise UserError(f"--max-drop is a fraction in [0, 1), e.g. 0.01 for 1%; got {self.max_drop}")
-        if self.qps is not None and self.qps <= 0:
-            raise UserError(f"--qps must be positive; got {self.qps}")
+        positive_qps(self.qps)
         if self.budget is not None:
             if self.budget <= 0:
                 raise UserError(f"--budget must be positive (USD per month); got {self.budget}")

@@ -11,6 +11,7 @@ import numpy as np
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, Info
 from prometheus_client.exposition import CONTENT_TYPE_LATEST, generate_latest
 
+from lepton.cost.model import usd_per_1m
 from lepton.serve.policy import PolicyState
 
 __all__ = ["CONTENT_TYPE_LATEST", "Metrics"]
@@ -70,7 +71,7 @@ class ModelStats:
         s, self.current = self.current, _Second()
         lat = np.asarray(s.latencies) * 1000.0 if s.latencies else None
         rate = s.rows / elapsed if elapsed > 0 else 0.0
-        cost = self.usd_per_hour / (rate * 3600.0) * 1e6 if self.usd_per_hour and rate > 0 else None
+        cost = usd_per_1m(self.usd_per_hour, rate) if self.usd_per_hour and rate > 0 else None
         point = {
             "t": round(now, 3),
             "throughput": round(rate, 2),
