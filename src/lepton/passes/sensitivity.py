@@ -25,6 +25,7 @@ import onnx
 
 from lepton.errors import NotApplicable, PassError
 from lepton.ir.artifact import MODEL_FILE, Artifact
+from lepton.ir.onnx_intake import ort_session
 from lepton.ir.similarity import row_cosines
 from lepton.passes.base import Feeds, Pass, PassContext
 from lepton.passes.chain import apply_chain
@@ -41,11 +42,7 @@ def mean_cosine(reference: Sequence[np.ndarray], candidate: Sequence[np.ndarray]
 
 def run_model(path: Path, feeds: Sequence[Feeds], output: str | None = None) -> list[np.ndarray]:
     """Run an ONNX file on each feed dict with ONNX Runtime (CPU); returns the first (or named) output."""
-    import onnxruntime as ort
-
-    so = ort.SessionOptions()
-    so.log_severity_level = 3
-    sess = ort.InferenceSession(str(path), so, providers=["CPUExecutionProvider"])
+    sess = ort_session(path, level="all")
     names = [i.name for i in sess.get_inputs()]
     out_name = output or sess.get_outputs()[0].name
     return [sess.run([out_name], {n: f[n] for n in names})[0] for f in feeds]

@@ -187,7 +187,7 @@ def train(
         "epoch_seconds": chosen.fit.epoch_seconds,
         "epochs_run": len(chosen.fit.history),
         "total_seconds": time.perf_counter() - t_start,
-        **inference_timing(str(art.model_path), _ort_feeds(recipe.export_inputs(p, p.test))),
+        **inference_timing(art, _ort_feeds(recipe.export_inputs(p, p.test))),
     }
     result = TrainResult(
         name=art.name or name,
