@@ -14,7 +14,7 @@ import lepton
 
 ROOT = Path(lepton.__file__).parent
 FACES = ("lepton.api", "lepton.cli", "lepton.schemas", "lepton.__main__")
-BASE = ("lepton.errors", "lepton.settings", "lepton.registry", "lepton.contract", "lepton.progress")
+BASE = ("lepton.errors", "lepton.settings", "lepton.registry", "lepton.contract", "lepton.progress", "lepton.fileio")
 
 
 def module_name(path: Path) -> str:

@@ -15,6 +15,7 @@ from typing import Annotated, Any
 
 from lepton.contract import Contract, JsonForm
 from lepton.errors import IntakeError
+from lepton.fileio import write_atomic
 from lepton.ir.signature import Signature
 
 MODEL_FILE = "model.onnx"
@@ -106,9 +107,7 @@ class Artifact:
         }
 
     def write_meta(self) -> None:
-        tmp = self.path / (META_FILE + ".tmp")
-        tmp.write_text(json.dumps(self.meta(), indent=2))
-        tmp.replace(self.path / META_FILE)
+        write_atomic(self.path / META_FILE, json.dumps(self.meta(), indent=2))
 
     @classmethod
     def load(cls, folder: Path) -> Artifact:

@@ -15,6 +15,8 @@ from typing import Any
 
 import plotly.graph_objects as go
 
+from lepton.fileio import write_atomic
+
 __all__ = ["render_train_html", "write_train_html"]
 
 CLASS_STATS = (("accuracy", ".4f"), ("precision", ".4f"), ("recall", ".4f"), ("f1", ".4f"))
@@ -31,10 +33,7 @@ EXTRA_CSS = """<style>
 
 
 def write_train_html(result: dict[str, Any], path: Path) -> Path:
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(render_train_html(result), encoding="utf-8")
-    return path
+    return write_atomic(path, render_train_html(result))
 
 
 def render_train_html(result: dict[str, Any]) -> str:

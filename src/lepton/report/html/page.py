@@ -10,6 +10,7 @@ from importlib.resources import files
 from pathlib import Path
 
 from lepton.cost.hardware import Hardware
+from lepton.fileio import write_atomic
 from lepton.navigate.result import OptimizeResult
 from lepton.navigate.targets import Targets
 from lepton.report.html.chart import chart_section
@@ -20,12 +21,7 @@ from lepton.report.html.table import table_section
 
 def write_html(result: OptimizeResult, path: Path | str) -> Path:
     """Write the report of one optimize ``result`` to ``path`` (parents created, never half a file)."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(render_html(result), encoding="utf-8")
-    tmp.replace(path)
-    return path
+    return write_atomic(path, render_html(result))
 
 
 def render_html(result: OptimizeResult) -> str:
