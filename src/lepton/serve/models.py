@@ -70,6 +70,7 @@ class ServedModel:
     tokenizer: Any = None  # a tokenizers.Tokenizer (truncating at max_tokens, no padding) for text models
     max_tokens: int | None = None  # the most tokens per text the model takes (known for text models)
     index_bounds: dict[str, int] = field(default_factory=dict)  # index input -> table rows (validate.index_bounds)
+    pad_id: int = 0  # the id token-id lists are padded with (the tokenizer's pad token)
     loaded_at: float = field(default_factory=time.time)
     engine: str = "onnxruntime"
 
@@ -128,17 +129,18 @@ class ServedModel:
         }
 
 
-def _tokenizer(resolved: ResolvedModel) -> tuple[Any, int | None]:
-    """The model's tokenizer (cutting at its token limit, not padding: chunks are padded here) and that limit.
+def _tokenizer(resolved: ResolvedModel) -> tuple[Any, int | None, int]:
+    """The model's tokenizer (cutting at its token limit, not padding: chunks are padded with ``ir.text.pad``),
+    that limit, and the id it pads with.
 
-    From the served artifact, else from its reference (the base it was optimized from); (None, None) when
+    From the served artifact, else from its reference (the base it was optimized from); (None, None, 0) when
     neither has one.
     """
     for art in (resolved.artifact, resolved.reference):
         if art is not None and text.has_tokenizer(art):
             limit = text.max_length(art)
-            return text.load_tokenizer(art, max_length=limit, padding="none"), limit
-    return None, None
+            return text.load_tokenizer(art, max_length=limit, padding="none"), limit, text.pad_id(art)
+    return None, None, 0
 
 
 def _policy(cfg: ServeConfig, max_batch: int) -> Policy:
@@ -253,7 +255,7 @@ def open_model(
         else:
             ref_session = open_session(engine, ref_art, RuntimeConfig(intra_op_threads=1))
             shadow = Shadow(ref_session.run, cfg.shadow_rate, lambda c, m: metrics.observe_shadow(name, c, m))
-    tokenizer, max_tokens = _tokenizer(resolved) if resolved.artifact.task == "embedding" else (None, None)
+    tokenizer, max_tokens, pad_id = _tokenizer(resolved) if resolved.artifact.task == "embedding" else (None, None, 0)
     info = {
         "version": resolved.version,
         "artifact": resolved.artifact.id,
@@ -273,7 +275,7 @@ def open_model(
     if tokenizer is not None and "input_ids" in sig.input_names and "input_ids" not in bounds:
         bounds["input_ids"] = tokenizer.get_vocab_size()  # e.g. a table a pass computes rather than stores
     return ServedModel(
-        ref, resolved, sessions, batcher, max_batch, shadow, tokenizer, max_tokens, bounds, engine=engine
+        ref, resolved, sessions, batcher, max_batch, shadow, tokenizer, max_tokens, bounds, pad_id, engine=engine
     )
 
 
