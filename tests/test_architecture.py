@@ -14,7 +14,15 @@ import lepton
 
 ROOT = Path(lepton.__file__).parent
 FACES = ("lepton.api", "lepton.cli", "lepton.schemas", "lepton.__main__")
-BASE = ("lepton.errors", "lepton.settings", "lepton.registry", "lepton.contract", "lepton.progress", "lepton.fileio")
+BASE = (
+    "lepton.errors",
+    "lepton.settings",
+    "lepton.registry",
+    "lepton.contract",
+    "lepton.progress",
+    "lepton.fileio",
+    "lepton.wire",
+)
 
 
 def module_name(path: Path) -> str:

@@ -20,7 +20,7 @@ import onnx
 from lepton.engines import open_session
 from lepton.engines.base import RuntimeConfig, Session
 from lepton.errors import ServeError, UserError
-from lepton.ir import text
+from lepton.ir import graph_ranges, text
 from lepton.ir.signature import Signature, TensorSpec
 from lepton.serve.batcher import Batcher, Lanes, Policy
 from lepton.serve.config import ServeConfig
@@ -28,8 +28,8 @@ from lepton.serve.merge import pad_rule
 from lepton.serve.metrics import Metrics
 from lepton.serve.policy import AdaptivePolicy, FixedPolicy
 from lepton.serve.shadow import Shadow
-from lepton.serve.validate import index_bounds
 from lepton.store.resolve import ResolvedModel
+from lepton.wire import v2_datatype
 
 log = logging.getLogger("lepton.serve")
 DEFAULT_MAX_BATCH = 32
@@ -69,7 +69,7 @@ class ServedModel:
     shadow: Shadow | None = None
     tokenizer: Any = None  # a tokenizers.Tokenizer (truncating at max_tokens, no padding) for text models
     max_tokens: int | None = None  # the most tokens per text the model takes (known for text models)
-    index_bounds: dict[str, int] = field(default_factory=dict)  # index input -> table rows (validate.index_bounds)
+    index_bounds: dict[str, int] = field(default_factory=dict)  # index input -> table rows (graph_ranges.index_bounds)
     pad_id: int = 0  # the id token-id lists are padded with (the tokenizer's pad token)
     loaded_at: float = field(default_factory=time.time)
     engine: str = "onnxruntime"
@@ -111,21 +111,25 @@ class ServedModel:
         raise ServeError(f"model {self.name!r} has no [batch, dim] output to use as an embedding", 400)
 
     def metadata(self) -> dict[str, Any]:
-        def spec(t: TensorSpec) -> dict[str, Any]:
-            from lepton.serve.validate import v2_datatype
+        """The v2 model metadata; an index input also says the rows of the table it indexes
+        (``parameters.index_rows``), so a client can send ids the model takes (``lepton loadtest`` does)."""
 
-            return {
+        def spec(t: TensorSpec, bounds: Mapping[str, int]) -> dict[str, Any]:
+            out: dict[str, Any] = {
                 "name": t.name,
                 "datatype": v2_datatype(t.dtype),
                 "shape": [d if isinstance(d, int) else -1 for d in t.shape],
             }
+            if t.name in bounds:
+                out["parameters"] = {"index_rows": bounds[t.name]}
+            return out
 
         return {
             "name": self.name,
             "versions": [self.version],
             "platform": self.platform,
-            "inputs": [spec(t) for t in self.signature.inputs],
-            "outputs": [spec(t) for t in self.signature.outputs],
+            "inputs": [spec(t, self.index_bounds) for t in self.signature.inputs],
+            "outputs": [spec(t, {}) for t in self.signature.outputs],
         }
 
 
@@ -271,7 +275,7 @@ def open_model(
     graph = resolved.artifact if resolved.artifact.format == "onnx" else resolved.reference
     bounds: dict[str, int] = {}
     if graph is not None and graph.format == "onnx":  # the tables indices must stay inside (IR: its ONNX source)
-        bounds = index_bounds(onnx.load(str(graph.model_path), load_external_data=False))
+        bounds = graph_ranges.index_bounds(onnx.load(str(graph.model_path), load_external_data=False))
     if tokenizer is not None and "input_ids" in sig.input_names and "input_ids" not in bounds:
         bounds["input_ids"] = tokenizer.get_vocab_size()  # e.g. a table a pass computes rather than stores
     return ServedModel(
