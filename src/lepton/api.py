@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from lepton.errors import UserError
+from lepton.fileio import write_atomic
 from lepton.ir.artifact import Artifact
 from lepton.measure.bench import BenchOptions, BenchResult
 from lepton.measure.job import Measurer
@@ -342,10 +343,7 @@ def write_json(path: Path, payload: dict[str, Any]) -> None:
     """Write atomically, so an interrupted run never leaves half a file."""
     import json as _json
 
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(path.suffix + ".tmp")
-    tmp.write_text(_json.dumps(payload, indent=2, default=str))
-    tmp.replace(path)
+    write_atomic(path, _json.dumps(payload, indent=2, default=str))
 
 
 def _resolve(

@@ -15,23 +15,8 @@ from typing import Any
 import httpx
 import numpy as np
 
+from lepton import wire
 from lepton.errors import ServeError, UserError
-
-_NUMPY_TO_V2 = {
-    "bool": "BOOL",
-    "uint8": "UINT8",
-    "int8": "INT8",
-    "int16": "INT16",
-    "int32": "INT32",
-    "int64": "INT64",
-    "float16": "FP16",
-    "float32": "FP32",
-    "float64": "FP64",
-    "uint16": "UINT16",
-    "uint32": "UINT32",
-    "uint64": "UINT64",
-}
-_V2_TO_NUMPY = {v: k for k, v in _NUMPY_TO_V2.items()}
 
 
 class Client:
@@ -82,39 +67,23 @@ class Client:
         return [m["id"] for m in self._request("GET", "/v1/models").json()["data"]]
 
     def predict(self, model: str, inputs: Mapping[str, Any]) -> dict[str, np.ndarray]:
-        """Run ``model`` on named inputs (arrays or nested lists, batch first) over v2 binary tensors."""
+        """Run ``model`` on named inputs (arrays or nested lists, batch first) over v2 binary tensors (JSON when
+        an input is text, which has no binary form)."""
         meta = self._metadata(model)
-        dtypes = {t["name"]: _V2_TO_NUMPY.get(t["datatype"], "float32") for t in meta["inputs"]}
-        arrays = []
+        dtypes = {t["name"]: wire.V2_TO_NUMPY.get(t["datatype"]) for t in meta["inputs"]}
+        arrays = {}
         for name, value in inputs.items():
-            arr = np.asarray(value, dtype=dtypes.get(name))
-            arrays.append((name, np.ascontiguousarray(arr, dtype=arr.dtype.newbyteorder("<"))))
-        blobs = [a.tobytes() for _, a in arrays]
-        header = {
-            "inputs": [
-                {
-                    "name": n,
-                    "shape": list(a.shape),
-                    "datatype": _NUMPY_TO_V2[a.dtype.name],
-                    "parameters": {"binary_data_size": len(b)},
-                }
-                for (n, a), b in zip(arrays, blobs, strict=True)
-            ],
-            "parameters": {"binary_data_output": True},
-        }
-        import json
-
-        head = json.dumps(header).encode()
-        r = self._request(
-            "POST",
-            f"/v2/models/{model}/infer",
-            content=head + b"".join(blobs),
-            headers={
-                "Inference-Header-Content-Length": str(len(head)),
-                "Content-Type": "application/octet-stream",
-            },
+            dt = dtypes.get(name)
+            arrays[name] = np.asarray(value, dtype=None if dt in (None, "str") else dt)
+        binary = not any(a.dtype.kind in "OUS" for a in arrays.values())
+        body, headers = wire.encode_request(
+            arrays,
+            binary=binary,
+            binary_output=True,
+            datatypes={n: "BYTES" for n, a in arrays.items() if a.dtype.kind in "OUS"},
         )
-        return decode_v2(r.content, r.headers.get("inference-header-content-length"))
+        r = self._request("POST", f"/v2/models/{model}/infer", content=body, headers=headers)
+        return wire.decode_response(r.content, r.headers.get(wire.HEADER_LENGTH))
 
     def embed(self, texts: str | Sequence[str], *, model: str) -> np.ndarray:
         """Embeddings of ``texts`` through ``/v1/embeddings``: an array [len(texts), dim]."""
@@ -125,23 +94,3 @@ class Client:
         }
         data = self._request("POST", "/v1/embeddings", json=body).json()["data"]
         return np.asarray([d["embedding"] for d in sorted(data, key=lambda d: d["index"])], dtype=np.float32)
-
-
-def decode_v2(body: bytes, header_length: str | None) -> dict[str, np.ndarray]:
-    """Outputs of a v2 response, JSON or binary (``Inference-Header-Content-Length``)."""
-    import json
-
-    n = int(header_length) if header_length is not None else len(body)
-    head = json.loads(body[:n])
-    out: dict[str, np.ndarray] = {}
-    offset = n
-    for o in head["outputs"]:
-        dtype = np.dtype(_V2_TO_NUMPY[o["datatype"]]).newbyteorder("<")
-        size = (o.get("parameters") or {}).get("binary_data_size")
-        if size is not None:
-            arr = np.frombuffer(body[offset : offset + size], dtype=dtype)
-            offset += size
-        else:
-            arr = np.asarray(o["data"], dtype=dtype)
-        out[o["name"]] = arr.reshape(o["shape"]).astype(dtype.newbyteorder("="))
-    return out

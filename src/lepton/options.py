@@ -111,3 +111,11 @@ def ray_address(value: str | bool | None) -> str | None:
             f"--ray: expected a cluster address like 10.0.0.5:6379, ray://10.0.0.5:10001 or auto; got {value!r}"
         )
     return value.strip() or "auto"
+
+
+def positive_qps(value: float | None) -> float | None:
+    """``--qps`` (a target load in requests/s): None (no target) or a positive number; the one check that
+    ``optimize``, ``bench``, the cost model and ``serve --ray`` share."""
+    if value is not None and not value > 0:
+        raise UserError(f"--qps must be positive; got {value}")
+    return value

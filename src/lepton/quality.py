@@ -8,6 +8,7 @@ from typing import Any, Literal
 import numpy as np
 
 from lepton.contract import Contract
+from lepton.similarity import row_cosines, rows
 
 
 def per_class_metrics(
@@ -52,28 +53,16 @@ def regression_metrics(y_true: np.ndarray, y_pred: np.ndarray) -> dict[str, floa
     return {"mae": float(np.mean(np.abs(err))), "rmse": float(np.sqrt(np.mean(err**2)))}
 
 
-def _rows(reference: np.ndarray, candidate: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+def fidelity(reference: np.ndarray, candidate: np.ndarray) -> dict[str, Any]:
+    """How close ``candidate`` is to ``reference`` row by row: mean/min cosine, max abs error, top-1 agreement.
+
+    The cosine follows ``lepton.similarity.row_cosines`` (a zero row: 1.0 against a zero row, else 0.0).
+    """
     ref = np.asarray(reference, dtype=np.float64)
     cand = np.asarray(candidate, dtype=np.float64)
     if ref.shape != cand.shape:
         raise ValueError(f"fidelity: output shapes differ, reference {ref.shape} vs candidate {cand.shape}")
-    n = ref.shape[0] if ref.ndim else 1
-    return ref.reshape(n, -1), cand.reshape(n, -1)
-
-
-def row_cosines(reference: np.ndarray, candidate: np.ndarray) -> np.ndarray:
-    """The cosine of each row of ``candidate`` to the same row of ``reference`` (two zero rows agree: 1.0)."""
-    r, c = _rows(reference, candidate)
-    denom = np.linalg.norm(r, axis=1) * np.linalg.norm(c, axis=1)
-    same = np.all(np.isclose(r, c), axis=1)
-    return np.asarray(
-        np.where(denom > 0, np.sum(r * c, axis=1) / np.where(denom > 0, denom, 1.0), np.where(same, 1.0, 0.0))
-    )
-
-
-def fidelity(reference: np.ndarray, candidate: np.ndarray) -> dict[str, Any]:
-    """How close ``candidate`` is to ``reference`` row by row: mean/min cosine, max abs error, top-1 agreement."""
-    r, c = _rows(reference, candidate)
+    r, c = rows(ref), rows(cand)
     cos = row_cosines(r, c)
     out = {
         "cosine": float(np.mean(cos)),

@@ -199,3 +199,31 @@ def test_saved_tokenizer_folder_declares_the_models_limit(tmp_path: Path) -> Non
     assert text.declared_max_length(folder) == 256
     assert raw.truncation is not None and raw.truncation["max_length"] == 256 and raw.padding is None
     assert len(raw.encode(_long_text()).ids) == 256
+
+
+def test_padding_token_id_lists_gives_what_tokenizing_gives(tok_folder: Path) -> None:
+    """The server pads token-id lists with ``pad``; it must feed the model what ``tokenize`` feeds it."""
+    texts = ["Short.", "A somewhat longer sentence than the first one.", "Middle sized text."]
+    ids = [e.ids for e in text.load_tokenizer(tok_folder, padding="none").encode_batch(texts)]
+
+    padded = text.pad(ids, pad_with=text.pad_id(tok_folder))
+    tokenized = text.tokenize(tok_folder, texts)
+
+    assert text.pad_id(tok_folder) == PAD
+    for name in text.FEED_NAMES:
+        assert padded[name].tolist() == tokenized[name].tolist(), name
+    assert list(text.pad(ids, names=("input_ids", "attention_mask"))) == ["input_ids", "attention_mask"]
+
+
+def test_a_custom_pad_id_fills_only_the_padding() -> None:
+    padded = text.pad([[5, 6, 7], [8]], pad_with=3)
+    assert padded["input_ids"].tolist() == [[5, 6, 7], [8, 3, 3]]
+    assert padded["attention_mask"].tolist() == [[1, 1, 1], [1, 0, 0]]
+
+
+def test_mean_pooling_ignores_the_padding_and_normalises() -> None:
+    hidden = np.array([[[1.0, 0.0], [3.0, 0.0]], [[0.0, 2.0], [9.0, 9.0]]], dtype=np.float32)
+    mask = np.array([[1, 1], [1, 0]])
+    pooled = text.mean_pool(hidden, mask)
+    assert pooled.tolist() == [[1.0, 0.0], [0.0, 1.0]]
+    assert text.mean_pool(pooled, mask) is pooled  # already one vector per row

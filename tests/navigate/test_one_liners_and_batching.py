@@ -10,9 +10,9 @@ from typing import Any
 import numpy as np
 import pytest
 import torch
-from lepton.cost.hardware import detect_hardware
 
 import lepton
+from lepton.hardware import detect_hardware
 from lepton.ir.artifact import Artifact
 from lepton.navigate.result import OptimizeResult
 

@@ -5,7 +5,14 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from lepton.training.evaluate import classification_report, confusion_matrix, forecast_report, ratios
+from lepton.ir.artifact import Artifact
+from lepton.training.evaluate import (
+    classification_report,
+    confusion_matrix,
+    forecast_report,
+    inference_timing,
+    ratios,
+)
 
 
 def test_classification_report_by_hand() -> None:
@@ -41,3 +48,13 @@ def test_forecast_report_by_hand() -> None:
     assert r["mape"] == pytest.approx((0.2 + 0.1 + 0.0) / 3 * 100)  # the zero target is left out
     assert r["mae_per_step"] == pytest.approx([1.5, 1.0])
     assert ratios(r, {"mae": 2.5, "rmse": 0.0}) == {"mae": pytest.approx(0.5)}
+
+
+def test_inference_timing_runs_the_export_through_the_engine(tiny_artifact: Artifact) -> None:
+    spec = tiny_artifact.signature.inputs[0]
+    rows = np.random.default_rng(0).standard_normal((10, int(spec.shape[1]))).astype(np.float32)
+
+    timing = inference_timing(tiny_artifact, {spec.name: rows}, seconds=0.02)
+
+    assert timing["batch"] == 10
+    assert timing["ms_per_row_batch1"] > 0 and timing["ms_per_row_batched"] > 0

@@ -15,7 +15,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any, cast
 
-from lepton.cost.model import DEFAULT_MAX_UTILIZATION
+from lepton.cost.model import DEFAULT_MAX_UTILIZATION, replicas_for
 from lepton.distributed import require_ray
 from lepton.distributed.cluster import NAMESPACE, alive_nodes, connected, nodes_by_kind, on_kind, pinned
 from lepton.distributed.shipping import Package, node_cache, pack, remove, unpack
@@ -24,6 +24,7 @@ from lepton.errors import UserError
 from lepton.ir.artifact import Artifact
 from lepton.measure.prediction import Prediction
 from lepton.navigate.deployment import Deployment
+from lepton.options import positive_qps
 from lepton.serve.config import ServeConfig
 from lepton.serve.refs import ResolvedModel
 
@@ -69,8 +70,7 @@ def plan_replicas(cfg: ServeConfig, models: Sequence[ResolvedModel], qps: float 
     if target is None:
         why = "1 replica: give --qps (or optimize with --qps) to size replicas from the measured capacity"
         return ReplicaPlan(1, 1, 2.0, max_ongoing, why, cpus)
-    if target <= 0:
-        raise UserError(f"--qps must be positive; got {target}")
+    positive_qps(target)
     need, ongoing, parts = 1, 1.0, []
     for m in models:
         d = m.deployment
@@ -79,7 +79,7 @@ def plan_replicas(cfg: ServeConfig, models: Sequence[ResolvedModel], qps: float 
                 f"--qps: {m.name} has no capacity measured by `lepton optimize`, so its replicas cannot be sized; "
                 f"run `lepton optimize {m.name} --qps {target:g}` first, or leave out --qps for one replica"
             )
-        n = max(1, math.ceil(target / (d.throughput_per_s * DEFAULT_MAX_UTILIZATION) - 1e-9))
+        n = replicas_for(target, d.throughput_per_s)
         per_replica = target / n  # requests/s each replica takes at the target
         latency_s = (d.latency_ms.mean if d.latency_ms else 1000.0 / d.throughput_per_s) / 1000.0
         ongoing = max(ongoing, per_replica * 2 * latency_s)  # Little's law: queued + running (about 2x a batch)

@@ -10,6 +10,7 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
+from lepton.fileio import publish_dir
 from lepton.ir.artifact import Artifact
 
 Package = dict[str, Any]  # {"id": str, "files": {relative path: bytes}, "torch_module": nn.Module | None}
@@ -37,10 +38,7 @@ def unpack(package: Package, root: Path) -> Artifact:
             target = staged / rel
             target.parent.mkdir(parents=True, exist_ok=True)
             target.write_bytes(data)
-        try:
-            os.rename(staged, final)
-        except OSError:  # another task unpacked it first
-            shutil.rmtree(staged, ignore_errors=True)
+        publish_dir(staged, final)  # False: another task unpacked it first
     art = Artifact.load(final)
     return art.with_(torch_module=package["torch_module"]) if package.get("torch_module") is not None else art
 

@@ -17,6 +17,7 @@ from pydantic import field_validator
 
 from lepton.contract import Contract, JsonForm
 from lepton.errors import IntakeError
+from lepton.fileio import write_atomic
 from lepton.ir.signature import Signature
 from lepton.ir.source import Source, source_from_json, source_json
 
@@ -109,9 +110,7 @@ class Artifact:
         }
 
     def write_meta(self) -> None:
-        tmp = self.path / (META_FILE + ".tmp")
-        tmp.write_text(json.dumps(self.meta(), indent=2))
-        tmp.replace(self.path / META_FILE)
+        write_atomic(self.path / META_FILE, json.dumps(self.meta(), indent=2))
 
     @classmethod
     def load(cls, folder: Path) -> Artifact:

@@ -59,6 +59,7 @@ class ValueRange:
     choices: tuple[int, ...] = ()
     why: str = ""
     rows: int = 0  # the size of the table an index reads from (0: not an index)
+    lookup: bool = False  # every bound is a table lookup that fails outside it (Gather; not OneHot's zeros)
 
 
 @dataclass
@@ -67,6 +68,7 @@ class _Bound:
     high: int
     why: str
     rows: int
+    lookup: bool = True
 
 
 @dataclass
@@ -207,7 +209,7 @@ def _index_bound(g: _Graph, node: onnx.NodeProto, traced: str, shift: tuple[int,
     if n <= 0:
         return None
     lo, hi = 0 - shift[0], n - 1 - shift[1]
-    return _Bound(lo, hi, f"indexes {where} ({n} rows)", n)
+    return _Bound(lo, hi, f"indexes {where} ({n} rows)", n, lookup=op != "OneHot")
 
 
 def _trace(g: _Graph, name: str) -> _Trace:
@@ -262,7 +264,8 @@ def _resolve(t: _Trace) -> ValueRange | None:
             lo, hi = tightest.low, tightest.high
         lo = max(lo, 0) if hi >= 0 else lo
         why = "; ".join(dict.fromkeys(b.why for b in t.bounds))
-        return ValueRange("index", lo, hi, why=why, rows=tightest.rows)
+        lookup = all(b.lookup for b in t.bounds)
+        return ValueRange("index", lo, hi, why=why, rows=tightest.rows, lookup=lookup)
     if t.choices:
         values, why = t.choices[0]
         return ValueRange("choice", min(values), max(values), choices=values, why=why)
@@ -296,3 +299,15 @@ def input_ranges(model: onnx.ModelProto) -> dict[str, ValueRange]:
         if r is not None:
             out[v.name] = r
     return out
+
+
+def index_bounds(model: onnx.ModelProto) -> dict[str, int]:
+    """Integer inputs that index tables as they are (token ids, followed through Casts, Reshapes, ...) -> the
+    rows of the smallest table: a value outside -rows..rows-1 fails the lookup (ONNX Gather), and with it a
+    whole batch, so a server refuses such a request alone. Inputs shifted on the way (``ids + 2``) are left out.
+    """
+    return {
+        name: r.rows
+        for name, r in input_ranges(model).items()
+        if r.kind == "index" and r.lookup and r.low == 0 and r.high == r.rows - 1
+    }

@@ -24,6 +24,7 @@ from lepton.ir.artifact import MODEL_FILE
 from lepton.ir.signature import Signature
 from lepton.ir.source import HfSource
 from lepton.settings import offline_hub
+from lepton.similarity import row_cosines
 
 if TYPE_CHECKING:
     from lepton.ir.intake import Built
@@ -169,7 +170,7 @@ def export_hf_encoder(path: str | Path, out_dir: Path) -> Built:
     with torch.no_grad():
         want = encoder(*(torch.from_numpy(batch[n]) for n in names)).numpy()
     got = run_onnx(model_path, {n: batch[n] for n in names})[OUTPUT_NAME]
-    cosine = float(np.min(np.sum(got * want, axis=1) / (np.linalg.norm(got, axis=1) * np.linalg.norm(want, axis=1))))
+    cosine = float(np.min(row_cosines(want, got)))
     if not cosine >= MIN_COSINE:
         raise IntakeError(
             f"the ONNX export of {path.name} does not match PyTorch (min cosine {cosine:.6f} < "

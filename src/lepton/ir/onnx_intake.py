@@ -148,12 +148,23 @@ def check_loads(model_path: Path) -> None:
         ) from None
 
 
-def ort_session(model_path: Path) -> Any:
+def ort_session(model_path: Path, *, level: str = "disable", save_to: Path | None = None) -> Any:
+    """A plain CPU ONNX Runtime session, the one made below the engines (which open every timed and served
+    session): intake's load and parity checks (no graph optimization), the sensitivity ranking's fidelity
+    (``level="all"``, as the engine runs it) and the graph pass, which has ORT write the graph it optimized
+    to ``save_to``. Stages above the engines open models with ``lepton.engines.base.open_session``."""
     import onnxruntime as ort
 
     so = ort.SessionOptions()
     so.log_severity_level = 3
-    so.graph_optimization_level = ort.GraphOptimizationLevel.ORT_DISABLE_ALL
+    so.graph_optimization_level = {
+        "disable": ort.GraphOptimizationLevel.ORT_DISABLE_ALL,
+        "basic": ort.GraphOptimizationLevel.ORT_ENABLE_BASIC,
+        "extended": ort.GraphOptimizationLevel.ORT_ENABLE_EXTENDED,
+        "all": ort.GraphOptimizationLevel.ORT_ENABLE_ALL,
+    }[level]
+    if save_to is not None:
+        so.optimized_model_filepath = str(save_to)
     return ort.InferenceSession(str(model_path), so, providers=["CPUExecutionProvider"])
 
 

@@ -239,6 +239,38 @@ def tokenize(
     return {n: feeds[n] for n in names}
 
 
+def pad_id(where: Artifact | str | Path) -> int:
+    """The id the model's tokenizer pads with (its pad token's; 0 when its vocabulary has none)."""
+    padding = load_tokenizer(where, padding="longest").padding
+    return int(padding["pad_id"]) if padding else 0
+
+
+def pad(ids: Sequence[Sequence[int]], *, pad_with: int = 0, names: Sequence[str] = FEED_NAMES) -> dict[str, np.ndarray]:
+    """Token-id lists as int64 feeds padded to the longest, as ``tokenize`` pads: ``input_ids`` (``pad_with``
+    after each list), ``attention_mask`` (1 over the tokens) and ``token_type_ids`` (zeros), those in ``names``."""
+    if not ids:
+        raise UserError("no token-id lists to pad; give at least one")
+    longest = max(len(x) for x in ids)
+    input_ids = np.full((len(ids), longest), pad_with, dtype=np.int64)
+    mask = np.zeros((len(ids), longest), dtype=np.int64)
+    for r, x in enumerate(ids):
+        input_ids[r, : len(x)] = x
+        mask[r, : len(x)] = 1
+    feeds = {"input_ids": input_ids, "attention_mask": mask, "token_type_ids": np.zeros_like(input_ids)}
+    return {n: feeds[n] for n in FEED_NAMES if n in names}
+
+
+def mean_pool(hidden: np.ndarray, mask: np.ndarray) -> np.ndarray:
+    """Sentence embeddings from token states [rows, tokens, dim]: the mean over the unmasked tokens, L2-normalised
+    (as the exported encoders pool); an output that is already [rows, dim] is returned as it is."""
+    if hidden.ndim == 2:
+        return hidden
+    m = mask[:, : hidden.shape[1], None].astype(hidden.dtype)
+    pooled = (hidden * m).sum(axis=1) / np.maximum(m.sum(axis=1), 1e-9)
+    out: np.ndarray = pooled / np.maximum(np.linalg.norm(pooled, axis=1, keepdims=True), 1e-12)
+    return out
+
+
 # -- intake: the source folder's tokenizer, saved into an artifact -----------------------------------
 def load_hf_tokenizer(path: Path) -> Any:
     """The Hugging Face tokenizer of a model folder (``transformers.AutoTokenizer``, offline)."""
@@ -281,6 +313,9 @@ __all__ = [
     "has_tokenizer",
     "load_tokenizer",
     "max_length",
+    "mean_pool",
+    "pad",
+    "pad_id",
     "sample_sentences",
     "tokenize",
     "tokenizer_dir",

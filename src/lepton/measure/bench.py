@@ -17,7 +17,7 @@ from lepton.measure.failures import check_runs
 from lepton.measure.timing import TimingPlan
 from lepton.measure.trial import Trial, TrialSpec, failed_trial, measure_trial, reference_for
 from lepton.measure.workload import make_workload
-from lepton.options import check_known, int_list, option_names, optional_path, shape_pins
+from lepton.options import check_known, int_list, option_names, optional_path, positive_qps, shape_pins
 from lepton.progress import Progress
 from lepton.quality import Quality
 from lepton.store.store import Store
@@ -61,8 +61,7 @@ class BenchOptions:
             raise UserError(f"--threads must be >= 0 (0: the engine's default); got {opts.threads}")
         if opts.seconds <= 0:
             raise UserError(f"--seconds must be positive; got {opts.seconds}")
-        if opts.qps is not None and opts.qps <= 0:
-            raise UserError(f"--qps must be positive; got {opts.qps}")
+        positive_qps(opts.qps)
         return opts
 
     def plan(self) -> TimingPlan:

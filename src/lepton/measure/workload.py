@@ -7,11 +7,11 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
-import onnx
 
 from lepton.errors import UserError, first_line
 from lepton.ir.artifact import Artifact
 from lepton.ir.signature import numpy_dtype
+from lepton.ir.synthesis import row_count, synthesize_artifact, take_rows
 
 DEFAULT_SEQUENCE = 128
 DEFAULT_ROWS = 64
@@ -33,28 +33,12 @@ class Workload:
     batch_axes: dict[str, int | None] = field(default_factory=dict)
     provenance: dict[str, str] = field(default_factory=dict)
 
-    def _axis(self, name: str) -> int | None:
-        return self.batch_axes.get(name, 0)
-
     @property
     def n_rows(self) -> int:
-        for k, v in self.rows.items():
-            axis = self._axis(k)
-            if axis is not None:
-                return int(v.shape[axis])
-        return 1
+        return row_count(self.rows, self.batch_axes)
 
     def _take(self, idx: np.ndarray | slice) -> dict[str, np.ndarray]:
-        out = {}
-        for k, v in self.rows.items():
-            axis = self._axis(k)
-            if axis is None:
-                out[k] = v
-            elif isinstance(idx, slice):
-                out[k] = v[(slice(None),) * axis + (idx,)]
-            else:
-                out[k] = np.ascontiguousarray(np.take(v, idx, axis=axis))
-        return out
+        return take_rows(self.rows, self.batch_axes, idx)
 
     def batch(self, batch_size: int, index: int = 0) -> dict[str, np.ndarray]:
         """Rows ``[index*b, (index+1)*b)``, wrapping around when the data is shorter than a batch."""
@@ -98,20 +82,14 @@ def synthesize_workload(
     sequence: int = DEFAULT_SEQUENCE,
     fill_unknown: int | None = None,
 ) -> Workload:
-    """Inputs made from the signature and the graph (``measure.synthesis``): indices inside the tables they
+    """Inputs made from the signature and the graph (``ir.synthesis``): indices inside the tables they
     read, values the graph compares with, masks, positions and lengths that agree with the shapes.
 
     Sequence dims get ``sequence``; other open dims are an error asking for ``--shape`` unless
     ``fill_unknown`` gives them a size (passes calibrating without user data do that). Large inputs get
     fewer rows; a model with a fixed batch gets exactly that many.
     """
-    from lepton.measure.synthesis import synthesize
-
-    model = onnx.load(str(artifact.model_path), load_external_data=False)
-    text = artifact.task == "embedding" or any("ids" in s.name for s in artifact.signature.inputs)
-    made = synthesize(
-        model, artifact.signature, text=text, rows=rows, seed=seed, sequence=sequence, fill_unknown=fill_unknown
-    )
+    made = synthesize_artifact(artifact, rows=rows, seed=seed, sequence=sequence, fill_unknown=fill_unknown)
     return Workload(made.arrays, None, "synthesized", made.batch_axes, made.provenance)
 
 

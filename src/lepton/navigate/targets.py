@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from lepton.errors import UserError
+from lepton.options import positive_qps
 from lepton.slo import Slo
 
 if TYPE_CHECKING:
@@ -28,8 +29,7 @@ class Targets:
             raise UserError(f"--objective must be one of {', '.join(OBJECTIVES)}; got {self.objective!r}")
         if not 0 <= self.max_drop < 1:
             raise UserError(f"--max-drop is a fraction in [0, 1), e.g. 0.01 for 1%; got {self.max_drop}")
-        if self.qps is not None and self.qps <= 0:
-            raise UserError(f"--qps must be positive; got {self.qps}")
+        positive_qps(self.qps)
         if self.budget is not None:
             if self.budget <= 0:
                 raise UserError(f"--budget must be positive (USD per month); got {self.budget}")

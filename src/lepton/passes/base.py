@@ -107,12 +107,12 @@ def _cuts(rows: int, size: int | None) -> list[slice]:
 def synthesize_feeds(
     artifact: Artifact, *, batches: int = 4, batch: int = 8, sequence: int = 32, seed: int = 0
 ) -> list[Feeds]:
-    """``batches`` batches of inputs synthesized from the signature (see ``measure.workload``): valid token
+    """``batches`` batches of inputs synthesized from the signature and graph (``ir.synthesis``): valid token
     ids, masks of ones, floats ~N(0,1); open dims other than the batch get ``sequence``."""
-    from lepton.measure.workload import synthesize_workload
+    from lepton.ir.synthesis import synthesize_artifact
 
-    w = synthesize_workload(artifact, rows=batches * batch, seed=seed, sequence=sequence, fill_unknown=sequence)
-    return w.batches(batch, batches)
+    made = synthesize_artifact(artifact, rows=batches * batch, seed=seed, sequence=sequence, fill_unknown=sequence)
+    return made.batches(batch, batches)
 
 
 class Pass(ABC, Generic[P]):

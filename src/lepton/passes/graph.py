@@ -116,16 +116,9 @@ class OptimizeGraph(Pass[GraphOptParams]):
         return "graph-opt"
 
     def build(self, artifact: Artifact, ctx: PassContext, work: Path) -> None:
-        import onnxruntime as ort
+        from lepton.ir.onnx_intake import ort_session
 
-        so = ort.SessionOptions()
-        so.graph_optimization_level = {
-            "basic": ort.GraphOptimizationLevel.ORT_ENABLE_BASIC,
-            "extended": ort.GraphOptimizationLevel.ORT_ENABLE_EXTENDED,
-        }[self.params.level]
-        so.optimized_model_filepath = str(work / "ort.onnx")
-        so.log_severity_level = 3
-        ort.InferenceSession(str(artifact.model_path), so, providers=["CPUExecutionProvider"])
+        ort_session(artifact.model_path, level=self.params.level, save_to=work / "ort.onnx")  # ORT as the optimizer
         model = onnx.load(str(work / "ort.onnx"))
         (work / "ort.onnx").unlink()
         save_model(model, work)

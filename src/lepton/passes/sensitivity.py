@@ -25,32 +25,24 @@ import onnx
 
 from lepton.errors import NotApplicable, PassError
 from lepton.ir.artifact import MODEL_FILE, Artifact
+from lepton.ir.onnx_intake import ort_session
 from lepton.passes.base import Feeds, Pass, PassContext
 from lepton.passes.quantize import DYNAMIC_OPS, DynamicInt8, quantizable_nodes
 from lepton.passes.runner import apply_chain
+from lepton.similarity import row_cosines
 
 METHODS = ("one-at-a-time", "leave-one-out")
 
 
 def mean_cosine(reference: Sequence[np.ndarray], candidate: Sequence[np.ndarray]) -> float:
-    """Mean cosine similarity between matching rows (first axis = batch) of two lists of arrays."""
-    sims = []
-    for a, b in zip(reference, candidate, strict=True):
-        a2 = a.reshape(a.shape[0], -1).astype(np.float64)
-        b2 = b.reshape(b.shape[0], -1).astype(np.float64)
-        num = (a2 * b2).sum(1)
-        den = np.linalg.norm(a2, axis=1) * np.linalg.norm(b2, axis=1)
-        sims.append(np.where(den > 0, num / np.maximum(den, 1e-30), 1.0))
+    """Mean cosine between matching rows (first axis = batch) of two lists of arrays (``row_cosines``' rule)."""
+    sims = [row_cosines(a, b) for a, b in zip(reference, candidate, strict=True)]
     return float(np.concatenate(sims).mean())
 
 
 def run_model(path: Path, feeds: Sequence[Feeds], output: str | None = None) -> list[np.ndarray]:
     """Run an ONNX file on each feed dict with ONNX Runtime (CPU); returns the first (or named) output."""
-    import onnxruntime as ort
-
-    so = ort.SessionOptions()
-    so.log_severity_level = 3
-    sess = ort.InferenceSession(str(path), so, providers=["CPUExecutionProvider"])
+    sess = ort_session(path, level="all")
     names = [i.name for i in sess.get_inputs()]
     out_name = output or sess.get_outputs()[0].name
     return [sess.run([out_name], {n: f[n] for n in names})[0] for f in feeds]

@@ -15,7 +15,11 @@ from typing import Any
 import httpx
 import numpy as np
 
+from lepton import wire
 from lepton.errors import UserError
+from lepton.ir.graph_ranges import ValueRange
+from lepton.ir.signature import Signature, TensorSpec
+from lepton.ir.synthesis import synthesize_from
 
 PROTOCOLS = ("v2", "v2-binary", "simple", "embeddings")
 _SENTENCES = [
@@ -88,68 +92,55 @@ class LoadResult:
         )
 
 
-def _shape(dims: list[int], rows: int, seq: int) -> list[int]:
-    return [rows if i == 0 and d < 0 else (seq if d < 0 else d) for i, d in enumerate(dims)]
+def _signature(meta: dict[str, Any]) -> tuple[Signature, dict[str, ValueRange]]:
+    """The model as its v2 metadata describes it: dim 0 of any size is the batch, other open dims the
+    sequence; an input with ``parameters.index_rows`` indexes a table of that many rows."""
+    specs, hints = [], {}
+    for t in meta["inputs"]:
+        dims = tuple(d if d >= 0 else ("batch" if i == 0 else "sequence") for i, d in enumerate(t["shape"]))
+        specs.append(TensorSpec(t["name"], wire.V2_TO_NUMPY.get(t["datatype"], "float32"), dims))
+        rows = (t.get("parameters") or {}).get("index_rows")
+        if isinstance(rows, int) and rows > 0:
+            why = f"indexes a table of {rows} rows (the server's metadata)"
+            hints[t["name"]] = ValueRange("index", 0, rows - 1, why=why, rows=rows, lookup=True)
+    return Signature(tuple(specs), ()), hints
+
+
+def synthesize_inputs(meta: dict[str, Any], spec: LoadSpec) -> dict[str, np.ndarray]:
+    """One request's inputs, made by the one synthesis (``ir.synthesis``) from the model's v2 metadata: ids
+    inside the vocabulary the server declares, masks of ones, floats ~N(0, 1); ``spec.rows`` rows of
+    ``spec.seq_len`` tokens. Text (BYTES) inputs get sample sentences."""
+    signature, hints = _signature(meta)
+    numeric = Signature(tuple(t for t in signature.inputs if t.dtype != "str"), ())
+    made = synthesize_from(
+        hints, numeric, text=False, rows=spec.rows, sequence=spec.seq_len, fill_unknown=spec.seq_len
+    ).arrays
+    out = {}
+    for t in signature.inputs:
+        if t.dtype == "str":
+            shape = [spec.rows if d == "batch" else 1 if isinstance(d, str) else d for d in t.shape]
+            n = int(np.prod(shape))
+            out[t.name] = np.array([_SENTENCES[i % len(_SENTENCES)] for i in range(n)], dtype=object).reshape(shape)
+        else:
+            out[t.name] = made[t.name]
+    return out
 
 
 def build_payload(meta: dict[str, Any], spec: LoadSpec) -> tuple[str, bytes, dict[str, str]]:
     """(path, body, headers) for one request, synthesized from the model's v2 metadata."""
-    from lepton.serve.validate import V2_TO_NUMPY
-
-    name = meta["name"]
-    rng = np.random.default_rng(0)
-    arrays = {}
-    for t in meta["inputs"]:
-        shape = _shape(t["shape"], spec.rows, spec.seq_len)
-        dtype = np.dtype(V2_TO_NUMPY[t["datatype"]])
-        if t["name"] == "attention_mask":
-            arr = np.ones(shape, dtype)
-        elif t["name"] == "token_type_ids":
-            arr = np.zeros(shape, dtype)
-        elif dtype.kind in "iu":
-            arr = rng.integers(1, 1000, size=shape).astype(dtype)
-        else:
-            arr = rng.standard_normal(shape).astype(dtype)
-        arrays[t["name"]] = (t["datatype"], arr)
     from lepton.serve.limits import dumps
 
-    if spec.protocol == "simple":
-        return (
-            f"/v1/models/{name}/predict",
-            dumps({"inputs": {k: a.tolist() for k, (_, a) in arrays.items()}}),
-            {},
-        )
+    name = meta["name"]
     if spec.protocol == "embeddings":
         texts = [_SENTENCES[i % len(_SENTENCES)] for i in range(spec.rows)]
         return "/v1/embeddings", dumps({"model": name, "input": texts, "encoding_format": "float"}), {}
-    if spec.protocol == "v2":
-        body = {
-            "inputs": [
-                {"name": k, "shape": list(a.shape), "datatype": dt, "data": a.ravel().tolist()}
-                for k, (dt, a) in arrays.items()
-            ]
-        }
-        return f"/v2/models/{name}/infer", dumps(body), {"content-type": "application/json"}
-    blobs = [a.astype(a.dtype.newbyteorder("<")).tobytes() for _, a in arrays.values()]
-    head = dumps(
-        {
-            "inputs": [
-                {
-                    "name": k,
-                    "shape": list(a.shape),
-                    "datatype": dt,
-                    "parameters": {"binary_data_size": len(b)},
-                }
-                for (k, (dt, a)), b in zip(arrays.items(), blobs, strict=True)
-            ],
-            "parameters": {"binary_data_output": True},
-        }
-    )
-    return (
-        f"/v2/models/{name}/infer",
-        head + b"".join(blobs),
-        {"Inference-Header-Content-Length": str(len(head)), "content-type": "application/octet-stream"},
-    )
+    arrays = synthesize_inputs(meta, spec)
+    if spec.protocol == "simple":
+        return f"/v1/models/{name}/predict", dumps({"inputs": {k: a.tolist() for k, a in arrays.items()}}), {}
+    datatypes = {t["name"]: t["datatype"] for t in meta["inputs"]}
+    binary = spec.protocol == "v2-binary" and "BYTES" not in datatypes.values()  # text has no binary form
+    body, headers = wire.encode_request(arrays, binary=binary, binary_output=binary, datatypes=datatypes)
+    return f"/v2/models/{name}/infer", body, headers
 
 
 async def _run(spec: LoadSpec) -> LoadResult:

@@ -12,6 +12,7 @@ from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, Info
 from prometheus_client.exposition import CONTENT_TYPE_LATEST, generate_latest
 
 from lepton.contract import Contract
+from lepton.cost.model import usd_per_1m
 from lepton.measure.prediction import Prediction
 from lepton.serve.policy import PolicyState
 
@@ -92,7 +93,7 @@ class ModelStats:
         s, self.current = self.current, _Second()
         lat = np.asarray(s.latencies) * 1000.0 if s.latencies else None
         rate = s.rows / elapsed if elapsed > 0 else 0.0
-        cost = self.usd_per_hour / (rate * 3600.0) * 1e6 if self.usd_per_hour and rate > 0 else None
+        cost = usd_per_1m(self.usd_per_hour, rate) if self.usd_per_hour and rate > 0 else None
         point = LivePoint(
             t=round(now, 3),
             throughput_per_s=round(rate, 2),

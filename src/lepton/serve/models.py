@@ -21,7 +21,7 @@ from lepton.engines import open_session
 from lepton.engines.base import RuntimeConfig, Session
 from lepton.errors import ServeError, UserError
 from lepton.hardware import serving_lanes
-from lepton.ir import text
+from lepton.ir import graph_ranges, text
 from lepton.ir.signature import Signature, TensorSpec
 from lepton.measure.prediction import Prediction
 from lepton.serve.batcher import Batcher, Lanes, Policy
@@ -31,7 +31,7 @@ from lepton.serve.metrics import Metrics
 from lepton.serve.policy import AdaptivePolicy, FixedPolicy
 from lepton.serve.refs import ResolvedModel
 from lepton.serve.shadow import Shadow
-from lepton.serve.validate import index_bounds
+from lepton.wire import v2_datatype
 
 log = logging.getLogger("lepton.serve")
 DEFAULT_MAX_BATCH = 32
@@ -71,7 +71,8 @@ class ServedModel:
     shadow: Shadow | None = None
     tokenizer: Any = None  # a tokenizers.Tokenizer (truncating at max_tokens, no padding) for text models
     max_tokens: int | None = None  # the most tokens per text the model takes (known for text models)
-    index_bounds: dict[str, int] = field(default_factory=dict)  # index input -> table rows (validate.index_bounds)
+    index_bounds: dict[str, int] = field(default_factory=dict)  # index input -> table rows (graph_ranges.index_bounds)
+    pad_id: int = 0  # the id token-id lists are padded with (the tokenizer's pad token)
     loaded_at: float = field(default_factory=time.time)
     engine: str = "onnxruntime"
 
@@ -112,35 +113,40 @@ class ServedModel:
         raise ServeError(f"model {self.name!r} has no [batch, dim] output to use as an embedding", 400)
 
     def metadata(self) -> dict[str, Any]:
-        def spec(t: TensorSpec) -> dict[str, Any]:
-            from lepton.serve.validate import v2_datatype
+        """The v2 model metadata; an index input also says the rows of the table it indexes
+        (``parameters.index_rows``), so a client can send ids the model takes (``lepton loadtest`` does)."""
 
-            return {
+        def spec(t: TensorSpec, bounds: Mapping[str, int]) -> dict[str, Any]:
+            out: dict[str, Any] = {
                 "name": t.name,
                 "datatype": v2_datatype(t.dtype),
                 "shape": [d if isinstance(d, int) else -1 for d in t.shape],
             }
+            if t.name in bounds:
+                out["parameters"] = {"index_rows": bounds[t.name]}
+            return out
 
         return {
             "name": self.name,
             "versions": [self.version],
             "platform": self.platform,
-            "inputs": [spec(t) for t in self.signature.inputs],
-            "outputs": [spec(t) for t in self.signature.outputs],
+            "inputs": [spec(t, self.index_bounds) for t in self.signature.inputs],
+            "outputs": [spec(t, {}) for t in self.signature.outputs],
         }
 
 
-def _tokenizer(resolved: ResolvedModel) -> tuple[Any, int | None]:
-    """The model's tokenizer (cutting at its token limit, not padding: chunks are padded here) and that limit.
+def _tokenizer(resolved: ResolvedModel) -> tuple[Any, int | None, int]:
+    """The model's tokenizer (cutting at its token limit, not padding: chunks are padded with ``ir.text.pad``),
+    that limit, and the id it pads with.
 
-    From the served artifact, else from its reference (the base it was optimized from); (None, None) when
+    From the served artifact, else from its reference (the base it was optimized from); (None, None, 0) when
     neither has one.
     """
     for art in (resolved.artifact, resolved.reference):
         if art is not None and text.has_tokenizer(art):
             limit = text.max_length(art)
-            return text.load_tokenizer(art, max_length=limit, padding="none"), limit
-    return None, None
+            return text.load_tokenizer(art, max_length=limit, padding="none"), limit, text.pad_id(art)
+    return None, None, 0
 
 
 def _policy(cfg: ServeConfig, max_batch: int) -> Policy:
@@ -259,7 +265,7 @@ def open_model(
         else:
             ref_session = open_session(engine, ref_art, RuntimeConfig(intra_op_threads=1))
             shadow = Shadow(ref_session.run, cfg.shadow_rate, lambda c, m: metrics.observe_shadow(name, c, m))
-    tokenizer, max_tokens = _tokenizer(resolved) if resolved.artifact.task == "embedding" else (None, None)
+    tokenizer, max_tokens, pad_id = _tokenizer(resolved) if resolved.artifact.task == "embedding" else (None, None, 0)
     info = {
         "version": resolved.version,
         "artifact": resolved.artifact.id,
@@ -275,11 +281,11 @@ def open_model(
     graph = resolved.artifact if resolved.artifact.format == "onnx" else resolved.reference
     bounds: dict[str, int] = {}
     if graph is not None and graph.format == "onnx":  # the tables indices must stay inside (IR: its ONNX source)
-        bounds = index_bounds(onnx.load(str(graph.model_path), load_external_data=False))
+        bounds = graph_ranges.index_bounds(onnx.load(str(graph.model_path), load_external_data=False))
     if tokenizer is not None and "input_ids" in sig.input_names and "input_ids" not in bounds:
         bounds["input_ids"] = tokenizer.get_vocab_size()  # e.g. a table a pass computes rather than stores
     return ServedModel(
-        ref, resolved, sessions, batcher, max_batch, shadow, tokenizer, max_tokens, bounds, engine=engine
+        ref, resolved, sessions, batcher, max_batch, shadow, tokenizer, max_tokens, bounds, pad_id, engine=engine
     )
 
 

@@ -13,26 +13,23 @@ from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 
+from lepton.similarity import row_cosines, rows
+
 Run = Callable[[Mapping[str, np.ndarray]], dict[str, np.ndarray]]
 Report = Callable[[float, float], None]
 
 
 def compare(served: Mapping[str, np.ndarray], reference: Mapping[str, np.ndarray]) -> tuple[float, float]:
-    """Mean cosine (per row, over every float output) and the max abs error."""
+    """Mean cosine (per row, over every float output, by ``row_cosines``) and the max abs error."""
     cosines: list[float] = []
     max_abs = 0.0
     for name, ref in reference.items():
         got = served.get(name)
         if got is None or got.shape != ref.shape or ref.dtype.kind != "f":
             continue
-        a = got.reshape(len(got), -1).astype(np.float64) if got.ndim else got.reshape(1, 1).astype(np.float64)
-        b = ref.reshape(len(ref), -1).astype(np.float64) if ref.ndim else ref.reshape(1, 1).astype(np.float64)
-        num = (a * b).sum(axis=1)
-        den = np.linalg.norm(a, axis=1) * np.linalg.norm(b, axis=1)
-        cos = np.where(den > 0, num / np.maximum(den, 1e-30), 1.0)
-        cosines.extend(cos.tolist())
-        if a.size:
-            max_abs = max(max_abs, float(np.abs(a - b).max()))
+        cosines.extend(row_cosines(ref, got).tolist())
+        if got.size:
+            max_abs = max(max_abs, float(np.abs(rows(got) - rows(ref)).max()))
     return (float(np.mean(cosines)) if cosines else 1.0), max_abs
 
 

@@ -7,35 +7,14 @@ from collections.abc import Mapping
 from typing import Any
 
 import numpy as np
-import onnx
 
 from lepton.errors import ServeError
 from lepton.ir.signature import Signature, TensorSpec
+from lepton.wire import from_bytes, v2_datatype
 
-# Open Inference Protocol datatypes <-> numpy dtype names
-V2_TO_NUMPY = {
-    "BOOL": "bool",
-    "UINT8": "uint8",
-    "UINT16": "uint16",
-    "UINT32": "uint32",
-    "UINT64": "uint64",
-    "INT8": "int8",
-    "INT16": "int16",
-    "INT32": "int32",
-    "INT64": "int64",
-    "FP16": "float16",
-    "FP32": "float32",
-    "FP64": "float64",
-    "BYTES": "str",
-}
-NUMPY_TO_V2 = {v: k for k, v in V2_TO_NUMPY.items()}
 _KINDS = {"b": "b", "i": "iu", "u": "iu", "f": "iuf"}  # JSON values each dtype kind accepts
 
 MAX_ELEMENTS = 64 * 1024 * 1024  # per request and input, whatever the body limit says
-
-
-def v2_datatype(dtype: str) -> str:
-    return NUMPY_TO_V2.get(dtype, dtype.upper())
 
 
 def bad(message: str) -> ServeError:
@@ -92,14 +71,11 @@ def _strings(data: Any, spec: TensorSpec, shape: list[int] | None) -> np.ndarray
 
 
 def from_binary(buf: bytes | memoryview, spec: TensorSpec, datatype: str, shape: list[int]) -> np.ndarray:
-    dtype = V2_TO_NUMPY.get(datatype)
-    if dtype is None or dtype == "str":
-        raise bad(f"input {spec.name!r}: datatype {datatype!r} is not supported for binary data")
-    arr = np.frombuffer(buf, dtype=np.dtype(dtype).newbyteorder("<"))
-    expected = int(np.prod(shape)) if shape else 1
-    if arr.size != expected:
-        raise bad(f"input {spec.name!r}: shape {shape} needs {expected} {datatype} values; got {len(buf)} bytes")
-    return arr.reshape(shape).astype(np.dtype(dtype), copy=False)
+    """A binary input (``wire.from_bytes``), or a 400 saying why it does not fit."""
+    try:
+        return from_bytes(buf, datatype, shape)
+    except ValueError as e:
+        raise bad(f"input {spec.name!r}: {e}") from None
 
 
 def check_datatype(spec: TensorSpec, datatype: str | None) -> None:
@@ -120,26 +96,8 @@ def check_shape(shape: Any, name: str) -> list[int]:
     return shape
 
 
-def index_bounds(model: onnx.ModelProto) -> dict[str, int]:
-    """Integer inputs used straight as Gather indices into a constant table (token ids) -> its row count.
-
-    ONNX Runtime fails a whole batch on one index out of range, which would fail every request merged into
-    it; ``validate_feeds`` refuses such a request alone instead.
-    """
-    inputs = {i.name for i in model.graph.input}
-    tables = {t.name: int(t.dims[0]) for t in model.graph.initializer if t.dims}
-    out: dict[str, int] = {}
-    for node in model.graph.node:
-        if node.op_type == "Gather" and len(node.input) > 1 and node.input[1] in inputs and node.input[0] in tables:
-            axis = next((a.i for a in node.attribute if a.name == "axis"), 0)
-            if axis == 0:
-                name = node.input[1]
-                out[name] = min(out.get(name, tables[node.input[0]]), tables[node.input[0]])
-    return out
-
-
 def check_indices(name: str, arr: np.ndarray, rows: int) -> None:
-    """Values of an index input must lie in -rows..rows-1 (ONNX Gather), see ``index_bounds``."""
+    """Values of an index input must lie in -rows..rows-1 (ONNX Gather), see ``ir.graph_ranges.index_bounds``."""
     if arr.size and arr.dtype.kind in "iu":
         lo, hi = int(arr.min()), int(arr.max())
         if lo < -rows or hi >= rows:

@@ -7,7 +7,6 @@ are written in one transaction, so a killed process never leaves a half-written 
 from __future__ import annotations
 
 import json
-import os
 import shutil
 import sqlite3
 import tempfile
@@ -20,6 +19,7 @@ from typing import Any
 
 from lepton.contract import Contract
 from lepton.errors import UserError
+from lepton.fileio import publish_dir
 from lepton.ir.artifact import Artifact, Lineage, content_id
 from lepton.ir.signature import Signature
 from lepton.ir.source import Source
@@ -108,10 +108,7 @@ class Store:
             for p in folder.iterdir():
                 shutil.move(str(p), staged / p.name)
             art.with_(path=staged).write_meta()
-            try:
-                os.rename(staged, final)
-            except OSError:  # another process committed the same content first
-                shutil.rmtree(staged, ignore_errors=True)
+            publish_dir(staged, final)  # False: another process committed the same content first
         with self._db() as db:
             db.execute(
                 "INSERT OR IGNORE INTO artifacts VALUES (?,?,?,?,?,?,?)",

@@ -12,6 +12,8 @@ from typing import Any
 
 import numpy as np
 
+from lepton.engines.base import RuntimeConfig, open_session
+from lepton.ir.artifact import Artifact
 from lepton.quality import classification_metrics, per_class_metrics, regression_metrics
 
 
@@ -58,18 +60,15 @@ def ratios(
     return out
 
 
-def inference_timing(model_path: str, feeds: Mapping[str, np.ndarray], *, seconds: float = 0.25) -> dict[str, float]:
-    """Per-row time of the exported model in ONNX Runtime: one row at a time, and rows in batches of <= 64."""
-    import onnxruntime as ort
-
-    opts = ort.SessionOptions()
-    opts.log_severity_level = 3
-    session = ort.InferenceSession(model_path, opts, providers=["CPUExecutionProvider"])
+def inference_timing(artifact: Artifact, feeds: Mapping[str, np.ndarray], *, seconds: float = 0.25) -> dict[str, float]:
+    """Per-row time of the exported model in ONNX Runtime (CPU, the engine's defaults): one row at a time, and
+    rows in batches of <= 64."""
+    session = open_session("onnxruntime", artifact, RuntimeConfig(provider="CPU"))
     n = len(next(iter(feeds.values())))
 
     def per_row(batch: int) -> float:
         parts = [{k: v[i : i + batch] for k, v in feeds.items()} for i in range(0, n, batch)]
-        session.run(None, parts[0])
+        session.run(parts[0])
         times: list[float] = []
         rows: list[int] = []
         deadline = time.perf_counter() + seconds
@@ -77,11 +76,14 @@ def inference_timing(model_path: str, feeds: Mapping[str, np.ndarray], *, second
         while time.perf_counter() < deadline or len(times) < 3:
             part = parts[i % len(parts)]
             t0 = time.perf_counter()
-            session.run(None, part)
+            session.run(part)
             times.append(time.perf_counter() - t0)
             rows.append(len(next(iter(part.values()))))
             i += 1
         per = np.asarray(times) / np.asarray(rows)
         return float(np.median(per) * 1000)
 
-    return {"ms_per_row_batch1": per_row(1), "ms_per_row_batched": per_row(min(64, n)), "batch": min(64, n)}
+    try:
+        return {"ms_per_row_batch1": per_row(1), "ms_per_row_batched": per_row(min(64, n)), "batch": min(64, n)}
+    finally:
+        session.close()

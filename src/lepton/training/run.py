@@ -236,7 +236,7 @@ def train(
         "epoch_seconds": chosen.fit.epoch_seconds,
         "epochs_run": len(chosen.fit.history),
         "total_seconds": time.perf_counter() - t_start,
-        **inference_timing(str(art.model_path), _ort_feeds(recipe.export_inputs(p, p.test))),
+        **inference_timing(art, _ort_feeds(recipe.export_inputs(p, p.test))),
     }
     if tuning is not None and test_default is not None:
         tuning = {**tuning, "test_default": test_default.get(primary), "test_best": metrics.get(primary)}

@@ -16,6 +16,7 @@ from pathlib import Path
 
 import plotly.graph_objects as go
 
+from lepton.fileio import write_atomic
 from lepton.format import engine_name
 from lepton.measure.trial import Trial
 from lepton.navigate.result import OptimizeResult
@@ -41,12 +42,7 @@ def fill_page(title: str, body: str) -> str:
 
 def write_page(path: Path | str, html: str) -> Path:
     """Write a page to ``path`` (parents created, never half a file)."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(html, encoding="utf-8")
-    tmp.replace(path)
-    return path
+    return write_atomic(path, html)
 
 
 def stat(label: str, value: str, sub: str = "") -> str:

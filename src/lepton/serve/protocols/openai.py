@@ -16,6 +16,7 @@ from fastapi import APIRouter, Request
 from starlette.responses import Response
 
 from lepton.errors import ServeError
+from lepton.ir import text
 from lepton.serve.limits import json_response, parse_json
 from lepton.serve.models import ServedModel
 from lepton.serve.openapi import INFER_ERRORS, answers, ok, ref
@@ -173,32 +174,18 @@ def _token_lists(m: ServedModel, raw: Any, max_texts: int) -> list[list[int]]:
     return [e.ids for e in encodings]
 
 
-def _chunk_feeds(m: ServedModel, ids: list[list[int]], chunk: int) -> list[tuple[list[int], dict[str, np.ndarray]]]:
-    """Sorted-by-length chunks of at most ``chunk`` texts, each padded to its longest text."""
-    names = set(m.signature.input_names)
+Chunk = tuple[list[int], dict[str, np.ndarray], np.ndarray]  # text indices, the model's feeds, the mask
+
+
+def _chunk_feeds(m: ServedModel, ids: list[list[int]], chunk: int) -> list[Chunk]:
+    """Sorted-by-length chunks of at most ``chunk`` texts, each padded (``ir.text.pad``) to its longest text."""
+    names = m.signature.input_names
     order = sorted(range(len(ids)), key=lambda i: len(ids[i]))
     out = []
     for s in range(0, len(order), chunk):
         idx = order[s : s + chunk]
-        longest = max(len(ids[i]) for i in idx)
-        input_ids = np.zeros((len(idx), longest), dtype=np.int64)
-        mask = np.zeros((len(idx), longest), dtype=np.int64)
-        for r, i in enumerate(idx):
-            input_ids[r, : len(ids[i])] = ids[i]
-            mask[r, : len(ids[i])] = 1
-        feeds = {"input_ids": input_ids, "attention_mask": mask}
-        if "token_type_ids" in names:
-            feeds["token_type_ids"] = np.zeros_like(input_ids)
-        out.append((idx, {k: v for k, v in feeds.items() if k in names}))
-    return out
-
-
-def _pool(arr: np.ndarray, mask: np.ndarray) -> np.ndarray:
-    if arr.ndim == 2:
-        return arr
-    m = mask[:, : arr.shape[1], None].astype(arr.dtype)
-    pooled = (arr * m).sum(axis=1) / np.maximum(m.sum(axis=1), 1e-9)
-    out: np.ndarray = pooled / np.maximum(np.linalg.norm(pooled, axis=1, keepdims=True), 1e-12)
+        feeds = text.pad([ids[i] for i in idx], pad_with=m.pad_id)
+        out.append((idx, {k: v for k, v in feeds.items() if k in names}, feeds["attention_mask"]))
     return out
 
 
@@ -235,10 +222,10 @@ async def embeddings(request: Request) -> Response:
             out_name = m.embedding_output()
             chunks = _chunk_feeds(m, ids, max(1, m.max_rows))
             t.rows = len(ids)
-            results = await asyncio.gather(*(m.infer(f, len(idx), server.cfg.timeout_s) for idx, f in chunks))
+            results = await asyncio.gather(*(m.infer(f, len(idx), server.cfg.timeout_s) for idx, f, _ in chunks))
             vectors: list[np.ndarray] = [np.empty(0)] * len(ids)
-            for (idx, feeds), outs in zip(chunks, results, strict=True):
-                pooled = _pool(outs[out_name], feeds["attention_mask"])
+            for (idx, _, mask), outs in zip(chunks, results, strict=True):
+                pooled = text.mean_pool(outs[out_name], mask)
                 for r, i in enumerate(idx):
                     vectors[i] = pooled[r]
             if dims is not None:

@@ -13,26 +13,24 @@ import numpy as np
 from fastapi import APIRouter, Request
 from starlette.responses import Response
 
-from lepton.serve.limits import dumps, json_response, loads
+from lepton.serve.limits import json_response, loads
 from lepton.serve.models import ServedModel
 from lepton.serve.openapi import ADMIN_ERRORS, BEARER, BINARY, INFER_ERRORS, JSON, answers, ok, ref
 from lepton.serve.protocols.common import server_of, timed
 from lepton.serve.protocols.spec import PROTOCOLS, Protocol
 from lepton.serve.protocols.v2_schemas import SCHEMAS
 from lepton.serve.validate import (
-    V2_TO_NUMPY,
     bad,
     check_datatype,
     check_shape,
     from_binary,
     from_json_data,
     short,
-    v2_datatype,
     validate_feeds,
 )
 from lepton.settings import VERSION
+from lepton.wire import HEADER_LENGTH, V2_TO_NUMPY, encode_body, encode_tensor, split_body, v2_datatype
 
-HEADER_LENGTH = "inference-header-content-length"
 router = APIRouter(tags=["Open Inference Protocol v2"])
 
 _INFER_BODY = {
@@ -178,17 +176,14 @@ def triton_config(m: ServedModel) -> dict[str, Any]:
 # -- inference ----------------------------------------------------------------------------------
 def _split_body(request: Request, body: bytes) -> tuple[dict[str, Any], memoryview]:
     length = request.headers.get(HEADER_LENGTH)
-    if length is None:
-        head: bytes = body
-        rest = memoryview(b"")
-    else:
-        try:
-            n = int(length)
-        except ValueError:
-            raise bad(f"{HEADER_LENGTH} must be an integer; got {length!r}") from None
-        if not 0 <= n <= len(body):
-            raise bad(f"{HEADER_LENGTH} is {n} but the body has {len(body)} bytes")
-        head, rest = body[:n], memoryview(body)[n:]
+    try:
+        n = None if length is None else int(length)
+    except ValueError:
+        raise bad(f"{HEADER_LENGTH.lower()} must be an integer; got {length!r}") from None
+    try:
+        head, rest = split_body(body, n)
+    except ValueError as e:
+        raise bad(str(e)) from None
     try:
         header = loads(head)
     except ValueError as e:
@@ -262,36 +257,19 @@ def _wanted(m: ServedModel, header: dict[str, Any]) -> list[tuple[str, bool]]:
 
 
 def encode_response(m: ServedModel, header: dict[str, Any], outs: dict[str, np.ndarray]) -> Response:
-    wanted = _wanted(m, header)
     tensors = []
     blobs: list[bytes] = []
-    for name, binary in wanted:
-        arr = outs[name]
-        desc: dict[str, Any] = {
-            "name": name,
-            "datatype": v2_datatype(arr.dtype.name),
-            "shape": list(arr.shape),
-        }
-        if binary:
-            raw = np.ascontiguousarray(arr, dtype=arr.dtype.newbyteorder("<")).tobytes()
-            desc["parameters"] = {"binary_data_size": len(raw)}
-            blobs.append(raw)
-        else:
-            flat = np.ascontiguousarray(arr).reshape(-1)
-            desc["data"] = flat if flat.dtype.kind in "iuf" and flat.dtype.itemsize >= 4 else flat.tolist()
+    for name, binary in _wanted(m, header):
+        desc, raw = encode_tensor(name, outs[name], binary=binary)
         tensors.append(desc)
+        if raw is not None:
+            blobs.append(raw)
     body: dict[str, Any] = {"model_name": m.name, "model_version": m.version, "outputs": tensors}
     if "id" in header:
         body["id"] = header["id"]
-    head = dumps(body)
-    if not blobs:
-        return Response(head, 200, media_type="application/json")
-    return Response(
-        b"".join([head, *blobs]),
-        200,
-        media_type="application/octet-stream",
-        headers={"Inference-Header-Content-Length": str(len(head))},
-    )
+    content, headers = encode_body(body, blobs)
+    media = headers.pop("Content-Type")
+    return Response(content, 200, media_type=media, headers=headers or None)
 
 
 async def _infer(request: Request, name: str, version: str | None = None) -> Response:

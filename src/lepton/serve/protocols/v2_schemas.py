@@ -38,7 +38,18 @@ SCHEMAS: dict[str, dict[str, Any]] = {
         "required": ["name", "ready"],
         "properties": {"name": {"type": "string"}, "ready": {"type": "boolean"}},
     },
-    "TensorMetadata": {**TENSOR, "description": "a tensor of the model; -1 marks a dim of any size"},
+    "TensorMetadata": {
+        **TENSOR,
+        "properties": {
+            **TENSOR["properties"],
+            "parameters": {
+                "type": "object",
+                "description": "index_rows: an index input's values look up a table of this many rows (0..rows-1)",
+                "properties": {"index_rows": {"type": "integer", "minimum": 1}},
+            },
+        },
+        "description": "a tensor of the model; -1 marks a dim of any size",
+    },
     "ModelMetadata": {
         "type": "object",
         "required": ["name", "versions", "platform", "inputs", "outputs"],

@@ -5,6 +5,9 @@ none), ``--shape`` pins, and symbolic dims shared by name (``src_len`` in two in
 Values: inside the ranges the graph allows (``lepton.ir.graph_ranges``): indices inside their table,
 values a comparison expects, masks of ones with padding for text, positions and lengths that agree with
 the shapes. Every input gets a line saying where its values came from.
+
+The one synthesis: workloads (``measure``), calibration feeds (``passes``) and ``lepton loadtest`` (from the
+server's metadata, ``synthesize_from``) all make their inputs here.
 """
 
 from __future__ import annotations
@@ -17,6 +20,7 @@ import numpy as np
 import onnx
 
 from lepton.errors import UserError
+from lepton.ir.artifact import Artifact
 from lepton.ir.graph_ranges import ValueRange, input_ranges
 from lepton.ir.signature import Dim, Signature, TensorSpec, numpy_dtype
 
@@ -33,6 +37,36 @@ class Synthesized:
     arrays: dict[str, np.ndarray]
     batch_axes: dict[str, int | None] = field(default_factory=dict)
     provenance: dict[str, str] = field(default_factory=dict)
+
+    def batches(self, batch: int, count: int) -> list[dict[str, np.ndarray]]:
+        """``count`` batches of ``batch`` rows, wrapping around when there are fewer rows."""
+        n = row_count(self.arrays, self.batch_axes)
+        return [take_rows(self.arrays, self.batch_axes, (np.arange(batch) + i * batch) % n) for i in range(count)]
+
+
+def row_count(arrays: Mapping[str, np.ndarray], axes: Mapping[str, int | None]) -> int:
+    """The rows of a set of inputs: the size of the first batched input along its batch axis (default 0)."""
+    for k, v in arrays.items():
+        axis = axes.get(k, 0)
+        if axis is not None:
+            return int(v.shape[axis])
+    return 1
+
+
+def take_rows(
+    arrays: Mapping[str, np.ndarray], axes: Mapping[str, int | None], idx: np.ndarray | slice
+) -> dict[str, np.ndarray]:
+    """Rows ``idx`` of each input along its batch axis (default 0); an input with axis None is fed whole."""
+    out = {}
+    for k, v in arrays.items():
+        axis = axes.get(k, 0)
+        if axis is None:
+            out[k] = v
+        elif isinstance(idx, slice):
+            out[k] = v[(slice(None),) * axis + (idx,)]
+        else:
+            out[k] = np.ascontiguousarray(np.take(v, idx, axis=axis))
+    return out
 
 
 def shared(d: Dim) -> bool:
@@ -201,6 +235,17 @@ class _Context:
     longest: int
 
 
+def synthesize_artifact(
+    artifact: Artifact, *, rows: int, seed: int = 0, sequence: int = 128, fill_unknown: int | None = None
+) -> Synthesized:
+    """Inputs for ``artifact`` from its signature and graph (text: an embedding model, or inputs named ``ids``)."""
+    model = onnx.load(str(artifact.model_path), load_external_data=False)
+    text = artifact.task == "embedding" or any("ids" in s.name for s in artifact.signature.inputs)
+    return synthesize(
+        model, artifact.signature, text=text, rows=rows, seed=seed, sequence=sequence, fill_unknown=fill_unknown
+    )
+
+
 def synthesize(
     model: onnx.ModelProto,
     signature: Signature,
@@ -214,6 +259,29 @@ def synthesize(
     """Arrays for every input of ``signature`` with ``rows`` rows (fewer for large inputs; the fixed batch
     when the model has one). Open dims other than the batch: pins, shared names, ``sequence`` for text and
     sequence-named dims, ``fill_unknown``, else a UserError asking for ``--shape``."""
+    return synthesize_from(
+        input_ranges(model),
+        signature,
+        text=text,
+        rows=rows,
+        seed=seed,
+        sequence=sequence,
+        fill_unknown=fill_unknown,
+    )
+
+
+def synthesize_from(
+    hints: Mapping[str, ValueRange],
+    signature: Signature,
+    *,
+    text: bool,
+    rows: int,
+    seed: int = 0,
+    sequence: int = 128,
+    fill_unknown: int | None = None,
+) -> Synthesized:
+    """``synthesize`` with the value ranges given (``hints``) rather than read from a graph: what a client
+    that knows a model only by its metadata uses."""
     axes = batch_axes(signature)
     batched = [(s, a) for s in signature.inputs if (a := axes[s.name]) is not None]
     if not batched:
@@ -230,7 +298,6 @@ def synthesize(
         shapes = {k: tuple(n if i == axes[k] else d for i, d in enumerate(v)) for k, v in shapes.items()}
     batch_names = {str(s.shape[a]) for s, a in batched}
     ctx = _Context(np.random.default_rng(seed), text, _longest(sizes, batch_names, sequence))
-    hints = input_ranges(model)
     out = Synthesized({}, dict(axes))
     for spec in signature.inputs:
         shape, dtype, hint = shapes[spec.name], numpy_dtype(spec.dtype), hints.get(spec.name)

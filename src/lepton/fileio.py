@@ -1,0 +1,44 @@
+"""Files that are never seen half written: the one temp-then-rename rule for every file and folder Lepton
+publishes (artifact metadata, the store's artifact folders, reports, JSON results, unpacked shipments).
+
+A reader sees the old content or the new, never a mix: the bytes go to a temporary file in the same folder
+(its name ends in ``.tmp``, which the store's content hashing skips) and ``os.replace`` swaps it in.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import shutil
+import tempfile
+from pathlib import Path
+
+TMP_SUFFIX = ".tmp"
+
+
+def write_atomic(path: Path | str, data: str | bytes, *, encoding: str = "utf-8") -> Path:
+    """Write ``data`` to ``path`` (parents created) so that it appears whole or not at all."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=TMP_SUFFIX, dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(data.encode(encoding) if isinstance(data, str) else data)
+        os.chmod(tmp, 0o644)
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+        raise
+    return path
+
+
+def publish_dir(staged: Path, final: Path) -> bool:
+    """Move a complete folder ``staged`` to ``final`` in one rename; False (and ``staged`` removed) when another
+    writer published ``final`` first. Both must be on one filesystem."""
+    try:
+        os.rename(staged, final)
+    except OSError:
+        shutil.rmtree(staged, ignore_errors=True)
+        return False
+    return True
