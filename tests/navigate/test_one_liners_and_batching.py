@@ -12,6 +12,7 @@ import pytest
 import torch
 
 import lepton
+from lepton.engines.torch_eager import compiler_missing
 from lepton.hardware import detect_hardware
 from lepton.ir.artifact import Artifact
 from lepton.navigate.result import OptimizeResult
@@ -48,6 +49,10 @@ def test_pytorch_one_liners_are_candidates_and_the_reason_quotes_the_best(
     assert "int8" in options  # quantize_dynamic: measured and priced like any setting
     assert ("bf16" in options) == bool(detect_hardware().bf16_native)  # autocast only with native bf16
     assert all(t.priced.usd_per_1m > 0 for t in torch_trials if t.measured)
+    # torch.compile compiles again per batch size: a prior leaves it to --exhaustive, and says so
+    assert not any(t.runtime.option("compile", "off") != "off" for t in torch_trials)
+    if compiler_missing() is None:
+        assert any("torch.compile compiles again" in n and "--exhaustive" in n for n in result.notes)
     assert {b.engine for b in result.baseline} == {"torch"} and all(not b.runtime.options for b in result.baseline)
     rec = result.recommended_trial
     assert rec is not None and result.verdict == "recommend" and rec.engine != "torch"

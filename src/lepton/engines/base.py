@@ -119,6 +119,11 @@ class Engine(ABC):
         threads = searched_threads(hw)
         return [RuntimeConfig(intra_op_threads=t, batch_size=b) for t in threads for b in batch_sizes]
 
+    def costly(self, config: RuntimeConfig) -> str | None:
+        """A prior on a setting: why it costs far more to open than it usually repays (the navigator leaves it to
+        ``--exhaustive`` and says so); None for most."""
+        return None
+
     def not_offered(self, hw: Hardware) -> list[str]:
         """The settings ``runtime_options`` leaves out on ``hw`` because they cannot run or pay there, each with
         why (said in the run's notes)."""

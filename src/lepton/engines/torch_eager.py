@@ -256,6 +256,11 @@ class TorchEagerEngine(Engine):
         precisions = ("f32", "bf16", "int8") if hw.bf16_native else ("f32", "int8")
         return {"precision": precisions, "compile": COMPILERS if compiler_missing() is None else ("off",)}
 
+    def costly(self, config: RuntimeConfig) -> str | None:
+        if config.option("compile", "off") == "off":
+            return None
+        return "torch.compile compiles again for each batch size (10-16 s each on MiniLM here), more than a screen"
+
     def batch_dependent(self, config: RuntimeConfig) -> bool:
         """quantize_dynamic quantizes activations per call, over the whole batch."""
         return config.option("precision") == "int8"

@@ -347,8 +347,15 @@ def _settings(run: RunState, variants: list[Variant], exhaustive: bool) -> list[
                 hw = run.hardware_of(kind)
                 if kind is not None and any(p.check(run.artifact, hw) for p in cand.passes):
                     continue  # a pass this kind of machine cannot run (bf16, VNNI ...): measured elsewhere only
-                out += [Setting(i, engine, rc, kind) for rc in runtime_options(engine, hw, run.batch_sizes)]
-                for why in ENGINES.get(engine)().not_offered(hw):  # settings this machine cannot run: said once
+                plugin = ENGINES.get(engine)()
+                for rc in runtime_options(engine, hw, run.batch_sizes):
+                    costly = None if exhaustive else plugin.costly(rc)
+                    if costly is None:
+                        out.append(Setting(i, engine, rc, kind))
+                        continue
+                    note = f"not measured on {engine}: {costly} (--exhaustive measures it anyway)"
+                    run.notes += [note] if note not in run.notes else []
+                for why in plugin.not_offered(hw):  # settings this machine cannot run: said once
                     note = f"not measured on {engine}: {why}"
                     run.notes += [note] if note not in run.notes else []
     return out
