@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from typing import Any, Literal
 
 import numpy as np
-from pydantic import Field, model_validator
+from pydantic import Field, JsonValue, model_validator
 
 from lepton.contract import Contract
 from lepton.cost.catalog import PricePoint
@@ -31,7 +31,7 @@ class ChainStep(Contract):
     """One pass of a variant's chain, with the params it ran with."""
 
     pass_: str = Field(alias="pass")
-    params: dict[str, Any] = Field(default_factory=dict)
+    params: dict[str, JsonValue] = Field(default_factory=dict)  # checked against the pass's Params
 
     @model_validator(mode="after")
     def _registered(self) -> ChainStep:
