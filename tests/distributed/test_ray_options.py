@@ -108,6 +108,7 @@ class Judged:
 
     def __init__(self, trials: list[Any], targets: Targets) -> None:
         self.trials, self.targets, self.slo_batch = trials, targets, 1
+        self.pairings: dict[Any, Any] = {}  # no paired comparisons: gains from the two measurements
 
     def current(self) -> list[Any]:
         return self.trials

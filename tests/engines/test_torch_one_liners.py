@@ -3,6 +3,8 @@ bf16, int8 quantize_dynamic, torch.compile where a C++ compiler is found; each r
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 import torch
@@ -82,13 +84,28 @@ def test_only_int8_is_batch_dependent() -> None:
     assert not engine.batch_dependent(RuntimeConfig())
 
 
-def test_a_session_runs_with_its_own_thread_count_whatever_another_set(mlp: Artifact) -> None:
-    one = open_session("torch", mlp, RuntimeConfig(intra_op_threads=1))
-    default = open_session("torch", mlp)
+def test_a_session_runs_with_its_own_thread_count_whatever_another_set(tmp_path: Path) -> None:
+    seen: list[int] = []
+
+    class Seen(torch.nn.Module):  # records the thread count each run gets
+        def __init__(self) -> None:
+            super().__init__()
+            self.lin = torch.nn.Linear(64, 10)
+
+        def forward(self, t: torch.Tensor) -> torch.Tensor:
+            seen.append(torch.get_num_threads())
+            out: torch.Tensor = self.lin(t)
+            return out
+
+    art = lepton.import_model(Seen().eval(), example_input=torch.zeros(1, 64), name="seen", store=Store(tmp_path))
+    one = open_session("torch", art, RuntimeConfig(intra_op_threads=1))
+    default = open_session("torch", art)
+    before = torch.get_num_threads()
+    seen.clear()
     one.run(x(2))
-    assert torch.get_num_threads() == 1
     default.run(x(2))
-    assert torch.get_num_threads() == ENGINES.get("torch")().threads_used(RuntimeConfig())
+    assert seen == [1, ENGINES.get("torch")().threads_used(RuntimeConfig())]
+    assert torch.get_num_threads() == before  # neither left its count behind
 
 
 def test_unknown_options_are_refused_in_one_line(mlp: Artifact) -> None:

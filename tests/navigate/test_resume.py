@@ -54,6 +54,8 @@ def test_kill_9_then_runs_shows_interrupted_and_resume_finishes_it(
         time.sleep(0.1)
     os.kill(proc.pid, signal.SIGKILL)
     proc.wait(timeout=30)
+    if proc.stdout is not None:
+        proc.stdout.close()
     before = stored_trials(lepton_home)
 
     runs = lepton(lepton_home, "runs")

@@ -145,7 +145,7 @@ def test_a_quality_bounded_twin_takes_every_param_of_its_pass(name: str) -> None
     p = PASSES.get(name)()
     bounded = p.bounded(max_drop=0.02, drop_type="relative")  # what the navigator's recovery stage builds
     assert bounded.name == twin and bounded.params.max_drop == 0.02 and bounded.params.drop_type == "relative"
-    assert {k: v for k, v in bounded.params.model_dump().items() if k in p.params.model_fields} == dict(p.params)
+    assert {k: v for k, v in bounded.params.model_dump().items() if k in type(p.params).model_fields} == dict(p.params)
 
 
 # A refusal each pass gives on a real model it cannot apply to (valid params).
