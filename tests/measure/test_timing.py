@@ -5,7 +5,7 @@ import time
 import numpy as np
 import pytest
 
-from lepton.measure.timing import LatencyStats, TimingPlan, measure_concurrent, measure_latency
+from lepton.measure.timing import JUDGED_S, LatencyStats, TimingPlan, measure_concurrent, measure_latency
 
 BATCH = [{"x": np.zeros((4, 3), dtype=np.float32)}]
 
@@ -31,8 +31,11 @@ def test_confidence_interval_brackets_the_percentile() -> None:
 
 
 def test_plan_limits_bound_the_run() -> None:
-    stats = measure_latency(lambda f: None, BATCH, TimingPlan(warmup=0, min_runs=1, min_seconds=0.0, max_runs=7))
-    assert stats.n == 1
+    once = TimingPlan(warmup=0, min_runs=1, min_seconds=0.0, max_runs=7, retry_disturbed=False)
+    assert measure_latency(lambda f: None, BATCH, once).n == 1
+    # a plan that times disturbed blocks again makes each block long enough for the CPU clock to judge
+    judged = measure_latency(lambda f: time.sleep(0.01), BATCH, TimingPlan(warmup=0, min_runs=1, min_seconds=0.0))
+    assert sum(judged.samples_ms) >= 1000 * JUDGED_S * 0.9
     stats = measure_latency(lambda f: None, BATCH, TimingPlan(warmup=0, min_runs=100, min_seconds=10, max_runs=7))
     assert stats.n == 7
 

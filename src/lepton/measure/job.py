@@ -134,7 +134,7 @@ def measure_side_by_side(
                 continue
             settings = dict(getattr(session, "settings", None) or {})
             trial = measured_trial(
-                job.trial_id, job.spec, latency_of(side), quality or Quality(), settings, mem, job.price, job.qps,
+                job.trial_id, job.spec, latency_of(side, plan), quality or Quality(), settings, mem, job.price, job.qps,
                 job.percentiles,
             )  # fmt: skip
             loaded = concurrent_of(side)

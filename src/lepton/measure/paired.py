@@ -12,25 +12,19 @@ import math
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from functools import partial
 
 import numpy as np
 
 from lepton.contract import Contract
 from lepton.measure.interference import Disturbance, Watch
-from lepton.measure.timing import (
-    BlockTimer,
-    ConcurrentStats,
-    Estimate,
-    Feeds,
-    LatencyStats,
-    TimingPlan,
-    burst,
-)
+from lepton.measure.timing import ConcurrentStats, Estimate, Feeds, LatencyStats, TimingPlan, burst, warm_up
 
 PAIRS = 8  # clean pairs a comparison aims for (each side's minimum time is split over them)
 LOADED_PAIRS = 6  # pairs of concurrent bursts
 MIN_PAIRS = 4  # fewer clean pairs than this and the comparison is flagged disturbed
-MAX_ROUNDS = 4  # at most this many times the pairs aimed for, before the time limit
+MAX_ROUNDS = 4  # at most this many times the pairs aimed for, before the time limit (windows of rounds aside)
+WINDOW_S = 0.15  # interference is judged over windows at least this long (15 ticks of the kernel's CPU clock)
 
 
 class PairedRatios(Contract):
@@ -70,19 +64,24 @@ class Side:
     callers: int = 2
     requests: int = 64
     failed: BaseException | None = None
-    timer: BlockTimer | None = None
+    warmup_runs: int | None = None
     blocks: list[tuple[list[float], bool]] = field(default_factory=list)  # per round: runs, disturbed
     bursts: list[ConcurrentStats] = field(default_factory=list)
     burst_disturbed: list[bool] = field(default_factory=list)
-    burst_watch: Watch = field(default_factory=Watch)
+    watch: Watch = field(default_factory=Watch)  # the comparison's windows (shared by its sides)
+    i: int = 0
 
 
 def interleave(sides: Sequence[Side], plan: TimingPlan, *, concurrent: bool = False) -> None:
     """Warm every side up, then time them in rounds of one block each, the order reversed every round; with
-    ``concurrent``, the same for bursts of concurrent callers. A side that raises is set aside (``failed``)."""
+    ``concurrent``, the same for bursts of concurrent callers. A side that raises is set aside (``failed``).
+
+    Interference is judged per window of rounds at least ``WINDOW_S`` long (the kernel counts CPU time in 10 ms
+    ticks: a block of a fast model is too short to judge alone); a disturbed window's rounds are all dropped."""
+    watch = Watch()
     for s in sides:
-        s.timer = BlockTimer(s.run, s.batches, plan)
-        _guard(s, s.timer.warm_up)
+        s.watch = watch
+        _guard(s, partial(_warm, s, plan))
     runs_per_block: dict[int, int] = {}
     for s in sides:
         call_s = _call_seconds(s)
@@ -90,9 +89,13 @@ def interleave(sides: Sequence[Side], plan: TimingPlan, *, concurrent: bool = Fa
         # about two seconds of concurrent requests over the bursts, at least one per caller each
         s.requests = int(min(400 / LOADED_PAIRS, max(s.callers, 2.0 / LOADED_PAIRS / call_s)))
     limit = time.perf_counter() + plan.max_seconds * max(1, len(sides))
-    _rounds(sides, PAIRS, limit, lambda s: _block(s, runs_per_block[id(s)]))
+    _rounds(sides, PAIRS, limit, watch, lambda s: _block(s, runs_per_block[id(s)]), _mark_block)
     if concurrent:
-        _rounds(sides, LOADED_PAIRS, limit + plan.max_seconds, _loaded_block)
+        _rounds(sides, LOADED_PAIRS, limit + plan.max_seconds, watch, _loaded_block, _mark_burst)
+
+
+def _warm(s: Side, plan: TimingPlan) -> None:
+    s.warmup_runs = warm_up(s.run, s.batches, plan)
 
 
 def _call_seconds(s: Side) -> float:
@@ -112,38 +115,79 @@ def _guard(s: Side, fn: Callable[[], object]) -> None:
         s.failed = e
 
 
-def _block(s: Side, runs: int) -> bool:
-    assert s.timer is not None
-    _guard(s, lambda: s.timer.block(0.0, runs=runs) if s.timer else None)
+def _block(s: Side, runs: int) -> None:
+    samples: list[float] = []
+
+    def timed() -> None:
+        for _ in range(runs):
+            feeds = s.batches[s.i % len(s.batches)]
+            t0 = time.perf_counter()
+            s.run(feeds)
+            samples.append((time.perf_counter() - t0) * 1000.0)
+            s.i += 1
+
+    _guard(s, timed)
     if s.failed is None:
-        s.blocks.append(s.timer.last)
-        return s.timer.last[1]
-    return False
+        s.blocks.append((samples, False))
 
 
-def _loaded_block(s: Side) -> bool:
-    watch = s.burst_watch
-    watch.start_block()
+def _loaded_block(s: Side) -> None:
     out: list[ConcurrentStats] = []
     _guard(s, lambda: out.append(burst(s.run, s.batches, s.callers, s.requests)))
-    disturbed = watch.end_block()
     if s.failed is None:
         s.bursts.append(out[0])
-        s.burst_disturbed.append(disturbed)
-    return disturbed
+        s.burst_disturbed.append(False)
 
 
-def _rounds(sides: Sequence[Side], pairs: int, limit: float, one: Callable[[Side], bool]) -> None:
+def _mark_block(s: Side, i: int) -> None:
+    s.blocks[i] = (s.blocks[i][0], True)
+
+
+def _mark_burst(s: Side, i: int) -> None:
+    s.burst_disturbed[i] = True
+
+
+def _rounds(
+    sides: Sequence[Side],
+    pairs: int,
+    limit: float,
+    watch: Watch,
+    one: Callable[[Side], None],
+    mark: Callable[[Side, int], None],
+) -> None:
+    """Rounds until ``pairs`` of them were clean (or ``limit``); each window of rounds is judged as a whole."""
     clean = 0
+    pending: list[list[tuple[Side, int]]] = []  # the open window's rounds: (side, index of its entry)
+    watch.start_block()
+    window_start = time.perf_counter()
     for r in range(pairs * MAX_ROUNDS):
         live = [s for s in sides if s.failed is None]
         if not live:
-            return
-        order = live if r % 2 == 0 else live[::-1]
-        disturbed = [one(s) for s in order]
-        clean += not any(disturbed)
+            break
+        entries = []
+        for s in live if r % 2 == 0 else live[::-1]:
+            one(s)
+            if s.failed is None:
+                entries.append((s, len(s.bursts if mark is _mark_burst else s.blocks) - 1))
+        pending.append(entries)
+        if time.perf_counter() - window_start < WINDOW_S and r < pairs * MAX_ROUNDS - 1:
+            continue
+        if watch.end_block():
+            for round_entries in pending:
+                for s, i in round_entries:
+                    mark(s, i)
+        else:
+            clean += len(pending)
+        pending = []
         if clean >= pairs or time.perf_counter() > limit:
             return
+        watch.start_block()
+        window_start = time.perf_counter()
+    if pending:  # the last window, cut short
+        if watch.end_block():
+            for round_entries in pending:
+                for s, i in round_entries:
+                    mark(s, i)
 
 
 def compare(a: Side, b: Side, a_id: str, b_id: str, batch_size: int) -> PairedRatios | None:
@@ -166,11 +210,7 @@ def compare(a: Side, b: Side, a_id: str, b_id: str, batch_size: int) -> PairedRa
         flagged = flagged or len(clean_bursts) < MIN_PAIRS
         loaded = median_ratio([y.throughput_per_s / x.throughput_per_s for x, y in used_bursts])
         loaded_pairs = len(used_bursts)
-    disturbed = None
-    if flagged:
-        assert a.timer is not None and b.timer is not None
-        parts = [a.timer.watch, b.timer.watch, a.burst_watch, b.burst_watch]
-        disturbed = Disturbance.merge([d for w in parts if (d := w.disturbance()) is not None])
+    disturbed = a.watch.disturbance() if flagged else None
     return PairedRatios(
         a=a_id,
         b=b_id,
@@ -185,10 +225,14 @@ def compare(a: Side, b: Side, a_id: str, b_id: str, batch_size: int) -> PairedRa
     )
 
 
-def latency_of(s: Side) -> LatencyStats:
+def latency_of(s: Side, plan: TimingPlan) -> LatencyStats:
     """The side's clean blocks pooled (every block, flagged, when too few were clean)."""
-    assert s.timer is not None
-    return s.timer.stats()
+    batch_size = int(next(iter(s.batches[0].values())).shape[0]) if s.batches[0] else 1
+    clean = [x for runs, disturbed in s.blocks if not disturbed for x in runs]
+    dropped = [x for runs, disturbed in s.blocks if disturbed for x in runs]
+    if len(clean) >= min(plan.enough_clean_runs, len(clean) + len(dropped)):
+        return LatencyStats(tuple(clean), batch_size, s.warmup_runs, len(dropped))
+    return LatencyStats(tuple(clean + dropped), batch_size, s.warmup_runs, 0, s.watch.disturbance())
 
 
 def concurrent_of(s: Side) -> ConcurrentStats | None:
@@ -204,5 +248,5 @@ def concurrent_of(s: Side) -> ConcurrentStats | None:
         requests=sum(b.requests for b in used),
         seconds=sum(b.seconds for b in used),
         latency=LatencyStats(samples, first.latency.batch_size),
-        disturbance=None if clean else s.burst_watch.disturbance(),
+        disturbance=None if clean else s.watch.disturbance(),
     )

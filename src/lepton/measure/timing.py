@@ -24,6 +24,7 @@ from lepton.slo import metric_key, metric_percentile
 Feeds = Mapping[str, np.ndarray]
 PERCENTILES = (50, 95, 99)
 STABLE = 0.10  # warm-up ends when two successive windows' medians agree within 10% (perf_analyzer's default)
+JUDGED_S = 0.15  # a block whose disturbance decides its fate lasts this long (the kernel counts CPU in 10 ms ticks)
 WINDOW_S = 0.02  # a warm-up window holds at least this much run time (many runs of a fast model, one of a slow one)
 
 
@@ -253,10 +254,8 @@ class BlockTimer:
     def enough(self) -> bool:
         return len(self.clean) >= self.plan.min_runs and self.clean_seconds >= self.plan.min_seconds
 
-    def block(
-        self, seconds: float, *, stop_early: Callable[[list[float]], bool] | None = None, runs: int | None = None
-    ) -> bool:
-        """Time one block of about ``seconds`` (at least one run; ``runs`` exactly that many); returns True when
+    def block(self, seconds: float, *, stop_early: Callable[[list[float]], bool] | None = None) -> bool:
+        """Time one block of about ``seconds`` (at least one run); returns True when
         ``stop_early`` asked to stop. The block's runs and whether it was disturbed are in ``last``."""
         samples: list[float] = []
         stopped = False
@@ -268,16 +267,14 @@ class BlockTimer:
             self.run(feeds)
             samples.append((time.perf_counter() - t0) * 1000.0)
             self.i += 1
-            if runs is not None:
-                if len(samples) >= runs:
-                    break
-                continue
             if time.perf_counter() - b0 >= seconds or self.runs + len(samples) >= self.plan.max_runs:
                 break
-            if (
+            took = time.perf_counter() - b0
+            enough = (
                 len(self.clean) + len(samples) >= self.plan.min_runs
-                and self.clean_seconds + (time.perf_counter() - b0) >= self.plan.min_seconds
-            ):
+                and self.clean_seconds + took >= self.plan.min_seconds
+            )
+            if enough and (took >= JUDGED_S or not self.plan.retry_disturbed):  # a block the CPU clock can judge
                 break
             if stop_early is not None and stop_early([*self.clean, *self.set_aside, *samples]):
                 stopped = True
@@ -289,7 +286,7 @@ class BlockTimer:
         else:
             self.clean += samples
             self.clean_seconds += sum(samples) / 1000.0
-        if not stopped and stop_early is not None and runs is None:
+        if not stopped and stop_early is not None:
             stopped = stop_early([*self.clean, *self.set_aside])
         return stopped
 
