@@ -26,14 +26,14 @@ def cluster() -> Iterator[LocalCluster]:
 def test_two_workers_train_the_digits_recipe_to_the_bar_and_store_it_as_a_local_run(cluster: LocalCluster) -> None:
     r = lepton.train("classify", example="digits", epochs=5, name="digits-ray", ray=cluster.address, workers=2)
     assert r.metrics["accuracy"] >= ACCURACY_BAR, r.metrics
-    workers = r.training["workers"]
+    workers = r.training.workers or ()
     assert [w["rank"] for w in workers] == [0, 1] and len({w["pid"] for w in workers}) == 2  # two processes
-    assert len(r.training["history"]) == 5 and "trained data-parallel on 2 Ray Train workers" in r.notes
+    assert len(r.training.history) == 5 and "trained data-parallel on 2 Ray Train workers" in r.notes
     # the exported model, its eval split and the run are in the store as after `lepton train` on one machine
     store = Store()
     stored = store.model_artifact("digits-ray")
     assert stored is not None and stored.id == r.artifact.id
-    assert r.artifact.file("eval_data") is not None and r.parity["same_class"] == 1.0
+    assert r.artifact.file("eval_data") is not None and r.parity is not None and r.parity.same_class == 1.0
     run = store.run(r.run_id or "")
     assert run.summary.kind == "train" and run.payload["metrics"]["accuracy"] == r.metrics["accuracy"]
     assert run.payload["options"]["workers"] == 2
