@@ -16,6 +16,7 @@ recommendation is the same (or within 5% of its objective); with the constant ho
 summary names the process; in-search figures within 5% of alone; the quiet search within 10% of the previous
 search time on this CPU (174 s on AMD EPYC, 188 s on Intel Xeon with AMX).
 Run alone (nothing else on the machine): .venv/bin/python benchmarks/bench_noise.py
+(``--reuse LEPTON_HOME WORKDIR`` repeats the checks on a finished run's store and results.)
 """
 
 from __future__ import annotations
@@ -100,7 +101,7 @@ from lepton.measure.workload import make_workload
 from lepton.store import Store
 t = json.loads(sys.argv[1])
 art = Store().artifact(t["artifact_id"])
-rc = RuntimeConfig.model_validate(t["runtime"])
+rc = RuntimeConfig.from_json(t["runtime"])
 session = open_session(t["engine"], art, rc)
 plan = TimingPlan(min_runs=16, min_seconds=6.0, max_seconds=24.0)
 stats = measure_latency(session.run, make_workload(art).batches(rc.batch_size, 8), plan)
@@ -119,12 +120,23 @@ def alone(t: dict[str, Any]) -> dict[str, float] | None:
 
 def main() -> None:
     os.environ["HF_HUB_OFFLINE"] = "1"
-    os.environ["LEPTON_HOME"] = tempfile.mkdtemp(prefix="lepton-noise-")
-    work = Path(tempfile.mkdtemp(prefix="lepton-noise-work-"))
-    floor = quiet_floor()
-    quiet, quiet_s, _ = optimize("quiet", work, None)
-    noisy, noisy_s, _ = optimize("intermittent", work, (8.0, 8.0))
-    busy, busy_s, busy_out = optimize("constant", work, (1e9, 0.0))
+    if len(sys.argv) == 4 and sys.argv[1] == "--reuse":  # a finished run's store and results: the checks again
+        os.environ["LEPTON_HOME"], work = sys.argv[2], Path(sys.argv[3])
+        saved = json.loads((work / "runs.json").read_text())
+        floor, quiet_s, noisy_s, busy_s, names_hog = (saved[k] for k in ("floor", "quiet", "noisy", "busy", "hog"))
+        quiet, noisy, busy = (
+            json.loads((work / f"{n}.json").read_text()) for n in ("quiet", "intermittent", "constant")
+        )
+    else:
+        os.environ["LEPTON_HOME"] = tempfile.mkdtemp(prefix="lepton-noise-")
+        work = Path(tempfile.mkdtemp(prefix="lepton-noise-work-"))
+        floor = quiet_floor()
+        quiet, quiet_s, _ = optimize("quiet", work, None)
+        noisy, noisy_s, _ = optimize("intermittent", work, (8.0, 8.0))
+        busy, busy_s, busy_out = optimize("constant", work, (1e9, 0.0))
+        names_hog = "lepton-bench-hog.py" in busy_out  # the constant run's summary names the busy process
+        saved = {"floor": floor, "quiet": quiet_s, "noisy": noisy_s, "busy": busy_s, "hog": names_hog}
+        (work / "runs.json").write_text(json.dumps(saved))
     rows, within = [], []
     q, n, c = gains(quiet), gains(noisy), gains(busy)
     for b in sorted(q):
@@ -154,7 +166,6 @@ def main() -> None:
     same_variant = (q_rec["variant"], q_rec["engine"]) == (n_rec["variant"], n_rec["engine"])
     objective = n_rec["cost"]["usd_per_1m"] / q_rec["cost"]["usd_per_1m"]
     all_flagged = bool(c) and all(g.get("disturbed") for g in c.values())
-    names_hog = "lepton-bench-hog.py" in busy_out
     checks = []
     q_ort = quiet["best_by_engine"].get("onnxruntime")
     for label, tid in [

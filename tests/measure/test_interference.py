@@ -45,6 +45,11 @@ def test_this_process_own_work_is_not_interference() -> None:
     assert Block(seconds=1.0, other_cpu_s=0.0, steal_s=0.2, own_cpu_s=2.0).disturbed(cpus=2)  # steal counts
 
 
+def test_one_stray_tick_of_the_cpu_clock_does_not_disturb_a_short_block() -> None:
+    assert not Block(seconds=0.03, other_cpu_s=0.01, steal_s=0.0, own_cpu_s=0.06).disturbed(cpus=2)
+    assert Block(seconds=0.03, other_cpu_s=0.03, steal_s=0.0, own_cpu_s=0.06).disturbed(cpus=2)
+
+
 def test_spare_cores_may_be_used_by_others() -> None:
     """On a 16-CPU machine a 2-core measurement leaves 13 cores beyond its margin: others may use them."""
     block = Block(seconds=1.0, other_cpu_s=8.0, steal_s=0.0, own_cpu_s=2.0)

@@ -105,6 +105,8 @@ class Block:
     def disturbed(self, cpus: int | None = None) -> bool:
         """More than ``DISTURBED_SHARE`` of a core used by others, beyond the cores this measurement left idle
         (on a machine with spare cores, others may use them without touching the measurement)."""
+        if self.other_cpu_s + self.steal_s < 2 * _TICK_S:  # one stray tick of the kernel's clock is not a load
+            return False
         cpus = cpus or machine_cpus()
         own_share = self.own_cpu_s / self.seconds if self.seconds > 0 else 0.0
         spare = max(0.0, cpus - own_share - 1.0)  # a whole core of margin: the measurement's own bursts

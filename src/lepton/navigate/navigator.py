@@ -27,16 +27,19 @@ from lepton.measure.trial import (
     reference_for,
 )
 from lepton.measure.workload import Workload, make_workload
+from lepton.navigate.clock import StageClock
 from lepton.navigate.deployment import Deployment
 from lepton.navigate.explain import hardware_notes
 from lepton.navigate.options import OptimizeOptions
 from lepton.navigate.recovery import recovery_stage
 from lepton.navigate.result import HardwareKind, OptimizeResult, SearchSummary, SensitivityInfo, Skipped
-from lepton.navigate.run import PRECISE, QUICK, SCREEN, Request, RunState, Variant, prior_of
+from lepton.navigate.run import Request, RunState, Variant
+from lepton.navigate.rungs import PRECISE, QUICK, SCREEN
 from lepton.navigate.sensitivity import BUDGET_S as SENSITIVITY_BUDGET_S
 from lepton.navigate.sensitivity import sensitivity_stage
 from lepton.navigate.space import Candidate, candidates, runtime_options, search_engines
 from lepton.navigate.strategy import Setting, near_frontier, promote, screen, verify_recommendation
+from lepton.navigate.trial_log import prior_of
 from lepton.navigate.verdict import decide, elapsed, judge
 from lepton.passes import PassContext, apply_chain
 from lepton.progress import Progress
@@ -119,7 +122,7 @@ def resume(
     store.reopen_run(run_id)
     store.clear_trials(run_id)  # the reused trials are written back with their ids as the run reaches them
     run = _start(run_id, artifact, options, store, plans, progress, cluster)
-    run.prior = prior_of([Trial.from_json(t) for t in stored.trials])
+    run.log.prior = prior_of([Trial.from_json(t) for t in stored.trials])
     return _run(run, options, t_start)
 
 
@@ -130,25 +133,25 @@ def _run(run: RunState, options: OptimizeOptions, t_start: float) -> OptimizeRes
     try:
         deadline = t_start + options.time_budget if options.time_budget else None
         run.deadline = deadline
-        with run.stage("baseline"):
+        with run.clock.stage("baseline"):
             _measure_baseline(run)
-        with run.stage("build"):
+        with run.clock.stage("build"):
             variants, skipped = _build_variants(run, deadline, options.exhaustive)
         settings = _settings(run, variants, options.exhaustive)
         per_kind = len(settings) / len(run.kinds)  # a cluster screens its kinds side by side
         strategy = "exhaustive" if options.exhaustive else "optuna" if per_kind > options.trials else "halving"
         first_rung = QUICK if strategy == "exhaustive" else SCREEN
-        run.steps_total += len(settings)
-        with run.stage("screen"):
+        run.clock.steps_total += len(settings)
+        with run.clock.stage("screen"):
             screened = screen(run, variants, settings, strategy, options.trials, _until(deadline, run), first_rung)
         sensitivity: SensitivityInfo | None = None
         if options.sensitivity != "off":  # a faster variant that only misses quality: keep its worst layers float
-            with run.stage("recover"):
+            with run.clock.stage("recover"):
                 sensitivity = _recover_quality(run, options, variants, screened, deadline, first_rung)
         by_label = {c.label: (c, a) for c, a in variants}
-        with run.stage("promote"):
+        with run.clock.stage("promote"):
             _measure_longer(run, strategy, screened, by_label, deadline)
-        with run.stage("verify"):
+        with run.clock.stage("verify"):
             verify_recommendation(run, by_label, deadline)
         result = _conclude(run, skipped, strategy, len(settings), sensitivity, t_start, options.time_budget)
         status = {"recommend": "done", "keep": "done", "no-fit": "no-fit"}[result.verdict]
@@ -183,7 +186,7 @@ def _recover_quality(
     first = len(variants)
     variants += extra + twin
     more = [s for s in _settings(run, variants, options.exhaustive) if s.variant >= first]
-    run.steps_total += len(more)
+    run.clock.steps_total += len(more)
     screened += screen(run, variants, more, "in order", len(more), _until(deadline, run), rung)
     return sensitivity
 
@@ -197,7 +200,7 @@ def _measure_longer(
         longer, rung = near_frontier(run, screened), PRECISE
     else:
         longer, rung = promote(run, screened), QUICK
-    run.steps_total += len(longer)
+    run.clock.steps_total += len(longer)
     word = "precise" if rung == PRECISE else "quick"
     requests = [run.longer_request(t, by_label, rung, f"{word} {t.variant[:40]}") for t in longer]
 
@@ -205,7 +208,7 @@ def _measure_longer(
         until = _until(deadline, run, 0.5)
         return until is not None and time.perf_counter() > until
 
-    run.measure_many(requests, stop=stop, done=lambda r, t: run.supersede(r.shorter, t))
+    run.measure_many(requests, stop=stop, done=lambda r, t: run.log.supersede(r.shorter, t))
 
 
 def _until(deadline: float | None, run: RunState, share: float = 1.0) -> float | None:
@@ -222,7 +225,7 @@ def _until(deadline: float | None, run: RunState, share: float = 1.0) -> float |
 
     reserve = 0.0
     for b in run.batch_sizes:
-        at_b = [t for t in run.current() if t.measured and t.batch_size == b]
+        at_b = [t for t in run.log.current() if t.measured and t.batch_size == b]
         fastest = min((t.latency.mean for t in at_b if not t.is_baseline), default=10.0)
         base = min((t.latency.mean for t in at_b if t.is_baseline and not t.precise), default=0.0)
         reserve += 2 * precise_s(fastest) + (precise_s(base) if base else 0.0)
@@ -268,11 +271,11 @@ def _start(
         plans.by_rung(),
         slo_batch,
         batch_sizes=batches,
-        progress=progress,
+        clock=StageClock(progress),
         measurer=measurer,
     )
     if reference.outputs is not None:  # fidelity: the reference itself scores 1.0
-        run.base_quality = quality_of(artifact.task, reference.outputs, reference).headline()
+        run.qualities.base = quality_of(artifact.task, reference.outputs, reference).headline()
     return run
 
 
@@ -280,10 +283,10 @@ def _measure_baseline(run: RunState) -> None:
     """What the user would deploy without Lepton, screened at every batch size like the candidates (it is
     measured precisely in the verification, beside the recommendation; a resumed run keeps the baseline it
     measured, even when its PyTorch source no longer exists in memory)."""
-    measured = next((t for t in run.prior.values() if t.is_baseline), None)
+    measured = next((t for t in run.log.prior.values() if t.is_baseline), None)
     engine = measured.engine if measured else reference_engine(run.artifact)
     label = "pytorch eager fp32" if engine == "torch" else "onnxruntime defaults"
-    run.steps_total += len(run.batch_sizes) * len(run.kinds)
+    run.clock.steps_total += len(run.batch_sizes) * len(run.kinds)
     base = Candidate(label, [])
     run.measure_many(
         [
@@ -311,10 +314,10 @@ def _build_variants(run: RunState, deadline: float | None, exhaustive: bool) -> 
     variants: list[Variant] = []
     skipped: list[Skipped] = []
     space = candidates(run.artifact, run.build_hardware, exhaustive=exhaustive)
-    run.steps_total += len(space)
+    run.clock.steps_total += len(space)
     ctx = calibration_context(run)
     for cand in space:
-        run.tick(f"building {cand.label[:40]}")
+        run.clock.tick(f"building {cand.label[:40]}")
         if cand.skip_reason:
             skipped.append(Skipped(variant=cand.label, chain=cand.chain, reason=cand.skip_reason))
             continue
@@ -328,7 +331,7 @@ def _build_variants(run: RunState, deadline: float | None, exhaustive: bool) -> 
         except CandidateError as e:
             engine = "openvino" if cand.passes[-1].produces == "openvino" else "onnxruntime"
             spec = TrialSpec(engine, run.artifact, RuntimeConfig(), cand.label, cand.chain, cand.parent)
-            run.add(failed_trial(run.next_id(), spec, e))
+            run.log.add(failed_trial(run.log.next_id(), spec, e))
     return variants, skipped
 
 
@@ -382,7 +385,7 @@ def _conclude(
         *machine_notes,
         *run.notes,
         *(f"skipped {s.variant}: {s.reason}" for s in skipped),
-        *dict.fromkeys(n for t in run.current() for n in t.notes),
+        *dict.fromkeys(n for t in run.log.current() for n in t.notes),
     ]
     out_of_time = run.unmeasured + sum(1 for s in skipped if "time budget" in s.reason)
     if out_of_time:
@@ -390,7 +393,7 @@ def _conclude(
             f"the time budget ({time_budget:g} s) ran out: {run.unmeasured} settings unscreened and "
             f"{out_of_time - run.unmeasured} variants unbuilt; raise --time-budget to try them"
         )
-    trials = tuple(sorted(run.trials.values(), key=_id_order))  # on a cluster they finish in any order
+    trials = tuple(sorted(run.log.trials.values(), key=_id_order))  # on a cluster they finish in any order
     return OptimizeResult(
         run_id=run.run_id,
         created=time.time(),
@@ -424,8 +427,8 @@ def _conclude(
             quick=sum(1 for t in trials if t.rung == QUICK and not t.is_baseline),
             time_budget=time_budget,
             unmeasured=run.unmeasured,
-            reused=run.reused,
-            stages={k: round(v, 1) for k, v in run.stage_seconds.items()},
+            reused=run.log.reused,
+            stages={k: round(v, 1) for k, v in run.clock.seconds.items()},
         ),
         sensitivity=sensitivity,
     )

@@ -17,7 +17,8 @@ from lepton.engines.base import RuntimeConfig, Session, open_session
 from lepton.measure.trial import Trial
 from lepton.navigate.pareto import default_objectives, pareto_front
 from lepton.navigate.recommend import best_one_liner, choose, feasible_trials, objective_key
-from lepton.navigate.run import PRECISE, SCREEN, Request, RunState, Variant
+from lepton.navigate.run import Request, RunState, Variant
+from lepton.navigate.rungs import PRECISE, SCREEN
 
 NEAR_FRONTIER = 0.15  # candidates within 15% of the quick frontier get a precise measurement
 MAX_PRECISE = 12
@@ -55,7 +56,7 @@ def screen(
 
     def measure(s: Setting, what: str) -> Trial:
         cand, art = variants[s.variant]
-        run.tick(f"{cand.label[:40]} {what}{on(s)}")
+        run.clock.tick(f"{cand.label[:40]} {what}{on(s)}")
         trial = run.measure(cand, art, s.runtime, s.engine, rung=rung, kind=s.kind)
         out.append(trial)
         return trial
@@ -196,8 +197,8 @@ def verify_recommendation(run: RunState, variants: dict[str, Variant], deadline:
     baseline itself is chosen, its best challenger is measured beside it, so "keep your current deployment" is
     decided on precise figures as well."""
     for _ in range(4):
-        ok = [t for t in run.current() if t.measured and not t.is_baseline]
-        baselines = [t for t in run.current() if t.is_baseline]
+        ok = [t for t in run.log.current() if t.measured and not t.is_baseline]
+        baselines = [t for t in run.log.current() if t.is_baseline]
         feasible = feasible_trials([*ok, *baselines], run.targets, run.slo_batch)
         rec = choose(feasible, run.targets)
         if rec is None:
@@ -213,9 +214,11 @@ def verify_recommendation(run: RunState, variants: dict[str, Variant], deadline:
             todo += [t for t in [best_one_liner(rec, feasible, run.targets)] if t is not None and not t.precise]
         if not todo:
             return
+        quoted = _verification_of(rec, ok, precise_too=True) if rec is not None else []
         for b in sorted({t.batch_size for t in todo}):
-            base = [t for t in usable if t.batch_size == b]  # measured again beside what it is compared with
-            group = base[:1] + [t for t in todo if t.batch_size == b and not t.is_baseline]
+            base = [t for t in usable if t.batch_size == b]  # measured again beside what it is compared with ...
+            again = [t for t in quoted if t.batch_size == b and t.precise]  # ... and with what its gains quote
+            group = base[:1] + [t for t in todo if t.batch_size == b and not t.is_baseline] + (again if base else [])
             _side_by_side(run, variants, group, deadline)
 
 
@@ -236,19 +239,20 @@ def _side_by_side(run: RunState, variants: dict[str, Variant], group: list[Trial
             f"the side-by-side measurement at batch {group[0].batch_size} was disturbed by other processes; "
             + ("measured again" if attempt == 0 else "still disturbed: its gains are flagged")
         )
-        group = [run.trials[t.id] for t in group if t.measured]
+        group = [run.log.trials[t.id] for t in group if t.measured]
 
 
 def _supersede(run: RunState, request: Request, longer: Trial) -> None:
     """Link a verification to the measurement it replaces; a baseline that cannot be measured again keeps the
     measurement it has (its failure stays on record)."""
     if longer.measured or request.role != "baseline":
-        run.supersede(request.shorter, longer)
+        run.log.supersede(request.shorter, longer)
 
 
-def _verification_of(rec: Trial, ok: Sequence[Trial]) -> list[Trial]:
-    """The trials of ``rec``'s variant (same engine, options and machine) not yet measured precisely that its
-    recommendation and gains quote: its own, and its fastest setting at each batch size."""
+def _verification_of(rec: Trial, ok: Sequence[Trial], *, precise_too: bool = False) -> list[Trial]:
+    """The trials of ``rec``'s variant (same engine, options and machine) not yet measured precisely (or all of
+    them, ``precise_too``) that its recommendation and gains quote: its own, and its fastest setting at each
+    batch size."""
     same = [
         t
         for t in ok
@@ -261,4 +265,5 @@ def _verification_of(rec: Trial, ok: Sequence[Trial]) -> list[Trial]:
         b: max((t for t in same if t.batch_size == b), key=lambda t: t.throughput).id
         for b in {t.batch_size for t in same}
     }
-    return [t for t in same if (t.config_key() == rec.config_key() or t.id in fastest.values()) and not t.precise]
+    quoted = [t for t in same if t.config_key() == rec.config_key() or t.id in fastest.values()]
+    return [t for t in quoted if precise_too or not t.precise]

@@ -41,7 +41,7 @@ def judge(run: RunState) -> None:
     """Mark every current trial that misses a target as rejected, with its reasons, and add slower-than-parent
     notes; trials are replaced by updated copies in the run (and the store)."""
     targets, slo_batch = run.targets, run.slo_batch
-    current = run.current()
+    current = run.log.current()
     measured = [t for t in current if t.measured]
     feasible_ids = {t.id for t in feasible_trials(measured, targets, slo_batch)}
     slo_misses = {t.config_key() for t in measured if t.batch_size == slo_batch and violations(t, targets, slo_batch)}
@@ -58,7 +58,7 @@ def judge(run: RunState) -> None:
         if said:
             changes["notes"] = said
         if changes:
-            run.update(t.id, **changes)
+            run.log.update(t.id, **changes)
 
 
 def batch_note(t: Trial) -> tuple[str, ...]:
@@ -77,7 +77,7 @@ def batch_note(t: Trial) -> tuple[str, ...]:
 def decide(run: RunState) -> Decision:
     """The frontier and the recommendation among the judged trials."""
     targets = run.targets
-    current = run.current()
+    current = run.log.current()
     feasible = [t for t in current if t.status == "ok" and t.measured]
     front = pareto_front(feasible, default_objectives(targets.slo_metric))
     best = choose(feasible, targets)
