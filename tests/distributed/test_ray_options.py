@@ -107,8 +107,15 @@ class Judged:
     """What the verdict reads of a run: its current trials, targets and SLO batch size."""
 
     def __init__(self, trials: list[Any], targets: Targets) -> None:
-        self.trials, self.targets, self.slo_batch = trials, targets, 1
+        self.log, self.targets, self.slo_batch = Log(trials), targets, 1
         self.pairings: dict[Any, Any] = {}  # no paired comparisons: gains from the two measurements
+
+
+class Log:
+    """The run's trials, as ``RunState.log`` gives them."""
+
+    def __init__(self, trials: list[Any]) -> None:
+        self.trials = trials
 
     def current(self) -> list[Any]:
         return self.trials
