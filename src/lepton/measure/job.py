@@ -18,7 +18,7 @@ from lepton.hardware import Hardware
 from lepton.measure.interference import Disturbance
 from lepton.measure.memory import PeakRss
 from lepton.measure.paired import PairedRatios, Side, compare, concurrent_of, interleave, latency_of
-from lepton.measure.timing import ConcurrentStats, TimingPlan, measure_concurrent
+from lepton.measure.timing import ConcurrentStats, TimingPlan, loaded_load, measure_concurrent
 from lepton.measure.trial import (
     Reference,
     Trial,
@@ -73,18 +73,11 @@ def measure_job(job: Job, workload: Workload, reference: Reference) -> Trial:
     return trial.with_(hardware_kind=job.kind) if job.kind is not None else trial
 
 
-def callers_and_requests(batch_size: int, mean_ms: float) -> tuple[int, int]:
-    """Concurrent callers of the loaded measurement (a server's lanes at this batch size), and about two seconds
-    of requests."""
-    callers = 4 if batch_size == 1 else 2
-    return callers, int(min(400, max(callers * 4, 2000 / max(mean_ms, 0.01))))
-
-
 def with_concurrency(trial: Trial, spec: TrialSpec, workload: Workload, price: PricePoint, qps: float | None) -> Trial:
     """Throughput with several callers sharing one session, as the server runs it; cost follows capacity. A burst
     other processes disturbed is measured again (twice at most), then flagged."""
     rc = spec.runtime
-    callers, requests = callers_and_requests(rc.batch_size, trial.latency.mean)
+    callers, requests = loaded_load(rc.batch_size, trial.latency.mean / 1000.0)
     session = open_session(spec.engine, spec.artifact, rc)
     try:
         stats = measure_concurrent(
@@ -167,8 +160,7 @@ def _open_side(
                 quality = quality_of(job.spec.artifact.task, outputs, reference)
         except Exception as e:  # noqa: BLE001  this job's failure, recorded as its outcome
             return session, quality, mem, Side(run=_no_run, batches=batches, failed=e)
-    callers, _ = callers_and_requests(rc.batch_size, 1.0)  # the burst's size follows the side's speed (interleave)
-    return session, quality, mem, Side(run=session.run, batches=batches, callers=callers)
+    return session, quality, mem, Side(run=session.run, batches=batches, batch_size=rc.batch_size)
 
 
 def _no_run(feeds: object) -> object:

@@ -18,7 +18,16 @@ import numpy as np
 
 from lepton.contract import Contract
 from lepton.measure.interference import Disturbance, Watch
-from lepton.measure.timing import ConcurrentStats, Estimate, Feeds, LatencyStats, TimingPlan, burst, warm_up
+from lepton.measure.timing import (
+    ConcurrentStats,
+    Estimate,
+    Feeds,
+    LatencyStats,
+    TimingPlan,
+    burst,
+    loaded_load,
+    warm_up,
+)
 
 PAIRS = 8  # clean pairs a comparison aims for (each side's minimum time is split over them)
 LOADED_PAIRS = 6  # pairs of concurrent bursts
@@ -61,6 +70,7 @@ class Side:
 
     run: Callable[[Feeds], object]
     batches: Sequence[Feeds]
+    batch_size: int = 1
     callers: int = 2
     requests: int = 64
     failed: BaseException | None = None
@@ -86,8 +96,7 @@ def interleave(sides: Sequence[Side], plan: TimingPlan, *, concurrent: bool = Fa
     for s in sides:
         call_s = _call_seconds(s)
         runs_per_block[id(s)] = max(math.ceil(plan.min_runs / PAIRS), math.ceil(plan.min_seconds / PAIRS / call_s), 1)
-        # about two seconds of concurrent requests over the bursts, at least one per caller each
-        s.requests = int(min(400 / LOADED_PAIRS, max(s.callers, 2.0 / LOADED_PAIRS / call_s)))
+        s.callers, s.requests = loaded_load(s.batch_size, call_s, LOADED_PAIRS)  # the load split over the bursts
     limit = time.perf_counter() + plan.max_seconds * max(1, len(sides))
     _rounds(sides, PAIRS, limit, watch, lambda s: _block(s, runs_per_block[id(s)]), _mark_block)
     if concurrent:

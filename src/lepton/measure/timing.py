@@ -230,9 +230,8 @@ def measure_latency(
 
 
 class BlockTimer:
-    """One configuration timed block by block: clean runs are kept, the runs of a disturbed block are set aside
-    (``plan.retry_disturbed``) or kept with a flag. ``measure_latency`` times one configuration with it; a paired
-    comparison alternates the blocks of two."""
+    """One configuration timed block by block (``measure_latency``'s): clean runs are kept, the runs of a disturbed
+    block are set aside (``plan.retry_disturbed``) or kept with a flag."""
 
     def __init__(self, run: Callable[[Feeds], object], batches: Sequence[Feeds], plan: TimingPlan) -> None:
         self.run, self.batches, self.plan = run, batches, plan
@@ -241,7 +240,6 @@ class BlockTimer:
         self.set_aside: list[float] = []
         self.clean_seconds = 0.0
         self.warmup_runs: int | None = None
-        self.last: tuple[list[float], bool] = ([], False)  # the latest block's runs, and whether it was disturbed
         self.i = 0
 
     @property
@@ -255,8 +253,7 @@ class BlockTimer:
         return len(self.clean) >= self.plan.min_runs and self.clean_seconds >= self.plan.min_seconds
 
     def block(self, seconds: float, *, stop_early: Callable[[list[float]], bool] | None = None) -> bool:
-        """Time one block of about ``seconds`` (at least one run); returns True when
-        ``stop_early`` asked to stop. The block's runs and whether it was disturbed are in ``last``."""
+        """Time one block of about ``seconds`` (at least one run); returns True when ``stop_early`` asked to stop."""
         samples: list[float] = []
         stopped = False
         self.watch.start_block()
@@ -280,7 +277,6 @@ class BlockTimer:
                 stopped = True
                 break
         disturbed = self.watch.end_block()
-        self.last = (samples, disturbed)
         if disturbed and self.plan.retry_disturbed:
             self.set_aside += samples
         else:
@@ -342,6 +338,15 @@ class Concurrent(Contract):
             low=self.throughput_per_s * mean.value / mean.high,
             high=self.throughput_per_s * mean.value / mean.low,
         )
+
+
+def loaded_load(batch_size: int, call_s: float, bursts: int = 1) -> tuple[int, int]:
+    """Concurrent callers of a loaded measurement (a server's lanes at this batch size) and the requests of each of
+    its ``bursts``: about two seconds of requests in all, at least four per caller (one per caller and burst when
+    split), 400 at most."""
+    callers = 4 if batch_size == 1 else 2
+    floor = max(callers, callers * 4 / bursts)
+    return callers, int(min(400 / bursts, max(floor, 2.0 / bursts / max(call_s, 1e-5))))
 
 
 def measure_concurrent(
