@@ -63,6 +63,41 @@ def test_onnx_file_is_stored_named_and_runs_like_the_original(tiny_onnx: Path, s
     np.testing.assert_array_equal(run_artifact(art, {"x": x})[0], want)
 
 
+def test_unnamed_nodes_get_unique_names_and_named_ones_keep_theirs(tmp_path: Path, store: Store) -> None:
+    body = helper.make_graph(
+        [helper.make_node("Neg", ["x"], ["nx"])], "then", [], [helper.make_tensor_value_info("nx", 1, ["batch", 4])]
+    )
+    other = helper.make_graph(
+        [helper.make_node("Relu", ["x"], ["rx"], name="Relu_0")], "else", [],
+        [helper.make_tensor_value_info("rx", 1, ["batch", 4])],
+    )  # fmt: skip
+    graph = helper.make_graph(
+        [
+            helper.make_node("Relu", ["x"], ["r"]),
+            helper.make_node("ReduceMax", ["r"], ["m"], keepdims=0),
+            helper.make_node("Cast", ["m"], ["c"], to=onnx.TensorProto.BOOL, name="keep_me"),
+            helper.make_node("If", ["c"], ["y"], then_branch=body, else_branch=other),
+        ],
+        "g",
+        [helper.make_tensor_value_info("x", onnx.TensorProto.FLOAT, [1, 4])],
+        [helper.make_tensor_value_info("y", onnx.TensorProto.FLOAT, ["batch", 4])],
+    )
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+    model.ir_version = 8
+    onnx.save(model, str(tmp_path / "if.onnx"))
+    art = import_model(tmp_path / "if.onnx", store=store)
+
+    stored = onnx.load(str(art.model_path))
+    top = [n.name for n in stored.graph.node]
+    inner = [n.name for n in stored.graph.node[3].attribute[0].g.node] + [
+        n.name for n in stored.graph.node[3].attribute[1].g.node
+    ]
+    names = top + inner
+    assert all(names) and len(set(names)) == len(names) and "keep_me" in top and "Relu_0" in inner
+    x = np.array([[1.0, -2.0, 3.0, 0.5]], dtype=np.float32)
+    np.testing.assert_array_equal(run_artifact(art, {"x": x})[0], -x)
+
+
 def test_task_and_name_can_be_given(tiny_onnx: Path, store: Store) -> None:
     art = import_model(tiny_onnx, name="scorer", task="regression", store=store)
 

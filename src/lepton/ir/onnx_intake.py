@@ -205,9 +205,42 @@ def fix_output_dims(
         onnx.save_model(model, str(path))  # external data references, if any, are kept as they are
 
 
+def name_unnamed_nodes(path: Path) -> int:
+    """Give every node without a name a unique one (``<op type>_<n>``), in place; how many were named. Passes
+    that keep chosen nodes in float, sensitivity and explain's per-node tables address nodes by name, and some
+    exporters (and hand-built graphs) leave them empty. Names only: the computation is unchanged."""
+    model = onnx.load(str(path), load_external_data=False)
+    graphs = [model.graph]
+    nodes = []
+    while graphs:
+        g = graphs.pop()
+        for n in g.node:
+            nodes.append(n)
+            for a in n.attribute:  # If/Loop/Scan bodies: names are unique across the whole model
+                if a.HasField("g"):
+                    graphs.append(a.g)
+                graphs.extend(a.graphs)
+    taken = {n.name for n in nodes if n.name}
+    named = 0
+    for i, n in enumerate(nodes):
+        if n.name:
+            continue
+        name = f"{n.op_type}_{i}"
+        while name in taken:
+            name += "_"
+        n.name = name
+        taken.add(name)
+        named += 1
+    if named:
+        onnx.save_model(model, str(path))  # external data references, if any, are kept as they are
+    return named
+
+
 def onnx_intake(path: Path, workdir: Path) -> Signature:
-    """Validate ``path`` and copy it (with its external data) into ``workdir``; returns its signature."""
+    """Validate ``path`` and copy it (with its external data) into ``workdir``, every node named; returns its
+    signature."""
     model, locations = read_onnx(Path(path))
     dest = copy_onnx(Path(path), workdir, bool(locations))
+    name_unnamed_nodes(dest)
     check_loads(dest)
     return Signature.from_onnx(model)

@@ -1,7 +1,7 @@
 """Paired, interleaved comparison: configurations timed in alternating short blocks (A B, B A, A B ...), so a
 burst of outside load or a drift of the machine's clock falls on both sides of a pair alike.
 
-A gain is the median of the per-pair ratios, with a 95% bootstrap interval over the pairs; a pair with a
+A gain is the median of the per-pair ratios, with a distribution-free 95% interval (order statistics); a pair with a
 disturbed block is dropped and another is timed in its place (within the plan's time limit). Each side's own
 figures are its clean blocks pooled, so the trial tables show measurements taken side by side too.
 """
@@ -52,16 +52,28 @@ class PairedRatios(Contract):
     disturbed: Disturbance | None = None  # too few clean pairs: every pair was used, and the ratios are flagged
 
 
-def median_ratio(ratios: Sequence[float], resamples: int = 2000, seed: int = 0) -> Estimate:
-    """The median of per-pair ratios with a 95% bootstrap interval (resampling pairs, on the log scale)."""
-    x = np.log(np.asarray(ratios, dtype=float))
+def median_ratio(ratios: Sequence[float]) -> Estimate:
+    """The median of per-pair ratios with a distribution-free 95% interval: the k-th smallest and k-th largest ratio,
+    k the largest that brackets the median with at least 95% probability (binomial; k = 1, the whole range, up to 8
+    pairs; with 5 or fewer even that is less: 94% at 5). A percentile bootstrap of the median over 6-12 pairs missed
+    the true ratio 5-8% of the time, and failed ``lepton check`` on an unchanged model."""
+    x = np.sort(np.log(np.asarray(ratios, dtype=float)))  # the log scale: a ratio and its inverse sit alike
+    n = len(x)
     med = float(np.exp(np.median(x)))
-    if len(x) < 2:
-        return Estimate(value=round(med, 4), low=round(med, 4), high=round(med, 4))
-    rng = np.random.default_rng(seed)
-    stats = np.median(x[rng.integers(0, len(x), size=(resamples, len(x)))], axis=1)
-    lo, hi = np.exp(np.percentile(stats, [2.5, 97.5]))
-    return Estimate(value=round(med, 4), low=round(min(float(lo), med), 4), high=round(max(float(hi), med), 4))
+    k = median_rank(n)
+    lo, hi = float(np.exp(x[k - 1])), float(np.exp(x[n - k]))
+    return Estimate(value=round(med, 4), low=round(min(lo, med), 4), high=round(max(hi, med), 4))
+
+
+def median_rank(n: int, alpha: float = 0.05) -> int:
+    """The largest k (1-based, at least 1) with P(Binomial(n, 1/2) < k) <= alpha/2: the k-th smallest and k-th
+    largest of n values bracket their median with probability >= 1 - alpha."""
+    best = 1
+    for k in range(1, n // 2 + 1):
+        if sum(math.comb(n, i) for i in range(k)) / 2**n > alpha / 2:
+            break
+        best = k
+    return best
 
 
 @dataclass

@@ -2,7 +2,7 @@
 
 The terminal, the JSON and the HTML report all quote ``OptimizeResult.gains``; nothing else computes a gain.
 Where the verification measured the two side by side in alternating blocks (``measure.paired``), a gain is the
-median of the per-pair ratios with its bootstrap interval over the pairs. Otherwise (a cluster's nodes) a ratio's
+median of the per-pair ratios with its order-statistic interval. Otherwise (a cluster's nodes) a ratio's
 interval combines the two measurements' intervals on the log scale (each side's 95% interval read as +-1.96
 standard errors). Either sees only the noise inside this run, so a gain must also clear ``MIN_GAIN`` before the
 navigator calls it real (run-to-run drift on shared machines is a few percent). A gain whose measurements other
@@ -17,7 +17,7 @@ from collections.abc import Mapping, Sequence
 from lepton.measure.interference import Disturbance
 from lepton.measure.paired import PairedRatios
 from lepton.measure.timing import Estimate
-from lepton.measure.trial import Trial
+from lepton.navigate.judged import JudgedTrial
 from lepton.navigate.result import Gain, Ratio
 
 MIN_GAIN = 1.05  # a gain below 5% is within what a rerun on a shared machine moves
@@ -37,17 +37,17 @@ def _log_se(e: Estimate) -> float:
     return (math.log(e.high) - math.log(e.low)) / (2 * _Z)
 
 
-def latency_ratio(base: Trial, cand: Trial, metric: str) -> Ratio:
+def latency_ratio(base: JudgedTrial, cand: JudgedTrial, metric: str) -> Ratio:
     """Times lower latency (``metric``) of ``cand`` than ``base``."""
     return ratio(base.latency.estimate(metric), cand.latency.estimate(metric))
 
 
-def capacity_ratio(base: Trial, cand: Trial) -> Ratio:
+def capacity_ratio(base: JudgedTrial, cand: JudgedTrial) -> Ratio:
     """Times more items per second one replica of ``cand`` serves; also times cheaper per 1M (same price)."""
     return ratio(cand.capacity_estimate(), base.capacity_estimate())
 
 
-def cost_ratio(base: Trial, cand: Trial, cap: Ratio | None = None) -> Ratio:
+def cost_ratio(base: JudgedTrial, cand: JudgedTrial, cap: Ratio | None = None) -> Ratio:
     """Times cheaper per 1M inferences: the costs' ratio, with the capacity ratio's relative interval."""
     cap = cap or capacity_ratio(base, cand)
     x = base.usd_per_1m / cand.usd_per_1m
@@ -55,7 +55,7 @@ def cost_ratio(base: Trial, cand: Trial, cap: Ratio | None = None) -> Ratio:
 
 
 def objective_ratio(
-    base: Trial, cand: Trial, objective: str, slo_metric: str, paired: PairedRatios | None = None
+    base: JudgedTrial, cand: JudgedTrial, objective: str, slo_metric: str, paired: PairedRatios | None = None
 ) -> Ratio:
     """The gain that decides a recommendation under ``objective`` (cost, latency or throughput); from the two's
     paired comparison where there is one (a p50 objective, capacity and cost)."""
@@ -69,7 +69,7 @@ def objective_ratio(
     return cost_ratio(base, cand, loaded)
 
 
-def quoted_trial(rec: Trial, trials: Sequence[Trial], batch_size: int) -> Trial | None:
+def quoted_trial(rec: JudgedTrial, trials: Sequence[JudgedTrial], batch_size: int) -> JudgedTrial | None:
     """The recommended variant's trial quoted at ``batch_size``: its fastest current setting there, a precise
     measurement first (the runtime a server would pick for that batch size)."""
     mine = [
@@ -96,7 +96,7 @@ def _from(e: Estimate) -> Ratio:
 Pairings = Mapping[tuple[str, str], PairedRatios]  # (baseline trial id, variant trial id) -> their comparison
 
 
-def gain(base: Trial, mine: Trial, paired: PairedRatios | None = None) -> Gain:
+def gain(base: JudgedTrial, mine: JudgedTrial, paired: PairedRatios | None = None) -> Gain:
     """``mine`` against ``base`` at ``base``'s batch size: every ratio with its interval, from their paired
     comparison where there is one."""
     if paired is not None:
@@ -129,7 +129,7 @@ def gain(base: Trial, mine: Trial, paired: PairedRatios | None = None) -> Gain:
     )
 
 
-def gains(rec: Trial, trials: Sequence[Trial], pairings: Pairings | None = None) -> list[Gain]:
+def gains(rec: JudgedTrial, trials: Sequence[JudgedTrial], pairings: Pairings | None = None) -> list[Gain]:
     """The recommended variant against the baseline at each batch size both were measured at (on a cluster: the
     baseline on the same kind of machine); from their paired comparison where there is one."""
     out = []
