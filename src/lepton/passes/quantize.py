@@ -16,7 +16,18 @@ from pydantic import Field
 from lepton.errors import PassError
 from lepton.hardware import Hardware
 from lepton.ir.artifact import MODEL_FILE, Artifact
-from lepton.passes.base import PASSES, Fallback, Feeds, Pass, PassContext, Proposal, load_model, save_model
+from lepton.passes.base import (
+    BUILD_MEMORY,
+    PASSES,
+    Fallback,
+    Feeds,
+    Pass,
+    PassContext,
+    Proposal,
+    load_model,
+    save_model,
+)
+from lepton.passes.calibration import HISTOGRAM_METHODS, calibrate_in_batches
 from lepton.passes.opset import OpsetConversionError
 from lepton.passes.params import PassParams
 
@@ -134,6 +145,7 @@ class DynamicInt8(Pass[DynamicParams]):
 
     Params = DynamicParams
     family: ClassVar[str] = "quantize"
+    build_memory: ClassVar[float | None] = BUILD_MEMORY["quantize-dynamic"]
     needs: ClassVar[frozenset[str]] = frozenset({"cpu"})
     proposals: ClassVar[tuple[Proposal, ...]] = (
         Proposal({"per_channel": True, "weight_type": "qint8"}, after=("graph", "model"), rank=10, unlikely=_ON_CNNS),
@@ -202,6 +214,8 @@ class StaticInt8(Pass[StaticParams]):
 
     Params = StaticParams
     family: ClassVar[str] = "quantize"
+    calibrates: ClassVar[bool] = True
+    build_memory: ClassVar[float | None] = BUILD_MEMORY["quantize-static"]
     needs: ClassVar[frozenset[str]] = frozenset({"cpu"})
     # after fusion the histogram calibrators fail on the fused ops, so static QDQ goes on the model as it is
     proposals: ClassVar[tuple[Proposal, ...]] = (
@@ -257,12 +271,24 @@ class StaticInt8(Pass[StaticParams]):
         if p.calibrate_method == "percentile":
             extra["CalibPercentile"] = p.percentile
 
+        cache: Path | None = None
+        if p.calibrate_method in HISTOGRAM_METHODS:  # ORT's own would hold every batch's activations at once
+            with _quiet():
+                cache = calibrate_in_batches(
+                    src,
+                    lambda: iter(feeds),
+                    method=p.calibrate_method,
+                    op_types=p.op_types,
+                    options=extra,
+                    cache=work / "calibration.json",
+                )
+
         def run(options: dict[str, Any]) -> None:
             with _quiet():
                 quantize_static(
                     str(src),
                     str(work / MODEL_FILE),
-                    _Reader(feeds, artifact.signature.input_names),
+                    None if cache else _Reader(feeds, artifact.signature.input_names),
                     quant_format=QuantFormat.QDQ,
                     op_types_to_quantize=list(p.op_types),
                     per_channel=p.per_channel,
@@ -271,6 +297,7 @@ class StaticInt8(Pass[StaticParams]):
                     nodes_to_exclude=list(p.nodes_to_exclude),
                     calibrate_method=method,
                     extra_options=options,
+                    calibration_cache_path=cache,
                 )
 
         try:
@@ -281,7 +308,7 @@ class StaticInt8(Pass[StaticParams]):
             if "truth value of an array" not in str(e):
                 raise
             run({**extra, "QDQDisableWeightAdjustForInt32Bias": True})
-        for scratch in ("lifted.onnx", "pre.onnx"):
+        for scratch in ("lifted.onnx", "pre.onnx", "calibration.json"):
             (work / scratch).unlink(missing_ok=True)
         for leftover in work.glob("augmented_model*.onnx"):
             leftover.unlink()

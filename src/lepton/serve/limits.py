@@ -9,23 +9,7 @@ from starlette.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from lepton.errors import ServeError
-
-try:
-    import orjson
-
-    def dumps(obj: Any) -> bytes:
-        return orjson.dumps(obj, option=orjson.OPT_SERIALIZE_NUMPY)
-
-    def loads(data: bytes | str) -> Any:
-        return orjson.loads(data)
-except ImportError:  # pragma: no cover - orjson is a dependency; stdlib json keeps it working without
-    import json
-
-    def dumps(obj: Any) -> bytes:
-        return json.dumps(obj, separators=(",", ":")).encode()
-
-    def loads(data: bytes | str) -> Any:
-        return json.loads(data)
+from lepton.wire import dumps, loads
 
 
 def json_response(obj: Any, status: int = 200, headers: dict[str, str] | None = None) -> Response:
