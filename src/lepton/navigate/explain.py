@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 import numpy as np
 
 from lepton.hardware import Hardware
-from lepton.measure.trial import Trial
+from lepton.navigate.judged import JudgedTrial
 
 
 def hardware_notes(hw: Hardware) -> list[str]:
@@ -46,20 +46,28 @@ _CAUSES = {
 }
 
 
-def slower_notes(trials: Sequence[Trial]) -> dict[str, str]:
+def slower_notes(
+    trials: Sequence[JudgedTrial], cause_of: Callable[[JudgedTrial, JudgedTrial], str | None] | None = None
+) -> dict[str, str]:
     """One note per variant that came out slower than its parent chain under the same runtime and batch.
 
     Trials are matched on (variant, engine, threads, batch size, kind of machine); a variant is called slower
-    when its median throughput ratio to the parent is below 0.95.
+    when its median throughput ratio to the parent is below 0.95. ``cause_of(child, parent)`` (the variant's
+    slowest setting and its parent's) gives the measured reason where it can (``navigate.profiled``: the
+    profilers' op-type diff); the table of likely causes says it otherwise.
     """
     by_key = {(t.variant, t.engine_label, t.threads, t.batch_size, t.hardware_kind): t for t in trials if t.measured}
     ratios: dict[str, list[float]] = {}
     parents: dict[str, str] = {}
     last_pass: dict[str, str] = {}
+    worst: dict[str, tuple[float, JudgedTrial, JudgedTrial]] = {}
     for (variant, engine, threads, batch, kind), t in by_key.items():
         parent = by_key.get((t.parent_variant or "", engine, threads, batch, kind))
         if parent is not None:
-            ratios.setdefault(variant, []).append(t.throughput / parent.throughput)
+            ratio = t.throughput / parent.throughput
+            ratios.setdefault(variant, []).append(ratio)
+            if variant not in worst or ratio < worst[variant][0]:
+                worst[variant] = (ratio, t, parent)
             parents[variant] = parent.variant
             last_pass[variant] = t.last_pass or ""
     notes = {}
@@ -68,9 +76,10 @@ def slower_notes(trials: Sequence[Trial]) -> dict[str, str]:
         if median >= 0.95:
             continue
         cause = _CAUSES.get(last_pass[variant], "the pass changed the graph in a way this runtime does not reward")
+        measured = cause_of(*worst[variant][1:]) if cause_of is not None else None
         slower = sum(1 for x in rs if x < 0.95)
         notes[variant] = (
             f"slower than its parent ({parents[variant]}) in {slower} of {len(rs)} settings, median "
-            f"{median:.2f}x the throughput. Likely cause: {cause}"
+            f"{median:.2f}x the throughput. " + (f"Profiled: {measured}" if measured else f"Likely cause: {cause}")
         )
     return notes
