@@ -1,18 +1,19 @@
 """Shadow fidelity: run a sample of live requests through the reference (unoptimized) model too.
 
-The comparison runs on its own single thread with at most a couple of samples pending, so it never
-delays an answer; a sample that arrives while the shadow is busy is skipped.
+The comparison runs off the answer path (``serve.offpath``: one low-priority thread, a single-threaded reference
+session) with at most a couple of samples waiting, so it never delays an answer; a sample that arrives while the
+shadow is that far behind is skipped.
 """
 
 from __future__ import annotations
 
 import random
-import threading
 from collections.abc import Callable, Mapping
-from concurrent.futures import ThreadPoolExecutor
+from functools import partial
 
 import numpy as np
 
+from lepton.serve.offpath import OffPath
 from lepton.similarity import row_cosines, rows
 
 Run = Callable[[Mapping[str, np.ndarray]], dict[str, np.ndarray]]
@@ -34,35 +35,25 @@ def compare(served: Mapping[str, np.ndarray], reference: Mapping[str, np.ndarray
 
 
 class Shadow:
+    max_pending = 2  # samples waiting for the reference; more are skipped
+
     def __init__(self, run_reference: Run, rate: float, report: Report, *, seed: int | None = None) -> None:
         self.run_reference = run_reference
         self.rate = rate
         self.report = report
         self._rng = random.Random(seed)
-        self._pending = 0
-        self._lock = threading.Lock()
-        self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="lepton-shadow")
-        self.max_pending = 2
+        self._offpath = OffPath(self.max_pending, name="lepton-shadow")
 
     def maybe(self, feeds: Mapping[str, np.ndarray], outputs: Mapping[str, np.ndarray]) -> bool:
         """Sample this request with probability ``rate``; True when it was queued for comparison."""
         if self._rng.random() >= self.rate:
             return False
-        with self._lock:
-            if self._pending >= self.max_pending:
-                return False
-            self._pending += 1
-        self._executor.submit(self._compare, dict(feeds), dict(outputs))
-        return True
+        return self._offpath.submit(partial(self._compare, dict(feeds), dict(outputs)))
 
     def _compare(self, feeds: dict[str, np.ndarray], outputs: dict[str, np.ndarray]) -> None:
-        try:
-            ref = self.run_reference(feeds)
-            cos, max_abs = compare(outputs, ref)
-            self.report(cos, max_abs)
-        finally:
-            with self._lock:
-                self._pending -= 1
+        ref = self.run_reference(feeds)
+        cos, max_abs = compare(outputs, ref)
+        self.report(cos, max_abs)
 
     def close(self) -> None:
-        self._executor.shutdown(wait=True, cancel_futures=True)
+        self._offpath.close()
