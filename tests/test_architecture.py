@@ -28,6 +28,7 @@ LAYERS: list[tuple[str, ...]] = [
         "contract",
         "progress",
         "options",
+        "constraints",
         "hardware",
         "slo",
         "format",

@@ -68,3 +68,18 @@ def test_no_module_writes_temp_then_rename_by_hand() -> None:
         if p != ROOT / "fileio.py" and (lines := renames(p))
     }
     assert not found, f"use lepton.fileio.write_atomic / publish_dir: {found}"
+
+
+def test_a_streamed_write_appears_only_once_verified(tmp_path: Path) -> None:
+    from lepton.fileio import write_stream
+
+    def refuse(tmp: Path) -> None:
+        assert tmp.read_bytes() == b"abcdef"  # the verifier sees the whole content
+        raise ValueError("bad checksum")
+
+    target = tmp_path / "big.bin"
+    with pytest.raises(ValueError, match="bad checksum"):
+        write_stream(target, iter([b"abc", b"def"]), verify=refuse)
+    assert list(tmp_path.iterdir()) == []
+    write_stream(target, iter([b"abc", b"def"]), verify=lambda tmp: None)
+    assert target.read_bytes() == b"abcdef" and [p.name for p in tmp_path.iterdir()] == ["big.bin"]

@@ -12,6 +12,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+from lepton.constraints import Interval, check_value
 from lepton.errors import UserError
 
 
@@ -116,6 +117,8 @@ def ray_address(value: str | bool | None) -> str | None:
 def positive_qps(value: float | None) -> float | None:
     """``--qps`` (a target load in requests/s): None (no target) or a positive number; the one check that
     ``optimize``, ``bench``, the cost model and ``serve --ray`` share."""
-    if value is not None and not value > 0:
-        raise UserError(f"--qps must be positive; got {value}")
+    check_value("qps", value, QPS)
     return value
+
+
+QPS = Interval(0, None, closed="neither", note="requests/s")

@@ -16,6 +16,7 @@ from lepton.engines.base import ENGINES, EngineSettings, RuntimeConfig, Session,
 from lepton.errors import EngineError
 from lepton.ir.artifact import Artifact
 from lepton.measure.failures import run_failure
+from lepton.measure.generation import GenerationFigures
 from lepton.measure.interference import Disturbance
 from lepton.measure.memory import PeakRss
 from lepton.measure.timing import Concurrent, Estimate, Latency, LatencyStats, TimingPlan, measure_latency
@@ -24,6 +25,7 @@ from lepton.quality import Quality, fidelity, task_metrics
 
 Outputs = dict[str, np.ndarray]
 _DEFAULT_OPTIONS = {("precision", "f32"), ("hint", "latency")}
+# One JSON field for a measurement and its verdict: measurement writes ok or failed, only the navigator rejects.
 Status = Literal["ok", "rejected", "failed"]
 
 
@@ -45,8 +47,9 @@ class Trial(Contract):
     """One candidate (variant x engine x runtime settings) measured on this machine, or on a node of a cluster
     (``hardware_kind``: the kind of hardware, priced as such; ``node``: the node that measured it).
 
-    A failed trial has ``error`` and no figures. The navigator adds its verdict: ``status`` rejected with
-    ``reasons``, ``notes``, ``quality_drop``, and ``superseded_by`` when a precise measurement replaced a quick one.
+    A failed trial has ``error`` and no figures. Measurement writes ``status`` ok or failed; the navigator's
+    verdict (rejected, its reasons, the quality drop, which rung measured it) lives on its own record,
+    ``navigate.judged.JudgedTrial``, which extends this one field for field, so the JSON of both is one shape.
     """
 
     id: str
@@ -70,17 +73,11 @@ class Trial(Contract):
     capacity_per_s: float | None = None  # the best of single-stream and concurrent throughput: what cost uses
     chain: tuple[ChainStep, ...] = ()
     parent_variant: str | None = None
-    quality_drop: float | None = None
-    precise: bool = False  # measured with the full plan and concurrent callers (rung 2)
-    rung: int = 1  # 0: a short screen, 1: a quick measurement, 2: precise
-    screened_as: str | None = None
-    superseded_by: str | None = None
-    reasons: tuple[str, ...] = ()
-    notes: tuple[str, ...] = ()
     error: str | None = None
     hardware_kind: str | None = None  # None: the machine the run ran on
     node: str | None = None  # the cluster node that measured it (a Ray node id)
     disturbed: Disturbance | None = None  # other processes took CPU while it was timed: its figures are not facts
+    generation: GenerationFigures | None = None  # a causal LM: TTFT, time per token, tokens/s, $/1M tokens
 
     # -- typed access to the figures of a measured trial ------------------------------------------------
     @property
@@ -180,16 +177,16 @@ def run_all(session: Session, workload: Workload, batch_size: int = 32) -> Outpu
     A failing run raises EngineError with the failing node and the engine's reason in one line.
     """
     parts: dict[str, list[np.ndarray]] = {}
-    for i, chunk in enumerate(workload.chunks(batch_size)):
+    step = min(batch_size, workload.max_batch or batch_size)
+    for i, chunk in enumerate(workload.chunks(step)):
         try:
             outputs = session.run(chunk)
         except EngineError:
             raise
         except Exception as e:  # noqa: BLE001  each engine raises its own types
-            first = i * batch_size
+            first = i * step
             raise EngineError(
-                f"{session.engine} failed on rows {first}..{min(first + batch_size, workload.n_rows) - 1} "
-                f"at {run_failure(e)}"
+                f"{session.engine} failed on rows {first}..{min(first + step, workload.n_rows) - 1} at {run_failure(e)}"
             ) from e
         for k, v in outputs.items():
             parts.setdefault(k, []).append(np.asarray(v))

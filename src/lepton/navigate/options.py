@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from lepton.constraints import POSITIVE_INT, SECONDS, Constraint, Interval, OneOf, check_constraints
 from lepton.errors import UserError
 from lepton.navigate.targets import OBJECTIVES, Targets
 from lepton.options import check_known, int_list, option_names, optional_path, ray_address, shape_pins
@@ -39,6 +40,8 @@ class OptimizeOptions:
     resume: str | None = None
     ray: str | None = None  # a Ray cluster's address ("auto": the one this machine belongs to)
     hardware_price: Mapping[str, float] = field(default_factory=dict)  # cluster kind -> USD per hour
+    max_memory: float | None = None  # GB the search may take (None: a safe share of this machine's, see hardware)
+    streams: int | None = None  # a causal LM's target load in concurrent streams (replicas sized for it)
 
     @classmethod
     def build(cls, **values: Any) -> OptimizeOptions:
@@ -62,21 +65,17 @@ class OptimizeOptions:
             v["hardware_price"] = kind_prices(v["hardware_price"])
         opts = cls(**v)
         opts.targets  # noqa: B018  validate the targets now, before anything is measured
-        if opts.sensitivity not in SENSITIVITY:
-            raise UserError(f"--sensitivity must be auto, on or off; got {opts.sensitivity!r}")
-        if opts.objective not in OBJECTIVES:
-            raise UserError(f"--objective must be one of {', '.join(OBJECTIVES)}; got {opts.objective!r}")
-        if opts.trials < 1:
-            raise UserError(f"--trials must be >= 1; got {opts.trials}")
-        if opts.time_budget is not None and opts.time_budget <= 0:
-            raise UserError(f"--time-budget must be positive (seconds); got {opts.time_budget}")
-        if opts.price_per_hour is not None and opts.price_per_hour <= 0:
-            raise UserError(f"--price-per-hour must be positive; got {opts.price_per_hour}")
+        check_constraints(opts, OPTIMIZE_CONSTRAINTS)
         if opts.ray and (opts.instance or opts.price_per_hour is not None):
             flag = "--instance" if opts.instance else "--price-per-hour"
             raise UserError(
                 f"{flag} prices this machine; with --ray each kind of node is priced by its name in the catalog, "
                 "or by --hardware-price KIND=USD_PER_HOUR"
+            )
+        if opts.streams is not None and opts.qps is not None:
+            raise UserError(
+                f"--streams {opts.streams} and --qps {opts.qps:g} both set the load; give one (--qps is output "
+                "tokens/s for a causal LM)"
             )
         if opts.hardware_price and not opts.ray:
             raise UserError(
@@ -93,6 +92,8 @@ class OptimizeOptions:
             "batch": list(self.batch) if self.batch else None,
             "slo": str(self.slo) if self.slo else None,
             "max_drop": self.max_drop,
+            "max_memory": self.max_memory,
+            "streams": self.streams,
             "qps": self.qps,
             "budget": self.budget,
             "objective": self.objective,
@@ -126,6 +127,17 @@ class OptimizeOptions:
         if slo_batch is None:
             slo_batch = batches[0]
         return sorted({*batches, slo_batch}), slo_batch
+
+
+OPTIMIZE_CONSTRAINTS: dict[str, Constraint] = {
+    "sensitivity": OneOf(SENSITIVITY),
+    "objective": OneOf(OBJECTIVES),
+    "trials": POSITIVE_INT,
+    "time_budget": SECONDS,
+    "price_per_hour": Interval(0, None, closed="neither", note="USD per hour"),
+    "max_memory": Interval(0, None, closed="neither", note="GB"),
+    "streams": POSITIVE_INT,
+}
 
 
 def optimize_option_names() -> Sequence[str]:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 from lepton.cost.catalog import PricePoint
 from lepton.engines.base import RuntimeConfig, Session
@@ -19,12 +19,16 @@ from lepton.measure.trial import Reference, Trial, TrialSpec, failed_trial
 from lepton.measure.workload import Workload
 from lepton.navigate.clock import StageClock
 from lepton.navigate.early_stop import stop_early
+from lepton.navigate.judged import JudgedTrial
 from lepton.navigate.quality_book import QualityBook
 from lepton.navigate.rungs import CALIBRATION_ROWS, PRECISE, QUICK
 from lepton.navigate.space import Candidate
 from lepton.navigate.targets import Targets
 from lepton.navigate.trial_log import TrialLog, prior_key
 from lepton.store.store import Store
+
+if TYPE_CHECKING:
+    from lepton.navigate.memory_bound import MemoryPlan
 
 Variant = tuple[Candidate, Artifact]
 
@@ -72,6 +76,10 @@ class RunState:
     measurer: Measurer | None = None  # who measures, on which kinds of hardware (None: this process, here)
     pairings: dict[tuple[str, str], PairedRatios] = field(default_factory=dict)  # (baseline id, trial id) -> pairs
     deadline: float | None = None  # perf_counter() time the run's --time-budget ends (None: no budget)
+    calibration_rows: int | None = None  # rows passes calibrate on (None: the default; a memory bound shrinks it)
+    calibration_cut: int | None = None  # rows per calibration batch when a memory bound cuts them (None: default)
+    memory: MemoryPlan | None = None  # the memory bound and what it changed (navigate.memory_bound)
+    pass_peak_mb: dict[str, float] = field(default_factory=dict)  # variant built -> peak RSS while its passes ran
 
     def __post_init__(self) -> None:
         self.log = TrialLog(self.store, self.run_id)  # the trials, each saved as soon as it exists
@@ -103,8 +111,17 @@ class RunState:
 
     @property
     def calibration_batch(self) -> int:
-        """Rows per calibration batch: ``CALIBRATION_ROWS``, or the model's fixed batch when it takes more."""
-        return max(CALIBRATION_ROWS, self.artifact.signature.fixed_batch() or 0)
+        """Rows per calibration batch: ``CALIBRATION_ROWS``, or the model's fixed batch when it takes more, and
+        never more than the workload feeds at once (the batch sizes asked for, or what the model runs at)."""
+        size = max(CALIBRATION_ROWS, self.artifact.signature.fixed_batch() or 0)
+        return min(size, self.workload.max_batch or size, self.calibration_cut or size)
+
+    @property
+    def calibration_batches(self) -> int:
+        """How many calibration batches: ``calibration_rows`` rows (default: eight full batches of at least
+        ``CALIBRATION_ROWS`` rows, whatever size each batch is cut to)."""
+        rows = self.calibration_rows or 8 * max(CALIBRATION_ROWS, self.artifact.signature.fixed_batch() or 0)
+        return max(1, rows // self.calibration_batch)
 
     # -- measuring ----------------------------------------------------------------------------------------
     def measure(
@@ -118,7 +135,7 @@ class RunState:
         role: Literal["baseline"] | None = None,
         kind: str | None = None,
         session: Session | None = None,
-    ) -> Trial:
+    ) -> JudgedTrial:
         """Measure one configuration at ``rung`` (a short screen, a quick measurement, or a precise one with
         concurrent callers) on hardware ``kind`` (None: this machine) and record it.
 
@@ -126,7 +143,7 @@ class RunState:
         """
         request = Request(cand, art, rc, engine, rung, role, kind)
         job = self._job(request, session)
-        if isinstance(job, Trial):
+        if isinstance(job, JudgedTrial):
             return job
         try:
             outcome: Trial | BaseException = self.measuring.measure(job)
@@ -139,21 +156,21 @@ class RunState:
         requests: Sequence[Request],
         *,
         stop: Callable[[], bool] | None = None,
-        done: Callable[[Request, Trial], object] | None = None,
-    ) -> list[Trial | None]:
+        done: Callable[[Request, JudgedTrial], object] | None = None,
+    ) -> list[JudgedTrial | None]:
         """Measure ``requests`` as ``measure`` does each: in order here, or side by side on a cluster's nodes
         (one at a time per node). Once ``stop`` says so, the rest are left out (None); ``done`` sees each trial
         as it is recorded."""
 
-        def start(r: Request) -> Job | Trial:
+        def start(r: Request) -> Job | JudgedTrial:
             session = r.session() if r.session is not None and self.measuring.shares_sessions else None
             self.clock.tick(r.what)
             job = self._job(r, session)
-            if isinstance(job, Trial) and done is not None:  # reused, or failed before measuring
+            if isinstance(job, JudgedTrial) and done is not None:  # reused, or failed before measuring
                 done(r, job)
             return job
 
-        def finish(r: Request, job: Job, outcome: Trial | BaseException) -> Trial:
+        def finish(r: Request, job: Job, outcome: Trial | BaseException) -> JudgedTrial:
             trial = self._record(r, job, outcome)
             if done is not None:
                 done(r, trial)
@@ -162,16 +179,16 @@ class RunState:
         return self.measuring.each(requests, lambda r: r.kind, start, finish, stop)
 
     def measure_side_by_side(
-        self, requests: Sequence[Request], done: Callable[[Request, Trial], object] | None = None
-    ) -> list[Trial]:
+        self, requests: Sequence[Request], done: Callable[[Request, JudgedTrial], object] | None = None
+    ) -> list[JudgedTrial]:
         """Measure ``requests`` (one batch size, one kind of machine; the baseline first) in alternating blocks,
         as ``measure`` does each; every one is compared with the first pair by pair (``pairings``)."""
-        out: dict[int, Trial] = {}
+        out: dict[int, JudgedTrial] = {}
         pending: list[tuple[int, Request, Job]] = []
         for i, r in enumerate(requests):
             self.clock.tick(r.what)
             job = self._job(r)
-            if isinstance(job, Trial):  # reused, or failed before measuring
+            if isinstance(job, JudgedTrial):  # reused, or failed before measuring
                 out[i] = job
                 if done is not None:
                     done(r, job)
@@ -199,7 +216,7 @@ class RunState:
             return replace(plan, max_seconds=max(plan.min_seconds, min(plan.max_seconds, left / 2)))
         return plan
 
-    def _job(self, r: Request, session: Session | None = None) -> Job | Trial:
+    def _job(self, r: Request, session: Session | None = None) -> Job | JudgedTrial:
         """What measuring ``r`` takes (on ``session`` when one is open for it: ``r.session`` opens it for a
         measurer in this process); the stored trial when a resumed run measured it before (or the failed trial
         when its quality cannot be measured)."""
@@ -232,25 +249,24 @@ class RunState:
             session=session,
         )
 
-    def _record(self, r: Request, job: Job, outcome: Trial | BaseException) -> Trial:
+    def _record(self, r: Request, job: Job, outcome: Trial | BaseException) -> JudgedTrial:
         """Record a measurement's outcome: the trial with its quality drop and rung, or a failed trial."""
         if isinstance(outcome, BaseException):
             return self._failed(job.trial_id, job.spec, outcome, r.kind)
-        trial = outcome
         if r.role == "baseline" and self.qualities.base is None:
-            self.qualities.base = trial.quality.headline()
-        trial = trial.with_(quality_drop=self.qualities.drop(trial.quality), rung=r.rung, precise=r.rung == PRECISE)
-        return self.log.add(trial)
+            self.qualities.base = outcome.quality.headline()
+        drop = self.qualities.drop(outcome.quality)
+        return self.log.add(JudgedTrial.of(outcome, quality_drop=drop, rung=r.rung, precise=r.rung == PRECISE))
 
-    def _failed(self, trial_id: str, spec: TrialSpec, error: BaseException, kind: str | None = None) -> Trial:
+    def _failed(self, trial_id: str, spec: TrialSpec, error: BaseException, kind: str | None = None) -> JudgedTrial:
         """A failing candidate is recorded as failed; a user's mistake (a LeptonError that is not a candidate's
         failure) stops the run."""
         if isinstance(error, LeptonError) and not isinstance(error, CandidateError):
             raise error
-        trial = failed_trial(trial_id, spec, error)
+        trial = JudgedTrial.of(failed_trial(trial_id, spec, error))
         return self.log.add(trial.with_(hardware_kind=kind) if kind is not None else trial)
 
-    def longer_request(self, trial: Trial, variants: dict[str, Variant], rung: int, what: str) -> Request:
+    def longer_request(self, trial: JudgedTrial, variants: dict[str, Variant], rung: int, what: str) -> Request:
         """A longer measurement of ``trial``'s configuration at ``rung`` (precise: the full plan and concurrent
         callers), for ``measure_many``; ``supersede`` then links the two."""
         if trial.is_baseline:  # the user's model as it is, not a variant built in the run

@@ -11,6 +11,16 @@ from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
+from lepton.constraints import (
+    NON_NEGATIVE_INT,
+    POSITIVE,
+    POSITIVE_INT,
+    SECONDS,
+    Constraint,
+    Interval,
+    OneOf,
+    check_constraints,
+)
 from lepton.errors import UserError
 from lepton.options import ray_address
 
@@ -114,14 +124,22 @@ def _names(value: Any, flag: str) -> tuple[str, ...]:
     raise UserError(f"--{flag}: expected column names (a list or 'a,b'); got {value!r}")
 
 
-def _positive(o: TrainOptions, name: str, *, integer: bool = True, zero: bool = False) -> None:
-    v = getattr(o, name)
-    if v is None:
-        return
-    ok = (isinstance(v, int) and not isinstance(v, bool)) if integer else isinstance(v, int | float)
-    if not ok or (v < 0 if zero else v <= 0):
-        kind = "an integer" if integer else "a number"
-        raise UserError(f"--{name.replace('_', '-')}: expected {kind} {'>= 0' if zero else '> 0'}; got {v!r}")
+FRACTION_OF_ROWS = Interval(0, 0.6, closed="neither", note="a fraction of the rows")
+TRAIN_CONSTRAINTS: dict[str, Constraint] = {
+    **dict.fromkeys(
+        ("epochs", "batch_size", "width", "depth", "horizon", "lags", "season", "image_size", "max_length", "workers"),
+        POSITIVE_INT,
+    ),
+    **dict.fromkeys(("patience", "folds", "tune", "freeze"), NON_NEGATIVE_INT),
+    "lr": POSITIVE,
+    "time_budget": SECONDS,
+    "weight_decay": Interval(0, None),
+    "dropout": Interval(0, 1, closed="left", note="a fraction"),
+    "val_fraction": FRACTION_OF_ROWS,
+    "test_fraction": FRACTION_OF_ROWS,
+    "missing": OneOf(("impute", "drop")),
+    "duplicates": OneOf(("drop", "keep")),
+}
 
 
 def _check(o: TrainOptions) -> None:
@@ -133,30 +151,12 @@ def _check(o: TrainOptions) -> None:
         raise UserError(f"lepton train {o.recipe}: give DATA (a file or folder) or --example ({examples})")
     if o.data is not None and o.example is not None:
         raise UserError("give either DATA or --example, not both")
-    for name in ("epochs", "batch_size", "width", "depth", "horizon", "lags", "season", "image_size", "max_length"):
-        _positive(o, name)
-    for name in ("patience", "folds", "tune", "freeze"):
-        _positive(o, name, zero=True)
-    for name in ("lr", "time_budget"):
-        _positive(o, name, integer=False)
-    for name in ("weight_decay",):
-        _positive(o, name, integer=False, zero=True)
-    if o.dropout is not None and not 0.0 <= o.dropout < 1.0:
-        raise UserError(f"--dropout: expected a fraction in [0, 1); got {o.dropout}")
-    for name in ("val_fraction", "test_fraction"):
-        v = getattr(o, name)
-        if not 0.0 < v < 0.6:
-            raise UserError(f"--{name.replace('_', '-')}: expected a fraction between 0 and 0.6; got {v}")
+    check_constraints(o, TRAIN_CONSTRAINTS)
     if o.folds == 1:
         raise UserError("--folds: k-fold cross-validation needs at least 2 folds (or 0 for none); got 1")
-    if o.missing not in ("impute", "drop"):
-        raise UserError(f"--missing: expected impute or drop; got {o.missing!r}")
-    if o.duplicates not in ("drop", "keep"):
-        raise UserError(f"--duplicates: expected drop or keep; got {o.duplicates!r}")
     bad = [a for a in o.augmentations(()) if a not in AUGMENTATIONS]
     if bad:
         raise UserError(f"--augment: unknown {', '.join(bad)}; use a comma list of {', '.join(AUGMENTATIONS)}, or none")
-    _positive(o, "workers")
     if o.workers is not None and not o.ray:
         raise UserError(f"--workers {o.workers}: data-parallel workers run on a Ray cluster; add --ray")
     if o.ray and o.tune:
