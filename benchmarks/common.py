@@ -13,7 +13,7 @@ from typing import Any
 ROOT = Path(__file__).resolve().parent.parent
 RESULTS = ROOT / "benchmarks" / "results"
 # the order of the sections in BENCHMARKS.md
-SECTIONS = ["engines", "optimize", "noise", "profile", "optimize_small", "corpus", "train", "serve"]
+SECTIONS = ["engines", "optimize", "noise", "profile", "optimize_small", "corpus", "train", "serve", "llm"]
 
 
 def machine() -> dict[str, Any]:

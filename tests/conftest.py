@@ -122,3 +122,30 @@ def digits_data(digits_mlp, tmp_path: Path) -> Path:  # type: ignore[no-untyped-
 def fast() -> dict[str, TimingPlan]:
     """Short timing plans: these tests check behaviour, not speed."""
     return dict(_FAST)
+
+
+@pytest.fixture(scope="session")
+def fast_shared() -> dict[str, TimingPlan]:
+    """The short timing plans for session- and module-scoped fixtures (one run shared by tests that read it)."""
+    return dict(_FAST)
+
+
+@pytest.fixture(scope="session")
+def minilm_home(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A LEPTON_HOME holding the bundled MiniLM, imported (exported to ONNX, parity-checked) once per session.
+    Read-only: tests that write copy it with ``copy_home``."""
+    from lepton.examples import import_example
+    from lepton.store import Store
+
+    home = tmp_path_factory.mktemp("minilm-home")
+    import_example("minilm", store=Store(home))
+    return home
+
+
+@pytest.fixture
+def minilm_imported(minilm_home: Path, lepton_home: Path) -> Path:
+    """This test's LEPTON_HOME, starting with the session's MiniLM import (a copy: the test may write to it)."""
+    import shutil
+
+    shutil.copytree(minilm_home, lepton_home, dirs_exist_ok=True)
+    return lepton_home

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from cli_run import cli
 
 
 def lepton(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
@@ -32,13 +33,13 @@ def one_line_error(p: subprocess.CompletedProcess[str], *needles: str) -> None:
 
 
 def test_missing_file(tmp_path: Path) -> None:
-    one_line_error(lepton("bench", str(tmp_path / "nope.onnx")), "nope.onnx")
+    one_line_error(cli("bench", str(tmp_path / "nope.onnx")), "nope.onnx")
 
 
 def test_a_file_that_is_not_a_model(tmp_path: Path) -> None:
     f = tmp_path / "notes.onnx"
     f.write_text("hello, not a protobuf")
-    one_line_error(lepton("bench", str(f)), "notes.onnx")
+    one_line_error(cli("bench", str(f)), "notes.onnx")
 
 
 def test_inputs_that_cannot_be_synthesized_ask_for_a_shape(tmp_path: Path) -> None:
@@ -54,20 +55,20 @@ def test_inputs_that_cannot_be_synthesized_ask_for_a_shape(tmp_path: Path) -> No
     m = helper.make_model(g, opset_imports=[helper.make_opsetid("", 17)])
     m.ir_version = 8
     onnx.save(m, str(tmp_path / "relu.onnx"))
-    one_line_error(lepton("bench", str(tmp_path / "relu.onnx")), "--shape image=")
-    ok = lepton("bench", str(tmp_path / "relu.onnx"), "--shape", "image=1,3,8,8", "--seconds", "0.1")
+    one_line_error(cli("bench", str(tmp_path / "relu.onnx")), "--shape image=")
+    ok = cli("bench", str(tmp_path / "relu.onnx"), "--shape", "image=1,3,8,8", "--seconds", "0.1")
     assert ok.returncode == 0, ok.stdout + ok.stderr
 
 
 def test_an_engine_that_cannot_run_the_model(tiny_onnx: Path) -> None:
-    one_line_error(lepton("bench", str(tiny_onnx), "--engine", "torch"), "torch", "onnxruntime")
-    one_line_error(lepton("bench", str(tiny_onnx), "--engine", "tensorrt-llm"), "unknown engine")
+    one_line_error(cli("bench", str(tiny_onnx), "--engine", "torch"), "torch", "onnxruntime")
+    one_line_error(cli("bench", str(tiny_onnx), "--engine", "tensorrt-llm"), "unknown engine")
 
 
 def test_bad_flags(tiny_onnx: Path) -> None:
-    one_line_error(lepton("bench", str(tiny_onnx), "--batch", "1,x"), "--batch")
-    one_line_error(lepton("bench", str(tiny_onnx), "--shape", "x=1,2,3"), "--shape")
-    one_line_error(lepton("optimize", str(tiny_onnx), "--slo", "fast please"), "--slo")
+    one_line_error(cli("bench", str(tiny_onnx), "--batch", "1,x"), "--batch")
+    one_line_error(cli("bench", str(tiny_onnx), "--shape", "x=1,2,3"), "--shape")
+    one_line_error(cli("optimize", str(tiny_onnx), "--slo", "fast please"), "--slo")
 
 
 def test_debug_shows_the_traceback(tmp_path: Path) -> None:
@@ -79,7 +80,7 @@ def test_bench_json_on_an_onnx_file_with_data(tiny_onnx: Path, tmp_path: Path, l
     x = np.random.default_rng(0).standard_normal((20, 8)).astype(np.float32)
     np.savez(tmp_path / "d.npz", x=x)
     out = tmp_path / "b.json"
-    p = lepton(
+    p = cli(
         "bench",
         str(tiny_onnx),
         "--batch",
@@ -132,6 +133,6 @@ def test_usage_errors_get_one_line_and_exit_2(args: list[str], needles: list[str
 def test_bad_shape_slo_and_data_exit_2_with_one_line(tiny_onnx: Path, tmp_path: Path) -> None:
     np.save(tmp_path / "words.npy", np.array([["a"] * 8], dtype="<U1"))
 
-    one_line_error(lepton("bench", str(tiny_onnx), "--shape", "x=1,8;x=2,8"), "--shape", "given twice")
-    one_line_error(lepton("serve", str(tiny_onnx), "--slo", "p99.9<=0.1s@0"), "--slo", "batch size after @")
-    one_line_error(lepton("bench", str(tiny_onnx), "--data", str(tmp_path / "words.npy")), "words.npy", "dtype")
+    one_line_error(cli("bench", str(tiny_onnx), "--shape", "x=1,8;x=2,8"), "--shape", "given twice")
+    one_line_error(cli("serve", str(tiny_onnx), "--slo", "p99.9<=0.1s@0"), "--slo", "batch size after @")
+    one_line_error(cli("bench", str(tiny_onnx), "--data", str(tmp_path / "words.npy")), "words.npy", "dtype")

@@ -13,7 +13,7 @@ from lepton.store import Store
 
 QUICK = TimingPlan(warmup=1, min_runs=3, min_seconds=0.0, max_seconds=2.0)
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.usefixtures("minilm_imported")]  # one export per session
 
 
 @pytest.fixture

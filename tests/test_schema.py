@@ -3,12 +3,11 @@
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 from pathlib import Path
 
 import jsonschema
 import pytest
+from cli_run import cli
 
 from lepton.schemas import SCHEMAS
 
@@ -24,10 +23,10 @@ def test_the_committed_schema_is_the_generated_one(name: str) -> None:
 
 
 def test_lepton_schema_prints_it() -> None:
-    p = subprocess.run([sys.executable, "-m", "lepton", "schema", "optimize"], capture_output=True, text=True)
+    p = cli("schema", "optimize")
     assert p.returncode == 0, p.stderr
     assert json.loads(p.stdout) == json.loads((DOCS / "optimize.json").read_text())
-    bad = subprocess.run([sys.executable, "-m", "lepton", "schema", "nope"], capture_output=True, text=True)
+    bad = cli("schema", "nope")
     assert bad.returncode == 2 and "optimize" in bad.stdout + bad.stderr
 
 

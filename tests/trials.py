@@ -1,4 +1,4 @@
-"""Build typed ``Trial`` records for tests of the navigator's rules and the reports (no measuring)."""
+"""Build typed ``JudgedTrial`` records for tests of the navigator's rules and the reports (no measuring)."""
 
 from __future__ import annotations
 
@@ -7,7 +7,8 @@ from typing import Any
 from lepton.cost.model import CostEstimate
 from lepton.engines.base import RuntimeConfig
 from lepton.measure.timing import Latency
-from lepton.measure.trial import ChainStep, Trial
+from lepton.measure.trial import ChainStep
+from lepton.navigate.judged import JudgedTrial
 from lepton.quality import Quality
 
 
@@ -56,7 +57,7 @@ def trial(
     spread: float = 0.02,
     precise: bool = False,
     **extra: Any,
-) -> Trial:
+) -> JudgedTrial:
     """One measured trial; throughput defaults to what ``p50`` implies, cost to ``usd`` per 1M."""
     p50 = p50 if p50 is not None else p95 * 0.8
     lat = latency(p50, p95, spread=spread)
@@ -66,7 +67,7 @@ def trial(
         if accuracy is not None
         else Quality(kind="fidelity", cosine=cosine if cosine is not None else 1.0 - (drop or 0.0))
     )
-    return Trial(
+    return JudgedTrial(
         id=tid,
         status=status,  # type: ignore[arg-type]
         role=role,  # type: ignore[arg-type]

@@ -1,6 +1,7 @@
 """Lepton: take a trained model to production at the best trade-off of speed, cost and accuracy.
 
-``lepton.import_model``, ``lepton.bench``, ``lepton.optimize`` and ``lepton.train`` mirror the CLI;
+``lepton.import_model``, ``lepton.bench``, ``lepton.optimize``, ``lepton.train``, ``lepton.check`` and
+``lepton.drift`` mirror the CLI;
 ``lepton.Client`` talks to ``lepton serve``. They are imported on first use so that ``import lepton`` stays light.
 """
 
@@ -11,11 +12,22 @@ from lepton.settings import VERSION
 
 __version__ = VERSION
 
-__all__ = ["Client", "LeptonError", "UserError", "__version__", "bench", "import_model", "optimize", "train"]
+__all__ = [
+    "Client",
+    "LeptonError",
+    "UserError",
+    "__version__",
+    "bench",
+    "check",
+    "drift",
+    "import_model",
+    "optimize",
+    "train",
+]
 
 
 def __getattr__(name: str) -> Any:
-    if name in ("bench", "import_model", "optimize", "train"):
+    if name in ("bench", "check", "drift", "import_model", "optimize", "train"):
         from lepton import api
 
         return getattr(api, name)

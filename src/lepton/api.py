@@ -1,4 +1,4 @@
-"""The Python face of Lepton: ``import_model``, ``bench``, ``optimize`` (the CLI mirrors these).
+"""The Python face of Lepton: ``import_model``, ``bench``, ``optimize``, ``check``, ``drift`` (the CLI mirrors these).
 
 Keyword arguments use the CLI's option names (``batch``, ``data``, ``shape``, ``slo``, ``max_drop`` ...) and are
 read by the same options objects the CLI builds, so a value means the same thing through either face. Every
@@ -11,7 +11,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from lepton.errors import UserError
+from lepton.errors import LeptonError, UserError
 from lepton.fileio import write_atomic
 from lepton.ir.artifact import Artifact
 from lepton.measure.bench import BenchOptions, BenchResult
@@ -27,7 +27,10 @@ from lepton.store.store import Store
 
 if TYPE_CHECKING:
     from lepton.distributed.serving import RayDeployment, RayServeStatus
+    from lepton.navigate.check import CheckResult
+    from lepton.navigate.explain_run import Explanation
     from lepton.serve.config import ServeConfig
+    from lepton.serve.drift import DriftResult
     from lepton.training.loop import Progress as TrainProgress
     from lepton.training.options import TrainOptions
     from lepton.training.run import TrainResult
@@ -126,6 +129,8 @@ def optimize(
     resume: str | None = None,
     ray: str | bool | None = None,
     hardware_price: Mapping[str, float] | Sequence[str] | None = None,
+    max_memory: float | None = None,
+    streams: int | None = None,
     example_input: Any = None,
     name: str | None = None,
     task: str | None = None,
@@ -148,6 +153,11 @@ def optimize(
     from lepton.navigate.navigator import resume as resume_run
 
     check_known(unknown, [*_explicit(optimize), "model"], "optimize")
+    store = store or Store()
+    if data is not None and str(data).startswith("captured:"):  # a server's captured traffic (serve.capture)
+        from lepton.serve.capture import captured_data
+
+        data = captured_data(store, str(data))
     options = OptimizeOptions.build(
         example=example,
         data=data,
@@ -169,6 +179,8 @@ def optimize(
         resume=resume,
         ray=ray,
         hardware_price=hardware_price,
+        max_memory=max_memory,
+        streams=streams,
     )
     store = store or Store()
     plans = Plans(quick or Plans.quick, precise or Plans.precise)
@@ -178,14 +190,40 @@ def optimize(
         result = resume_run(options.resume, store=store, plans=plans, progress=progress, cluster=ray_measurer)
     else:
         art = _resolve(model, options.example, options.shape, store, example_input, name, task)
-        result = run_optimize(art, options, store=store, plans=plans, progress=progress, cluster=ray_measurer)
+        if art.task == "text-generation":  # a causal LM: the family's own units, the same result
+            from lepton.navigate.lm import optimize_lm
+
+            result = optimize_lm(art, options, store=store, progress=progress)
+        else:
+            if options.streams is not None:
+                raise UserError(
+                    f"--streams sizes replicas for a causal LM's concurrent streams; {art.name or 'this model'} is "
+                    f"a {art.task} model: give --qps"
+                )
+            result = run_optimize(art, options, store=store, plans=plans, progress=progress, cluster=ray_measurer)
     if options.json:
         write_json(options.json, result.to_json())
     if options.html:
         from lepton.report.html import write_html
 
-        write_html(result, options.html)
+        write_html(result, options.html, _explained(store, result))
     return result
+
+
+def _explained(store: Store, result: OptimizeResult) -> tuple[Explanation, ...]:
+    """The recommended variant explained for the optimize report's explain section (its time by op type beside its
+    parent's); none when the recommendation is the baseline, measured elsewhere, or cannot be profiled here."""
+    from lepton.navigate.explain_run import explain
+
+    rec = result.recommended_trial
+    if rec is None or rec.is_baseline or not rec.chain or rec.hardware_kind is not None:
+        return ()
+    try:
+        e = explain(store, result.run_id, rec.id, runs=5)
+    except LeptonError:
+        return ()
+    store.add_explanation(result.run_id, rec.id, e)  # `lepton report` rebuilds the same page from the store
+    return (e,)
 
 
 def train(
@@ -276,14 +314,34 @@ def serve(
     qps: float | None = None,
     status: bool = False,
     stop: bool = False,
+    max_streams: int = 16,
+    stream_queue: int = 64,
+    kv_cache_gb: float = 1.0,
+    max_connections: int = 2048,
+    keep_alive: float = 75.0,
+    drift: bool = False,
+    drift_data: str | None = None,
+    drift_window: int = 500,
+    candidate: str | None = None,
+    shadow: bool = False,
+    sample: str | None = None,
+    canary: str | None = None,
+    steps: str = "5%,25%,50%,100%",
+    step_requests: int = 50,
+    min_samples: int = 50,
+    max_drop: float | None = None,
+    latency_bound: float | None = None,
+    capture: str | None = None,
+    capture_max_rows: int = 10_000,
+    capture_max_mb: float = 256.0,
 ) -> RayDeployment | RayServeStatus | bool | None:
     """``lepton serve`` from Python, under the CLI's option names: the server on this machine (returns when it
     stops), or with ``ray`` a Ray Serve deployment (returned once its replicas are up; ``status`` and ``stop``
     show or remove it). ``lepton.serve`` is the server's package, so this is ``lepton.api.serve``."""
-    from lepton.serve.config import ServeConfig
+    from lepton.serve.config import config_from_flags
     from lepton.settings import env_token
 
-    cfg = ServeConfig.build(
+    cfg = config_from_flags(
         models=models,
         host=host,
         port=port,
@@ -301,15 +359,39 @@ def serve(
         price_per_hour=price_per_hour,
         instance=instance,
         log_level=log_level,
+        max_streams=max_streams,
+        stream_queue=stream_queue,
+        kv_cache_gb=kv_cache_gb,
+        max_connections=max_connections,
+        keep_alive=keep_alive,
+        drift=drift,
+        drift_data=drift_data,
+        drift_window=drift_window,
+        candidate=candidate,
+        shadow=shadow,
+        sample=sample,
+        canary=canary,
+        steps=steps,
+        step_requests=step_requests,
+        min_samples=min_samples,
+        max_drop=max_drop,
+        latency_bound=latency_bound,
+        capture=capture,
+        capture_max_rows=capture_max_rows,
+        capture_max_mb=capture_max_mb,
     )
     if ray or status or stop or qps is not None:
         return serve_on_ray(cfg, example=example, ray=ray, qps=qps, status=status, stop=stop)
-    from lepton.resolve import resolve_models
+    from lepton.resolve import resolve_served
     from lepton.serve.app import serve as run_server
 
     if not models and not example:
         raise UserError("lepton serve: name at least one MODEL (a stored name or a path), or example='minilm'")
-    resolved = resolve_models(list(models), example, engine)
+    from lepton.serve.refs import ResolvedModel
+
+    resolved = resolve_served(list(models), example, engine)
+    if workers > 1 and any(not isinstance(r, ResolvedModel) for _, r in resolved):
+        raise UserError("--workers: a generative model is served by one process (one engine batches its streams)")
     if workers > 1:  # worker processes resolve again from the refs (the example is stored by now)
         from dataclasses import replace
 
@@ -367,3 +449,91 @@ def _explicit(fn: Any) -> list[str]:
     import inspect
 
     return [p.name for p in inspect.signature(fn).parameters.values() if p.kind is p.KEYWORD_ONLY]
+
+
+def check(
+    name: str,
+    *,
+    against: str | None = None,
+    model: str | Path | None = None,
+    data: str | Path | None = None,
+    tolerance: float = 0.05,
+    recorded_tolerance: float = 0.25,
+    retries: int = 1,
+    if_disturbed: str = "exit",
+    seconds: float = 3.0,
+    junit: str | Path | None = None,
+    json: str | Path | None = None,
+    store: Store | None = None,
+    **unknown: Any,
+) -> CheckResult:
+    """``lepton check``: measure the deployed variant of ``name``'s optimize run (or ``model``, a new .onnx, beside
+    it) again here, on the run's data or ``data`` (a file, or ``captured:NAME``: a server's captured traffic), and
+    judge p95, $/1M and quality. The result's ``verdict`` and ``exit_code`` are the CLI's (0 pass, 1 regressed,
+    4 disturbed); ``junit``/``json`` also write the JUnit XML and the JSON."""
+    import time
+    from dataclasses import replace
+
+    from lepton.navigate.check import CHECK_PLAN, CheckOptions, prepare
+    from lepton.navigate.check import check as run_check
+    from lepton.report.check import junit_xml
+    from lepton.resolve import resolve_model
+    from lepton.serve.capture import data_path
+
+    check_known(unknown, _explicit(check), "check")
+    if if_disturbed not in ("exit", "judge"):
+        raise UserError(f"--if-disturbed: 'exit' or 'judge'; got {if_disturbed!r}")
+    if tolerance < 0 or recorded_tolerance < 0 or retries < 0 or seconds <= 0:
+        raise UserError("--tolerance, --recorded-tolerance and --retries must be >= 0, --seconds > 0")
+    t0 = time.perf_counter()
+    store = store or Store()
+    plan = replace(CHECK_PLAN, min_seconds=seconds, max_seconds=4 * seconds)
+    opts = CheckOptions(
+        against,
+        Path(model) if model is not None else None,
+        tolerance,
+        recorded_tolerance,
+        retries,
+        if_disturbed == "judge",
+        plan,
+        data=data_path(data, store),
+    )
+    setup = prepare(name, opts, store, import_file=lambda p: resolve_model(p, store=store))
+    result = run_check(setup, opts)
+    if json:
+        write_json(Path(json), result.to_json())
+    if junit:
+        write_atomic(Path(junit), junit_xml(result, time.perf_counter() - t0))
+    return result
+
+
+def drift(
+    name: str,
+    *,
+    data: str | Path | None = None,
+    url: str | None = None,
+    reference: str | Path | None = None,
+    window: int = 500,
+    html: str | Path | None = None,
+    json: str | Path | None = None,
+    store: Store | None = None,
+    **unknown: Any,
+) -> DriftResult:
+    """``lepton drift``: live inputs and outputs (``data``: a file, or ``captured:NAME``) against ``reference``
+    (default: the model's own evaluation data; ``captured:NAME`` takes a capture as the reference), or the current
+    window of a server started with ``--drift`` at ``url``. The result's ``exit_code`` is the CLI's (1: drifted);
+    ``html``/``json`` also write the report."""
+    from lepton.serve.capture import data_path
+    from lepton.serve.drift import judge_drift
+
+    check_known(unknown, _explicit(drift), "drift")
+    store = store or Store()
+    live, ref = data_path(data, store), data_path(reference, store)
+    result = judge_drift(name, data=live, url=url, reference=ref, window=window, store=store)
+    if json:
+        write_json(Path(json), {"report": result.report.to_json(), "timeline": [t.to_json() for t in result.timeline]})
+    if html:
+        from lepton.report.drift import write_drift_html
+
+        write_drift_html(Path(html), result.report, result.timeline, window)
+    return result

@@ -106,7 +106,7 @@ class Headline:
     @property
     def short(self) -> str:
         """Compact form for table cells: ``acc 0.9876``, ``cos 0.9934``, ``rmse 1.23``."""
-        abbrev = {"accuracy": "acc", "cosine": "cos"}.get(self.name, self.name)
+        abbrev = {"accuracy": "acc", "cosine": "cos", "perplexity": "ppl"}.get(self.name, self.name)
         return f"{abbrev} {self.formatted}"
 
     @property
@@ -125,9 +125,14 @@ class Headline:
         return max(0.0, (self.value - base) / abs(base)) if base else max(0.0, self.value - base)
 
 
-ERROR_METRICS = ("rmse", "mae")
+ERROR_METRICS = ("rmse", "mae", "perplexity")
 # The headline order: task accuracy first, then the regression error, then fidelity to a reference model.
-_HEADLINE_ORDER: tuple[tuple[str, bool], ...] = (("accuracy", True), ("rmse", False), ("cosine", True))
+_HEADLINE_ORDER: tuple[tuple[str, bool], ...] = (
+    ("accuracy", True),
+    ("rmse", False),
+    ("cosine", True),
+    ("perplexity", False),
+)
 
 
 class BatchDependence(Contract):
@@ -168,6 +173,10 @@ class Quality(Contract):
     max_abs_error: float | None = None
     top1_agreement: float | None = None
     batch_dependence: BatchDependence | None = None
+    # a causal LM: perplexity on held-out text (its drop is the relative increase over the reference's), and the
+    # share of the reference's greedy continuation tokens reproduced before the first difference
+    perplexity: float | None = None
+    greedy_match: float | None = None
 
     def headline(self) -> Headline | None:
         """The one figure quality is judged on (the same rule for the navigator, the terminal and the HTML)."""

@@ -21,4 +21,17 @@ def bench_schema() -> dict[str, Any]:
     return schema
 
 
-SCHEMAS: dict[str, Callable[[], dict[str, Any]]] = {"optimize": optimize_schema, "bench": bench_schema}
+def check_schema() -> dict[str, Any]:
+    from lepton.navigate.check import CheckResult
+
+    schema = CheckResult.model_json_schema(mode="serialization")
+    schema["$schema"] = "https://json-schema.org/draft/2020-12/schema"
+    schema["title"] = "lepton check --json"
+    return schema
+
+
+SCHEMAS: dict[str, Callable[[], dict[str, Any]]] = {
+    "optimize": optimize_schema,
+    "bench": bench_schema,
+    "check": check_schema,
+}

@@ -16,6 +16,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 import numpy as np
+import orjson
 
 HEADER_LENGTH = "Inference-Header-Content-Length"
 JSON = "application/json"
@@ -39,16 +40,14 @@ V2_TO_NUMPY: dict[str, str] = {
 }
 NUMPY_TO_V2: dict[str, str] = {v: k for k, v in V2_TO_NUMPY.items()}
 
-try:
-    import orjson
 
-    def _dumps(obj: Any) -> bytes:
-        return orjson.dumps(obj, option=orjson.OPT_SERIALIZE_NUMPY)
+def dumps(obj: Any) -> bytes:
+    """JSON bytes, numpy arrays and scalars included: the one encoder of the server, client and load test."""
+    return orjson.dumps(obj, option=orjson.OPT_SERIALIZE_NUMPY)
 
-except ImportError:  # pragma: no cover - orjson is a dependency; stdlib json keeps it working without
 
-    def _dumps(obj: Any) -> bytes:
-        return json.dumps(obj, separators=(",", ":"), default=lambda a: a.tolist()).encode()
+def loads(data: bytes | str) -> Any:
+    return orjson.loads(data)
 
 
 def v2_datatype(dtype: str) -> str:
@@ -101,7 +100,7 @@ def encode_tensor(
 def encode_body(header: Mapping[str, Any], blobs: Sequence[bytes]) -> tuple[bytes, dict[str, str]]:
     """A request or response body and the headers that frame it: the JSON alone, or (with ``blobs``) the JSON
     header followed by the binary tensors, its length in ``Inference-Header-Content-Length``."""
-    head = _dumps(header)
+    head = dumps(header)
     if not blobs:
         return head, {"Content-Type": JSON}
     return head + b"".join(blobs), {HEADER_LENGTH: str(len(head)), "Content-Type": BINARY}

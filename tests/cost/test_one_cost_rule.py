@@ -50,11 +50,11 @@ CHECKS: dict[str, Callable[[float], object]] = {
 @pytest.mark.parametrize("face", list(CHECKS))
 @pytest.mark.parametrize("qps", [0.0, -3.0, float("nan")])
 def test_every_face_refuses_a_non_positive_qps_with_one_message(face: str, qps: float) -> None:
-    with pytest.raises(UserError, match=r"^--qps must be positive; got "):
+    with pytest.raises(UserError, match=r"^--qps must be a number > 0 \(requests/s\); got "):
         CHECKS[face](qps)
 
 
 def test_serve_on_ray_refuses_a_non_positive_qps_with_the_same_message(tiny_artifact: Artifact) -> None:
     model = ResolvedModel("mlp", tiny_artifact, RuntimeConfig(), deployment=None)
-    with pytest.raises(UserError, match=r"^--qps must be positive; got 0"):
+    with pytest.raises(UserError, match=r"^--qps must be a number > 0 \(requests/s\); got 0"):
         plan_replicas(ServeConfig(), [model], 0.0)

@@ -16,9 +16,9 @@ def store(lepton_home: Path) -> Store:
 
 
 @pytest.fixture(scope="session")
-def minilm_store(tmp_path_factory: pytest.TempPathFactory) -> Store:
-    """A store of its own for the session's MiniLM export (tests must not write to it)."""
-    return Store(tmp_path_factory.mktemp("minilm-home"))
+def minilm_store(minilm_home: Path) -> Store:
+    """The store of the session's MiniLM export (tests must not write to it)."""
+    return Store(minilm_home)
 
 
 @pytest.fixture(scope="session")

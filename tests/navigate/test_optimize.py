@@ -55,6 +55,8 @@ def test_optimize_measures_prices_and_recommends(
     assert {"onnxruntime", "openvino", "torch"} <= set(result.best_by_engine)  # each engine's best is said
     assert all(result.trial(i).engine_label == e for e, i in result.best_by_engine.items())
     assert html.exists() and rec.id in html.read_text()
+    # the recommended variant's time by op type beside its parent's, when it is a variant profiled here
+    assert (f"explain-ops-{rec.id}" in html.read_text()) == (bool(rec.chain) and not rec.is_baseline)
     # the store resolves name:recommended to the chosen artifact, engine and runtime
     served = resolve_ref("digits:recommended", Store())
     assert served.artifact.id == rec.artifact_id and served.engine == rec.engine
@@ -212,6 +214,7 @@ def test_sensitivity_keeps_the_worst_nodes_in_float_when_asked(
     assert sens is not None and sens.why is not None
     assert sens.why.startswith("asked for") or "drops quality" in sens.why
     assert (sens.seconds or 0) >= 0
+    assert sens.error is None, sens.error
     assert [r.node for r in sens.ranking]  # every quantizable node ranked
     kept = [t for t in result.trials if "kept fp32" in t.variant]
     assert kept, "variants keeping the most sensitive nodes in float were built and measured"

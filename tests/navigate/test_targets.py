@@ -6,7 +6,7 @@ from hypothesis import strategies as st
 from trials import trial
 
 from lepton.errors import UserError
-from lepton.measure.trial import Trial
+from lepton.navigate.judged import JudgedTrial
 from lepton.navigate.targets import Targets, violations
 from lepton.slo import Slo, parse_slo
 
@@ -75,7 +75,7 @@ def test_target_validation() -> None:
         Targets(budget=100)
 
 
-def record(p95: float, drop: float, month: float | None = None, batch: int = 1) -> Trial:
+def record(p95: float, drop: float, month: float | None = None, batch: int = 1) -> JudgedTrial:
     t = trial("t1", p95=p95, drop=drop, month=month, batch=batch, qps=100)
     return t.with_(latency_ms=t.latency.with_(percentiles={"p99.9": p95 * 1.5}, mean=p95 / 1.8))
 

@@ -7,15 +7,15 @@ from trials import trial
 
 from lepton.engines.base import RuntimeConfig
 from lepton.measure.timing import Estimate
-from lepton.measure.trial import Trial
 from lepton.navigate.gains import MIN_GAIN, gain, gains, ratio
+from lepton.navigate.judged import JudgedTrial
 from lepton.navigate.recommend import best_one_liner, choose
 from lepton.navigate.targets import Targets
 from lepton.navigate.verdict import _verdict, best_by_engine, how_to_deploy_one_liner, why_this_engine
 from lepton.slo import parse_slo
 
 
-def base(batch: int = 8, usd: float = 1.0, p95: float = 10.0) -> Trial:
+def base(batch: int = 8, usd: float = 1.0, p95: float = 10.0) -> JudgedTrial:
     return trial("b", usd=usd, p95=p95, batch=batch, role="baseline", engine="torch", variant="pytorch eager fp32")
 
 
@@ -86,7 +86,7 @@ def test_best_by_engine_names_each_engine_and_its_options() -> None:
     assert best_by_engine([a, b, c], Targets()) == {"onnxruntime": "a", "openvino": "b", "openvino bf16": "c"}
 
 
-def one_liner_trial(tid: str, options: dict[str, str], usd: float, batch: int = 32, **kw: object) -> Trial:
+def one_liner_trial(tid: str, options: dict[str, str], usd: float, batch: int = 32, **kw: object) -> JudgedTrial:
     t = trial(tid, usd=usd, batch=batch, engine="torch", artifact="src", variant="fp32", **kw)  # type: ignore[arg-type]
     return t.with_(runtime=RuntimeConfig(intra_op_threads=2, batch_size=batch, options=options))
 

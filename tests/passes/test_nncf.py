@@ -182,7 +182,10 @@ def test_already_quantized_and_nothing_to_quantize_are_refused(
 
 
 @pytest.mark.slow
-def test_minilm_int8_transformer_preset_keeps_embeddings(store: Store, ctx_for: Callable[..., PassContext]) -> None:
+def test_minilm_int8_transformer_preset_keeps_embeddings(
+    minilm_imported: Path, store: Store, ctx_for: Callable[..., PassContext]
+) -> None:
+    """(``minilm_imported``: the session's one MiniLM export in this test's store, so import_example reuses it.)"""
     from lepton.examples import example_sentences, import_example
     from lepton.measure.workload import text_workload
 

@@ -20,7 +20,7 @@ from lepton.passes import PASSES, Pass, PassContext, PassParams, apply_pass, che
 from lepton.store import Store
 
 CAPABILITIES = {"cpu", "gpu", "int8", "bf16", "fp16"}
-FAMILIES = {"graph", "quantize", "precision", "prune"}
+FAMILIES = {"graph", "quantize", "precision", "prune", "llm"}
 NAMES = PASSES.names()
 
 
@@ -70,7 +70,7 @@ def test_a_format_the_pass_cannot_read_is_refused(
     assert why is None or (isinstance(why, str) and why)
     if "openvino" not in type(p).accepts:
         assert why is not None and "openvino" in why
-        with pytest.raises(NotApplicable, match="reads only onnx"):
+        with pytest.raises(NotApplicable, match="reads only (onnx|hf-causal|openvino-genai)"):
             apply_pass(ir, p, ctx_for())
 
 
@@ -101,6 +101,9 @@ BAD_PARAMS: dict[str, tuple[dict[str, object], str]] = {
     "quantize-nncf-accuracy": ({"drop_type": "vibes"}, "param drop_type should be 'absolute' or 'relative'"),
     "fp16": ({"op_block_list": 3}, "param op_block_list should be a valid tuple"),
     "bf16": ({"op_block_list": 3}, "param op_block_list should be a valid tuple"),
+    "genai-build": ({"precision": "int2"}, "param precision should be 'fp32', 'int8' or 'int4'; got 'int2'"),
+    "openvino-gguf": ({"weights": "q2_k"}, "param weights should be 'f16', 'q8_0' or 'source'; got 'q2_k'"),
+    "openvino-compress": ({"ratio": 1.5}, "param ratio should be less than or equal to 1; got 1.5"),
 }
 
 

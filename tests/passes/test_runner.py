@@ -23,6 +23,7 @@ from lepton.passes import PASSES, Pass, PassContext, PassParams, apply_chain, ap
 from lepton.passes.base import Fallback, load_model, save_model
 from lepton.passes.opset import OpsetConversionError
 from lepton.passes.quantize import PER_CHANNEL_OPSET, StaticInt8
+from lepton.passes.runner import build_scratch
 from lepton.store import Store
 
 BUILDS: list[str] = []
@@ -176,3 +177,20 @@ def test_an_invalid_output_or_a_crash_is_this_candidate_s_pass_error(
 def test_check_is_asked_before_anything_is_built(cnn: Artifact, ctx_for: Callable[..., PassContext]) -> None:
     with pytest.raises(NotApplicable, match="fuse-transformer: no transformer encoder pattern"):
         apply_pass(cnn, PASSES.get("fuse-transformer")(), ctx_for())
+
+
+def test_a_scratch_build_applies_prerequisites_and_validates_but_commits_nothing_of_its_own(
+    cnn11: Artifact, mlp: Artifact, store: Store, ctx_for: Callable[..., PassContext], tmp_path: Path
+) -> None:
+    """The sensitivity ranking's throwaway builds go through the same loop as committed ones."""
+    work = tmp_path / "scratch"
+    work.mkdir()
+    model = build_scratch(cnn11, PASSES.get("negate-13")(), ctx_for(), work)
+    assert model.parent == work and default_opset(onnx.load(str(model))) == 13
+    converted = [a for a in _files(store) if store.artifact(a).lineage.pass_name == "convert-opset"]
+    assert len(converted) == 1  # the prerequisite is a cached step like any other ...
+    assert not [a for a in _files(store) if store.artifact(a).lineage.pass_name == "negate-13"]  # ... the build not
+    bad = tmp_path / "bad"
+    bad.mkdir()
+    with pytest.raises(PassError):
+        build_scratch(mlp, PASSES.get("garbage")(), ctx_for(), bad)

@@ -16,8 +16,8 @@ from lepton.ir.artifact import ArtifactSummary
 from lepton.ir.signature import Signature, TensorSpec
 from lepton.ir.source import HfSource
 from lepton.measure.timing import Concurrent
-from lepton.measure.trial import Trial
 from lepton.navigate.gains import gains
+from lepton.navigate.judged import JudgedTrial
 from lepton.navigate.result import OptimizeResult, SearchSummary
 from lepton.navigate.targets import Targets
 from lepton.slo import Slo
@@ -30,7 +30,7 @@ INT8_PC = ("quantize-dynamic", {"per_channel": True})
 INT8_STATIC = ("quantize-static", {"calibrate_method": "minmax", "max_batches": 64})
 
 
-def measured(tid: str, variant: str, batch: int, p50: float, p95: float, **kw: Any) -> Trial:
+def measured(tid: str, variant: str, batch: int, p50: float, p95: float, **kw: Any) -> JudgedTrial:
     """A measured trial priced as the cost model prices it: one replica's capacity at ``USD_PER_HOUR``."""
     throughput = batch * 1000.0 / ((p50 + p95) / 2)  # what the mean latency implies (trials.trial's default)
     capacity = kw.get("capacity") or throughput  # the navigator prices the loaded throughput when it is higher
@@ -50,7 +50,7 @@ def measured(tid: str, variant: str, batch: int, p50: float, p95: float, **kw: A
     )
 
 
-def example_trials() -> list[Trial]:
+def example_trials() -> list[JudgedTrial]:
     base = {"engine": "torch", "artifact": "source", "role": "baseline", "cosine": 1.0, "precise": True}
     concurrent = Concurrent(callers=4, requests=400, throughput_per_s=830.0, latency_ms=latency(150.0, 170.0))
     failed = measured("t12", "fp16", 1, 1.0, 1.0, chain=(("fp16", {}),)).with_(
@@ -124,7 +124,7 @@ def example_trials() -> list[Trial]:
     ]
 
 
-def example_result(trials: list[Trial] | None = None, **changes: Any) -> OptimizeResult:
+def example_result(trials: list[JudgedTrial] | None = None, **changes: Any) -> OptimizeResult:
     """The run recommending t9 (int8 dynamic + fusion at batch 32), with ``changes`` to its fields."""
     trials = trials if trials is not None else example_trials()
     by_id = {t.id: t for t in trials}

@@ -57,3 +57,39 @@ def test_the_report_draws_offline_and_sorts(result: OptimizeResult, tmp_path: Pa
     by_p95 = sorted((t for t in result.trials if t.measured), key=lambda t: t.latency.p95)
     assert ascending == [t.id for t in by_p95] + ["t12"]  # the failed trial has no p95: it sinks either way
     assert descending == [t.id for t in reversed(by_p95)] + ["t12"]
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not CHROMIUM.exists(), reason="/usr/bin/chromium is not installed (apt-get install chromium)")
+def test_the_explain_section_draws_its_three_charts(tmp_path: Path) -> None:
+    from playwright.sync_api import sync_playwright
+    from test_explain_report import stored_run
+
+    from lepton.navigate.explain_run import explain
+    from lepton.navigate.stored import stored_result
+    from lepton.store import Store
+
+    store = Store(tmp_path / "home")
+    run_id = stored_run(store.home, tmp_path)
+    e = explain(store, run_id, quality=True, runs=2)
+    path = write_html(stored_result(store, run_id), tmp_path / "report.html", explanations=(e,))
+    with sync_playwright() as p:
+        browser = p.chromium.launch(
+            executable_path=str(CHROMIUM), headless=True, args=["--no-sandbox", "--disable-gpu"]
+        )
+        try:
+            page = browser.new_page()
+            errors: list[str] = []
+            page.on("pageerror", lambda err: errors.append(str(err)))
+            page.goto(path.as_uri())
+            drawn = {}
+            for chart in ("ops", "blocks", "nodes"):
+                page.wait_for_selector(f"#explain-{chart}-t2 .main-svg", timeout=15000)
+                drawn[chart] = page.eval_on_selector_all(f"#explain-{chart}-t2 .barlayer .point", "ps => ps.length")
+            reason = page.inner_text("#explain-t2 h2")
+        finally:
+            browser.close()
+    assert not errors
+    assert drawn["ops"] >= 4  # parent and child bars, stacked by op type
+    assert drawn["blocks"] >= 2 and drawn["nodes"] == 3  # conv1, conv2, fc
+    assert "int8 dynamic" in reason

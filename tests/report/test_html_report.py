@@ -13,7 +13,7 @@ import pytest
 from example_run import measured
 from trials import trial
 
-from lepton.measure.trial import Trial
+from lepton.navigate.judged import JudgedTrial
 from lepton.navigate.result import ClosestMiss, OptimizeResult
 from lepton.navigate.targets import Targets
 from lepton.quality import Quality
@@ -43,7 +43,7 @@ def verdict_box(page: str) -> str:
 
 
 def row_classes(page: str) -> dict[str, str]:
-    """Trial id -> the class of its row in the table of candidates."""
+    """JudgedTrial id -> the class of its row in the table of candidates."""
     return {tid: cls for cls, tid in re.findall(r"<tr class='([\w ]+)' data-id='(\w+)'", page)}
 
 
@@ -320,7 +320,7 @@ def no_quality(r: OptimizeResult) -> OptimizeResult:
 
 
 def task_quality(r: OptimizeResult) -> OptimizeResult:
-    def accuracy(t: Trial) -> Trial:
+    def accuracy(t: JudgedTrial) -> JudgedTrial:
         return t.with_(quality=Quality(kind="task", accuracy=0.97 - (t.quality_drop or 0), f1=0.96))
 
     return r.with_(trials=tuple(accuracy(t) for t in r.trials))

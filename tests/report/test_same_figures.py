@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import io
 import json
+import os
 import re
 import subprocess
 import sys
@@ -16,6 +17,7 @@ from html import unescape
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pytest
 import torch
 from rich.console import Console
@@ -44,18 +46,27 @@ def quoted_in_words(g: dict[str, Any]) -> tuple[str, ...]:
     return (str(g["batch_size"]), *(f"{x:.2f}" for x in figures))
 
 
-@pytest.fixture
-def run(digits_mlp: Any, digits_data: Path, tmp_path: Path, fast: dict[str, Any]) -> tuple[Any, Path, Path]:
-    model, _, _ = digits_mlp
-    art = lepton.import_model(model, example_input=torch.zeros(1, 64), name="digits", task="classification")
-    html, out = tmp_path / "report.html", tmp_path / "result.json"
-    result = lepton.optimize(art, data=digits_data, batch=[1, 32], html=html, json=out, **fast)
-    return result, html, out
+@pytest.fixture(scope="module")
+def run(
+    digits_mlp: Any, tmp_path_factory: pytest.TempPathFactory, fast_shared: dict[str, Any]
+) -> tuple[Any, Path, Path, Path]:
+    """One optimize run shared by both tests (they only read it), in a store of its own: (result, html, json,
+    its LEPTON_HOME)."""
+    model, x, y = digits_mlp
+    folder = tmp_path_factory.mktemp("same-figures")
+    home, data = folder / "lepton-home", folder / "eval.npz"
+    np.savez(data, input_0=x, label=y)
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("LEPTON_HOME", str(home))
+        art = lepton.import_model(model, example_input=torch.zeros(1, 64), name="digits", task="classification")
+        html, out = folder / "report.html", folder / "result.json"
+        result = lepton.optimize(art, data=data, batch=[1, 32], html=html, json=out, **fast_shared)
+    return result, html, out, home
 
 
 @pytest.mark.slow
-def test_terminal_json_and_html_quote_the_same_gains(run: tuple[Any, Path, Path], tmp_path: Path) -> None:
-    result, html, out = run
+def test_terminal_json_and_html_quote_the_same_gains(run: tuple[Any, Path, Path, Path], tmp_path: Path) -> None:
+    result, html, out, _ = run
     console = Console(record=True, width=300, file=io.StringIO())
     print_summary(console, result)
 
@@ -83,12 +94,13 @@ def test_terminal_json_and_html_quote_the_same_gains(run: tuple[Any, Path, Path]
 
 
 @pytest.mark.slow
-def test_lepton_report_rebuilds_the_same_page_from_the_store(run: tuple[Any, Path, Path], tmp_path: Path) -> None:
-    result, html, _ = run
+def test_lepton_report_rebuilds_the_same_page_from_the_store(run: tuple[Any, Path, Path, Path], tmp_path: Path) -> None:
+    result, html, _, home = run
     again = tmp_path / "again.html"
 
     p = subprocess.run(
         [sys.executable, "-m", "lepton", "report", result.run_id, "--html", str(again)],
+        env={**os.environ, "LEPTON_HOME": str(home)},
         capture_output=True,
         text=True,
         timeout=300,

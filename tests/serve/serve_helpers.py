@@ -149,7 +149,7 @@ def free_port() -> int:
 class ServerThread:
     """A real uvicorn server on 127.0.0.1 in a background thread (its own event loop)."""
 
-    def __init__(self, app: Any) -> None:
+    def __init__(self, app: Any, options: dict[str, Any] | None = None) -> None:
         import uvicorn
 
         self.port = free_port()
@@ -162,6 +162,7 @@ class ServerThread:
             log_level="warning",
             access_log=False,
             timeout_graceful_shutdown=10,
+            **(options or {}),  # what ``lepton serve`` adds (serve.connections.connection_options)
         )
         self.server = uvicorn.Server(config)
         self.thread = threading.Thread(target=self.server.run, daemon=True)

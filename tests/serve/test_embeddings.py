@@ -48,11 +48,14 @@ def _older_import(current: Store, home: Path) -> Store:
 
 
 @pytest.fixture(scope="module")
-def minilm_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[ServerThread, Store]]:
-    from lepton.examples import example_sentences, import_example  # noqa: F401 - fails early if missing
+def minilm_server(tmp_path_factory: pytest.TempPathFactory, minilm_home: Path) -> Iterator[tuple[ServerThread, Store]]:
+    import shutil
 
-    store = Store(tmp_path_factory.mktemp("minilm-home"))
-    import_example("minilm", store)
+    from lepton.examples import example_sentences  # noqa: F401 - fails early if missing
+
+    home = tmp_path_factory.mktemp("minilm-home")
+    shutil.copytree(minilm_home, home, dirs_exist_ok=True)  # the session's one import, in this module's own store
+    store = Store(home)
     with ServerThread(build_app(ServeConfig(), ["minilm"], store=store)) as s:
         yield s, store
 

@@ -106,6 +106,6 @@ def test_dashboard_renders_and_numbers_move_after_traffic(tiny: Store) -> None:
 
     assert before.startswith("0 ")
     assert not errors
-    assert len(canvases) == 6 and all(w > 0 and pts is not None for _, w, pts in canvases)
+    assert len(canvases) == 7 and all(w > 0 and pts is not None for _, w, pts in canvases)
     assert throughput != "-" or cost != "-"
     assert cost.endswith("0.010")

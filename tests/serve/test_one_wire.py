@@ -58,7 +58,7 @@ def test_every_datatype_survives_binary_and_json(datatype: str) -> None:
     for binary in (False, True):
         desc, raw = wire.encode_tensor("t", arr, binary=binary)
         assert desc["datatype"] == datatype
-        header = wire._dumps({"outputs": [desc]})
+        header = wire.dumps({"outputs": [desc]})
         back = wire.decode_response(header + (raw or b""), len(header) if binary else None)["t"]
         assert back.dtype == arr.dtype and back.tolist() == arr.tolist()
 
@@ -112,3 +112,11 @@ def test_the_server_and_graph_ranges_agree_on_a_cast_index(store: Store, tmp_pat
     assert inside.status_code == 200 and negative.status_code == 200
     assert outside.status_code == 400
     assert "has value 10; the model looks up a table of 10 rows with it" in outside.json()["error"]
+
+
+def test_the_server_edge_and_the_wire_share_one_json_codec() -> None:
+    """serve/limits writes its responses with the wire module's encoder: numpy values included, one rule."""
+    from lepton.serve import limits
+
+    assert limits.dumps is wire.dumps and limits.loads is wire.loads
+    assert wire.loads(wire.dumps({"x": np.float32(1.5), "y": np.arange(2)})) == {"x": 1.5, "y": [0, 1]}

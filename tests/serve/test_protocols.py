@@ -150,6 +150,8 @@ def test_every_inference_route_takes_the_direct_path_and_nothing_else_does(serve
         "/v2/models/{name}/versions/{version}/infer",
         "/v1/models/{name}/predict",
         "/v1/embeddings",
+        "/v1/completions",
+        "/v1/chat/completions",
     }
     from lepton.serve import dashboard
     from lepton.serve.protocols import protocols

@@ -1,8 +1,9 @@
-"""Bad input -> 4xx with a message that says what is wrong; limits (413, 429, 504); admin routes."""
+"""Bad input -> 4xx with a message that says what is wrong; limits (413, 429, 503, 504); admin routes."""
 
 from __future__ import annotations
 
 import asyncio
+import time
 from collections import Counter
 from collections.abc import Iterator
 
@@ -128,6 +129,36 @@ def test_per_request_timeout_is_504(tiny: Store, slow_engine: str) -> None:
         r = httpx.post(f"{s.url}/v2/models/dense/infer", json={"inputs": [X]})
 
     assert r.status_code == 504 and "did not answer within" in r.json()["error"]
+
+
+def test_a_request_that_would_miss_its_deadline_gets_503_at_once_not_504_after_the_wait(
+    tiny: Store, slow_engine: str
+) -> None:
+    # 50 ms per batch of one row: once a batch is measured, 40 requests at once would need ~2 s; the timeout is 0.6 s
+    cfg = ServeConfig(engine=slow_engine, max_queue=64, max_batch_size=1, timeout_s=0.6)
+
+    async def burst(url: str) -> list[tuple[int, float, httpx.Response]]:
+        async with httpx.AsyncClient(timeout=30, limits=httpx.Limits(max_connections=64)) as c:
+
+            async def one() -> tuple[int, float, httpx.Response]:
+                t0 = time.perf_counter()
+                r = await c.post(f"{url}/v2/models/dense/infer", json={"inputs": [X]})
+                return r.status_code, time.perf_counter() - t0, r
+
+            await one()  # a batch measured: the server now knows its time per row
+            return await asyncio.gather(*(one() for _ in range(40)))
+
+    with ServerThread(build_app(cfg, ["dense"], store=tiny)) as s:
+        answers = asyncio.run(burst(s.url))
+        metrics = httpx.get(f"{s.url}/metrics").text
+
+    codes = Counter(code for code, _, _ in answers)
+    early = [(seconds, r) for code, seconds, r in answers if code == 503]
+    assert set(codes) <= {200, 503, 504} and codes[200] >= 1 and len(early) >= 20, codes
+    assert codes[504] < len(early)  # most of what could not make it was told at once
+    assert all(seconds < 0.6 for seconds, _ in early)  # answered before the deadline, not after it
+    assert "past the 0.6 s timeout" in early[0][1].json()["error"] and int(early[0][1].headers["retry-after"]) >= 1
+    assert 'lepton_rejected_total{model="dense",reason="unavailable"}' in metrics
 
 
 def test_admin_routes_need_the_bearer_token(server: ServerThread) -> None:

@@ -3,11 +3,10 @@
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 from pathlib import Path
 
 import pandas as pd
+from cli_run import cli
 
 import lepton
 from lepton.report.html.train import render_train_html, write_train_html
@@ -56,9 +55,7 @@ def test_lepton_report_renders_a_train_run_stored_by_an_older_version(tmp_path: 
     assert r.versus_baselines[0].baseline == "random forest" and r.training.history[0].epoch == 1
 
     html = tmp_path / "old.html"
-    p = subprocess.run(
-        [sys.executable, "-m", "lepton", "report", run_id, "--html", str(html)], capture_output=True, text=True
-    )
+    p = cli("report", run_id, "--html", str(html))
     assert p.returncode == 0, p.stdout + p.stderr
     page = html.read_text(encoding="utf-8")
     for section in ("Lepton · training report", "Learning curves", "Confusion matrix", "Tuning", "Cross-validation"):

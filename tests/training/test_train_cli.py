@@ -4,18 +4,16 @@ from __future__ import annotations
 
 import json
 import subprocess
-import sys
 from pathlib import Path
 
 import typer
+from cli_run import cli
 
 from lepton.training.options import TrainOptions
 
 
 def lepton(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "lepton", *args], capture_output=True, text=True, timeout=600, check=False
-    )
+    return cli(*args)  # main() in this process: the same output and exit codes, without a Python start
 
 
 def test_train_prints_the_model_beside_its_baselines_and_writes_reports(table_csv: Path, tmp_path: Path) -> None:

@@ -8,7 +8,7 @@ from typing import Annotated
 import typer
 from rich.markup import escape
 
-from lepton.cli import bench, models, optimize, serve, train
+from lepton.cli import bench, check, drift, explain, models, optimize, rollout, serve, train
 from lepton.cli.common import console, state
 from lepton.errors import LeptonError
 from lepton.settings import offline_hub
@@ -29,7 +29,7 @@ def _root(
     state["debug"] = debug
 
 
-for _command in (models, bench, optimize, train, serve):
+for _command in (models, bench, optimize, train, serve, explain, check, drift, rollout):
     _command.register(app)
 
 

@@ -71,6 +71,21 @@ def register(app: typer.Typer) -> None:
                 "(repeatable), e.g. lab/big-box=0.42."
             ),
         ] = None,
+        max_memory: Annotated[
+            float | None,
+            typer.Option(
+                help="GB the search may take: calibration batches are cut, or a pass whose build would not fit "
+                "skipped with its reason, to stay under it (default: 60% of the memory this process may use, the "
+                "cgroup limit when lower)"
+            ),
+        ] = None,
+        streams: Annotated[
+            int | None,
+            typer.Option(
+                help="A causal LM's target load in concurrent streams: replicas are sized for it at the rate each "
+                "stream had when the capacity was measured (--qps is output tokens/s for a causal LM)"
+            ),
+        ] = None,
     ) -> None:
         """Build optimized variants, measure and price them, and recommend one (exit 3 when none fits)."""
         from lepton.api import optimize as run_optimize
@@ -100,6 +115,8 @@ def register(app: typer.Typer) -> None:
                 resume=resume,
                 ray=ray,
                 hardware_price=hardware_price,
+                max_memory=max_memory,
+                streams=streams,
                 progress=update,
             )
         print_summary(console, result)
@@ -127,12 +144,15 @@ def register(app: typer.Typer) -> None:
 
             write_train_html(stored_train_result(store.run(run).payload, run), html)
         else:
-            write_html(stored_result(store, run), html)
+            from lepton.navigate.explain_run import stored_explanations
+
+            result = stored_result(store, run)
+            write_html(result, html, stored_explanations(store, result.run_id))
         console.print(f"report: {html}")
 
     @app.command()
     def schema(
-        what: Annotated[str, typer.Argument(help="Which JSON output: optimize | bench.")] = "optimize",
+        what: Annotated[str, typer.Argument(help="Which JSON output: optimize | bench | check.")] = "optimize",
     ) -> None:
         """Print the JSON Schema of a command's --json output."""
         import json

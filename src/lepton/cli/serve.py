@@ -21,13 +21,15 @@ def register(app: typer.Typer) -> None:
             list[str] | None,
             typer.Argument(
                 help="Models to serve: a path to an .onnx file, a stored NAME, NAME:recommended, NAME:base, "
-                "or NAME=REF to choose the served name."
+                "a generative model (a .gguf file, an ONNX Runtime GenAI folder or an OpenVINO IR folder with its "
+                "tokenizer), or NAME=REF to choose the served name."
             ),
         ] = None,
         example: Annotated[
             str | None,
             typer.Option(
-                help="Serve a bundled example (minilm): its recommended variant when a run exists, else the base"
+                help="Serve a bundled example (minilm: its recommended variant when a run exists, else the base; "
+                "smollm2: the SmolLM2-135M-Instruct GGUF, a generative model)"
             ),
         ] = None,
         host: Annotated[str, typer.Option(help="Address to listen on")] = "127.0.0.1",
@@ -58,12 +60,25 @@ def register(app: typer.Typer) -> None:
             ),
         ] = None,
         max_queue: Annotated[int, typer.Option(help="Queued rows per model before answering 429")] = 256,
+        max_connections: Annotated[
+            int, typer.Option(help="Open connections or requests in flight before answering 503 at once")
+        ] = 2048,
+        keep_alive: Annotated[
+            float, typer.Option(help="Seconds an idle keep-alive connection stays open (above client pool expiries)")
+        ] = 75.0,
         timeout: Annotated[float, typer.Option(help="Per-request timeout in seconds (queue wait included)")] = 30.0,
         max_body_bytes: Annotated[int, typer.Option(help="Request body limit (413 above it)")] = 16 * 1024 * 1024,
         shadow_rate: Annotated[
             float,
             typer.Option(help="Fraction of requests also run through the reference model (live fidelity)"),
         ] = 0.0,
+        drift: Annotated[
+            bool, typer.Option("--drift", help="Watch live inputs and outputs against the model's evaluation data")
+        ] = False,
+        drift_data: Annotated[
+            str | None, typer.Option(help="With --drift: the reference data (default: the model's own)")
+        ] = None,
+        drift_window: Annotated[int, typer.Option(help="With --drift: live rows per judged window")] = 500,
         token: Annotated[
             str | None,
             typer.Option(help="Bearer token for the admin routes (default: LEPTON_TOKEN; without one they are off)"),
@@ -77,7 +92,68 @@ def register(app: typer.Typer) -> None:
                 "else onnxruntime)"
             ),
         ] = None,
+        max_streams: Annotated[
+            int, typer.Option(help="Generative models: streams generated at once (continuous batching)")
+        ] = 16,
+        stream_queue: Annotated[
+            int, typer.Option(help="Generative models: requests waiting for a free stream before answering 429")
+        ] = 64,
+        kv_cache_gb: Annotated[
+            float, typer.Option(help="Generative models: KV cache size in GB (OpenVINO GenAI rounds up to whole GB)")
+        ] = 1.0,
         log_level: Annotated[str, typer.Option(help="uvicorn log level")] = "info",
+        candidate: Annotated[
+            str | None,
+            typer.Option(
+                help="Gated rollout: a variant to test beside the served model (NAME:recommended, a stored name, a "
+                "path; SERVED=REF to name the model it would replace). A sequential test on its agreement with the "
+                "served model promotes it through --steps or rolls it back; `lepton rollout NAME` shows the history"
+            ),
+        ] = None,
+        shadow: Annotated[
+            bool,
+            typer.Option("--shadow", help="With --candidate: also send requests to it; its answer is never returned"),
+        ] = False,
+        sample: Annotated[
+            str | None, typer.Option(help="With --shadow: the share of requests shadowed, e.g. 10% (default: all)")
+        ] = None,
+        canary: Annotated[
+            str | None,
+            typer.Option(help="With --candidate: the share of live requests it answers while it is tested, e.g. 5%"),
+        ] = None,
+        steps: Annotated[
+            str, typer.Option(help="With --candidate: the shares it ramps through once promoted")
+        ] = "5%,25%,50%,100%",
+        step_requests: Annotated[
+            int, typer.Option(help="With --candidate: clean candidate answers that each ramp step holds for")
+        ] = 50,
+        min_samples: Annotated[
+            int, typer.Option(help="With --candidate: compared requests before the test may decide")
+        ] = 50,
+        max_drop: Annotated[
+            float | None,
+            typer.Option(
+                help="With --candidate: a request agrees when the candidate's fidelity to the served answer drops "
+                "by at most this (the navigator's rule; default: the --max-drop of the optimize run that chose the "
+                "candidate, else 0.01)"
+            ),
+        ] = None,
+        latency_bound: Annotated[
+            float | None,
+            typer.Option(
+                help="With --candidate: roll it back when its p95 exceeds this many ms (default: 1.5x the served "
+                "model's p95 on the same traffic)"
+            ),
+        ] = None,
+        capture: Annotated[
+            str | None,
+            typer.Option(
+                help="Keep this share of requests (inputs, served output, latency, arrival) in the store, e.g. 1%; "
+                "rotating: the newest --capture-max-rows per model"
+            ),
+        ] = None,
+        capture_max_rows: Annotated[int, typer.Option(help="With --capture: requests kept per model")] = 10_000,
+        capture_max_mb: Annotated[float, typer.Option(help="With --capture: MB of tensors kept per model")] = 256.0,
         ray: RayOpt = None,
         qps: Annotated[
             float | None,
@@ -91,19 +167,21 @@ def register(app: typer.Typer) -> None:
         ] = False,
         stop: Annotated[bool, typer.Option("--stop", help="With --ray: remove the deployment")] = False,
     ) -> None:
-        """Serve models over HTTP: Open Inference Protocol v2, simple JSON, OpenAI embeddings, /dashboard; with
+        """Serve models over HTTP: Open Inference Protocol v2, simple JSON, OpenAI embeddings, OpenAI completions and
+        chat (generative models, streaming), /dashboard; with
         --ray, as a Ray Serve deployment sized for --qps."""
         from dataclasses import replace
 
         from lepton.api import serve_on_ray
-        from lepton.resolve import resolve_models
+        from lepton.resolve import resolve_served
         from lepton.serve.app import serve
-        from lepton.serve.config import ServeConfig
+        from lepton.serve.config import config_from_flags
+        from lepton.serve.generation import GenerativeSpec
         from lepton.settings import env_token, offline_hub
 
         offline_hub()
         refs = list(models or [])
-        cfg = ServeConfig.build(
+        cfg = config_from_flags(
             models=refs,
             host=host,
             port=port,
@@ -114,13 +192,33 @@ def register(app: typer.Typer) -> None:
             slo=slo,
             instances=instances,
             max_queue=max_queue,
+            max_connections=max_connections,
+            keep_alive=keep_alive,
             timeout=timeout,
             max_body_bytes=max_body_bytes,
             shadow_rate=shadow_rate,
+            drift=drift,
+            drift_data=drift_data,
+            drift_window=drift_window,
             token=token or env_token(),
             price_per_hour=price_per_hour,
             instance=instance,
             log_level=log_level,
+            max_streams=max_streams,
+            stream_queue=stream_queue,
+            kv_cache_gb=kv_cache_gb,
+            candidate=candidate,
+            shadow=shadow,
+            sample=sample,
+            canary=canary,
+            steps=steps,
+            step_requests=step_requests,
+            min_samples=min_samples,
+            max_drop=max_drop,
+            latency_bound=latency_bound,
+            capture=capture,
+            capture_max_rows=capture_max_rows,
+            capture_max_mb=capture_max_mb,
         )
         if ray or status or stop or qps is not None:
             out = serve_on_ray(cfg, example=example, ray=ray, qps=qps, status=status, stop=stop)
@@ -129,9 +227,20 @@ def register(app: typer.Typer) -> None:
             return
         if not refs and not example:
             raise UserError(
-                "lepton serve: name at least one MODEL (a path to an .onnx file or a stored name), or --example minilm"
+                "lepton serve: name at least one MODEL (a path to an .onnx or .gguf file, or a stored name), "
+                "or --example minilm (or smollm2)"
             )
-        resolved = resolve_models(refs, example, engine)
+        resolved = resolve_served(refs, example, engine)
+        if workers > 1 and any(isinstance(r, GenerativeSpec) for _, r in resolved):
+            raise UserError("--workers: a generative model is served by one process (one engine batches its streams)")
+        if candidate:  # a ref that resolves to nothing is a mistake to report now, not at the server's start
+            from lepton.serve.config import split_candidate
+            from lepton.serve.refs import resolve_ref
+
+            try:
+                resolve_ref(split_candidate(candidate)[1])
+            except UserError as e:
+                raise UserError(f"--candidate {candidate}: {e}") from None
         if workers > 1:  # worker processes resolve again from the refs (the example is stored by now)
             cfg = replace(cfg, models=tuple(([example] if example else []) + refs))
         names = ", ".join(r.name for _, r in resolved)

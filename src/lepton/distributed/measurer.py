@@ -21,7 +21,7 @@ from lepton.distributed.cluster import START_HINT, Node, alive, connect, kind_pr
 from lepton.distributed.shipping import Package, node_cache, pack, remove, unpack
 from lepton.errors import CandidateError, UserError
 from lepton.hardware import Hardware, detect_hardware
-from lepton.measure.job import Job, measure_job
+from lepton.measure.job import Job, Recorded, measure_job
 from lepton.measure.paired import PairedRatios
 from lepton.measure.trial import Reference, Trial
 from lepton.measure.workload import Workload
@@ -167,14 +167,14 @@ class RayMeasurer:
         self,
         items: Sequence[Item],
         kind_of: Callable[[Item], str | None],
-        start: Callable[[Item], Job | Trial],
-        finish: Callable[[Item, Job, Trial | BaseException], Trial],
+        start: Callable[[Item], Job | Recorded],
+        finish: Callable[[Item, Job, Trial | BaseException], Recorded],
         stop: Callable[[], bool] | None = None,
-    ) -> list[Trial | None]:
+    ) -> list[Recorded | None]:
         """Measure ``items`` side by side, one at a time per node, each on a node of its kind; started in
         order as nodes free up. Once ``stop`` says so, nothing more starts (the rest are None)."""
         ray = require_ray()
-        out: list[Trial | None] = [None] * len(items)
+        out: list[Recorded | None] = [None] * len(items)
         pending = list(range(len(items)))
         busy: set[str] = set()
         stopped = False
@@ -190,7 +190,7 @@ class RayMeasurer:
                     pending.remove(i)
                     item = items[i]
                     job = start(item)
-                    if isinstance(job, Trial):
+                    if not isinstance(job, Job):
                         out[i] = job
                         continue
                     node = self._free_node(job.kind, busy)

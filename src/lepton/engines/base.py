@@ -9,7 +9,8 @@ from typing import Any, ClassVar, Protocol
 
 import numpy as np
 
-from lepton.errors import EngineUnavailable, UserError
+from lepton.engines.profile import Feeds, OpProfile
+from lepton.errors import EngineError, EngineUnavailable, UserError
 from lepton.hardware import Hardware, default_threads, searched_threads
 from lepton.ir.artifact import Artifact
 from lepton.registry import Registry
@@ -107,6 +108,12 @@ class Engine(ABC):
     @abstractmethod
     def open(self, artifact: Artifact, config: RuntimeConfig) -> Session:
         """Load ``artifact`` for running with ``config``."""
+
+    def profile(
+        self, artifact: Artifact, config: RuntimeConfig, feeds: Feeds, *, runs: int = 10, warmup: int = 2
+    ) -> OpProfile:
+        """Run ``feeds`` ``runs`` times (after ``warmup``) under this engine's own profiler: each node's time."""
+        raise EngineError(f"engine {self.name!r} has no profiler")
 
     def unlikely(self, artifact: Artifact) -> str | None:
         """A prior: why this engine rarely pays on ``artifact`` although it can run it (the navigator skips the

@@ -8,6 +8,7 @@ from typing import Any
 import numpy as np
 
 from lepton.engines.base import ENGINES, Engine, RuntimeConfig
+from lepton.engines.profile import Feeds, OpProfile, mean_per_call, timed_calls
 from lepton.errors import EngineError, EngineUnavailable, one_line
 from lepton.hardware import default_threads
 from lepton.ir.artifact import Artifact
@@ -103,3 +104,60 @@ class OnnxRuntimeEngine(Engine):
 
     def open(self, artifact: Artifact, config: RuntimeConfig) -> OrtSession:
         return OrtSession(artifact, config)
+
+    def profile(
+        self, artifact: Artifact, config: RuntimeConfig, feeds: Feeds, *, runs: int = 10, warmup: int = 2
+    ) -> OpProfile:
+        return profile_ort(artifact, config, feeds, runs, warmup)
+
+
+_KERNEL = "_kernel_time"
+
+
+def profile_ort(artifact: Artifact, config: RuntimeConfig, feeds: Feeds, runs: int, warmup: int) -> OpProfile:
+    """ONNX Runtime's own profiler (``SessionOptions.enable_profiling``): the node events of the last ``runs``
+    calls (each ``model_run`` event bounds one call), by node, with the op type and provider it ran on."""
+    import json
+    import shutil
+    import tempfile
+
+    import onnxruntime as ort
+
+    folder = tempfile.mkdtemp(prefix="lepton-ort-profile-")
+    try:
+        so = session_options(config)
+        so.enable_profiling = True
+        so.profile_file_prefix = f"{folder}/profile"
+        try:
+            sess = ort.InferenceSession(str(artifact.model_path), so, providers=choose_providers(config.provider))
+        except Exception as e:
+            raise EngineError(f"onnxruntime could not open {artifact.model_path}: {one_line(e, 300)}") from e
+        names = [i.name for i in sess.get_inputs()]
+        inputs = {n: feeds[n] for n in names}
+        wall = timed_calls(lambda: sess.run(None, inputs), warmup, runs)
+        with open(sess.end_profiling()) as f:
+            events = json.load(f)
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
+    calls = [(e["ts"], e["ts"] + e["dur"]) for e in events if e.get("name") == "model_run"][-runs:]
+    start = calls[0][0] if calls else 0
+    items = [
+        (
+            (
+                e["name"][: -len(_KERNEL)],
+                str(e["args"].get("op_name", "?")),
+                str(e["args"].get("provider", "")),
+                "",
+                "",
+            ),
+            e["dur"] / 1000.0,
+        )
+        for e in events
+        if e.get("cat") == "Node" and e.get("name", "").endswith(_KERNEL) and e["ts"] >= start
+    ]
+    batch = next(iter(inputs.values())).shape[0] if inputs else 1
+    ops = mean_per_call(items, len(calls) or 1)
+    engine_ms = sum(b - a for a, b in calls) / 1000.0 / len(calls) if calls else None
+    return OpProfile(
+        engine="onnxruntime", runs=runs, batch_size=batch, wall_ms=sum(wall) / len(wall), ops=ops, engine_ms=engine_ms
+    )

@@ -17,6 +17,7 @@ from typing import Any, ClassVar
 import numpy as np
 
 from lepton.engines.base import ENGINES, Engine, EngineSettings, RuntimeConfig
+from lepton.engines.profile import Feeds, OpProfile, mean_per_call, timed_calls
 from lepton.errors import EngineError, EngineUnavailable, UserError
 from lepton.hardware import Hardware, default_threads, detect_hardware, searched_threads
 from lepton.ir.artifact import Artifact
@@ -234,3 +235,50 @@ class OpenVinoEngine(Engine):
 
     def open(self, artifact: Artifact, config: RuntimeConfig) -> OpenVinoSession:
         return OpenVinoSession(artifact, config)
+
+    def profile(
+        self, artifact: Artifact, config: RuntimeConfig, feeds: Feeds, *, runs: int = 10, warmup: int = 2
+    ) -> OpProfile:
+        return profile_openvino(artifact, config, feeds, runs, warmup)
+
+
+_PRECISIONS = ("f32", "bf16", "f16", "i8", "u8", "i32")
+
+
+def profile_openvino(artifact: Artifact, config: RuntimeConfig, feeds: Feeds, runs: int, warmup: int) -> OpProfile:
+    """OpenVINO's per-layer performance counters (``PERF_COUNT``): each executed layer's real time per call, its
+    type and the primitive it ran (``brgemm_avx512_amx_i8``, ``jit_avx512_f32``, ``ref_any_f32`` ...).
+
+    The CPU plugin reports each layer's running mean over every call the compiled model has made (measured here:
+    the figures after call n average calls 1..n), so the profiled calls' mean is taken from the totals read
+    before and after them: ``(after * (warmup + runs) - before * warmup) / runs``.
+    """
+    props = {**compile_properties(config), "PERF_COUNT": "YES"}
+    model = read_model(artifact.model_path, EngineError)
+    try:
+        compiled = ov_core().compile_model(model, "CPU", props)
+    except RuntimeError as e:
+        raise EngineError(f"openvino could not compile {artifact.model_path}: {ov_message(e)}") from None
+    names = [port_name(p, artifact.signature.input_names) for p in compiled.inputs]
+    inputs = {i: np.ascontiguousarray(feeds[n]) for i, n in enumerate(names)}
+    request = compiled.create_infer_request()
+
+    def means() -> dict[tuple[str, str, str, str, str], float]:
+        out = {}
+        for info in request.get_profiling_info():
+            if str(info.status).endswith("EXECUTED"):
+                exec_type = str(info.exec_type)
+                precision = next((p for p in _PRECISIONS if exec_type.endswith("_" + p)), "")
+                key = (str(info.node_name), str(info.node_type), exec_type, "", precision)
+                out[key] = info.real_time.total_seconds() * 1000.0
+        return out
+
+    timed_calls(lambda: request.infer(inputs, share_inputs=True), warmup, 0)
+    before = means() if warmup else {}
+    wall = timed_calls(lambda: request.infer(inputs, share_inputs=True), 0, runs)
+    after = means()
+    items = [(k, max(0.0, v * (warmup + runs) - before.get(k, 0.0) * warmup)) for k, v in after.items()]
+    batch = next(iter(inputs.values())).shape[0] if inputs else 1
+    return OpProfile(
+        engine="openvino", runs=runs, batch_size=batch, wall_ms=sum(wall) / len(wall), ops=mean_per_call(items, runs)
+    )

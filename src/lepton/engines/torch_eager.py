@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 import numpy as np
 
 from lepton.engines.base import ENGINES, Engine, RuntimeConfig
+from lepton.engines.profile import Feeds, OpProfile
 from lepton.errors import EngineError, UserError, first_line
 from lepton.hardware import default_threads
 from lepton.ir.artifact import Artifact
@@ -274,3 +275,10 @@ class TorchEagerEngine(Engine):
         if module is None:
             raise EngineError(self.unavailable(artifact) or "no PyTorch source")
         return TorchSession(module, artifact, config)
+
+    def profile(
+        self, artifact: Artifact, config: RuntimeConfig, feeds: Feeds, *, runs: int = 10, warmup: int = 2
+    ) -> OpProfile:
+        from lepton.engines.torch_profile import profile_torch
+
+        return profile_torch(artifact, config, feeds, runs, warmup)

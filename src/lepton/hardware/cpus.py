@@ -86,9 +86,9 @@ def cgroup_quota(root: Path = Path("/")) -> float | None:
     return min(quotas) if quotas else None
 
 
-def _mounts(mountinfo: list[str], version: int) -> list[tuple[str, str]]:
+def _mounts(mountinfo: list[str], version: int, controller: str = "cpu") -> list[tuple[str, str]]:
     """(root within the hierarchy, mount point) of each mount of the cgroup v2 hierarchy, or of the v1 hierarchy
-    that holds the cpu controller."""
+    that holds ``controller`` (cpu, memory)."""
     out = []
     for line in mountinfo:
         fields = line.split()
@@ -99,7 +99,7 @@ def _mounts(mountinfo: list[str], version: int) -> list[tuple[str, str]]:
             continue
         fstype, superopts = fields[sep + 1], fields[sep + 3]
         if (version == 2 and fstype == "cgroup2") or (
-            version == 1 and fstype == "cgroup" and "cpu" in superopts.split(",")
+            version == 1 and fstype == "cgroup" and controller in superopts.split(",")
         ):
             out.append((_unescape(fields[3]), _unescape(fields[4])))
     return out

@@ -23,9 +23,18 @@ from lepton.ir.source import Source, source_from_json, source_json
 
 MODEL_FILE = "model.onnx"
 META_FILE = "meta.json"
-MODEL_FILES = {"onnx": MODEL_FILE, "openvino": "model.xml"}  # the file an engine opens, per format
+# The file an engine opens, per format; the last three are causal LMs (``lepton.ir.causal_lm`` documents the folders):
+# a Hugging Face folder (the PyTorch baseline), an ONNX Runtime GenAI folder, an OpenVINO GenAI folder.
+MODEL_FILES = {
+    "onnx": MODEL_FILE,
+    "openvino": "model.xml",
+    "hf-causal": "model.safetensors",
+    "genai-onnx": "genai_config.json",
+    "openvino-genai": "openvino_model.xml",
+}
 FORMATS = tuple(MODEL_FILES)
-TASKS = ("embedding", "classification", "regression", "forecast", "generic")
+LM_FORMATS = ("hf-causal", "genai-onnx", "openvino-genai")
+TASKS = ("embedding", "classification", "regression", "forecast", "generic", "text-generation")
 
 
 @dataclass(frozen=True)
@@ -79,7 +88,9 @@ class Artifact:
         total = sum(
             p.stat().st_size
             for p in self.path.iterdir()
-            if p.is_file() and p.name not in (META_FILE,) and p.suffix in (".onnx", ".xml", ".data", ".bin", "")
+            if p.is_file()
+            and p.name not in (META_FILE,)
+            and p.suffix in (".onnx", ".xml", ".data", ".bin", "", ".safetensors")
         )
         return total / 1e6
 

@@ -1,6 +1,7 @@
 """Intake: any supported model source built into an artifact folder (``store.intake.import_model`` commits it).
 
-Sources: a path to an ``.onnx`` file, a Lepton artifact folder, a Hugging Face encoder folder, an in-memory
+Sources: a path to an ``.onnx`` file, a Lepton artifact folder, a Hugging Face encoder folder, a causal language
+model (a ``.gguf`` file or a Hugging Face ``...ForCausalLM`` folder: ``lepton.ir.causal_lm``), an in-memory
 ``onnx.ModelProto``, a ``torch.nn.Module`` (with ``example_input``) or a fitted scikit-learn estimator.
 Every path builds the model in a scratch folder the store gives, which the store commits in one step, so a
 failing intake leaves nothing behind.
@@ -75,6 +76,10 @@ def _path_builder(path: Path) -> tuple[Builder, str]:
             "Lepton artifact folder"
         )
     if path.is_file():
+        if path.suffix.lower() == ".gguf":
+            from lepton.ir.causal_lm import gguf_intake
+
+            return (lambda wd: gguf_intake(path, wd)), path.stem.split(".")[0].lower()
         if path.suffix.lower() != ".onnx":
             raise IntakeError(f"{path} is a {path.suffix or 'suffix-less'} file, not .onnx; {_hint_for(path)}")
         from lepton.ir.onnx_intake import onnx_intake
@@ -82,6 +87,10 @@ def _path_builder(path: Path) -> tuple[Builder, str]:
         return (lambda wd: Built(onnx_intake(path, wd), source=OnnxSource(path=str(path.resolve())))), path.stem
     if is_artifact_folder(path):
         return (lambda wd: _copy_artifact(path, wd)), path.name
+    from lepton.ir.causal_lm import folder_intake, is_causal_lm_folder
+
+    if is_causal_lm_folder(path):
+        return (lambda wd: folder_intake(path, wd)), path.name
     if (path / "config.json").exists():
         from lepton.ir.hf import hf_intake
 

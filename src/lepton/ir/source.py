@@ -63,17 +63,37 @@ class TrainSource(Contract):
     seed: int = 0
 
 
+class CausalLmSource(Contract):
+    """A causal language model (a GGUF file, or a Hugging Face folder with a ``...ForCausalLM`` architecture);
+    its config's figures are kept here, and ``gguf`` names the GGUF it was dequantized from (None: a folder)."""
+
+    kind: Literal["causal-lm"] = "causal-lm"
+    path: str | None = None  # the GGUF file or the folder it was imported from
+    gguf: str | None = None  # the GGUF file (OpenVINO GenAI reads it directly; the ``openvino-gguf`` pass)
+    architecture: str = ""  # config.json's architectures[0] (LlamaForCausalLM)
+    model_type: str = ""
+    num_layers: int = 0
+    hidden_size: int = 0
+    num_heads: int = 0
+    num_kv_heads: int = 0
+    vocab_size: int = 0
+    context_length: int = 0
+    chat_template: bool = False  # a chat template is kept with the tokenizer
+
+
 Source = Annotated[
-    OnnxSource | HfSource | TorchSource | SklearnSource | TrainSource,
+    OnnxSource | HfSource | TorchSource | SklearnSource | TrainSource | CausalLmSource,
     Field(discriminator="kind"),
 ]
 _ADAPTER: TypeAdapter[Source] = TypeAdapter(Source)
-KINDS = ("onnx", "hf", "torch", "sklearn", "train")
+KINDS = ("onnx", "hf", "torch", "sklearn", "train", "causal-lm")
 
 
 def source_from_json(data: Mapping[str, Any] | Source | None) -> Source | None:
     """The typed source of a ``meta.json`` (None for ``{}`` or a kind this version does not know)."""
-    if data is None or isinstance(data, OnnxSource | HfSource | TorchSource | SklearnSource | TrainSource):
+    if data is None or isinstance(
+        data, OnnxSource | HfSource | TorchSource | SklearnSource | TrainSource | CausalLmSource
+    ):
         return data
     if not isinstance(data, Mapping) or data.get("kind") not in KINDS:
         return None

@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Annotated, Any
 
+from lepton.constraints import SECONDS, Constraint, Interval, check_constraints
 from lepton.contract import Contract, JsonForm
 from lepton.cost.catalog import PriceCatalog, PricePoint
 from lepton.engines.base import ENGINES, RuntimeConfig, runnable_engines
@@ -17,12 +18,20 @@ from lepton.measure.failures import check_runs
 from lepton.measure.timing import TimingPlan
 from lepton.measure.trial import Trial, TrialSpec, failed_trial, measure_trial, reference_for
 from lepton.measure.workload import make_workload
-from lepton.options import check_known, int_list, option_names, optional_path, positive_qps, shape_pins
+from lepton.options import QPS, check_known, int_list, option_names, optional_path, shape_pins
 from lepton.progress import Progress
 from lepton.quality import Quality
 from lepton.store.store import Store
 
 HardwareField = Annotated[Hardware, JsonForm(Hardware)]
+
+
+BENCH_CONSTRAINTS: dict[str, Constraint] = {
+    "threads": Interval(0, None, integer=True, note="0: the engine's default"),
+    "seconds": SECONDS,
+    "price_per_hour": Interval(0, None, closed="neither", note="USD per hour"),
+    "qps": QPS,
+}
 
 
 @dataclass(frozen=True)
@@ -57,11 +66,7 @@ class BenchOptions:
         if "shape" in v:
             v["shape"] = shape_pins(v["shape"])
         opts = cls(**v)
-        if opts.threads < 0:
-            raise UserError(f"--threads must be >= 0 (0: the engine's default); got {opts.threads}")
-        if opts.seconds <= 0:
-            raise UserError(f"--seconds must be positive; got {opts.seconds}")
-        positive_qps(opts.qps)
+        check_constraints(opts, BENCH_CONSTRAINTS)
         return opts
 
     def plan(self) -> TimingPlan:

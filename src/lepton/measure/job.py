@@ -34,6 +34,7 @@ from lepton.quality import Quality
 
 StopEarly = Callable[[list[float]], bool]
 Item = TypeVar("Item")
+Recorded = TypeVar("Recorded", bound=Trial)  # what the caller records a measurement as (the navigator's JudgedTrial)
 
 
 @dataclass(frozen=True)
@@ -195,10 +196,10 @@ class Measurer(Protocol):
         self,
         items: Sequence[Item],
         kind_of: Callable[[Item], str | None],
-        start: Callable[[Item], Job | Trial],
-        finish: Callable[[Item, Job, Trial | BaseException], Trial],
+        start: Callable[[Item], Job | Recorded],
+        finish: Callable[[Item, Job, Trial | BaseException], Recorded],
         stop: Callable[[], bool] | None = None,
-    ) -> list[Trial | None]: ...
+    ) -> list[Recorded | None]: ...
 
     def close(self) -> None: ...
 
@@ -233,12 +234,12 @@ class LocalMeasurer:
         self,
         items: Sequence[Item],
         kind_of: Callable[[Item], str | None],
-        start: Callable[[Item], Job | Trial],
-        finish: Callable[[Item, Job, Trial | BaseException], Trial],
+        start: Callable[[Item], Job | Recorded],
+        finish: Callable[[Item, Job, Trial | BaseException], Recorded],
         stop: Callable[[], bool] | None = None,
-    ) -> list[Trial | None]:
+    ) -> list[Recorded | None]:
         """In order; once ``stop`` says so, the rest are left out (None)."""
-        out: list[Trial | None] = []
+        out: list[Recorded | None] = []
         stopped = False
         for item in items:
             stopped = stopped or (stop is not None and stop())
@@ -246,7 +247,7 @@ class LocalMeasurer:
                 out.append(None)
                 continue
             job = start(item)
-            if isinstance(job, Trial):
+            if not isinstance(job, Job):
                 out.append(job)
                 continue
             try:

@@ -24,7 +24,8 @@ class Workload:
 
     Rows run along axis 0 of each input unless ``batch_axes`` says otherwise (``state [2, batch, 128]``
     is batched along axis 1; an axis of None marks an input fed whole to every batch, such as a scalar).
-    ``provenance`` says, per input, where synthesized values came from.
+    ``provenance`` says, per input, where synthesized values came from. ``max_batch`` is the most rows any stage
+    feeds at once (the batch sizes asked for, or the largest the model runs at: ``measure.batch_axis``).
     """
 
     rows: dict[str, np.ndarray]
@@ -32,6 +33,7 @@ class Workload:
     source: str
     batch_axes: dict[str, int | None] = field(default_factory=dict)
     provenance: dict[str, str] = field(default_factory=dict)
+    max_batch: int | None = None
 
     @property
     def n_rows(self) -> int:
@@ -68,9 +70,11 @@ class Workload:
         return [self.labels[(np.arange(batch_size) + i * batch_size) % n] for i in range(count)]
 
     def chunks(self, batch_size: int) -> Iterator[dict[str, np.ndarray]]:
-        """Every row once, in batches (the last may be short), for quality evaluation."""
-        for start in range(0, self.n_rows, batch_size):
-            yield self._take(slice(start, start + batch_size))
+        """Every row once, in batches of ``batch_size`` (at most ``max_batch``; the last may be short), for quality
+        evaluation."""
+        step = min(batch_size, self.max_batch or batch_size)
+        for start in range(0, self.n_rows, step):
+            yield self._take(slice(start, start + step))
 
 
 # -- synthesis --------------------------------------------------------------------------------------

@@ -7,16 +7,19 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 
+from lepton.measure.memory import PeakRss
 from lepton.progress import Progress
 
 
 @dataclass
 class StageClock:
-    """Seconds per stage (what ``search.stages`` reports; quality evaluation apart) and the progress bar's steps."""
+    """Seconds and peak resident memory per stage (what ``search.stages`` and ``memory.stages`` report; quality
+    evaluation's seconds apart) and the progress bar's steps."""
 
     progress: Progress | None = None
     steps_total: int = 0
     seconds: dict[str, float] = field(default_factory=dict)
+    peak_mb: dict[str, float] = field(default_factory=dict)  # stage -> peak RSS of this process while it ran
     _steps: int = 0
 
     def tick(self, what: str) -> None:
@@ -30,9 +33,11 @@ class StageClock:
 
     @contextmanager
     def stage(self, name: str) -> Iterator[None]:
-        """Time a stage of the run."""
+        """Time a stage of the run, and sample its peak resident memory (every 50 ms)."""
         t0 = time.perf_counter()
-        try:
-            yield
-        finally:
-            self.add(name, time.perf_counter() - t0)
+        with PeakRss(interval_s=0.05) as rss:
+            try:
+                yield
+            finally:
+                self.add(name, time.perf_counter() - t0)
+        self.peak_mb[name] = round(max(self.peak_mb.get(name, 0.0), rss.peak_mb), 1)

@@ -6,7 +6,7 @@ from collections.abc import Callable, Iterable
 
 import numpy as np
 
-from lepton.measure.trial import Trial
+from lepton.navigate.judged import JudgedTrial
 from lepton.navigate.rungs import HOPELESS, SCREEN
 from lepton.navigate.targets import Targets
 
@@ -14,7 +14,7 @@ StopEarly = Callable[[list[float]], bool]
 
 
 def stop_early(
-    trials: Iterable[Trial], targets: Targets, slo_batch: int, batch: int, rung: int, kind: str | None = None
+    trials: Iterable[JudgedTrial], targets: Targets, slo_batch: int, batch: int, rung: int, kind: str | None = None
 ) -> StopEarly | None:
     """Abandon timing once the first runs already miss the SLO by 50%, or (a screen) once the first run is
     ``HOPELESS`` times slower than the fastest screened at this batch size (on the same kind of machine): it

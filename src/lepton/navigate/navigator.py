@@ -14,12 +14,13 @@ from lepton.engines.base import ENGINES, RuntimeConfig
 from lepton.errors import CandidateError, UserError
 from lepton.hardware import detect_hardware
 from lepton.ir.artifact import Artifact
+from lepton.measure.batch_axis import probe_batch
 from lepton.measure.failures import check_runs
 from lepton.measure.job import Measurer
+from lepton.measure.memory import PeakRss
 from lepton.measure.timing import TimingPlan
 from lepton.measure.trial import (
     Reference,
-    Trial,
     TrialSpec,
     failed_trial,
     quality_of,
@@ -30,6 +31,8 @@ from lepton.measure.workload import Workload, make_workload
 from lepton.navigate.clock import StageClock
 from lepton.navigate.deployment import Deployment
 from lepton.navigate.explain import hardware_notes
+from lepton.navigate.judged import JudgedTrial
+from lepton.navigate.memory_bound import build_too_big, memory_info, plan_memory
 from lepton.navigate.options import OptimizeOptions
 from lepton.navigate.recovery import recovery_stage
 from lepton.navigate.result import HardwareKind, OptimizeResult, SearchSummary, SensitivityInfo, Skipped
@@ -122,7 +125,7 @@ def resume(
     store.reopen_run(run_id)
     store.clear_trials(run_id)  # the reused trials are written back with their ids as the run reaches them
     run = _start(run_id, artifact, options, store, plans, progress, cluster)
-    run.log.prior = prior_of([Trial.from_json(t) for t in stored.trials])
+    run.log.prior = prior_of([JudgedTrial.from_json(t) for t in stored.trials])
     return _run(run, options, t_start)
 
 
@@ -135,6 +138,9 @@ def _run(run: RunState, options: OptimizeOptions, t_start: float) -> OptimizeRes
         run.deadline = deadline
         with run.clock.stage("baseline"):
             _measure_baseline(run)
+        run.memory = plan_memory(run, options.max_memory)  # calibration batches cut, or skipped, to fit the bound
+        if run.memory.action:
+            run.notes.append(run.memory.action if not run.memory.skip else f"calibrating passes {run.memory.skip}")
         with run.clock.stage("build"):
             variants, skipped = _build_variants(run, deadline, options.exhaustive)
         settings = _settings(run, variants, options.exhaustive)
@@ -167,7 +173,7 @@ def _recover_quality(
     run: RunState,
     options: OptimizeOptions,
     variants: list[Variant],
-    screened: list[Trial],
+    screened: list[JudgedTrial],
     deadline: float | None,
     rung: int,
 ) -> SensitivityInfo | None:
@@ -192,7 +198,7 @@ def _recover_quality(
 
 
 def _measure_longer(
-    run: RunState, strategy: str, screened: list[Trial], by_label: dict[str, Variant], deadline: float | None
+    run: RunState, strategy: str, screened: list[JudgedTrial], by_label: dict[str, Variant], deadline: float | None
 ) -> None:
     """The second rung: a quick measurement of the promoted fraction (halving), or a precise one of everything
     near the frontier (exhaustive); stops early enough for the verification to fit the time budget."""
@@ -247,6 +253,7 @@ def _start(
     batches, slo_batch = options.batch_sizes(artifact.signature.fixed_batch())
     workload = make_workload(artifact, options.data)
     check_runs(artifact, workload, batch_size=batches[0])  # inputs the model refuses: one line, before any run
+    batches, slo_batch, batch_note = _probe_batch(artifact, workload, batches, slo_batch)
     reference = reference_for(artifact, workload)
     measurer: Measurer | None = None
     if options.ray:  # measured on the kinds of node of a cluster, each priced as such
@@ -274,9 +281,27 @@ def _start(
         clock=StageClock(progress),
         measurer=measurer,
     )
+    if batch_note:
+        run.notes.append(batch_note)
     if reference.outputs is not None:  # fidelity: the reference itself scores 1.0
         run.qualities.base = quality_of(artifact.task, reference.outputs, reference).headline()
     return run
+
+
+def _probe_batch(
+    artifact: Artifact, workload: Workload, batches: list[int], slo_batch: int
+) -> tuple[list[int], int, str | None]:
+    """Probe, don't trust, the batch axis (``measure.batch_axis``): a model that fails at a batch size it declares
+    is measured only at the sizes it runs at, and every stage feeds at most that many rows at once; the note
+    says why."""
+    limit = probe_batch(artifact, workload, batches)
+    if limit is None:
+        return batches, slo_batch, None
+    kept = [b for b in batches if b <= limit.largest] or [limit.largest]
+    left = [b for b in batches if b > limit.largest]
+    workload.max_batch = limit.largest
+    note = limit.note() + (f"; --batch {','.join(map(str, left))} left out" if left else "")
+    return kept, min(slo_batch, limit.largest), note
 
 
 def _measure_baseline(run: RunState) -> None:
@@ -299,12 +324,12 @@ def _measure_baseline(run: RunState) -> None:
 
 
 def calibration_context(run: RunState) -> PassContext:
-    """What passes calibrate on: eight batches of the run's own data (and their labels, when it has them)."""
+    """What passes calibrate on: the run's own data in batches it runs at (and their labels, when it has them)."""
     return PassContext(
         store=run.store,
         hardware=run.build_hardware,
-        calibration=run.workload.batches(run.calibration_batch, 8),
-        labels=run.workload.label_batches(run.calibration_batch, 8),
+        calibration=run.workload.batches(run.calibration_batch, run.calibration_batches),
+        labels=run.workload.label_batches(run.calibration_batch, run.calibration_batches),
     )
 
 
@@ -321,17 +346,26 @@ def _build_variants(run: RunState, deadline: float | None, exhaustive: bool) -> 
         if cand.skip_reason:
             skipped.append(Skipped(variant=cand.label, chain=cand.chain, reason=cand.skip_reason))
             continue
+        if run.memory and run.memory.skip and any(p.calibrates for p in cand.passes):
+            skipped.append(Skipped(variant=cand.label, chain=cand.chain, reason=run.memory.skip))
+            continue
+        too_big = build_too_big(run, cand.passes, ctx)
+        if too_big:
+            skipped.append(Skipped(variant=cand.label, chain=cand.chain, reason=too_big))
+            continue
         until = _until(deadline, run, 2.0)
         if cand.passes and until is not None and time.perf_counter() > until:
             skipped.append(Skipped(variant=cand.label, chain=cand.chain, reason="not built: the time budget ran out"))
             continue
         try:
-            with contextlib.redirect_stdout(io.StringIO()):  # the ORT calibrator prints progress
+            with contextlib.redirect_stdout(io.StringIO()), PeakRss(interval_s=0.05) as rss:  # ORT prints progress
                 variants.append((cand, apply_chain(run.artifact, cand.passes, ctx)))
+            if cand.passes:
+                run.pass_peak_mb[cand.label] = round(rss.peak_mb, 1)
         except CandidateError as e:
             engine = "openvino" if cand.passes[-1].produces == "openvino" else "onnxruntime"
             spec = TrialSpec(engine, run.artifact, RuntimeConfig(), cand.label, cand.chain, cand.parent)
-            run.log.add(failed_trial(run.log.next_id(), spec, e))
+            run.log.add(JudgedTrial.of(failed_trial(run.log.next_id(), spec, e)))
     return variants, skipped
 
 
@@ -431,10 +465,11 @@ def _conclude(
             stages={k: round(v, 1) for k, v in run.clock.seconds.items()},
         ),
         sensitivity=sensitivity,
+        memory=memory_info(run, run.memory, run.pass_peak_mb) if run.memory else None,
     )
 
 
-def _id_order(t: Trial) -> int:
+def _id_order(t: JudgedTrial) -> int:
     return int(t.id[1:]) if t.id[1:].isdigit() else 0
 
 

@@ -4,16 +4,16 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 
-from lepton.measure.trial import Trial
+from lepton.navigate.judged import JudgedTrial
 
-Objective = Callable[[Trial], float]  # lower is better
+Objective = Callable[[JudgedTrial], float]  # lower is better
 
 
 def dominates(a: Sequence[float], b: Sequence[float]) -> bool:
     return all(x <= y for x, y in zip(a, b, strict=True)) and any(x < y for x, y in zip(a, b, strict=True))
 
 
-def pareto_front(trials: Sequence[Trial], objectives: Sequence[Objective]) -> list[Trial]:
+def pareto_front(trials: Sequence[JudgedTrial], objectives: Sequence[Objective]) -> list[JudgedTrial]:
     """The non-dominated trials, in input order (O(n^2): n is a few hundred at most)."""
     points = [tuple(f(t) for f in objectives) for t in trials]
     return [

@@ -7,18 +7,18 @@ from collections.abc import Callable, Sequence
 from dataclasses import replace
 
 from lepton.format import engine_name, ms, usd
-from lepton.measure.trial import Trial
+from lepton.navigate.judged import JudgedTrial
 from lepton.navigate.result import ClosestMiss
 from lepton.navigate.targets import Targets, violations
 from lepton.slo import Slo
 
 
-def quality_text(t: Trial) -> str:
+def quality_text(t: JudgedTrial) -> str:
     h = t.quality.headline()
     return h.text if h else "quality n/a"
 
 
-def describe(t: Trial) -> str:
+def describe(t: JudgedTrial) -> str:
     """One line a person reads: the configuration and its figures."""
     threads = "" if t.threads is None else f", {t.threads} thread{'s' if t.threads != 1 else ''}"
     engine = f" on {engine_name(t.engine)} {t.options_text}".rstrip()
@@ -29,7 +29,7 @@ def describe(t: Trial) -> str:
     )
 
 
-def objective_key(objective: str, slo_metric: str) -> Callable[[Trial], tuple[float, float]]:
+def objective_key(objective: str, slo_metric: str) -> Callable[[JudgedTrial], tuple[float, float]]:
     """Sort key of the objective (smaller is better)."""
     if objective == "latency":
         return lambda t: (t.latency.value(slo_metric), t.usd_per_1m)
@@ -41,7 +41,7 @@ def objective_key(objective: str, slo_metric: str) -> Callable[[Trial], tuple[fl
 WHY = {"cost": "cheapest", "latency": "fastest", "throughput": "highest throughput"}
 
 
-def choose(feasible: Sequence[Trial], targets: Targets) -> Trial | None:
+def choose(feasible: Sequence[JudgedTrial], targets: Targets) -> JudgedTrial | None:
     """The best feasible trial by the objective (the baseline competes like any candidate)."""
     if not feasible:
         return None
@@ -51,7 +51,7 @@ def choose(feasible: Sequence[Trial], targets: Targets) -> Trial | None:
 TORCH = "torch"  # the engine of the baseline and of the PyTorch one-liners (bf16 autocast, quantize_dynamic ...)
 
 
-def best_one_liner(rec: Trial, trials: Sequence[Trial], targets: Targets) -> Trial | None:
+def best_one_liner(rec: JudgedTrial, trials: Sequence[JudgedTrial], targets: Targets) -> JudgedTrial | None:
     """The best PyTorch one-line variant among ``trials`` at ``rec``'s batch size on its machine (None when
     ``rec`` is itself on PyTorch, or none is there): what a PyTorch user would deploy instead of Lepton's choice."""
     if rec.engine == TORCH:
@@ -67,7 +67,7 @@ def best_one_liner(rec: Trial, trials: Sequence[Trial], targets: Targets) -> Tri
     return choose(same, targets)
 
 
-def feasible_trials(trials: Sequence[Trial], targets: Targets, slo_batch: int) -> list[Trial]:
+def feasible_trials(trials: Sequence[JudgedTrial], targets: Targets, slo_batch: int) -> list[JudgedTrial]:
     """Measured trials with no violation whose configuration also meets the SLO at the SLO batch size."""
     ok = [t for t in trials if t.status in ("ok", "rejected") and t.measured]
     bad_configs = {
@@ -78,7 +78,7 @@ def feasible_trials(trials: Sequence[Trial], targets: Targets, slo_batch: int) -
     return [t for t in ok if not violations(t, targets, slo_batch) and t.config_key() not in bad_configs]
 
 
-def closest_miss(trials: Sequence[Trial], targets: Targets, slo_batch: int) -> ClosestMiss:
+def closest_miss(trials: Sequence[JudgedTrial], targets: Targets, slo_batch: int) -> ClosestMiss:
     """When nothing meets the targets: the nearest miss on each broken target and what relaxing it gives."""
     ok = [t for t in trials if t.measured]
     parts: list[str] = []

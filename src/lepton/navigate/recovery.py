@@ -8,20 +8,20 @@ import contextlib
 import io
 
 from lepton.errors import CandidateError
-from lepton.measure.trial import Trial
+from lepton.navigate.judged import JudgedTrial
 from lepton.navigate.run import RunState, Variant
 from lepton.navigate.sensitivity import faster_but_rejected
 from lepton.navigate.space import Candidate, chain_label, passes_of
 from lepton.passes import PASSES, PassContext, apply_chain
 
 
-def _recoverable(t: Trial) -> bool:
+def _recoverable(t: JudgedTrial) -> bool:
     last = t.last_pass
     return last is not None and last in PASSES and PASSES.get(last).recovered_by is not None
 
 
 def recovery_stage(
-    run: RunState, screened: list[Trial], variants: list[Variant], ctx: PassContext
+    run: RunState, screened: list[JudgedTrial], variants: list[Variant], ctx: PassContext
 ) -> tuple[list[Variant], str | None]:
     """Build the quality-bounded twin of the best faster-but-rejected variant; returns it (or nothing) and what
     was done, for the run's notes."""

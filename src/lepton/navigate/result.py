@@ -15,7 +15,8 @@ from lepton.cost.catalog import PricePoint
 from lepton.hardware import Hardware
 from lepton.ir.artifact import ArtifactSummary
 from lepton.measure.interference import Disturbance
-from lepton.measure.trial import ChainStep, Trial
+from lepton.measure.trial import ChainStep
+from lepton.navigate.judged import JudgedTrial
 from lepton.navigate.targets import Targets
 
 Verdict = Literal["recommend", "keep", "no-fit"]
@@ -55,6 +56,7 @@ class Gain(Contract):
     p50_x: float  # baseline p50 over the variant's: times lower
     cost_x: float  # baseline $/1M over the variant's: times cheaper
     ci95: dict[str, tuple[float, float]] = Field(default_factory=dict)  # per ratio above
+    ttft_x: float | None = None  # a causal LM: baseline time to first token over the variant's (shortest prompt)
     pairs: int = 0  # alternating block pairs the ratios are medians of (0: two measurements one after the other)
     disturbed: Disturbance | None = None  # other processes took CPU during the comparison: not quoted as fact
 
@@ -94,6 +96,21 @@ class SearchSummary(Contract):
     unmeasured: int = 0  # settings the time budget left unscreened
     reused: int = 0  # measurements a resumed run took over from before its interruption
     stages: dict[str, float] = Field(default_factory=dict)  # seconds per stage: baseline, build, screen, ...
+
+
+class MemoryInfo(Contract):
+    """What the search held in memory: peak RSS of this process per stage and per variant built, the bound it
+    kept under (``--max-memory``, or a stated share of the machine's) and what that bound changed."""
+
+    peak_rss_mb: float  # the whole search
+    stages: dict[str, float] = Field(default_factory=dict)  # stage -> peak RSS (MB)
+    passes: dict[str, float] = Field(default_factory=dict)  # variant built -> peak RSS while its passes ran (MB)
+    limit_mb: float  # the bound
+    limit_source: str  # "--max-memory" or "60% of 25.3 GB (the machine's memory)"
+    calibration_rows: int  # rows passes calibrate on
+    calibration_batch: int | None = None  # rows per calibration batch (one batch's activations are held at a time)
+    calibration_estimate_mb: float | None = None  # estimated memory of one calibration batch (None: unknown)
+    action: str | None = None  # what the bound did: calibration batches cut, or calibrating passes skipped, and why
 
 
 class HardwareKind(Contract):
@@ -139,7 +156,7 @@ class OptimizeResult(Contract):
     workload: str
     inputs: dict[str, str] = Field(default_factory=dict)  # where synthesized inputs' values came from, per input
     reference: str
-    trials: tuple[Trial, ...]
+    trials: tuple[JudgedTrial, ...]
     frontier: tuple[str, ...] = ()
     recommended: str | None = None
     verdict: Verdict = "no-fit"
@@ -154,10 +171,11 @@ class OptimizeResult(Contract):
     skipped: tuple[Skipped, ...] = ()
     search: SearchSummary
     sensitivity: SensitivityInfo | None = None
+    memory: MemoryInfo | None = None
 
     @computed_field  # type: ignore[prop-decorator]
     @property
-    def baseline(self) -> list[Trial]:
+    def baseline(self) -> list[JudgedTrial]:
         """What the user would deploy without Lepton, its latest measurement at every batch size (also among
         ``trials``, with the screens the verification replaced)."""
         current = [t for t in self.trials if t.is_baseline and t.superseded_by is None]
@@ -170,23 +188,23 @@ class OptimizeResult(Contract):
         """0 with a recommendation (a variant, or keeping the baseline), 3 when nothing meets the targets."""
         return 0 if self.recommended else 3
 
-    def trial(self, trial_id: str) -> Trial:
+    def trial(self, trial_id: str) -> JudgedTrial:
         for t in self.trials:
             if t.id == trial_id:
                 return t
         raise KeyError(f"no trial {trial_id!r} in run {self.run_id}")
 
     @property
-    def recommended_trial(self) -> Trial | None:
+    def recommended_trial(self) -> JudgedTrial | None:
         return self.trial(self.recommended) if self.recommended else None
 
     @property
-    def frontier_trials(self) -> list[Trial]:
+    def frontier_trials(self) -> list[JudgedTrial]:
         ids = set(self.frontier)
         return [t for t in self.trials if t.id in ids]
 
     @property
-    def current(self) -> list[Trial]:
+    def current(self) -> list[JudgedTrial]:
         """The latest measurement of every configuration (a precise one supersedes its quick screen)."""
         return [t for t in self.trials if t.superseded_by is None]
 

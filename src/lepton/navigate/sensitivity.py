@@ -11,9 +11,10 @@ import time
 from collections.abc import Callable, Sequence
 
 from lepton.errors import CandidateError
-from lepton.measure.trial import Trial
+from lepton.navigate.judged import JudgedTrial
 from lepton.navigate.result import NodeLoss, SensitivityInfo
 from lepton.navigate.run import RunState, Variant
+from lepton.navigate.rungs import CALIBRATION_ROWS
 from lepton.navigate.space import Candidate, chain_label, passes_of
 from lepton.passes import PASSES, Pass, PassContext, apply_chain
 from lepton.passes.sensitivity import sensitivity_candidates
@@ -22,7 +23,7 @@ WORTH = 1.05  # the rejected variant must beat the best passing one by 5% somewh
 BUDGET_S = 60.0  # the most the stage may take unless asked for (--sensitivity on): estimated before it starts
 
 
-def _excludable(t: Trial) -> bool:
+def _excludable(t: JudgedTrial) -> bool:
     """A variant whose last pass can keep nodes in float and keeps none yet."""
     if not t.chain or t.chain[-1].params.get("nodes_to_exclude"):
         return False
@@ -31,8 +32,8 @@ def _excludable(t: Trial) -> bool:
 
 
 def faster_but_rejected(
-    run: RunState, screened: Sequence[Trial], eligible: Callable[[Trial], bool]
-) -> tuple[Trial, str] | None:
+    run: RunState, screened: Sequence[JudgedTrial], eligible: Callable[[JudgedTrial], bool]
+) -> tuple[JudgedTrial, str] | None:
     """The ``eligible`` variant that misses the quality target but beats the best passing variant by the most
     (at least ``WORTH``) at some batch size, and a sentence that says so."""
     ok = [t for t in screened if t.measured]
@@ -54,7 +55,7 @@ def faster_but_rejected(
 
 
 def pick(
-    run: RunState, screened: Sequence[Trial], variants: Sequence[Variant], always: bool
+    run: RunState, screened: Sequence[JudgedTrial], variants: Sequence[Variant], always: bool
 ) -> tuple[list[Pass], str] | None:
     """The chain to analyse and why: the fastest rejected int8 variant that beats the best passing variant by
     ``WORTH`` at some batch size, or (``always``) the first int8 variant there is."""
@@ -70,7 +71,11 @@ def pick(
 
 
 def sensitivity_stage(
-    run: RunState, screened: Sequence[Trial], variants: list[Variant], always: bool, budget_s: float | None = BUDGET_S
+    run: RunState,
+    screened: Sequence[JudgedTrial],
+    variants: list[Variant],
+    always: bool,
+    budget_s: float | None = BUDGET_S,
 ) -> tuple[list[Variant], SensitivityInfo | None]:
     """Rank the chosen variant's quantized nodes by sensitivity and build the variants keeping the worst few in
     float (for the fewest that reach the fidelity target, and its neighbours)."""
@@ -80,7 +85,7 @@ def sensitivity_stage(
     chain, why = picked
     prefix, quant = chain[:-1], chain[-1]
     target = 1.0 - run.targets.max_drop
-    feeds = run.workload.batches(run.calibration_batch, 4)
+    feeds = run.workload.batches(run.calibration_batch, max(4, 4 * CALIBRATION_ROWS // run.calibration_batch))
     ctx = PassContext(store=run.store, hardware=run.build_hardware, calibration=feeds)
     t0 = time.perf_counter()
     try:

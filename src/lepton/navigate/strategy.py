@@ -14,7 +14,7 @@ from dataclasses import dataclass, replace
 from functools import partial
 
 from lepton.engines.base import RuntimeConfig, Session, open_session
-from lepton.measure.trial import Trial
+from lepton.navigate.judged import JudgedTrial
 from lepton.navigate.pareto import default_objectives, pareto_front
 from lepton.navigate.recommend import best_one_liner, choose, feasible_trials, objective_key
 from lepton.navigate.run import Request, RunState, Variant
@@ -46,15 +46,15 @@ def screen(
     budget: int,
     deadline: float | None,
     rung: int = SCREEN,
-) -> list[Trial]:
+) -> list[JudgedTrial]:
     """Measure settings at ``rung``: every one in order (stopping at ``deadline``), or those an Optuna
     multi-objective study picks (``strategy == "optuna"``, at most ``budget``)."""
-    out: list[Trial] = []
+    out: list[JudgedTrial] = []
 
     def on(s: Setting) -> str:
         return f" on {s.kind}" if s.kind else ""
 
-    def measure(s: Setting, what: str) -> Trial:
+    def measure(s: Setting, what: str) -> JudgedTrial:
         cand, art = variants[s.variant]
         run.clock.tick(f"{cand.label[:40]} {what}{on(s)}")
         trial = run.measure(cand, art, s.runtime, s.engine, rung=rung, kind=s.kind)
@@ -128,7 +128,7 @@ class SessionReuse:
         self.close()
 
 
-def promote(run: RunState, screened: Sequence[Trial]) -> list[Trial]:
+def promote(run: RunState, screened: Sequence[JudgedTrial]) -> list[JudgedTrial]:
     """The screened settings worth a longer look: per batch size, the best ``KEEP`` fraction of the feasible ones
     by the objective (at least ``MIN_KEEP``), and every one on the screen's Pareto frontier. When nothing is
     feasible, the closest by the objective, so the miss is quoted from real measurements."""
@@ -136,7 +136,7 @@ def promote(run: RunState, screened: Sequence[Trial]) -> list[Trial]:
     feasible = feasible_trials(measured, run.targets, run.slo_batch) or measured
     key = objective_key(run.targets.objective, run.targets.slo_metric)
     front = {t.id for t in pareto_front(feasible, default_objectives(run.targets.slo_metric))}
-    out: list[Trial] = []
+    out: list[JudgedTrial] = []
     for b in sorted({t.batch_size for t in feasible}):
         at_b = sorted((t for t in feasible if t.batch_size == b), key=key)
         keep = max(MIN_KEEP, math.ceil(KEEP * len(at_b)))
@@ -144,7 +144,7 @@ def promote(run: RunState, screened: Sequence[Trial]) -> list[Trial]:
     return out
 
 
-def near_frontier(run: RunState, screened: Sequence[Trial]) -> list[Trial]:
+def near_frontier(run: RunState, screened: Sequence[JudgedTrial]) -> list[JudgedTrial]:
     """Feasible screened trials on the quick frontier or within NEAR_FRONTIER of it on latency or cost."""
     feasible = feasible_trials(screened, run.targets, run.slo_batch)
     if not feasible:  # nothing fits: measure the closest ones precisely so the miss is quoted honestly
@@ -164,11 +164,11 @@ def near_frontier(run: RunState, screened: Sequence[Trial]) -> list[Trial]:
     return near[:MAX_PRECISE]
 
 
-def contenders(run: RunState, rec: Trial, feasible: Sequence[Trial]) -> list[Trial]:
+def contenders(run: RunState, rec: JudgedTrial, feasible: Sequence[JudgedTrial]) -> list[JudgedTrial]:
     """Feasible settings at the recommendation's batch size within ``CONTEND`` of it by the objective, measured
     less precisely than it: a quick measurement cannot tell them apart, a precise one can."""
 
-    def badness(t: Trial) -> float:  # the objective as a positive figure, smaller is better
+    def badness(t: JudgedTrial) -> float:  # the objective as a positive figure, smaller is better
         if run.targets.objective == "latency":
             return t.latency.value(run.targets.slo_metric)
         if run.targets.objective == "throughput":
@@ -222,7 +222,9 @@ def verify_recommendation(run: RunState, variants: dict[str, Variant], deadline:
             _side_by_side(run, variants, group, deadline)
 
 
-def _side_by_side(run: RunState, variants: dict[str, Variant], group: list[Trial], deadline: float | None) -> None:
+def _side_by_side(
+    run: RunState, variants: dict[str, Variant], group: list[JudgedTrial], deadline: float | None
+) -> None:
     """Measure ``group`` (the baseline first) precisely in alternating blocks; again once when a comparison stays
     disturbed and the time budget has room for it."""
     started = time.perf_counter()
@@ -242,14 +244,14 @@ def _side_by_side(run: RunState, variants: dict[str, Variant], group: list[Trial
         group = [run.log.trials[t.id] for t in group if t.measured]
 
 
-def _supersede(run: RunState, request: Request, longer: Trial) -> None:
+def _supersede(run: RunState, request: Request, longer: JudgedTrial) -> None:
     """Link a verification to the measurement it replaces; a baseline that cannot be measured again keeps the
     measurement it has (its failure stays on record)."""
     if longer.measured or request.role != "baseline":
         run.log.supersede(request.shorter, longer)
 
 
-def _verification_of(rec: Trial, ok: Sequence[Trial], *, precise_too: bool = False) -> list[Trial]:
+def _verification_of(rec: JudgedTrial, ok: Sequence[JudgedTrial], *, precise_too: bool = False) -> list[JudgedTrial]:
     """The trials of ``rec``'s variant (same engine, options and machine) not yet measured precisely (or all of
     them, ``precise_too``) that its recommendation and gains quote: its own, and its fastest setting at each
     batch size."""

@@ -11,7 +11,7 @@ from lepton.options import positive_qps
 from lepton.slo import Slo
 
 if TYPE_CHECKING:
-    from lepton.measure.trial import Trial
+    from lepton.navigate.judged import JudgedTrial
 
 OBJECTIVES = ("cost", "latency", "throughput")
 
@@ -74,7 +74,7 @@ class Targets:
         return self.slo.metric if self.slo else "p95"
 
 
-def violations(trial: Trial, targets: Targets, slo_batch: int) -> list[str]:
+def violations(trial: JudgedTrial, targets: Targets, slo_batch: int) -> list[str]:
     """Why a measured trial breaks the targets (empty when it meets them all)."""
     out = []
     if targets.slo and trial.batch_size == slo_batch:

@@ -12,10 +12,11 @@ from dataclasses import dataclass
 
 from lepton.engines.torch_eager import one_liner, one_liner_code
 from lepton.format import engine_name, ms, usd
-from lepton.measure.trial import Trial
 from lepton.navigate.explain import slower_notes
 from lepton.navigate.gains import MIN_GAIN, Pairings, gain, gains, objective_ratio
+from lepton.navigate.judged import JudgedTrial
 from lepton.navigate.pareto import default_objectives, pareto_front
+from lepton.navigate.profiled import cause_from_profiles
 from lepton.navigate.recommend import TORCH, WHY, best_one_liner, choose, closest_miss, describe, feasible_trials
 from lepton.navigate.result import ClosestMiss, Gain, Ratio, Verdict
 from lepton.navigate.run import RunState
@@ -27,9 +28,9 @@ _OBJECTIVE_WORDS = {"cost": "cheaper per 1M", "latency": "lower latency", "throu
 @dataclass(frozen=True)
 class Decision:
     verdict: Verdict
-    recommended: Trial | None
+    recommended: JudgedTrial | None
     reason: str
-    frontier: list[Trial]
+    frontier: list[JudgedTrial]
     gains: list[Gain]
     closest_miss: ClosestMiss | None
     best_by_engine: dict[str, str]
@@ -45,7 +46,7 @@ def judge(run: RunState) -> None:
     measured = [t for t in current if t.measured]
     feasible_ids = {t.id for t in feasible_trials(measured, targets, slo_batch)}
     slo_misses = {t.config_key() for t in measured if t.batch_size == slo_batch and violations(t, targets, slo_batch)}
-    notes = slower_notes([t for t in current if not t.is_baseline])
+    notes = slower_notes([t for t in current if not t.is_baseline], cause_from_profiles(run.store, run.workload.batch))
     for t in measured:
         changes: dict[str, object] = {}
         if t.id not in feasible_ids:
@@ -61,7 +62,7 @@ def judge(run: RunState) -> None:
             run.log.update(t.id, **changes)
 
 
-def batch_note(t: Trial) -> tuple[str, ...]:
+def batch_note(t: JudgedTrial) -> tuple[str, ...]:
     """What a row's batch-mates do to it, for a batch-dependent variant served in batches (the worst row)."""
     mixed = t.quality.batch_dependence
     moved = mixed.within(t.batch_size) if mixed is not None else None
@@ -97,7 +98,7 @@ def decide(run: RunState) -> Decision:
     return Decision(verdict, rec, reason, front, rec_gains, None, by_engine, by_kind, vs_torch)
 
 
-def best_by_engine(feasible: Sequence[Trial], targets: Targets) -> dict[str, str]:
+def best_by_engine(feasible: Sequence[JudgedTrial], targets: Targets) -> dict[str, str]:
     """The best feasible trial by the objective on each engine (with its options: ``openvino bf16``)."""
     out: dict[str, str] = {}
     for label in sorted({t.engine_label for t in feasible}):
@@ -107,7 +108,7 @@ def best_by_engine(feasible: Sequence[Trial], targets: Targets) -> dict[str, str
     return out
 
 
-def best_by_hardware(feasible: Sequence[Trial], targets: Targets) -> dict[str, str]:
+def best_by_hardware(feasible: Sequence[JudgedTrial], targets: Targets) -> dict[str, str]:
     """The best feasible trial by the objective on each kind of machine of a cluster (empty on one machine)."""
     out: dict[str, str] = {}
     for kind in sorted({t.hardware_kind for t in feasible if t.hardware_kind is not None}):
@@ -117,7 +118,9 @@ def best_by_hardware(feasible: Sequence[Trial], targets: Targets) -> dict[str, s
     return out
 
 
-def why_this_hardware(rec: Trial, feasible: Sequence[Trial], targets: Targets, measured: Sequence[Trial]) -> str:
+def why_this_hardware(
+    rec: JudgedTrial, feasible: Sequence[JudgedTrial], targets: Targets, measured: Sequence[JudgedTrial]
+) -> str:
     """On a cluster, what the choice costs on its kind of machine and what the best on each other kind would
     (per month at the target QPS with its replicas, else per 1M inferences), or that nothing there meets the
     targets."""
@@ -143,7 +146,7 @@ def why_this_hardware(rec: Trial, feasible: Sequence[Trial], targets: Targets, m
     return here + ("; " + "; ".join(others) if others else "")
 
 
-def _price_text(t: Trial) -> str:
+def _price_text(t: JudgedTrial) -> str:
     """``$X/month for N QPS with R replicas`` at a target load, else ``$X per 1M``."""
     c = t.priced
     if c.usd_per_month is not None and c.qps is not None:
@@ -152,7 +155,9 @@ def _price_text(t: Trial) -> str:
     return f"{usd(c.usd_per_1m)} per 1M"
 
 
-def why_this_engine(rec: Trial, feasible: Sequence[Trial], targets: Targets, measured: Sequence[Trial] = ()) -> str:
+def why_this_engine(
+    rec: JudgedTrial, feasible: Sequence[JudgedTrial], targets: Targets, measured: Sequence[JudgedTrial] = ()
+) -> str:
     """Why this engine on this machine: against the best variant on each other searched engine, same batch (and
     the same kind of machine, on a cluster), and against the best PyTorch one-liner (``vs_one_liner``)."""
     parts = []
@@ -172,7 +177,7 @@ def why_this_engine(rec: Trial, feasible: Sequence[Trial], targets: Targets, mea
     return f". {engine_name(rec.engine)}: " + "; ".join(parts) if parts else ""
 
 
-def how_to_deploy_one_liner(rec: Trial) -> str:
+def how_to_deploy_one_liner(rec: JudgedTrial) -> str:
     """For a recommended PyTorch one-liner: the line to add to the user's own PyTorch deployment."""
     if rec.engine != TORCH or rec.is_baseline or not rec.runtime.options:
         return ""
@@ -182,7 +187,9 @@ def how_to_deploy_one_liner(rec: Trial) -> str:
     )
 
 
-def vs_one_liner(rec: Trial, feasible: Sequence[Trial], targets: Targets, measured: Sequence[Trial] = ()) -> str:
+def vs_one_liner(
+    rec: JudgedTrial, feasible: Sequence[JudgedTrial], targets: Targets, measured: Sequence[JudgedTrial] = ()
+) -> str:
     """What ``rec`` gains over the best PyTorch one-liner that meets the targets at its batch size, with the
     interval (``2.10x cheaper per 1M than the best PyTorch one-liner (bf16 autocast) at batch 32 [1.90-2.30]``);
     when the one-liners measured there all miss the targets, that is said instead."""
@@ -207,8 +214,8 @@ def vs_one_liner(rec: Trial, feasible: Sequence[Trial], targets: Targets, measur
 
 
 def _verdict(
-    best: Trial, feasible: Sequence[Trial], targets: Targets, pairings: Pairings | None = None
-) -> tuple[Verdict, Trial, str]:
+    best: JudgedTrial, feasible: Sequence[JudgedTrial], targets: Targets, pairings: Pairings | None = None
+) -> tuple[Verdict, JudgedTrial, str]:
     meets = f"{WHY[targets.objective]} that meets {targets.describe()}"
     if best.is_baseline:
         return "keep", best, f"keep your current deployment: {describe(best)} is the {meets}; no variant does better"

@@ -9,9 +9,11 @@ from lepton.passes.base import PASSES, Pass, PassContext, check_step, create, de
 from lepton.passes.params import PassParams
 
 # Importing the modules registers the built-in passes.
+from lepton.passes import genai as _genai  # noqa: E402,F401  isort: skip
 from lepton.passes import graph as _graph  # noqa: E402,F401  isort: skip
 from lepton.passes import opset as _opset  # noqa: E402,F401  isort: skip
 from lepton.passes import openvino as _openvino  # noqa: E402,F401  isort: skip
+from lepton.passes import openvino_lm as _openvino_lm  # noqa: E402,F401  isort: skip
 from lepton.passes import precision as _precision  # noqa: E402,F401  isort: skip
 from lepton.passes import prune as _prune  # noqa: E402,F401  isort: skip
 from lepton.passes import quantize as _quantize  # noqa: E402,F401  isort: skip

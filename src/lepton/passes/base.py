@@ -21,6 +21,11 @@ from lepton.registry import Registry
 from lepton.store.store import Store
 
 Feeds = dict[str, np.ndarray]
+# ``Pass.build_memory`` per kind of pass: peak RSS of the build over the process's RSS before it, / the parent's
+# size on disk, measured on MiniLM (90 MB of weights), each pass alone in a fresh process (so the libraries it
+# imports count too): transformer fusion 648 MB, dynamic int8 417, NNCF 718, static QDQ 881 with its calibration
+# (~430 of it one batch of 8 rows' activations); rounded up.
+BUILD_MEMORY = {"fusion": 7.5, "graph": 7.5, "quantize-dynamic": 5.0, "quantize-static": 5.0, "nncf": 8.5}
 P = TypeVar("P", bound=PassParams)
 
 
@@ -134,6 +139,10 @@ class Pass(ABC, Generic[P]):
     proposals: ClassVar[tuple[Proposal, ...]] = ()
     model_families: ClassVar[frozenset[str]] = frozenset()
     keeps_nodes_in_float: ClassVar[bool] = False
+    calibrates: ClassVar[bool] = False  # runs the model on calibration batches (memory: one batch's activations)
+    # Peak memory of a build over what the process held before, as a multiple of the parent model's size on disk
+    # (see ``BUILD_MEMORY``); calibration comes on top. None: not estimated, so a memory bound never skips it.
+    build_memory: ClassVar[float | None] = None
     # A registered pass that builds the same kind of variant under a quality bound (its Params extend this
     # pass's with ``max_drop`` and ``drop_type``), tried when a variant of this pass is faster but misses the
     # quality target.

@@ -13,7 +13,7 @@ from lepton.hardware import Hardware
 from lepton.ir.artifact import Artifact
 from lepton.ir.family import looks_like_encoder
 from lepton.ir.source import HfSource
-from lepton.passes.base import PASSES, Pass, PassContext, Proposal, count_ops, save_model
+from lepton.passes.base import BUILD_MEMORY, PASSES, Pass, PassContext, Proposal, count_ops, save_model
 from lepton.passes.params import PassParams
 
 LAYER_NORM_OPSET = 17
@@ -46,6 +46,7 @@ class FuseTransformer(Pass[FusionParams]):
 
     Params = FusionParams
     family: ClassVar[str] = "graph"
+    build_memory: ClassVar[float | None] = BUILD_MEMORY["fusion"]
     needs: ClassVar[frozenset[str]] = frozenset({"cpu"})
     proposals: ClassVar[tuple[Proposal, ...]] = (Proposal(rank=40),)
     model_families: ClassVar[frozenset[str]] = frozenset({"transformer"})
@@ -108,6 +109,7 @@ class OptimizeGraph(Pass[GraphOptParams]):
 
     Params = GraphOptParams
     family: ClassVar[str] = "graph"
+    build_memory: ClassVar[float | None] = BUILD_MEMORY["graph"]  # ORT's optimizer, like fusion
     needs: ClassVar[frozenset[str]] = frozenset({"cpu"})
     proposals: ClassVar[tuple[Proposal, ...]] = (Proposal({"level": "extended"}, rank=40),)
     model_families: ClassVar[frozenset[str]] = frozenset({"conv", "recurrent", "generic"})

@@ -23,7 +23,7 @@ from lepton.errors import NotApplicable, PassError
 from lepton.hardware import Hardware
 from lepton.ir.artifact import MODEL_FILES, Artifact
 from lepton.ir.openvino_ir import port_name, read_model
-from lepton.passes.base import PASSES, Feeds, Pass, PassContext, Proposal
+from lepton.passes.base import BUILD_MEMORY, PASSES, Feeds, Pass, PassContext, Proposal
 from lepton.passes.params import PassParams
 
 QUANTIZABLE_OV = frozenset({"MatMul", "Convolution", "GroupConvolution", "ConvolutionBackpropData"})
@@ -108,6 +108,8 @@ class _NncfInt8(Pass[NP]):
     needs: ClassVar[frozenset[str]] = frozenset({"cpu"})
     accepts: ClassVar[frozenset[str]] = frozenset({"onnx", "openvino"})
     produces: ClassVar[str] = "openvino"
+    calibrates: ClassVar[bool] = True
+    build_memory: ClassVar[float | None] = BUILD_MEMORY["nncf"]
 
     def cache_params(self, artifact: Artifact, ctx: PassContext) -> dict[str, Any]:
         return {**self.params.to_json(), "calibration": ctx.calibration_key()}

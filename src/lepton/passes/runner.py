@@ -21,7 +21,7 @@ from typing import Any
 import onnx
 
 from lepton.errors import LeptonError, NotApplicable, PassError, one_line
-from lepton.ir.artifact import META_FILE, MODEL_FILES, Artifact, Lineage
+from lepton.ir.artifact import META_FILE, MODEL_FILE, MODEL_FILES, Artifact, Lineage
 from lepton.passes.base import Pass, PassContext, save_model
 from lepton.passes.opset import ConvertOpset, model_opset
 
@@ -82,14 +82,31 @@ def prerequisites(artifact: Artifact, p: Pass[Any], ctx: PassContext) -> Artifac
 
 def _build(parent: Artifact, p: Pass[Any], ctx: PassContext, key: dict[str, Any]) -> Artifact:
     with ctx.store.workdir() as work:
-        try:
-            p.build(parent, ctx, work)
-            validate_output(work, p.produces)
-        except LeptonError:
-            raise
-        except Exception as e:  # any crash inside third-party tooling is this candidate's failure
-            raise PassError(f"{p.name} failed on {parent.id}: {type(e).__name__}: {one_line(e)}") from e
+        _build_into(parent, p, ctx, work)
         return commit_child(parent, work, ctx, p.name, key, format=p.produces)
+
+
+def _build_into(parent: Artifact, p: Pass[Any], ctx: PassContext, work: Path) -> None:
+    try:
+        p.build(parent, ctx, work)
+        validate_output(work, p.produces)
+    except LeptonError:
+        raise
+    except Exception as e:  # any crash inside third-party tooling is this candidate's failure
+        raise PassError(f"{p.name} failed on {parent.id}: {type(e).__name__}: {one_line(e)}") from e
+
+
+def build_scratch(artifact: Artifact, p: Pass[Any], ctx: PassContext, work: Path) -> Path:
+    """A throwaway build of ``p`` on ``artifact`` into ``work``, for a measurement that never enters the store
+    (the sensitivity ranking quantizes the model once per node): checked, its prerequisites applied (cached like
+    any step), built and validated like a committed child, but neither cached nor committed, and with no
+    fallback (a stand-in would measure something else). Returns the model file."""
+    why = p.check(artifact, ctx.hardware)
+    if why:
+        raise NotApplicable(f"{p.name}: {why}")
+    parent = prerequisites(artifact, p, ctx)
+    _build_into(parent, p, ctx, work)
+    return work / MODEL_FILES[p.produces]
 
 
 def validate_output(work: Path, fmt: str = "onnx") -> None:
@@ -97,6 +114,10 @@ def validate_output(work: Path, fmt: str = "onnx") -> None:
     model_path = work / MODEL_FILES[fmt]
     if not model_path.exists():
         raise PassError(f"the pass wrote no {model_path.name}")
+    if fmt == "genai-onnx":  # an ONNX Runtime GenAI folder: its config names the model file
+        if not (work / MODEL_FILE).exists():
+            raise PassError(f"the pass wrote {model_path.name} but no {MODEL_FILE}")
+        return
     if fmt != "onnx":
         weights = model_path.with_suffix(".bin")
         if not weights.exists():

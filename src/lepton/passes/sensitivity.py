@@ -24,11 +24,11 @@ import numpy as np
 import onnx
 
 from lepton.errors import NotApplicable, PassError
-from lepton.ir.artifact import MODEL_FILE, Artifact
+from lepton.ir.artifact import Artifact
 from lepton.ir.onnx_intake import ort_session
 from lepton.passes.base import Feeds, Pass, PassContext
 from lepton.passes.quantize import DYNAMIC_OPS, DynamicInt8, quantizable_nodes
-from lepton.passes.runner import apply_chain
+from lepton.passes.runner import apply_chain, build_scratch
 from lepton.similarity import row_cosines
 
 METHODS = ("one-at-a-time", "leave-one-out")
@@ -98,12 +98,11 @@ def _fidelity(
     output: str,
 ) -> float:
     with tempfile.TemporaryDirectory(dir=ctx.store.tmp_dir) as tmp:
-        work = Path(tmp)
         try:
-            quant.excluding(exclude).build(artifact, ctx, work)
-        except Exception as e:
+            model = build_scratch(artifact, quant.excluding(exclude), ctx, Path(tmp))
+        except PassError as e:
             raise PassError(f"sensitivity: quantizing with {len(exclude)} nodes excluded failed: {e}") from e
-        return mean_cosine(reference, run_model(work / MODEL_FILE, feeds, output))
+        return mean_cosine(reference, run_model(model, feeds, output))
 
 
 def measure_sensitivity(

@@ -8,17 +8,17 @@ from __future__ import annotations
 
 from rich.console import Console
 
-from lepton.measure.trial import Trial
-from lepton.navigate.result import Gain, OptimizeResult
+from lepton.navigate.judged import JudgedTrial
+from lepton.navigate.result import Gain, MemoryInfo, OptimizeResult
 from lepton.report.terminal import trials_table
 
 
-def condensed(result: OptimizeResult) -> list[Trial]:
+def condensed(result: OptimizeResult) -> list[JudgedTrial]:
     """The rows a person reads first: baselines, then each variant's cheapest trial per batch size and engine
     (and kind of node, on a cluster; the recommended trial always shown)."""
     rec_id = result.recommended
     current = result.current
-    best: dict[tuple[str, str, int, str | None], Trial] = {}
+    best: dict[tuple[str, str, int, str | None], JudgedTrial] = {}
     for t in (t for t in current if not t.is_baseline):
         key = (t.variant, t.engine, t.batch_size, t.hardware_kind)
         old = best.get(key)
@@ -37,11 +37,39 @@ def gain_text(g: Gain) -> str:
     loaded = g.ratio("throughput_x")
     paired = f" (median of {g.pairs} alternating pairs)" if g.pairs else ""
     flag = f"; NOT A FACT, {g.disturbed.text}: re-run on a quiet machine" if g.disturbed is not None else ""
+    if g.ttft_x is not None:  # a causal LM: tokens, not inferences
+        return (
+            f"vs baseline{threads}: {g.single_stream_throughput_x:.2f}x decode tokens/s in one stream, "
+            f"{g.throughput_x:.2f}x at serving capacity, {g.p50_x:.2f}x lower p50 time per output token, "
+            f"{g.ttft_x:.2f}x lower time to first token, {g.cost_x:.2f}x cheaper per 1M output tokens{flag}"
+        )
     return (
         f"vs baseline at batch {g.batch_size}{threads}: {g.single_stream_throughput_x:.2f}x throughput "
         f"single-stream, {g.throughput_x:.2f}x loaded [95% CI {loaded.low:.2f}-{loaded.high:.2f}], "
         f"{g.p50_x:.2f}x lower p50, {g.cost_x:.2f}x cheaper per 1M{paired}{flag}"
     )
+
+
+def generation_lines(trials: list[JudgedTrial]) -> list[str]:
+    """A causal LM's figures per trial: time to first token by prompt length, time per output token, tokens/s,
+    $/1M output and input tokens, perplexity, top-1 agreement and greedy match (empty for other models)."""
+    out = []
+    for t in trials:
+        g, q = t.generation, t.quality
+        if g is None:
+            continue
+        ttft = ", ".join(f"TTFT@{p.prompt_tokens} {p.ttft_ms.mean:.1f} ms" for p in g.ttft)
+        flag = " (disturbed)" if g.disturbed is not None else ""
+        streams = f", {g.streams_tokens_per_s:.1f} with {g.streams} streams" if g.streams_tokens_per_s else ""
+        if g.streams_tpot_ms is not None:
+            streams += f" (p95 {g.streams_tpot_ms.p95:.1f} ms/token)"
+        out.append(
+            f"{t.id} {t.variant} on {t.engine_label}: {ttft}, {g.tpot_ms.mean:.1f} ms/token, "
+            f"{g.decode_tokens_per_s:.1f} decode tok/s, {g.e2e_tokens_per_s:.1f} end-to-end{streams}, "
+            f"${g.usd_per_1m_output:.3f}/1M out, ${g.usd_per_1m_input:.4f}/1M in; perplexity {q.perplexity}, "
+            f"top-1 {q.top1_agreement}, greedy {q.greedy_match}{flag}"
+        )
+    return out
 
 
 def disturbed_lines(result: OptimizeResult) -> list[str]:
@@ -89,6 +117,8 @@ def print_summary(console: Console, result: OptimizeResult) -> None:
             console.print(f"[yellow]{t.id} rejected:[/yellow] {'; '.join(t.reasons)}")
         if t.disturbed is not None and t.precise:
             console.print(f"[yellow]{t.id} {t.disturbed.text}[/yellow]")
+    for line in generation_lines(shown):
+        console.print(line)
     for line in disturbed_lines(result):
         console.print(f"[yellow]{line}[/yellow]")
     sens = result.sensitivity
@@ -109,6 +139,8 @@ def print_summary(console: Console, result: OptimizeResult) -> None:
         f"({s.screened} screens, {s.quick} quick, {s.precise} precise) in {s.seconds:.0f} s"
         + (f" ({stages})" if stages else "")
     )
+    if result.memory is not None:
+        console.print(memory_line(result.memory))
     if result.verdict == "no-fit":
         console.print(f"[bold red]{headline(result)}[/bold red]")
         return
@@ -117,3 +149,20 @@ def print_summary(console: Console, result: OptimizeResult) -> None:
     for line in gain_lines(result):
         console.print(f"  {line}")
     console.print(f"frontier: {', '.join(result.frontier)}")
+
+
+def memory_line(m: MemoryInfo) -> str:
+    """``memory: peak RSS 812 MB (baseline 520, build 812, ...); bound 15165 MB (60% of ...); calibration 64 rows``."""
+    stages = ", ".join(f"{k} {v:.0f}" for k, v in m.stages.items())
+    worst = max(m.passes.items(), key=lambda kv: kv[1], default=None)
+    built = f"; most while building: {worst[0]} {worst[1]:.0f} MB" if worst else ""
+    per = f" in batches of {m.calibration_batch}" if m.calibration_batch else ""
+    calib = f"calibration {m.calibration_rows} rows{per}" + (
+        f" (~{m.calibration_estimate_mb:.0f} MB estimated)" if m.calibration_estimate_mb is not None else ""
+    )
+    return (
+        f"memory: peak RSS {m.peak_rss_mb:.0f} MB"
+        + (f" ({stages})" if stages else "")
+        + built
+        + f"; bound {m.limit_mb:.0f} MB ({m.limit_source}); {calib}"
+    )

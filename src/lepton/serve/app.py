@@ -16,9 +16,10 @@ from fastapi import FastAPI, Request
 from starlette.responses import PlainTextResponse, Response
 
 from lepton.errors import ServeError
-from lepton.serve import dashboard
+from lepton.serve import dashboard, drift, rollout_routes
 from lepton.serve.auth import require_admin
 from lepton.serve.config import ServeConfig
+from lepton.serve.generation.layout import GenerativeSpec
 from lepton.serve.hot import LeptonApp
 from lepton.serve.limits import error_response, json_response, serve_error_handler
 from lepton.serve.metrics import CONTENT_TYPE_LATEST, Metrics
@@ -29,7 +30,8 @@ from lepton.serve.refs import ResolvedModel
 from lepton.settings import VERSION
 
 log = logging.getLogger("lepton.serve")
-ModelSpec = ResolvedModel | str | tuple[str, ResolvedModel]  # resolved, a ref to resolve, or (ref, resolved)
+# resolved, a ref to resolve, or (ref, resolved); a GenerativeSpec (or (ref, spec)) is a generative model
+ModelSpec = ResolvedModel | GenerativeSpec | str | tuple[str, ResolvedModel] | tuple[str, GenerativeSpec]
 
 
 def hourly_price(cfg: ServeConfig) -> float | None:
@@ -66,10 +68,16 @@ class Server:
             if isinstance(m, str):
                 name, sep, ref = m.partition("=")
                 await self.registry.load(ref, name) if sep and "/" not in name else await self.registry.load(m)
-            elif isinstance(m, tuple):
-                await self.registry.add(*m)
+            elif isinstance(m, GenerativeSpec):
+                await self.registry.add_generator(str(m.path), m)
+            elif isinstance(m, tuple) and isinstance(m[1], GenerativeSpec):
+                await self.registry.add_generator(m[0], m[1])
+            elif isinstance(m, tuple) and isinstance(m[1], ResolvedModel):
+                await self.registry.add(m[0], m[1])
             else:
                 await self.registry.add(m.name, m)
+        if self.cfg.rollout is not None:
+            await self.registry.start_rollout(self.cfg.rollout)
         self.ready = True
 
     async def tick(self) -> None:
@@ -77,6 +85,8 @@ class Server:
             await asyncio.sleep(1.0)
             for m in self.registry.models.values():
                 self.metrics.observe_queue(m.name, m.batcher.queued_rows)
+            for g in self.registry.generators.values():
+                self.metrics.observe_streams(g.name, *g.engine.counts())
             self.metrics.roll()
 
 
@@ -103,7 +113,8 @@ def build_app(cfg: ServeConfig, models: Sequence[ModelSpec] = (), store: Any = N
         title="Lepton inference server",
         version=VERSION,
         description="Open Inference Protocol v2 (with binary tensor data), a simple JSON route, "
-        "OpenAI-compatible embeddings, Prometheus metrics and a live dashboard.",
+        "OpenAI-compatible embeddings, completions and chat (generative models), Prometheus metrics and a live "
+        "dashboard.",
         lifespan=lifespan,
         redoc_url=None,
     )
@@ -114,6 +125,8 @@ def build_app(cfg: ServeConfig, models: Sequence[ModelSpec] = (), store: Any = N
     for proto in protocols():
         app.include_router(proto.router)
     app.include_router(dashboard.router)
+    app.include_router(drift.router)
+    app.include_router(rollout_routes.router)
 
     @app.get(
         "/metrics",
@@ -151,7 +164,8 @@ def build_app(cfg: ServeConfig, models: Sequence[ModelSpec] = (), store: Any = N
                 "server": "lepton",
                 "version": VERSION,
                 "models": {
-                    m.name: {"version": m.version, **m.batcher.snapshot()} for m in server.registry.models.values()
+                    **{m.name: {"version": m.version, **m.batcher.snapshot()} for m in server.registry.models.values()},
+                    **{g.name: {"version": g.version, **g.snapshot()} for g in server.registry.generators.values()},
                 },
                 "routes": [
                     *(path for proto in protocols() for path in proto.listed),
@@ -195,6 +209,8 @@ def serve(cfg: ServeConfig, models: Sequence[ModelSpec]) -> None:
     """Run the server in the foreground until SIGINT/SIGTERM; returns after a graceful drain."""
     import uvicorn
 
+    from lepton.serve.connections import connection_options
+
     common: dict[str, Any] = {
         "host": cfg.host,
         "port": cfg.port,
@@ -204,6 +220,7 @@ def serve(cfg: ServeConfig, models: Sequence[ModelSpec]) -> None:
         "loop": "auto",
         "http": "auto",
         "server_header": False,
+        **connection_options(cfg),  # every accepted connection gets an answer
     }
     if cfg.workers == 1:
         _GracefulServer(uvicorn.Config(build_app(cfg, models), **common)).run()

@@ -50,6 +50,14 @@ class QueueFull(ServeError):
         self.retry_after_s = retry_after_s
 
 
+class WouldMissDeadline(QueueFull):
+    """503 at once: the rows ahead would take longer than the request's timeout, so it would only end in a 504."""
+
+    def __init__(self, message: str, retry_after_s: int) -> None:
+        super().__init__(message, retry_after_s)
+        self.status = 503
+
+
 class BatchObserver(Protocol):
     def on_batch(self, rows: int, seconds: float, queue_rows: int, state: PolicyState) -> None: ...
 
@@ -167,6 +175,11 @@ class Batcher:
         per_row = self.policy.row_seconds() or 0.05
         return max(1, math.ceil((self.queued_rows + self.in_flight_rows) * per_row / self.instances))
 
+    def expected_wait_s(self, rows: int) -> float:
+        """How long ``rows`` more rows would take to be answered: every row ahead and their own, at the measured
+        time per row, over the instances (0 until a batch has been measured)."""
+        return (self.queued_rows + self.in_flight_rows + rows) * self.policy.row_seconds() / self.instances
+
     # -- requests (event loop) ------------------------------------------------------------------
     async def submit(self, feeds: Feeds, rows: int, timeout_s: float) -> Outputs:
         """Queue one request (``rows`` rows) and wait for its outputs, at most ``timeout_s``."""
@@ -180,6 +193,14 @@ class Batcher:
                 raise QueueFull(
                     f"model {self.name!r} is overloaded: {self.queued_rows} rows queued (limit "
                     f"{self.max_queue_rows}); retry after {self.retry_after_s()} s",
+                    self.retry_after_s(),
+                )
+            wait = self.expected_wait_s(rows)
+            if wait > timeout_s:
+                raise WouldMissDeadline(
+                    f"model {self.name!r} would answer in about {wait:.2f} s ({self.queued_rows} rows queued, "
+                    f"{self.in_flight_rows} running), past the {timeout_s:g} s timeout; retry after "
+                    f"{self.retry_after_s()} s",
                     self.retry_after_s(),
                 )
             ahead = 1.0 if (self._queue or self._running) else 0.0

@@ -128,7 +128,7 @@ def synthesize_inputs(meta: dict[str, Any], spec: LoadSpec) -> dict[str, np.ndar
 
 def build_payload(meta: dict[str, Any], spec: LoadSpec) -> tuple[str, bytes, dict[str, str]]:
     """(path, body, headers) for one request, synthesized from the model's v2 metadata."""
-    from lepton.serve.limits import dumps
+    from lepton.wire import dumps
 
     name = meta["name"]
     if spec.protocol == "embeddings":

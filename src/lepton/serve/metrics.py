@@ -13,10 +13,11 @@ from prometheus_client.exposition import CONTENT_TYPE_LATEST, generate_latest
 
 from lepton.contract import Contract
 from lepton.cost.model import usd_per_1m
+from lepton.measure.drift import DriftReport
 from lepton.measure.prediction import Prediction
 from lepton.serve.policy import PolicyState
 
-__all__ = ["CONTENT_TYPE_LATEST", "LivePoint", "Metrics"]
+__all__ = ["CONTENT_TYPE_LATEST", "LivePoint", "Metrics", "TokenObserver"]
 
 _LATENCY_BUCKETS = (
     0.001,
@@ -53,6 +54,12 @@ class _Second:
     batches: int = 0
     batch_rows: int = 0
     latencies: list[float] = field(default_factory=list)
+    ttft: list[float] = field(default_factory=list)  # generative models: seconds to first token
+    tpot: list[float] = field(default_factory=list)  # generative models: seconds per output token
+
+
+def _ms(values: list[float], q: float) -> float | None:
+    return round(float(np.percentile(np.asarray(values) * 1000.0, q)), 3) if values else None
 
 
 class LivePoint(Contract):
@@ -73,6 +80,12 @@ class LivePoint(Contract):
     max_batch_size: int | None = None
     delay_ms: float | None = None
     fidelity: float | None = None
+    # generative models: a row is an output token (throughput_per_s is tokens/s, usd_per_1m USD per 1M tokens)
+    ttft_p50: float | None = None  # ms to first token
+    ttft_p95: float | None = None
+    tpot_p50: float | None = None  # ms per output token
+    tpot_p95: float | None = None
+    streams: int | None = None  # streams generating
 
 
 class ModelStats:
@@ -88,6 +101,10 @@ class ModelStats:
         self.fidelity: float | None = None
         self.shadow_samples = 0
         self.totals = {"requests": 0, "errors": 0, "rejected": 0}
+        self.streams: int | None = None  # generative models: streams generating now
+        self.busy_s = 0.0  # session seconds since start, and the rows they ran (a variant's live $/1M)
+        self.busy_rows = 0
+        self.batch_seconds: deque[float] = deque(maxlen=1000)  # the last batches' session time (rollout guard)
 
     def roll(self, now: float, elapsed: float) -> LivePoint:
         s, self.current = self.current, _Second()
@@ -109,6 +126,11 @@ class ModelStats:
             max_batch_size=self.state.max_batch_size if self.state else None,
             delay_ms=round(self.state.delay_s * 1000, 3) if self.state else None,
             fidelity=self.fidelity,
+            ttft_p50=_ms(s.ttft, 50),
+            ttft_p95=_ms(s.ttft, 95),
+            tpot_p50=_ms(s.tpot, 50),
+            tpot_p95=_ms(s.tpot, 95),
+            streams=self.streams,
         )
         self.history.append(point)
         return point
@@ -186,7 +208,79 @@ class Metrics:
         self.shadow = Counter(
             "lepton_shadow_samples", "Requests also run through the reference model", ["model"], registry=r
         )
+        self.rollout_share = Gauge(
+            "lepton_rollout_share", "Share of live requests the rollout's candidate answers", ["model"], registry=r
+        )
+        self.rollout_agreement = Gauge(
+            "lepton_rollout_agreement",
+            "Share of compared requests where the candidate agrees with the incumbent within --max-drop",
+            ["model"],
+            registry=r,
+        )
+        self.rollout_llr = Gauge(
+            "lepton_rollout_llr",
+            "The rollout test's log-likelihood ratio (bad vs good candidate)",
+            ["model"],
+            registry=r,
+        )
+        self.rollout_dropped = Counter(
+            "lepton_rollout_shadow_dropped",
+            "Shadow copies dropped because the rollout's off-path queue was full (not compared)",
+            ["model"],
+            registry=r,
+        )
         self.info = Info("lepton_model", "The model served under a name", ["model"], registry=r)
+        self.ttft = Histogram(
+            "lepton_time_to_first_token_seconds",
+            "Generative models: time from admission to the first output token",
+            ["model"],
+            buckets=_LATENCY_BUCKETS,
+            registry=r,
+        )
+        self.tpot = Histogram(
+            "lepton_time_per_output_token_seconds",
+            "Generative models: time between output tokens of one stream",
+            ["model"],
+            buckets=_LATENCY_BUCKETS,
+            registry=r,
+        )
+        self.prompt_tokens = Counter("lepton_prompt_tokens", "Generative models: prompt tokens", ["model"], registry=r)
+        self.completion_tokens = Counter(
+            "lepton_completion_tokens", "Generative models: output tokens generated", ["model"], registry=r
+        )
+        self.tokens_per_s = Gauge(
+            "lepton_output_tokens_per_second", "Generative models: output tokens/s (last second)", ["model"], registry=r
+        )
+        self.streams = Gauge("lepton_active_streams", "Generative models: streams generating", ["model"], registry=r)
+        self.waiting = Gauge(
+            "lepton_waiting_streams", "Generative models: requests waiting for a stream", ["model"], registry=r
+        )
+        self.token_cost = Gauge(
+            "lepton_cost_per_1m_output_tokens_usd",
+            "Generative models: USD per 1M output tokens at the live rate (last second)",
+            ["model"],
+            registry=r,
+        )
+        self.predicted_token_cost = Gauge(
+            "lepton_predicted_cost_per_1m_output_tokens_usd",
+            "Generative models: USD per 1M output tokens the navigator predicted",
+            ["model"],
+            registry=r,
+        )
+        self.generative: set[str] = set()
+        self.drift_psi = Gauge(
+            "lepton_drift_psi", "Population stability index of a feature's live window vs the reference",
+            ["model", "feature"], registry=r,
+        )  # fmt: skip
+        self.drift_ks = Gauge(
+            "lepton_drift_ks_pvalue", "Two-sample KS p-value of a numeric feature's live window vs the reference",
+            ["model", "feature"], registry=r,
+        )  # fmt: skip
+        self.drift_alert = Gauge(
+            "lepton_drift_alert", "1 when a feature drifted beyond the alert threshold (PSI and KS)", ["model"],
+            registry=r,
+        )  # fmt: skip
+        self.drift_rows = Gauge("lepton_drift_window_rows", "Live rows in the judged window", ["model"], registry=r)
         self.stats: dict[str, ModelStats] = {}
         self._last_roll = time.monotonic()
         self._children: dict[tuple[str, str], Any] = {}
@@ -200,6 +294,24 @@ class Metrics:
             self.stats[name] = ModelStats(usd_per_hour, predicted)
         if predicted.usd_per_1m is not None:
             self.predicted_cost.labels(name).set(predicted.usd_per_1m)
+
+    def add_generator(
+        self, name: str, info: dict[str, str], usd_per_hour: float | None, predicted: Prediction
+    ) -> TokenObserver:
+        """Register a generative model; its rows are output tokens. Returns what its streams report to."""
+        self.add_model(name, info, usd_per_hour, predicted)
+        self.generative.add(name)
+        if predicted.usd_per_1m is not None:
+            self.predicted_token_cost.labels(name).set(predicted.usd_per_1m)
+        return TokenObserver(self, name)
+
+    def observe_streams(self, model: str, active: int, waiting: int) -> None:
+        self.streams.labels(model).set(active)
+        self.waiting.labels(model).set(waiting)
+        st = self.stats.get(model)
+        if st is not None:
+            st.streams = active
+            st.queue = waiting
 
     # -- hot path -------------------------------------------------------------------------------
     def _latency(self, model: str, route: str) -> Any:
@@ -245,6 +357,14 @@ class Metrics:
     def observer(self, model: str) -> _BatchObserver:
         return _BatchObserver(self, model)
 
+    def observe_drift(self, report: DriftReport) -> None:
+        for f in report.features:
+            self.drift_psi.labels(report.model, f.name).set(f.psi)
+            if f.p_value is not None:
+                self.drift_ks.labels(report.model, f.name).set(f.p_value)
+        self.drift_alert.labels(report.model).set(1.0 if report.alert else 0.0)
+        self.drift_rows.labels(report.model).set(report.window_rows)
+
     def observe_shadow(self, model: str, cosine: float, max_abs: float) -> None:
         self.shadow.labels(model).inc()
         st = self.stats.get(model)
@@ -254,6 +374,15 @@ class Metrics:
         st.fidelity = cosine if st.fidelity is None else round(0.9 * st.fidelity + 0.1 * cosine, 6)
         self.fidelity.labels(model).set(st.fidelity)
         self.max_abs.labels(model).set(max_abs)
+
+    def observe_rollout(self, model: str, share: float, agreement: float | None, llr: float) -> None:
+        self.rollout_share.labels(model).set(share)
+        if agreement is not None:
+            self.rollout_agreement.labels(model).set(agreement)
+        self.rollout_llr.labels(model).set(llr)
+
+    def observe_rollout_dropped(self, model: str) -> None:
+        self.rollout_dropped.labels(model).inc()
 
     # -- the clock tick -------------------------------------------------------------------------
     def roll(self) -> None:
@@ -267,6 +396,10 @@ class Metrics:
             self.queue_depth.labels(name).set(st.queue)
             if point.usd_per_1m is not None:
                 self.cost.labels(name).set(point.usd_per_1m)
+            if name in self.generative:
+                self.tokens_per_s.labels(name).set(point.throughput_per_s)
+                if point.usd_per_1m is not None:
+                    self.token_cost.labels(name).set(point.usd_per_1m)
 
     def expose(self) -> bytes:
         return generate_latest(self.registry)
@@ -279,6 +412,7 @@ class Metrics:
                 "usd_per_hour": st.usd_per_hour,
                 "totals": dict(st.totals),
                 "shadow_samples": st.shadow_samples,
+                "generative": name in self.generative,
             }
             for name, st in self.stats.items()
         }
@@ -304,5 +438,40 @@ class _BatchObserver:
         if st is not None:
             st.current.batches += 1
             st.current.batch_rows += rows
+            st.busy_s += seconds
+            st.busy_rows += rows
+            st.batch_seconds.append(seconds)
             st.queue = queue_rows
             st.state = state
+
+
+class TokenObserver:
+    """A generative model's streams report here (on the event loop): TTFT, time per token, token counts."""
+
+    def __init__(self, metrics: Metrics, model: str) -> None:
+        self.m = metrics
+        self.model = model
+        self.ttft = metrics.ttft.labels(model)
+        self.tpot = metrics.tpot.labels(model)
+        self.prompt = metrics.prompt_tokens.labels(model)
+        self.completion = metrics.completion_tokens.labels(model)
+
+    def first_token(self, seconds: float) -> None:
+        self.ttft.observe(seconds)
+        st = self.m.stats.get(self.model)
+        if st is not None and len(st.current.ttft) < 20000:
+            st.current.ttft.append(seconds)
+
+    def tokens(self, n: int, seconds_each: float | None) -> None:
+        self.completion.inc(n)
+        st = self.m.stats.get(self.model)
+        if st is not None:
+            st.current.rows += n
+        if seconds_each is not None:
+            for _ in range(min(n, 64)):
+                self.tpot.observe(seconds_each)
+            if st is not None and len(st.current.tpot) < 20000:
+                st.current.tpot.extend([seconds_each] * min(n, 64))
+
+    def finished(self, prompt_tokens: int, completion_tokens: int) -> None:
+        self.prompt.inc(prompt_tokens)

@@ -11,8 +11,8 @@ import json
 import logging
 import time
 from collections.abc import Mapping
-from dataclasses import dataclass, field
-from typing import Any
+from dataclasses import dataclass, field, replace
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import onnx
@@ -25,13 +25,22 @@ from lepton.ir import graph_ranges, text
 from lepton.ir.signature import Signature, TensorSpec
 from lepton.measure.prediction import Prediction
 from lepton.serve.batcher import Batcher, Lanes, Policy
-from lepton.serve.config import ServeConfig
+from lepton.serve.config import ServeConfig, split_candidate
+from lepton.serve.drift import DriftMonitor, reference_profile
+from lepton.serve.generation.layout import GenerativeSpec, generative_model, layout_of
+from lepton.serve.generation.served import GeneratingModel
 from lepton.serve.merge import pad_rule
 from lepton.serve.metrics import Metrics
 from lepton.serve.policy import AdaptivePolicy, FixedPolicy
 from lepton.serve.refs import ResolvedModel
+from lepton.serve.rollout_state import RolloutPlan
 from lepton.serve.shadow import Shadow
+from lepton.store.store import Store
 from lepton.wire import v2_datatype
+
+if TYPE_CHECKING:
+    from lepton.serve.capture import Capture
+    from lepton.serve.rollout import Rollout
 
 log = logging.getLogger("lepton.serve")
 DEFAULT_MAX_BATCH = 32
@@ -75,6 +84,9 @@ class ServedModel:
     pad_id: int = 0  # the id token-id lists are padded with (the tokenizer's pad token)
     loaded_at: float = field(default_factory=time.time)
     engine: str = "onnxruntime"
+    drift: DriftMonitor | None = None
+    rollout: Rollout | None = None  # a candidate beside this model (serve.rollout): it routes the requests
+    capture: Capture | None = None  # --capture: a sample of requests kept in the store
 
     @property
     def name(self) -> str:
@@ -97,9 +109,17 @@ class ServedModel:
         return self.max_batch_size or int(self.signature.inputs[0].shape[0])
 
     async def infer(self, feeds: Mapping[str, np.ndarray], rows: int, timeout_s: float) -> dict[str, np.ndarray]:
-        out = await self.batcher.submit(feeds, rows, timeout_s)
+        arrival, t0 = time.time(), time.perf_counter()
+        if self.rollout is not None:
+            out = await self.rollout.infer(feeds, rows, timeout_s)
+        else:
+            out = await self.batcher.submit(feeds, rows, timeout_s)
         if self.shadow is not None:
             self.shadow.maybe(feeds, out)
+        if self.drift is not None:
+            self.drift.observe(feeds, out)
+        if self.capture is not None:
+            self.capture.maybe(feeds, out, arrival, time.perf_counter() - t0)
         return out
 
     def embedding_output(self) -> str:
@@ -230,6 +250,18 @@ def _openvino_lanes(
     return Lanes((wide.run,) * max(1, got), solo), [wide, session]
 
 
+def open_off_path(resolved: ResolvedModel, engine: str) -> Session:
+    """A single-threaded session of ``resolved`` for a rollout's off-path copies (``serve.offpath``): one thread,
+    so the run happens on the calling (low-priority) thread, with no pool of its own competing for the cores."""
+    runtime = replace(resolved.runtime, intra_op_threads=1, inter_op_threads=0, execution_mode="sequential")
+    if engine == "openvino":
+        options = {k: v for k, v in runtime.options.items() if k != "streams"}
+        runtime = replace(runtime, options={**options, "hint": "latency"})
+    session = open_session(engine, resolved.artifact, runtime)
+    session.run(synthetic_feeds(resolved.artifact.signature.inputs))
+    return session
+
+
 def open_model(
     ref: str, resolved: ResolvedModel, cfg: ServeConfig, metrics: Metrics, usd_per_hour: float | None
 ) -> ServedModel:
@@ -284,9 +316,17 @@ def open_model(
         bounds = graph_ranges.index_bounds(onnx.load(str(graph.model_path), load_external_data=False))
     if tokenizer is not None and "input_ids" in sig.input_names and "input_ids" not in bounds:
         bounds["input_ids"] = tokenizer.get_vocab_size()  # e.g. a table a pass computes rather than stores
+    drift = None
+    if cfg.drift:
+        from pathlib import Path
+
+        data = Path(cfg.drift_data) if cfg.drift_data else None
+        ref_profile = reference_profile(resolved.reference or resolved.artifact, session.run, data)
+        drift = DriftMonitor(name, ref_profile, resolved.artifact.task, metrics.observe_drift, window=cfg.drift_window)
     return ServedModel(
-        ref, resolved, sessions, batcher, max_batch, shadow, tokenizer, max_tokens, bounds, pad_id, engine=engine
-    )
+        ref, resolved, sessions, batcher, max_batch, shadow, tokenizer, max_tokens, bounds, pad_id, engine=engine,
+        drift=drift,
+    )  # fmt: skip
 
 
 class ModelRegistry:
@@ -296,12 +336,15 @@ class ModelRegistry:
         self.cfg = cfg
         self.metrics = metrics
         self.usd_per_hour = usd_per_hour
-        self.store = store
+        self.store: Store | None = store
         self.models: dict[str, ServedModel] = {}
+        self.generators: dict[str, GeneratingModel] = {}  # generative models (continuous batching)
         self._lock = asyncio.Lock()
 
     def get(self, name: str, version: str | None = None) -> ServedModel:
         m = self.models.get(name)
+        if m is None and name in self.generators:
+            raise ServeError(f"model {name!r} generates text; use /v1/completions or /v1/chat/completions", 400)
         if m is None:
             known = ", ".join(sorted(self.models)) or "none"
             raise ServeError(f"no model {name!r} is loaded; loaded: {known}", 404)
@@ -317,26 +360,114 @@ class ModelRegistry:
             self.models[model.name] = model
         if old is not None:
             await self._retire(old)
+        if self.cfg.capture_rate > 0:
+            from lepton.serve.capture import Capture
+
+            cfg = self.cfg
+            model.capture = Capture(
+                self._store(), model.name, cfg.capture_rate, cfg.capture_max_rows, cfg.capture_max_mb
+            )
         return model
 
-    async def load(self, ref: str, name: str | None = None) -> ServedModel:
+    def generator(self, name: str) -> GeneratingModel:
+        g = self.generators.get(name)
+        if g is None:
+            if name in self.models:
+                raise ServeError(
+                    f"model {name!r} does not generate text; /v1/completions serves generative models", 400
+                )
+            known = ", ".join(sorted(self.generators)) or "none"
+            raise ServeError(f"no generative model {name!r} is loaded; loaded: {known}", 404)
+        return g
+
+    async def add_generator(self, ref: str, spec: GenerativeSpec) -> GeneratingModel:
+        """Open a generative model (its backend and engine thread) and serve it under its name."""
+        from lepton.serve.generation.served import open_generator
+
+        async with self._lock:
+            info = {"version": spec.version, "path": str(spec.path), "engine": spec.backend, "task": "text-generation"}
+            observer = self.metrics.add_generator(spec.name, info, self.usd_per_hour, spec.prediction or Prediction())
+            model = await asyncio.to_thread(open_generator, ref, spec, self.cfg, observer)
+            old = self.generators.get(spec.name)
+            self.generators[spec.name] = model
+        if old is not None:
+            await old.engine.drain(self.cfg.graceful_timeout_s)
+        return model
+
+    def _store(self) -> Store:
+        """The store refs resolve in, and where rollouts and captures are kept (LEPTON_HOME unless given)."""
+        if self.store is None:
+            self.store = Store()
+        return self.store
+
+    async def start_rollout(self, plan: RolloutPlan) -> Rollout:
+        """Open ``plan.candidate`` beside the served model it names (``TARGET=REF``, the candidate's own name, or
+        the only model served) and route that model's requests through a ``Rollout``."""
         from lepton.serve.refs import resolve_ref
+        from lepton.serve.rollout import Rollout
+
+        target, ref = split_candidate(plan.candidate)
+        resolved = await asyncio.to_thread(resolve_ref, ref, self._store())
+        target = target or (resolved.name if resolved.name in self.models else "")
+        if not target and len(self.models) == 1:
+            target = next(iter(self.models))
+        if target not in self.models:
+            served = ", ".join(sorted(self.models)) or "none"
+            raise UserError(
+                f"--candidate {plan.candidate}: no served model named {target or resolved.name!r} (served: {served}); "
+                "write --candidate SERVED_NAME=REF"
+            )
+        incumbent = self.models[target]
+        if plan.max_drop is None:  # the bound the candidate was chosen under, else optimize's default
+            options = self._store().run(resolved.version).payload.get("options") if resolved.deployment else None
+            plan = plan.with_(max_drop=float((options or {}).get("max_drop", 0.01)))
+        cfg = replace(self.cfg, shadow_rate=0.0)
+        candidate = await asyncio.to_thread(
+            open_model, ref, replace(resolved, name=f"{target}:candidate"), cfg, self.metrics, self.usd_per_hour
+        )
+        candidate.batcher.start()
+        off_path = {
+            "incumbent": await asyncio.to_thread(open_off_path, incumbent.resolved, incumbent.engine),
+            "candidate": await asyncio.to_thread(open_off_path, resolved, candidate.engine),
+        }
+        incumbent.rollout = Rollout(
+            incumbent, candidate, plan, self._store(), self.metrics, self.usd_per_hour, off_path
+        )
+        return incumbent.rollout
+
+    async def load(self, ref: str, name: str | None = None) -> ServedModel | GeneratingModel:
+        from pathlib import Path
+
+        from lepton.serve.refs import resolve_ref
+
+        if layout_of(Path(ref)) is not None:
+            try:
+                spec = generative_model(ref, name)
+            except UserError as e:
+                raise ServeError(str(e), 400) from None
+            return await self.add_generator(ref, spec)
 
         try:
             resolved = await asyncio.to_thread(resolve_ref, ref, self.store)
         except UserError as e:
             raise ServeError(str(e), 400) from None
         if name:
-            from dataclasses import replace
-
             resolved = replace(resolved, name=name)
         return await self.add(ref, resolved)
 
-    async def reload(self, name: str) -> ServedModel:
+    async def reload(self, name: str) -> ServedModel | GeneratingModel:
+        if name in self.generators:
+            gen = self.generators[name]
+            return await self.add_generator(gen.ref, gen.spec)
         current = self.get(name)
         return await self.load(current.ref, name)
 
     async def unload(self, name: str) -> None:
+        if name in self.generators:
+            async with self._lock:
+                gen = self.generators.pop(name)
+            await gen.engine.drain(self.cfg.graceful_timeout_s)
+            return
         async with self._lock:
             model = self.get(name)
             del self.models[name]
@@ -346,7 +477,13 @@ class ModelRegistry:
         await model.batcher.drain(self.cfg.graceful_timeout_s)
         if model.shadow is not None:
             model.shadow.close()
+        if model.drift is not None:
+            model.drift.close()
+        if model.rollout is not None:
+            await model.rollout.close(self.cfg.graceful_timeout_s)
+        if model.capture is not None:
+            await asyncio.to_thread(model.capture.close)
 
     async def close(self) -> None:
-        for name in list(self.models):
+        for name in [*self.models, *self.generators]:
             await self.unload(name)

@@ -29,6 +29,7 @@ _WHY = {
     401: "The bearer token is missing or wrong",
     403: "Admin routes are off: the server was started without --token / LEPTON_TOKEN",
     404: "No such model (or version) is loaded",
+    409: "The rollout has already decided (promoted or rolled back)",
     413: "The body is larger than --max-body-bytes",
     429: "The model's queue is full; retry after Retry-After seconds",
     503: "The model is unloading or the server is shutting down",

@@ -38,6 +38,8 @@ CREATE TABLE IF NOT EXISTS runs (
 CREATE TABLE IF NOT EXISTS trials (
   id TEXT NOT NULL, run_id TEXT NOT NULL, artifact_id TEXT, status TEXT, record TEXT,
   PRIMARY KEY (run_id, id));
+CREATE TABLE IF NOT EXISTS explanations (
+  run_id TEXT NOT NULL, trial_id TEXT NOT NULL, record TEXT, PRIMARY KEY (run_id, trial_id));
 """
 
 
@@ -188,6 +190,21 @@ class Store:
         """Record what a run was asked to do before it measures anything (what ``--resume`` reads back)."""
         with self._db() as db:
             db.execute("UPDATE runs SET summary=? WHERE id=?", (json.dumps(payload, default=str), run_id))
+
+    def add_explanation(self, run_id: str, trial_id: str, record: Contract) -> None:
+        """Keep a trial's explanation (``navigate.explain_run.Explanation``) with its run, so the run's report is
+        rebuilt from the store with the same figures it printed the first time."""
+        with self._db() as db:
+            db.execute(
+                "INSERT OR REPLACE INTO explanations VALUES (?,?,?)",
+                (run_id, trial_id, json.dumps(record.to_json(), default=str)),
+            )
+
+    def explanations(self, run_id: str) -> list[dict[str, Any]]:
+        """The explanations kept with run ``run_id``, in trial order."""
+        with self._db() as db:
+            rows = db.execute("SELECT trial_id, record FROM explanations WHERE run_id=?", (run_id,)).fetchall()
+        return [json.loads(r[1]) for r in sorted(rows, key=lambda r: int(str(r[0]).lstrip("t") or 0))]
 
     def clear_trials(self, run_id: str) -> None:
         """Forget a run's trials (a resumed run writes back the ones it reuses, with their ids)."""

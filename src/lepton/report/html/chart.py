@@ -14,13 +14,13 @@ from typing import Any
 import plotly.graph_objects as go
 
 from lepton.format import engine_name, ms, usd
-from lepton.measure.trial import Trial
+from lepton.navigate.judged import JudgedTrial
 from lepton.navigate.result import OptimizeResult
 from lepton.navigate.targets import Targets
 from lepton.report.html.common import esc, quality_text, setting_text, shown_status
 from lepton.slo import Slo
 
-Point = tuple[Trial, str]  # a measured trial and the status it is shown with
+Point = tuple[JudgedTrial, str]  # a measured trial and the status it is shown with
 
 _SYMBOLS = {"onnxruntime": "circle", "openvino": "square", "torch": "triangle-up"}
 _STYLE: dict[str, dict[str, Any]] = {
@@ -47,7 +47,7 @@ _STYLE: dict[str, dict[str, Any]] = {
 }
 
 
-def _hover(t: Trial, status: str, metric: str) -> str:
+def _hover(t: JudgedTrial, status: str, metric: str) -> str:
     lines = [
         f"<b>{esc(t.id)}</b> · {esc(status)}{' · baseline' if t.is_baseline else ''}",
         esc(t.variant),

@@ -18,7 +18,7 @@ import plotly.graph_objects as go
 
 from lepton.fileio import write_atomic
 from lepton.format import engine_name
-from lepton.measure.trial import Trial
+from lepton.navigate.judged import JudgedTrial
 from lepton.navigate.result import OptimizeResult
 
 # The order the table sorts its status column in (best first).
@@ -68,10 +68,10 @@ class Charts:
         return f"<div class='chart'>{html}</div>"
 
 
-def shown_status(t: Trial, result: OptimizeResult) -> str:
+def shown_status(t: JudgedTrial, result: OptimizeResult) -> str:
     """The navigator's status with its choice on top: recommended, frontier, ok, rejected or failed.
 
-    The baseline competes like any candidate, so it gets the same statuses (``Trial.is_baseline`` says it is
+    The baseline competes like any candidate, so it gets the same statuses (``JudgedTrial.is_baseline`` says it is
     the baseline).
     """
     if t.status == "failed":
@@ -83,24 +83,24 @@ def shown_status(t: Trial, result: OptimizeResult) -> str:
     return t.status
 
 
-def listed(result: OptimizeResult) -> list[Trial]:
+def listed(result: OptimizeResult) -> list[JudgedTrial]:
     """The trials the report lists: the baseline first, then every current candidate in the order it ran
     (a quick screen that a precise measurement replaced is left out)."""
     current = result.current
     return [t for t in current if t.is_baseline] + [t for t in current if not t.is_baseline]
 
 
-def threads_text(t: Trial) -> str:
+def threads_text(t: JudgedTrial) -> str:
     n = t.threads if t.threads is not None else t.runtime.intra_op_threads
     return f"{n} thread{'s' if n != 1 else ''}" if n else "default threads"
 
 
-def setting_text(t: Trial) -> str:
+def setting_text(t: JudgedTrial) -> str:
     """Engine, threads and batch size: ``ONNX Runtime, 2 threads, batch 32``."""
     return f"{engine_name(t.engine)} {t.options_text}".strip() + f", {threads_text(t)}, batch {t.batch_size}"
 
 
-def chain_text(t: Trial, *, params: bool = False) -> str:
+def chain_text(t: JudgedTrial, *, params: bool = False) -> str:
     """The passes of the variant, ``graph-fusion → quantize-dynamic``; with ``params`` each pass's settings too:
     ``quantize-dynamic(per_channel=True)``."""
     parts = []
@@ -110,7 +110,7 @@ def chain_text(t: Trial, *, params: bool = False) -> str:
     return " → ".join(parts) if parts else "no passes"
 
 
-def quality_text(t: Trial) -> str:
+def quality_text(t: JudgedTrial) -> str:
     """The headline quality figure in words (``accuracy 0.9068``), empty when none was measured."""
     h = t.quality.headline()
     return h.text if h else ""
@@ -121,7 +121,7 @@ def megabytes(x: float) -> str:
     return f"{x:.1f}" if x >= 1 else f"{x:.2g}"
 
 
-def counts(trials: Sequence[Trial]) -> str:
+def counts(trials: Sequence[JudgedTrial]) -> str:
     """``12 trials: 1 failed, 8 ok, 3 rejected``."""
     if not trials:
         return "No trials were recorded."

@@ -5,28 +5,42 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from lepton.hardware import Hardware
 from lepton.navigate.result import OptimizeResult
 from lepton.navigate.targets import Targets
 from lepton.report.html.chart import chart_section
 from lepton.report.html.common import esc, fill_page, kv, megabytes, write_page
+from lepton.report.html.generation import generation_section
 from lepton.report.html.summary import verdict_section
 from lepton.report.html.table import table_section
 
-
-def write_html(result: OptimizeResult, path: Path | str) -> Path:
-    """Write the report of one optimize ``result`` to ``path`` (parents created, never half a file)."""
-    return write_page(path, render_html(result))
+if TYPE_CHECKING:
+    from lepton.navigate.explain_run import Explanation
 
 
-def render_html(result: OptimizeResult) -> str:
+def write_html(result: OptimizeResult, path: Path | str, explanations: Sequence[Explanation] = ()) -> Path:
+    """Write the report of one optimize ``result`` to ``path`` (parents created, never half a file), with an
+    explain section per explanation (``lepton explain --html``)."""
+    return write_page(path, render_html(result, explanations))
+
+
+def render_html(result: OptimizeResult, explanations: Sequence[Explanation] = ()) -> str:
     """The whole page as a string."""
-    body = "\n".join(
-        [header(result), verdict_section(result), chart_section(result), table_section(result), footer(result)]
-    )
+    chart = chart_section(result)
+    sections = [header(result), verdict_section(result), chart, table_section(result), generation_section(result)]
+    if explanations:
+        from lepton.report.html.common import Charts
+        from lepton.report.html.explain import explain_sections
+
+        charts = Charts()
+        charts.count = int("<script" in chart)  # the Pareto chart carries plotly.js when it is drawn
+        sections.append(explain_sections(explanations, charts))
+    body = "\n".join([*sections, footer(result)])
     return fill_page(f"Lepton report: {result.model.display_name}", body)
 
 

@@ -10,14 +10,14 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from lepton.format import ms, per_s, usd
-from lepton.measure.trial import Trial
+from lepton.navigate.judged import JudgedTrial
 from lepton.navigate.result import Gain, OptimizeResult, Ratio
 from lepton.navigate.targets import Targets
 from lepton.report.html.common import counts, esc, listed, megabytes, setting_text, stat
 from lepton.report.summary import disturbed_lines, gain_text
 
 # Each ratio of a Gain: its column heading, and the figure of a trial it is the ratio of (shown as was -> now).
-_RATIOS: tuple[tuple[str, str, Callable[[Trial], str]], ...] = (
+_RATIOS: tuple[tuple[str, str, Callable[[JudgedTrial], str]], ...] = (
     ("throughput_x", "throughput, loaded", lambda t: f"{per_s(t.capacity)}/s"),
     ("single_stream_throughput_x", "throughput, single-stream", lambda t: f"{per_s(t.throughput)}/s"),
     ("p50_x", "p50 (times lower)", lambda t: f"{ms(t.latency.p50)} ms"),
@@ -77,7 +77,7 @@ def _no_fit(result: OptimizeResult) -> str:
     )
 
 
-def _stats(t: Trial, metric: str) -> str:
+def _stats(t: JudgedTrial, metric: str) -> str:
     """The chosen trial's own figures: latency, throughput, cost, quality, size."""
     lat = t.latency
     ci = lat.ci95.get(metric)
@@ -126,7 +126,7 @@ def _direction(r: Ratio) -> str:
     return "up" if r.beyond_noise else "down" if r.high < 1.0 else "flat"
 
 
-def _cell(g: Gain, name: str, figure: Callable[[Trial], str], result: OptimizeResult) -> str:
+def _cell(g: Gain, name: str, figure: Callable[[JudgedTrial], str], result: OptimizeResult) -> str:
     r = g.ratio(name)
     was = figure(result.trial(g.baseline_trial))
     now = figure(result.trial(g.trial))

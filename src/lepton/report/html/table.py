@@ -7,7 +7,7 @@ the status it is shown with (``baseline`` added for the baseline), which colours
 from __future__ import annotations
 
 from lepton.format import engine_name, ms, per_s, usd
-from lepton.measure.trial import Trial
+from lepton.navigate.judged import JudgedTrial
 from lepton.navigate.result import OptimizeResult
 from lepton.report.html.common import STATUS_ORDER, chain_text, counts, esc, listed, megabytes, shown_status
 
@@ -37,7 +37,7 @@ def _td(html: str, sort: object = None, cls: str = "num") -> str:
     return f"<td class='{cls}'{key}>{html}</td>"
 
 
-def _status_cell(t: Trial, status: str, result: OptimizeResult) -> str:
+def _status_cell(t: JudgedTrial, status: str, result: OptimizeResult) -> str:
     pills = [f"<span class='pill {status}'>{esc(status)}</span>"]
     if status == "recommended" and t.id in result.frontier:
         pills.append("<span class='pill frontier'>frontier</span>")
@@ -55,7 +55,7 @@ def _status_cell(t: Trial, status: str, result: OptimizeResult) -> str:
     return _td("".join(pills) + listing, STATUS_ORDER.get(status, 9), "status")
 
 
-def _figures(t: Trial) -> list[str]:
+def _figures(t: JudgedTrial) -> list[str]:
     """The measured cells, p50 to $/month; dashes for a trial that failed before it was measured."""
     if not t.measured:
         return [_td(_DASH) for _ in range(10)]
@@ -82,13 +82,13 @@ def _figures(t: Trial) -> list[str]:
     ]
 
 
-def _engine_text(t: Trial) -> str:
+def _engine_text(t: JudgedTrial) -> str:
     """The engine and its options, and on a cluster the kind of node it ran on."""
     engine = esc(f"{engine_name(t.engine)} {t.options_text}".strip())
     return engine + (f"<br><small>on {esc(t.hardware_kind)}</small>" if t.hardware_kind else "")
 
 
-def row(t: Trial, result: OptimizeResult) -> str:
+def row(t: JudgedTrial, result: OptimizeResult) -> str:
     status = shown_status(t, result)
     chain = f"<small class='chain' title='{esc(chain_text(t, params=True))}'>{esc(chain_text(t))}</small>"
     variant = f"{esc(t.variant)}<br>{chain}"

@@ -1,4 +1,5 @@
-"""Serving protocols: Open Inference Protocol v2, simple JSON, OpenAI embeddings (each one ``spec.Protocol``)."""
+"""Serving protocols: Open Inference Protocol v2, simple JSON, OpenAI embeddings, OpenAI completions and chat for
+generative models (each one ``spec.Protocol``)."""
 
 from lepton.serve.protocols.spec import PROTOCOLS, Protocol, protocol_schemas, protocols
 

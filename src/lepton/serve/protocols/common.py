@@ -9,8 +9,10 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from starlette.requests import Request
+from starlette.responses import Response
 
 from lepton.errors import ServeError
+from lepton.serve.limits import json_response
 
 if TYPE_CHECKING:
     from lepton.serve.app import Server
@@ -45,6 +47,15 @@ async def timed(server: Server, model: str, route: str) -> AsyncIterator[Timing]
         raise
     finally:
         server.metrics.observe_request(model, route, t.status, time.perf_counter() - t0, t.rows)
+
+
+def openai_error(e: ServeError) -> Response:
+    """A ServeError as OpenAI's error body (its clients raise the matching exception from it)."""
+    kind = "invalid_request_error" if e.status < 500 else "server_error"
+    headers = {"Retry-After": str(e.retry_after_s)} if hasattr(e, "retry_after_s") else None
+    return json_response(
+        {"error": {"message": str(e), "type": kind, "param": None, "code": e.status}}, e.status, headers
+    )
 
 
 def json_body(schema: dict[str, Any]) -> dict[str, Any]:

@@ -2,7 +2,8 @@
 (cut at the model's token limit, as ``SentenceTransformer.encode`` does).
 
 Texts are sorted by length and cut into chunks of at most the batch cap, so a long list pads little; the
-Batcher then merges chunks of concurrent requests (padding where the model masks it).
+Batcher then merges chunks of concurrent requests (padding where the model masks it). Completions and chat
+completions for generative models (``openai_generate``) are routes of this protocol too.
 """
 
 from __future__ import annotations
@@ -20,7 +21,8 @@ from lepton.ir import text
 from lepton.serve.limits import json_response, parse_json
 from lepton.serve.models import ServedModel
 from lepton.serve.openapi import INFER_ERRORS, answers, ok, ref
-from lepton.serve.protocols.common import json_body, server_of, timed
+from lepton.serve.protocols import openai_generate as generate
+from lepton.serve.protocols.common import json_body, openai_error, server_of, timed
 from lepton.serve.protocols.spec import PROTOCOLS, Protocol
 from lepton.serve.validate import bad, short
 
@@ -123,14 +125,6 @@ _BODY = json_body(
         "example": {"model": "minilm", "input": ["A man is eating food."]},
     }
 )
-
-
-def _openai_error(e: ServeError) -> Response:
-    kind = "invalid_request_error" if e.status < 500 else "server_error"
-    headers = {"Retry-After": str(e.retry_after_s)} if hasattr(e, "retry_after_s") else None
-    return json_response(
-        {"error": {"message": str(e), "type": kind, "param": None, "code": e.status}}, e.status, headers
-    )
 
 
 def _is_id(x: Any) -> bool:
@@ -247,7 +241,7 @@ async def embeddings(request: Request) -> Response:
                 }
             )
     except ServeError as e:
-        return _openai_error(e)
+        return openai_error(e)
 
 
 @router.get(
@@ -268,15 +262,30 @@ async def list_models(request: Request) -> Response:
         }
         for m in server.registry.models.values()
     ]
+    data += [
+        {
+            "id": g.name,
+            "object": "model",
+            "created": int(g.loaded_at),
+            "owned_by": "lepton",
+            "version": g.version,
+            "task": "text-generation",
+        }
+        for g in server.registry.generators.values()
+    ]
     return json_response({"object": "list", "data": data})
+
+
+generate.add_routes(router)  # completions and chat completions, for generative models
 
 
 @PROTOCOLS.register("openai")
 class OpenAiEmbeddings(Protocol):
-    """OpenAI-compatible embeddings (and the model list its clients ask for) for embedding models."""
+    """OpenAI-compatible embeddings for embedding models, completions and chat completions (streaming) for generative
+    models, and the model list their clients ask for."""
 
     router = router
-    hot = (embeddings,)
-    schemas = _SCHEMAS
-    listed = ("/v1/embeddings",)
+    hot = (embeddings, generate.completions, generate.chat_completions)
+    schemas = {**_SCHEMAS, **generate.SCHEMAS}
+    listed = ("/v1/embeddings", *generate.LISTED)
     rank = 30

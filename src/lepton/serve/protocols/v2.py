@@ -13,7 +13,7 @@ import numpy as np
 from fastapi import APIRouter, Request
 from starlette.responses import Response
 
-from lepton.serve.limits import json_response, loads
+from lepton.serve.limits import json_response
 from lepton.serve.models import ServedModel
 from lepton.serve.openapi import ADMIN_ERRORS, BEARER, BINARY, INFER_ERRORS, JSON, answers, ok, ref
 from lepton.serve.protocols.common import server_of, timed
@@ -29,7 +29,7 @@ from lepton.serve.validate import (
     validate_feeds,
 )
 from lepton.settings import VERSION
-from lepton.wire import HEADER_LENGTH, V2_TO_NUMPY, encode_body, encode_tensor, split_body, v2_datatype
+from lepton.wire import HEADER_LENGTH, V2_TO_NUMPY, encode_body, encode_tensor, loads, split_body, v2_datatype
 
 router = APIRouter(tags=["Open Inference Protocol v2"])
 
@@ -90,7 +90,7 @@ async def live() -> Response:
 )
 async def ready(request: Request) -> Response:
     server = server_of(request)
-    ok = server.ready and bool(server.registry.models)
+    ok = server.ready and bool(server.registry.models or server.registry.generators)
     return json_response({"ready": ok}, 200 if ok else 503)
 
 

@@ -4,6 +4,8 @@ const COLORS = ["#2b6cb0", "#d97706", "#c53030", "#2f855a", "#6b46c1"];
 const WINDOW = 300; // seconds shown
 let since = 0;
 const store = {}; // model -> {points: [], predicted: {}, totals: {}}
+let rollouts = {}; // incumbent name -> RolloutStatus (serve.rollout_state)
+let drift = {}; // model -> its latest DriftReport (measure.drift), null before the first window is judged
 
 function fmt(x, d) { return x === null || x === undefined ? "-" : Number(x).toFixed(d); }
 
@@ -77,8 +79,90 @@ function render() {
   const tot = m.totals || {};
   document.getElementById("v-totals").textContent = `${tot.requests ?? 0} / ${tot.errors ?? 0} / ${tot.rejected ?? 0}`;
   document.getElementById("v-cost").textContent = `${fmt(last.usd_per_1m, 3)} / ${predCost === null ? "-" : fmt(predCost, 3)}`;
+  // a generative model's rows are output tokens: the same figures, per token (serve.metrics.LivePoint)
+  const unit = m.generative ? "output tokens" : "rows";
+  document.getElementById("k-throughput").textContent = `throughput (${unit}/s)`;
+  document.getElementById("h-cost").textContent = `Cost, USD per 1M ${m.generative ? "output tokens" : "inferences"} (live vs navigator)`;
+  drawChart(document.getElementById("c-tokens"), [{name: "first token p50", values: col("ttft_p50")},
+    {name: "first token p95", values: col("ttft_p95")}, {name: "per token p50", values: col("tpot_p50")},
+    {name: "per token p95", values: col("tpot_p95")}], t);
+  document.getElementById("v-tokens").textContent = m.generative ?
+    `${fmt(last.ttft_p50, 1)} / ${fmt(last.tpot_p95, 1)} / ${last.streams ?? "-"}` : "-";
   document.getElementById("v-fidelity").textContent = last.fidelity === null || last.fidelity === undefined ?
     "-" : `${fmt(last.fidelity, 5)} (${m.shadow_samples})`;
+  renderRollout(name);
+  renderDrift(name);
+}
+
+function renderDrift(name) {
+  // lepton serve --drift: the latest judged window of the selected model against its reference
+  const panel = document.getElementById("drift");
+  panel.hidden = !(name in drift);
+  if (panel.hidden) return;
+  const r = drift[name];
+  const state = document.getElementById("d-state");
+  const body = document.getElementById("d-features");
+  body.replaceChildren();
+  if (!r || !r.judged) {
+    state.textContent = "waiting"; state.className = "phase waiting";
+    document.getElementById("d-window").textContent = r ? `${r.window_rows} live rows so far` : "no window judged yet";
+    return;
+  }
+  const drifted = r.features.filter(f => f.drifted).map(f => f.name);
+  state.textContent = r.alert ? "drift" : "no drift"; state.className = `phase ${r.alert ? "alert" : "ok"}`;
+  document.getElementById("d-window").textContent = `${r.window_rows} live rows against ${r.reference} ` +
+    `(${r.reference_rows} rows)` + (drifted.length ? `; drifted: ${drifted.join(", ")}` : "") +
+    (r.skipped ? `; ${r.skipped} requests skipped (queue full)` : "");
+  const order = [...r.features].sort((a, b) => (b.drifted - a.drifted) || (b.psi - a.psi));
+  for (const f of order.slice(0, 12)) {
+    const tr = document.createElement("tr");
+    tr.dataset.feature = f.name;
+    if (f.drifted) tr.className = "drifted";
+    for (const text of [f.name, f.kind, fmt(f.psi, 3), fmt(f.ks, 3), f.p_value === null || f.p_value === undefined ?
+      "-" : Number(f.p_value).toExponential(2), f.drifted ? "yes" : ""]) {
+      tr.appendChild(cell(text));
+    }
+    body.appendChild(tr);
+  }
+}
+
+function cell(text) { const td = document.createElement("td"); td.textContent = text; return td; }
+
+function renderRollout(name) {
+  // the rollout of the selected model, or of the model whose candidate is selected ("NAME:candidate")
+  const r = rollouts[name] || rollouts[name.replace(/:candidate$/, "")];
+  const panel = document.getElementById("rollout");
+  panel.hidden = !r;
+  if (!r) return;
+  const ev = r.evidence;
+  const phase = document.getElementById("r-phase");
+  phase.textContent = r.phase.replace("_", " "); phase.className = `phase ${r.phase}`;
+  document.getElementById("r-share").textContent =
+    `candidate answers ${fmt(r.share * 100, 0)}%, shadows ${fmt(r.shadow_rate * 100, 0)}% (${r.plan.candidate})`;
+  document.getElementById("r-test").textContent = `SPRT: ${ev.compared} compared (${ev.dropped ?? 0} shadow copies dropped), agreement ${fmt(ev.agreement, 3)} ` +
+    `within max-drop ${r.plan.max_drop}, mean cosine ${fmt(ev.mean_cosine, 5)}; log-likelihood ratio ${fmt(ev.llr, 2)} ` +
+    `(promote at <= ${fmt(ev.lower, 2)}, roll back at >= ${fmt(ev.upper, 2)}, after ${r.plan.min_samples})`;
+  const body = document.getElementById("r-variants");
+  body.replaceChildren();
+  for (const [label, v] of [["incumbent", ev.incumbent], ["candidate", ev.candidate]]) {
+    if (!v) continue;
+    const tr = document.createElement("tr");
+    tr.dataset.variant = label;
+    for (const text of [label, v.artifact_id.slice(0, 12), v.requests ?? 0, v.shadowed ?? 0, v.errors ?? 0,
+      v.timeouts ?? 0, fmt(v.p50, 2), fmt(v.p95, 2), fmt(v.p99, 2), fmt(v.service_p50, 3), fmt(v.shadow_cpu_p50, 3),
+      fmt(v.usd_per_1m, 4)]) {
+      tr.appendChild(cell(String(text)));
+    }
+    body.appendChild(tr);
+  }
+  const list = document.getElementById("r-events");
+  list.replaceChildren();
+  for (const e of r.events.slice(-8)) {
+    const li = document.createElement("li");
+    li.textContent = `${new Date(e.t * 1000).toLocaleTimeString()} ${e.action} -> ${e.phase.replace("_", " ")} ` +
+      `${fmt(e.share * 100, 0)}% (by ${e.by}): ${e.reason}`;
+    list.appendChild(li);
+  }
 }
 
 async function poll() {
@@ -93,9 +177,11 @@ async function poll() {
       }
       const s = store[name];
       s.points.push(...m.points); if (s.points.length > 2 * WINDOW) s.points.splice(0, s.points.length - WINDOW);
-      s.predicted = m.predicted; s.totals = m.totals; s.shadow_samples = m.shadow_samples;
+      s.predicted = m.predicted; s.totals = m.totals; s.shadow_samples = m.shadow_samples; s.generative = m.generative;
       for (const q of m.points) since = Math.max(since, q.t);
     }
+    rollouts = d.rollouts || {};
+    drift = d.drift || {};
     document.getElementById("status").textContent = `${d.ready ? "ready" : "not ready"} - updated ${new Date().toLocaleTimeString()}`;
     document.body.dataset.updates = String(Number(document.body.dataset.updates || 0) + 1);
     render();
