@@ -68,8 +68,19 @@ def assemble() -> None:
     for name in names:
         md = RESULTS / f"{name}.md"
         if md.exists():
-            parts += [md.read_text().strip(), ""]
+            heading, _, body = md.read_text().strip().partition("\n")
+            parts += [heading, *_provenance(name), body.strip(), ""]
     (ROOT / "BENCHMARKS.md").write_text("\n".join(parts))
+
+
+def _provenance(name: str) -> list[str]:
+    """The line under each section's heading: the command that wrote it, the CPU, the date and the commit."""
+    r = _load(name)
+    if not r or "machine" not in r:
+        return []
+    m = r["machine"]
+    cpu = f"{m.get('cpu', '?')}, {m.get('cores', '?')} vCPU, {m.get('memory_gb', '?')} GB"
+    return ["", f"Run: `{r.get('command', name)}` on {cpu}, {r.get('date', '?')} (commit {r.get('commit', '?')})."]
 
 
 def _load(name: str) -> dict[str, Any] | None:

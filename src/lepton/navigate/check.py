@@ -9,7 +9,9 @@ Two kinds of comparison, each an ``Item`` with its interval and its limit:
   worse side of 1 (a slowdown the noise explains is not a regression). $/1M is the ratio of the two quoted costs
   (each side's capacity) with the interval of the per-pair ratios of concurrent bursts.
 - **recorded** (the deployed variant measured now against the figures the run stored): the same rule with a wider
-  ``recorded_tolerance`` (separate processes, possibly hours apart), and only on the same kind of CPU.
+  ``recorded_tolerance`` (separate processes, possibly hours apart), only on the same kind of CPU, only when the
+  deployed variant was measured alone as the run measured it (not interleaved with ``--model``).
+Either way a p95 regresses only when its median moved beyond the limit too (a tail alone moves with the machine).
 Quality (task metric or fidelity to the source model, the navigator's one rule) regresses when its drop exceeds
 the run's ``--max-drop``.
 
@@ -87,6 +89,7 @@ class CheckResult(Contract):
     items: tuple[Item, ...]
     verdict: Verdict
     attempts: int  # measurements made (a disturbed one is measured again)
+    sessions: int = 1  # above 1: a recorded regression was measured again in fresh sessions; the lowest median judged
     trials: tuple[Trial, ...]  # the deployed variant and, when given, the candidate, as measured now
     paired: PairedRatios | None = None
     disturbed: Disturbance | None = None  # the last measurement's flag (None: clean)
@@ -104,6 +107,7 @@ class CheckOptions:
     tolerance: float = 0.05  # paired: a candidate worse by more than this (and beyond the interval) regresses
     recorded_tolerance: float = 0.25  # against the run's stored figures (another process, another time)
     retries: int = 1  # a disturbed measurement is made again this many times
+    confirm: int = 2  # fresh sessions that measure a regression against the recorded figures again
     judge_disturbed: bool = False  # decide on flagged figures instead of exiting 4
     plan: TimingPlan = CHECK_PLAN
     data: Path | None = None  # measure on this data instead of the run's (e.g. captured traffic, as an .npz)
@@ -177,7 +181,17 @@ def _recorded_trial(run: StoredRun, d: Deployment) -> Trial | None:
 
 
 def check(setup: Setup, opts: CheckOptions) -> CheckResult:
-    """Measure (again while disturbed, up to ``retries`` times), then judge every figure."""
+    """Measure (again while disturbed, up to ``retries`` times), then judge every figure; a regression against the
+    recorded figures is measured once more in a fresh session before it is called (see ``_confirmed``)."""
+    result = _measured_and_judged(setup, opts)
+    for _ in range(opts.confirm):
+        if not _recorded_timing_regressed(result):
+            break
+        result = _confirmed(result, _measured_and_judged(setup, opts))
+    return result
+
+
+def _measured_and_judged(setup: Setup, opts: CheckOptions) -> CheckResult:
     attempts = 0
     while True:
         attempts += 1
@@ -188,6 +202,22 @@ def check(setup: Setup, opts: CheckOptions) -> CheckResult:
         if flag is None or attempts > opts.retries:
             break
     return _judge(setup, opts, trials, paired, flag, attempts)
+
+
+def _recorded_timing_regressed(r: CheckResult) -> bool:
+    return any(i.outcome == "regressed" and i.against == "recorded" and i.name != "quality" for i in r.items)
+
+
+def _confirmed(first: CheckResult, again: CheckResult) -> CheckResult:
+    """Of the sessions measured so far, the one with the lower median is judged.
+
+    The recorded figures came from one session, and sessions of one model differ by more than any interval inside
+    one of them shows: the same 512-2048-4 MLP ran at 0.085 ms or at 0.110 ms per call (p50) from one session to
+    the next, in one process, on AMD EPYC Zen 4 (the thread pool's placement, drawn when a session starts). A
+    regression the model causes shows in both sessions; one drawn by a session start does not repeat but once in
+    a few tries (so up to ``confirm`` more sessions are measured while it persists)."""
+    best = min((first, again), key=lambda r: r.trials[0].latency.p50)
+    return best.with_(attempts=first.attempts + again.attempts, sessions=first.sessions + 1)
 
 
 def _measure(setup: Setup, plan: TimingPlan) -> tuple[list[Trial], PairedRatios | None]:
@@ -224,8 +254,9 @@ def _judge(
     items: list[Item] = []
     if len(trials) > 1 and paired is not None:
         cand = trials[1]
-        items.append(_ratio_item("p95", "paired", "ms", _p95_ratio(deployed, cand), deployed, cand, opts.tolerance))
         slower = paired.p50.inverse()  # a's p50 over b's, turned into b's over a's
+        p95 = _ratio_item("p95", "paired", "ms", _p95_ratio(deployed, cand), deployed, cand, opts.tolerance)
+        items.append(_tail_alone(p95, slower))
         items.append(_item("p50", "paired", "ms", deployed.latency.p50, cand.latency.p50, slower, opts.tolerance))
         cost = _quoted((paired.loaded or paired.single_stream).inverse(), cand.usd_per_1m / deployed.usd_per_1m)
         items.append(_item("usd_per_1m", "paired", "usd", deployed.usd_per_1m, cand.usd_per_1m, cost, opts.tolerance))
@@ -235,10 +266,15 @@ def _judge(
     why_not = "" if same_cpu else f"recorded on {recorded_hw}, measured on {hw.cpu_model}: not comparable"
     if opts.data is not None:
         why_not = f"recorded on the run's data, measured on {setup.workload.source}: not comparable"
+    elif len(trials) > 1:
+        why_not = "measured in blocks interleaved with --model, the run alone: not comparable (the paired rows judge)"
     if rec.latency_ms is not None:
         now, then = deployed.latency.estimate("p95"), rec.latency_ms.estimate("p95")
-        ratio = _ratio(now, then)
-        items.append(_item("p95", "recorded", "ms", then.value, now.value, ratio, opts.recorded_tolerance, why_not))
+        item = _item(
+            "p95", "recorded", "ms", then.value, now.value, _ratio(now, then), opts.recorded_tolerance, why_not
+        )
+        median = _ratio(deployed.latency.estimate("p50"), rec.latency_ms.estimate("p50"))
+        items.append(_tail_alone(item, median))
     if rec.usd_per_1m is not None:
         cap = deployed.capacity_estimate()
         cost = Estimate(
@@ -281,6 +317,22 @@ def _judge(
         disturbed=flag,
         judged_disturbed=flag is not None and opts.judge_disturbed,
     )
+
+
+def _tail_alone(p95: Item, median: Estimate) -> Item:
+    """A p95 regresses only when the median (``median``: the same comparison's p50 ratio) moved beyond the same
+    limit too.
+
+    A slower model moves the whole distribution, while a tail alone moves with whatever else shares the cores: an
+    unchanged MLP's p95 came out 1.6-1.8x its recorded figure in 2 of 20 fresh processes on AMD EPYC Zen 4 with its
+    median within 5%, and paired with a copy of itself 1.056x [1.042, 1.072] in 1 of 20. The same rule guards a
+    rollout's latency (``serve.rollout``)."""
+    if p95.outcome != "regressed":
+        return p95
+    if median.value > 1 + p95.limit and median.low > 1:
+        return p95
+    note = f"the tail alone moved: p50 {median.value:.3f}x (within {1 + p95.limit:g}x), not a regression"
+    return p95.with_(outcome="pass", note=note)
 
 
 def _recorded_cpu(run: StoredRun) -> str | None:

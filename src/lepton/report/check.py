@@ -56,6 +56,10 @@ def summary_lines(r: CheckResult) -> list[str]:
         kept = "every pair kept and flagged" if pr.disturbed else f"clean, {pr.dropped} disturbed ones dropped"
         lines.append(f"paired: {pr.pairs} pairs of alternating blocks ({kept})")
     lines += [("  " + item_text(i)) for i in r.items]
+    if r.sessions > 1:
+        lines.append(
+            f"a recorded regression measured in {r.sessions} fresh sessions; the one with the lowest p50 judged"
+        )
     if r.disturbed is not None:
         again = f" after {r.attempts} measurements" if r.attempts > 1 else ""
         judged = "; judged anyway (--if-disturbed judge): NOT A FACT" if r.judged_disturbed else ""
