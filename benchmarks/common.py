@@ -163,9 +163,71 @@ def goals_summary() -> list[str]:
             c["tickets_goal_met"],
             "{:.4f}",
         )
+    rows += _loop_goals(row)
     if not rows:
         return []
     return ["## Goals at a glance", "", table(["goal", "target", "measured", ""], rows), ""]
+
+
+def _loop_goals(row: Any) -> list[list[Any]]:
+    """Issues 19-22: generative models, the production loop, explain, foreign models (rows added through ``row``)."""
+    llm = _load("llm")
+    if llm and "figures" in llm:
+        rec = llm["figures"]["recommended"]
+        row("#19 SmolLM2 decode tokens/s vs PyTorch eager", rec["decode_x"], ">= 2.5x", rec["decode_x"] >= 2.5)
+        row("#19 SmolLM2 TTFT at 32 tokens, times lower", rec["ttft32_x"], ">= 3x", rec["ttft32_x"] >= 3)
+        row("#19 SmolLM2 search (builds cached)", llm["search_s"], "<= 300 s", llm["search_s"] <= 300, "{:.0f} s")
+    ls = _load("llm_serve")
+    if ls and "ratios" in ls:
+        r = ls["ratios"]
+        row("#19 served tokens/s, 16 streams vs 1", r["served_16_vs_1"], ">= 5x", r["served_16_vs_1"] >= 5)
+        v = r["served_vs_in_process@16"]
+        row("#19 served vs in-process tokens/s at 16 streams", v, ">= 0.9", v >= 0.9)
+    ro = _load("rollout")
+    if ro and "scenarios" in ro:
+        sc = ro["scenarios"]
+        for name, want in (("good", "promoted"), ("bent", "rolled_back"), ("slow", "rolled_back")):
+            if name in sc:
+                x = sc[name]
+                ok = x["phase"] == want and x["failed"] == 0
+                said = want.replace("_", " ")
+                n = x["requests_at_first_decision"]
+                row(f"#20 {name} candidate {said}, no request failed", n, said, ok, "decided at {:.0f} requests")
+        if "shadow_cost" in ro:
+            v = ro["shadow_cost"]["p95_ratio"]["value"] - 1
+            row("#20 incumbent p95 while shadowing every request", v, "< +10%", v < 0.10, "{:+.1%}")
+    ck = _load("check")
+    if ck and "figures" in ck:
+        f = ck["figures"]
+        for key, label in (("unchanged_recorded", "recorded"), ("unchanged_paired", "paired")):
+            n, ok = f[key]["runs"], f[key]["passed"]
+            row(f"#20 check, unchanged ({label}): passes", ok, f"{n} of {n}", ok == n, "{:.0f}")
+        sv = f["slow_variant"]
+        row(f"#20 check, {f['slow_measured_x']:.2f}x slower: fails", sv["regressed"], f"{sv['runs']} of {sv['runs']}",
+            sv["regressed"] == sv["runs"], "{:.0f}")  # fmt: skip
+    dr = _load("drift")
+    if dr and "figures" in dr:
+        f = dr["figures"]
+        row("#20 drift false alarms per hour, unshifted", f["false_alarms_per_hour"], "stated", None, "{:.1f}")
+        row("#20 drift: 1-sd shift of one feature detected after", f["detect_seconds"], "stated", None, "{:.1f} s")
+    ex = _load("explain")
+    if ex and "breakdown" in ex:
+        for model, engines in ex["breakdown"].items():
+            for e in engines:
+                if "rows_vs_plain" in e:
+                    v = e["rows_vs_plain"]
+                    row(f"#21 {model} {e['engine']}: op-type rows / plain latency", v, "0.9-1.1", 0.9 <= v <= 1.1)
+        rec = ex["recovery"]["top3_recovered"]
+        row("#21 MiniLM static QDQ: top-3 nodes in float recover", rec, ">= 0.5 of the loss", rec >= 0.5, "{:.3f}")
+        t = ex["explain"]["total_s"]
+        row("#21 lepton explain on MiniLM", t, "< 60 s", t < 60, "{:.1f} s")
+    mem = _load("memory")
+    if mem and "models" in mem:
+        for model, m in mem["models"].items():
+            peak = (m.get("memory") or {}).get("peak_rss_mb")
+            goal = 3000 if model == "minilm" else 4000
+            row(f"#22 {model} search peak RSS", peak, f"<= {goal} MB", peak is not None and peak <= goal, "{:.0f} MB")
+    return []
 
 
 def table(headers: list[str], rows: list[list[Any]]) -> str:

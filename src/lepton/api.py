@@ -489,13 +489,13 @@ def check(
     store = store or Store()
     plan = replace(CHECK_PLAN, min_seconds=seconds, max_seconds=4 * seconds)
     opts = CheckOptions(
-        against,
-        Path(model) if model is not None else None,
-        tolerance,
-        recorded_tolerance,
-        retries,
-        if_disturbed == "judge",
-        plan,
+        against=against,
+        model=Path(model) if model is not None else None,
+        tolerance=tolerance,
+        recorded_tolerance=recorded_tolerance,
+        retries=retries,
+        judge_disturbed=if_disturbed == "judge",
+        plan=plan,
         data=data_path(data, store),
     )
     setup = prepare(name, opts, store, import_file=lambda p: resolve_model(p, store=store))

@@ -100,17 +100,17 @@ class CheckResult(Contract):
         return EXIT_CODES[self.verdict]
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class CheckOptions:
     against: str | None = None  # a run id (default: the model's latest finished optimize run)
     model: Path | None = None  # a new model file measured in place of the deployed variant
     tolerance: float = 0.05  # paired: a candidate worse by more than this (and beyond the interval) regresses
     recorded_tolerance: float = 0.25  # against the run's stored figures (another process, another time)
     retries: int = 1  # a disturbed measurement is made again this many times
-    confirm: int = 2  # fresh sessions that measure a regression against the recorded figures again
     judge_disturbed: bool = False  # decide on flagged figures instead of exiting 4
     plan: TimingPlan = CHECK_PLAN
     data: Path | None = None  # measure on this data instead of the run's (e.g. captured traffic, as an .npz)
+    confirm: int = 2  # fresh sessions that measure a regression against the recorded figures again
 
 
 @dataclass(frozen=True)
