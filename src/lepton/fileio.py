@@ -19,19 +19,7 @@ TMP_SUFFIX = ".tmp"
 
 def write_atomic(path: Path | str, data: str | bytes, *, encoding: str = "utf-8") -> Path:
     """Write ``data`` to ``path`` (parents created) so that it appears whole or not at all."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=TMP_SUFFIX, dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data.encode(encoding) if isinstance(data, str) else data)
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.unlink(tmp)
-        raise
-    return path
+    return write_stream(path, [data.encode(encoding) if isinstance(data, str) else data])
 
 
 def write_stream(path: Path | str, chunks: Iterable[bytes], *, verify: Callable[[Path], None] | None = None) -> Path:
