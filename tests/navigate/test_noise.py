@@ -20,7 +20,11 @@ def test_gains_measured_beside_a_busy_process_are_flagged_with_its_name(
 ) -> None:
     model, _, _ = digits_mlp
     art = lepton.import_model(model, example_input=torch.zeros(1, 64), name="digits", task="classification")
-    with hog(tmp_path, 240.0):  # busy for the whole search (killed when it ends)
+    second = tmp_path / "second"
+    second.mkdir()
+    # busy for the whole search (killed when it ends), one per core: with one, a precise re-measurement of the
+    # baseline in the full suite once kept only clean blocks and came out unflagged (1 run in 3, not reproduced)
+    with hog(tmp_path, 240.0), hog(second, 240.0):
         result = lepton.optimize(art, data=digits_data, batch=[8], sensitivity="off", **fast)
     for g in result.gains:  # a recommendation quotes them; "keep" may quote none
         assert g.disturbed is not None and g.disturbed.share > 0.3
